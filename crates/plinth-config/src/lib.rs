@@ -1,0 +1,336 @@
+//! Plinth's configuration: the serde structs, the layered loading (built-in defaults →
+//! `plinth.toml` → `PLINTH__SECTION__KEY` environment variables → command-line flags),
+//! validation that reports every problem at once, and secrets that never print.
+//!
+//! This crate reads the config file and `*_file` secrets; it opens no backend.
+
+mod load;
+mod secret;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use load::{load, ConfigError, LoadOptions, Loaded, Overrides};
+pub use plinth_types::redact_url;
+pub use secret::Secret;
+
+/// The annotated default configuration, as printed by `plinth config default`.
+///
+/// A unit test parses it and checks it equals [`Config::default`], so the two cannot drift.
+pub const DEFAULT_CONFIG_TOML: &str = include_str!("default.toml");
+
+/// The whole configuration of a Plinth server.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// HTTP listener, data folder and request limits.
+    pub server: ServerConfig,
+    /// Log format and filter.
+    pub log: LogConfig,
+    /// Where platform metadata lives.
+    pub metastore: MetastoreConfig,
+    /// Where objects (artifacts, files, model files) live.
+    pub objects: ObjectsConfig,
+}
+
+/// HTTP listener, data folder and request limits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address and port the HTTP server binds.
+    pub listen_addr: SocketAddr,
+    /// The folder holding all local state (SQLite database, local objects).
+    pub data_dir: PathBuf,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: u64,
+    /// How long in-flight requests may run after SIGTERM before the server stops anyway.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace_period: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("plinth-data"),
+            max_body_bytes: 64 * 1024 * 1024,
+            shutdown_grace_period: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Log format and filter.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `human` (default) or `json` (one object a line).
+    pub format: LogFormat,
+    /// A `tracing` filter directive such as `info` or `plinth_api=debug,info`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { format: LogFormat::Human, level: "info".to_string() }
+    }
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines for a terminal.
+    Human,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "human" => Ok(LogFormat::Human),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("unknown log format `{other}`; use `human` or `json`")),
+        }
+    }
+}
+
+/// Where platform metadata lives.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetastoreConfig {
+    /// `sqlite://PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB`; unset means
+    /// `sqlite://{data_dir}/plinth.db`.
+    pub url: Option<Secret>,
+    /// A file whose content is the URL (for a URL carrying a password); excludes `url`.
+    pub url_file: Option<PathBuf>,
+    /// Largest number of pooled connections.
+    pub max_connections: u32,
+    /// How long to wait for the database at startup and for a pooled connection.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+}
+
+impl Default for MetastoreConfig {
+    fn default() -> Self {
+        MetastoreConfig {
+            url: None,
+            url_file: None,
+            max_connections: 16,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Where objects live.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ObjectsConfig {
+    /// `file:///PATH`, `s3://BUCKET/PREFIX` or `memory://`; unset means
+    /// `file://{data_dir}/objects`.
+    pub url: Option<String>,
+    /// Settings used when `url` is `s3://…`.
+    pub s3: S3Config,
+}
+
+/// Settings of an S3-compatible object store (AWS S3, MinIO, Ceph …).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Config {
+    /// Endpoint URL of an S3-compatible server, e.g. `http://minio:9000`; unset means AWS.
+    pub endpoint: Option<String>,
+    /// Region name; unset means `us-east-1`.
+    pub region: Option<String>,
+    /// Access key id.
+    pub access_key_id: Option<String>,
+    /// A file holding the access key id; excludes `access_key_id`.
+    pub access_key_id_file: Option<PathBuf>,
+    /// Secret access key.
+    pub secret_access_key: Option<Secret>,
+    /// A file holding the secret access key; excludes `secret_access_key`.
+    pub secret_access_key_file: Option<PathBuf>,
+    /// Allow plain `http://` endpoints (off by default: credentials would travel in clear).
+    pub allow_http: bool,
+    /// Address buckets as `BUCKET.ENDPOINT` instead of `ENDPOINT/BUCKET`.
+    pub virtual_hosted_style: bool,
+}
+
+/// The S3 settings with every `*_file` secret read, ready for a client.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ResolvedS3 {
+    /// Endpoint URL, if not AWS.
+    pub endpoint: Option<String>,
+    /// Region name.
+    pub region: Option<String>,
+    /// Access key id.
+    pub access_key_id: Option<String>,
+    /// Secret access key.
+    pub secret_access_key: Option<Secret>,
+    /// Allow plain `http://` endpoints.
+    pub allow_http: bool,
+    /// Address buckets as `BUCKET.ENDPOINT`.
+    pub virtual_hosted_style: bool,
+}
+
+impl Config {
+    /// Returns the metadata store URL: `metastore.url`, the content of `metastore.url_file`,
+    /// or the SQLite database in the data folder.
+    pub fn metastore_url(&self) -> Result<Secret, ConfigError> {
+        if let Some(url) = &self.metastore.url {
+            return Ok(url.clone());
+        }
+        if let Some(path) = &self.metastore.url_file {
+            return read_secret_file("metastore.url_file", path).map(Secret::new);
+        }
+        let path = self.server.data_dir.join("plinth.db");
+        Ok(Secret::new(format!("sqlite://{}", path.display())))
+    }
+
+    /// Returns the object store URL: `objects.url` or the `objects` folder in the data folder.
+    pub fn objects_url(&self) -> String {
+        match &self.objects.url {
+            Some(url) => url.clone(),
+            None => {
+                let path = absolute(&self.server.data_dir.join("objects"));
+                format!("file://{}", path.display())
+            }
+        }
+    }
+
+    /// Returns the S3 settings with `*_file` secrets read.
+    pub fn resolved_s3(&self) -> Result<ResolvedS3, ConfigError> {
+        let s3 = &self.objects.s3;
+        let access_key_id = match (&s3.access_key_id, &s3.access_key_id_file) {
+            (Some(id), _) => Some(id.clone()),
+            (None, Some(path)) => Some(read_secret_file("objects.s3.access_key_id_file", path)?),
+            (None, None) => None,
+        };
+        let secret_access_key = match (&s3.secret_access_key, &s3.secret_access_key_file) {
+            (Some(secret), _) => Some(secret.clone()),
+            (None, Some(path)) => {
+                Some(Secret::new(read_secret_file("objects.s3.secret_access_key_file", path)?))
+            }
+            (None, None) => None,
+        };
+        Ok(ResolvedS3 {
+            endpoint: s3.endpoint.clone(),
+            region: s3.region.clone(),
+            access_key_id,
+            secret_access_key,
+            allow_http: s3.allow_http,
+            virtual_hosted_style: s3.virtual_hosted_style,
+        })
+    }
+
+    /// Checks every setting and returns all problems at once, each naming its key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        if self.server.max_body_bytes == 0 {
+            problems.push("`server.max_body_bytes` must be greater than 0".to_string());
+        }
+        if self.server.data_dir.as_os_str().is_empty() {
+            problems.push("`server.data_dir` must not be empty".to_string());
+        }
+        if self.metastore.max_connections == 0 {
+            problems.push("`metastore.max_connections` must be greater than 0".to_string());
+        }
+        if self.metastore.connect_timeout.is_zero() {
+            problems.push("`metastore.connect_timeout` must be greater than 0".to_string());
+        }
+        if self.metastore.url.is_some() && self.metastore.url_file.is_some() {
+            problems.push("`metastore.url` and `metastore.url_file` are both set; keep one".to_string());
+        }
+        if let Some(url) = &self.metastore.url {
+            if let Err(problem) = check_metastore_url(url.expose()) {
+                problems.push(format!("`metastore.url`: {problem}"));
+            }
+        }
+        let s3 = &self.objects.s3;
+        if s3.access_key_id.is_some() && s3.access_key_id_file.is_some() {
+            problems.push(
+                "`objects.s3.access_key_id` and `objects.s3.access_key_id_file` are both set; keep one"
+                    .to_string(),
+            );
+        }
+        if s3.secret_access_key.is_some() && s3.secret_access_key_file.is_some() {
+            problems.push(
+                "`objects.s3.secret_access_key` and `objects.s3.secret_access_key_file` are both set; keep one"
+                    .to_string(),
+            );
+        }
+        let objects_url = self.objects_url();
+        match url::Url::parse(&objects_url) {
+            Err(error) => problems.push(format!("`objects.url`: `{objects_url}` is not a URL: {error}")),
+            Ok(url) => match url.scheme() {
+                "file" | "memory" => {}
+                "s3" => {
+                    if url.host_str().unwrap_or_default().is_empty() {
+                        problems.push(format!(
+                            "`objects.url`: `{objects_url}` names no bucket; write `s3://BUCKET[/PREFIX]`"
+                        ));
+                    }
+                    if let Some(endpoint) = &s3.endpoint {
+                        match url::Url::parse(endpoint) {
+                            Err(error) => problems.push(format!(
+                                "`objects.s3.endpoint`: `{endpoint}` is not a URL: {error}"
+                            )),
+                            Ok(endpoint_url) if endpoint_url.scheme() == "http" && !s3.allow_http => {
+                                problems.push(format!(
+                                    "`objects.s3.endpoint`: `{endpoint}` is plain http; set `objects.s3.allow_http = true` to allow it"
+                                ))
+                            }
+                            Ok(_) => {}
+                        }
+                    }
+                }
+                other => problems.push(format!(
+                    "`objects.url`: unknown scheme `{other}`; use `file://`, `s3://` or `memory://`"
+                )),
+            },
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+}
+
+/// Checks that `url` is a metadata store URL Plinth knows.
+fn check_metastore_url(url: &str) -> Result<(), String> {
+    let scheme = url.split_once("://").map(|(scheme, _)| scheme);
+    match scheme {
+        Some("sqlite") => Ok(()),
+        Some("postgres" | "postgresql") => url::Url::parse(url)
+            .map(|_| ())
+            .map_err(|error| format!("`{}` is not a valid URL: {error}", redact_url(url))),
+        Some(other) => Err(format!("unknown scheme `{other}`; use `sqlite://` or `postgres://`")),
+        None => Err(format!(
+            "`{}` is not a URL; write `sqlite://PATH` or `postgres://USER@HOST/DB`",
+            redact_url(url)
+        )),
+    }
+}
+
+fn read_secret_file(key: &str, path: &Path) -> Result<String, ConfigError> {
+    let content = fs_err::read_to_string(path).map_err(|error| {
+        ConfigError::Invalid(vec![format!("`{key}`: cannot read `{}`: {error}", path.display())])
+    })?;
+    let value = content.trim_end_matches(['\n', '\r']).to_string();
+    if value.is_empty() {
+        return Err(ConfigError::Invalid(vec![format!("`{key}`: `{}` is empty", path.display())]));
+    }
+    Ok(value)
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,132 @@
+//! Plinth's metadata store: the [`MetadataStore`] trait every domain service talks to, its
+//! SQLite backend (the embedded default) and its PostgreSQL backend (feature `postgres`),
+//! each with its own migrations, and one conformance suite ([`metadata_store_suite!`]) that
+//! both must pass unchanged.
+//!
+//! This crate owns SQL and schemas; it knows nothing of HTTP or of the domain services that
+//! call it. `sqlx` types never appear in the trait.
+
+mod common;
+mod error;
+#[cfg(feature = "postgres")]
+mod postgres;
+mod sqlite;
+#[cfg(any(test, feature = "testsuite"))]
+pub mod testsuite;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use plinth_types::Installation;
+
+pub use error::{OpenError, StoreError, StoreResult};
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresMetadataStore;
+pub use sqlite::SqliteMetadataStore;
+
+/// Stores platform metadata. One trait, several backends; every method is domain-shaped.
+///
+/// Later capabilities (identity, tracking, pipelines …) add their methods here, with their
+/// migrations in both backends and their cases in the conformance suite.
+#[async_trait]
+pub trait MetadataStore: Send + Sync + 'static {
+    /// Returns the backend's name: `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    /// Returns `Ok` when the database answers a trivial query.
+    async fn check_connectivity(&self) -> StoreResult<()>;
+
+    /// Returns the version of the newest migration applied to the database.
+    async fn schema_version(&self) -> StoreResult<i64>;
+
+    /// Records that a server of `version` starts against this store and returns the
+    /// installation; the first call creates it with a new random id.
+    async fn record_startup(&self, version: &str) -> StoreResult<Installation>;
+
+    /// Returns the installation, or `NotFound` before the first [`record_startup`](Self::record_startup).
+    async fn installation(&self) -> StoreResult<Installation>;
+
+    /// Returns the value of one server metadata entry, if set.
+    async fn get_server_metadata(&self, key: &str) -> StoreResult<Option<String>>;
+
+    /// Sets one server metadata entry, replacing any previous value.
+    async fn set_server_metadata(&self, key: &str, value: &str) -> StoreResult<()>;
+
+    /// Removes one server metadata entry; `NotFound` if it was not set.
+    async fn delete_server_metadata(&self, key: &str) -> StoreResult<()>;
+
+    /// Returns every server metadata entry, ordered by key.
+    async fn list_server_metadata(&self) -> StoreResult<Vec<(String, String)>>;
+
+    /// Waits for in-flight queries and closes every connection.
+    async fn close(&self);
+}
+
+/// How to open a metadata store.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// Largest number of pooled connections.
+    pub max_connections: u32,
+    /// How long to wait for the database, at startup and for a pooled connection.
+    pub connect_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { max_connections: 16, connect_timeout: Duration::from_secs(5) }
+    }
+}
+
+/// Opens the store named by `url` (`sqlite://…`, `postgres://…`) and applies its migrations.
+pub async fn open_metadata_store(
+    url: &str,
+    options: &StoreOptions,
+) -> Result<Arc<dyn MetadataStore>, OpenError> {
+    let scheme = url.split_once("://").map(|(scheme, _)| scheme).or_else(|| {
+        // sqlx also accepts `sqlite::memory:` and `sqlite:PATH`.
+        url.strip_prefix("sqlite:").map(|_| "sqlite")
+    });
+    match scheme {
+        Some("sqlite") => Ok(Arc::new(SqliteMetadataStore::connect(url, options).await?)),
+        #[cfg(feature = "postgres")]
+        Some("postgres" | "postgresql") => {
+            Ok(Arc::new(PostgresMetadataStore::connect(url, options).await?))
+        }
+        #[cfg(not(feature = "postgres"))]
+        Some("postgres" | "postgresql") => {
+            Err(OpenError::NotCompiledIn { backend: "postgres", feature: "postgres" })
+        }
+        Some(other) => Err(OpenError::UnknownScheme(other.to_string())),
+        None => Err(OpenError::InvalidUrl {
+            url: plinth_types::redact_url(url),
+            reason: "expected `sqlite://PATH` or `postgres://USER@HOST/DB`".to_string(),
+        }),
+    }
+}
+
+/// Checks a server metadata key: 1 to 128 characters of `a-z 0-9 . _ -`.
+pub(crate) fn validate_metadata_key(key: &str) -> StoreResult<()> {
+    let valid_chars =
+        key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+    if key.is_empty() || key.len() > 128 || !valid_chars {
+        return Err(StoreError::InvalidArgument {
+            field: "key",
+            reason: format!(
+                "`{}` must be 1 to 128 characters of lowercase letters, digits, `.`, `_` or `-`",
+                key.escape_debug()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Returns the current time in milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Returns a new random installation id: 128 random bits as 32 hex digits.
+pub(crate) fn new_installation_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}

@@ -1,0 +1,108 @@
+use serde::Serialize;
+
+/// The kind of an error, independent of the crate that raised it.
+///
+/// Every crate's error enum maps each variant to one kind; the HTTP layer maps each kind
+/// to one status code, in exactly one place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The request is malformed or a field has a bad value.
+    InvalidArgument,
+    /// The addressed object does not exist (or the caller may not know it exists).
+    NotFound,
+    /// An object with the same identity already exists.
+    AlreadyExists,
+    /// The request conflicts with the current state of the object.
+    Conflict,
+    /// The request body is larger than the server accepts.
+    PayloadTooLarge,
+    /// The caller is not authenticated.
+    Unauthenticated,
+    /// The caller is authenticated but lacks the needed permission.
+    Forbidden,
+    /// A dependency (database, object store) cannot be reached right now.
+    Unavailable,
+    /// A bug or an unexpected failure; details are logged, never returned.
+    Internal,
+}
+
+impl ErrorKind {
+    /// Returns the HTTP status code for this kind. This is the only kind → status table.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorKind::InvalidArgument => 400,
+            ErrorKind::Unauthenticated => 401,
+            ErrorKind::Forbidden => 403,
+            ErrorKind::NotFound => 404,
+            ErrorKind::AlreadyExists | ErrorKind::Conflict => 409,
+            ErrorKind::PayloadTooLarge => 413,
+            ErrorKind::Internal => 500,
+            ErrorKind::Unavailable => 503,
+        }
+    }
+
+    /// Returns the kind's wire name, as it appears in `{"code": …}`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidArgument => "invalid_argument",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::AlreadyExists => "already_exists",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::PayloadTooLarge => "payload_too_large",
+            ErrorKind::Unauthenticated => "unauthenticated",
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Internal => "internal",
+        }
+    }
+}
+
+/// Implemented by every crate error so the HTTP layer can pick a status without knowing the crate.
+pub trait HasErrorKind {
+    /// Returns the kind of this error.
+    fn kind(&self) -> ErrorKind;
+}
+
+/// The JSON body of every error answered by the platform API: `{"code": …, "message": …}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// The machine-readable error kind.
+    pub code: ErrorKind,
+    /// A lowercase, human-readable message naming the field or object and the reason.
+    pub message: String,
+}
+
+impl ErrorBody {
+    /// Returns the body sent for any server-side failure: it never carries internals.
+    pub fn internal() -> Self {
+        ErrorBody {
+            code: ErrorKind::Internal,
+            message: "internal server error; the server log has the details".to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_names_match_serde_and_statuses_are_errors() {
+        for kind in [
+            ErrorKind::InvalidArgument,
+            ErrorKind::NotFound,
+            ErrorKind::AlreadyExists,
+            ErrorKind::Conflict,
+            ErrorKind::PayloadTooLarge,
+            ErrorKind::Unauthenticated,
+            ErrorKind::Forbidden,
+            ErrorKind::Unavailable,
+            ErrorKind::Internal,
+        ] {
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+            assert!((400..600).contains(&kind.http_status()), "{kind:?}");
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! Plinth's shared vocabulary: the error kinds every crate maps its errors to, and the
+//! wire types that more than one crate needs. This crate does no I/O and knows no backend.
+
+mod error;
+mod installation;
+mod redact;
+
+pub use error::{ErrorBody, ErrorKind, HasErrorKind};
+pub use installation::Installation;
+pub use redact::redact_url;
+
+/// The version of this build of Plinth, as set in Cargo.toml.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

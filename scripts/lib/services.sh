@@ -1,0 +1,155 @@
+# Starts the real services Plinth's tests run against, on 127.0.0.1 only, installing them
+# first when the machine lacks them. Sourced by scripts/test and scripts/services; every
+# service started here is stopped by `stop_services` (scripts/test traps EXIT).
+#
+# Exports for the tests:
+#   PLINTH_TEST_POSTGRES_URL    a superuser URL on a throwaway PostgreSQL cluster
+#   PLINTH_TEST_S3_ENDPOINT     an S3-compatible server (moto), with PLINTH_TEST_S3_BUCKET,
+#   PLINTH_TEST_S3_ACCESS_KEY_ID and PLINTH_TEST_S3_SECRET_ACCESS_KEY
+#   PLINTH_TEST_WEBDRIVER_URL   a chromedriver driving headless Debian Chromium
+#   PLINTH_TEST_CHROMIUM        the Chromium binary chromedriver must start
+
+SERVICES_DIR="${SERVICES_DIR:-$(mktemp -d /tmp/plinth-services.XXXXXX)}"
+SERVICE_PIDS=()
+PG_DATA=""
+APT_UPDATED=""
+
+say() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Waits up to $2 seconds for `$1` (a shell command) to succeed.
+wait_for() {
+    local check="$1" seconds="$2" waited=0
+    until eval "$check" >/dev/null 2>&1; do
+        sleep 0.2
+        waited=$((waited + 1))
+        [ "$waited" -lt $((seconds * 5)) ] || return 1
+    done
+}
+
+apt_install() {
+    [ "$(id -u)" = 0 ] || die "need root to install $* (or install it yourself)"
+    if [ -z "$APT_UPDATED" ]; then
+        say "apt-get update"
+        apt-get update -qq >&2 || die "apt-get update failed"
+        APT_UPDATED=1
+    fi
+    say "installing $*"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2 || die "apt-get install $* failed"
+}
+
+guard_dev_null() {
+    # Seen once on our machines: /dev/null turned into a regular file, and initdb then failed.
+    if [ ! -c /dev/null ] && [ "$(id -u)" = 0 ]; then rm -f /dev/null; mknod -m 666 /dev/null c 1 3; fi
+}
+
+find_pg_bin() {
+    local dir
+    if command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; then
+        dirname "$(command -v initdb)"; return 0
+    fi
+    for dir in /usr/lib/postgresql/*/bin; do
+        [ -x "$dir/initdb" ] && { echo "$dir"; return 0; }
+    done
+    return 1
+}
+
+start_postgres() {
+    guard_dev_null
+    local bin port
+    bin="$(find_pg_bin)" || { apt_install postgresql; bin="$(find_pg_bin)" || die "postgresql installed but initdb not found"; }
+    port="$(free_port)"
+    PG_DATA="$SERVICES_DIR/postgres"
+    mkdir -p "$PG_DATA"
+    local as_user=()
+    if [ "$(id -u)" = 0 ]; then
+        id postgres >/dev/null 2>&1 || useradd --system --home-dir "$SERVICES_DIR" postgres
+        chown -R postgres "$SERVICES_DIR/postgres"
+        chmod 755 "$SERVICES_DIR"
+        as_user=(runuser -u postgres --)
+    fi
+    say "starting PostgreSQL ($bin) on 127.0.0.1:$port"
+    "${as_user[@]}" "$bin/initdb" -D "$PG_DATA" -A trust -U postgres --no-sync >"$SERVICES_DIR/initdb.log" 2>&1 \
+        || { cat "$SERVICES_DIR/initdb.log" >&2; die "initdb failed"; }
+    "${as_user[@]}" "$bin/pg_ctl" -D "$PG_DATA" -l "$PG_DATA/server.log" -w -t 30 \
+        -o "-p $port -k $PG_DATA -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null \
+        || { cat "$PG_DATA/server.log" >&2; die "PostgreSQL did not start"; }
+    PG_BIN="$bin"
+    export PLINTH_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
+}
+
+ensure_venv() {
+    VENV="${PLINTH_TEST_VENV:-$HOME/.cache/plinth/test-venv}"
+    local requirements="$PWD/scripts/test-requirements.txt"
+    if [ ! -x "$VENV/bin/python" ]; then
+        say "creating the test venv at $VENV"
+        python3 -m venv "$VENV" || die "python3 -m venv failed"
+    fi
+    if ! cmp -s "$requirements" "$VENV/.requirements"; then
+        say "installing test clients into $VENV (scripts/test-requirements.txt)"
+        "$VENV/bin/pip" install -q --disable-pip-version-check -r "$requirements" >&2 || die "pip install failed"
+        cp "$requirements" "$VENV/.requirements"
+    fi
+}
+
+start_s3() {
+    ensure_venv
+    local port
+    port="$(free_port)"
+    say "starting an S3 server (moto) on 127.0.0.1:$port"
+    "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$SERVICES_DIR/moto.log" 2>&1 &
+    SERVICE_PIDS+=($!)
+    wait_for "python3 -c 'import urllib.request; urllib.request.urlopen(\"http://127.0.0.1:$port/\")'" 30 \
+        || { cat "$SERVICES_DIR/moto.log" >&2; die "the S3 server did not start"; }
+    export PLINTH_TEST_S3_ENDPOINT="http://127.0.0.1:$port"
+    export PLINTH_TEST_S3_BUCKET="plinth-test"
+    export PLINTH_TEST_S3_ACCESS_KEY_ID="plinth-test-key"
+    export PLINTH_TEST_S3_SECRET_ACCESS_KEY="plinth-test-secret"
+    "$VENV/bin/python" - <<PY || die "cannot create the test bucket"
+import boto3
+boto3.client("s3", endpoint_url="$PLINTH_TEST_S3_ENDPOINT", region_name="us-east-1",
+             aws_access_key_id="$PLINTH_TEST_S3_ACCESS_KEY_ID",
+             aws_secret_access_key="$PLINTH_TEST_S3_SECRET_ACCESS_KEY").create_bucket(Bucket="$PLINTH_TEST_S3_BUCKET")
+PY
+}
+
+start_webdriver() {
+    local chromium driver port
+    chromium="$(command -v chromium || true)"
+    driver="$(command -v chromedriver || true)"
+    if [ -z "$chromium" ] || [ -z "$driver" ]; then
+        apt_install chromium chromium-driver
+        chromium="$(command -v chromium)" || die "chromium installed but not on PATH"
+        driver="$(command -v chromedriver)" || die "chromedriver installed but not on PATH"
+    fi
+    port="$(free_port)"
+    say "starting chromedriver on 127.0.0.1:$port ($("$chromium" --version 2>/dev/null))"
+    "$driver" --port="$port" --allowed-ips=127.0.0.1 >"$SERVICES_DIR/chromedriver.log" 2>&1 &
+    SERVICE_PIDS+=($!)
+    wait_for "python3 -c 'import urllib.request; urllib.request.urlopen(\"http://127.0.0.1:$port/status\")'" 30 \
+        || { cat "$SERVICES_DIR/chromedriver.log" >&2; die "chromedriver did not start"; }
+    export PLINTH_TEST_WEBDRIVER_URL="http://127.0.0.1:$port"
+    export PLINTH_TEST_CHROMIUM="$chromium"
+}
+
+stop_services() {
+    local pid
+    for pid in "${SERVICE_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    if [ -n "$PG_DATA" ] && [ -f "$PG_DATA/postmaster.pid" ]; then
+        if [ "$(id -u)" = 0 ]; then
+            runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate stop >/dev/null 2>&1 || true
+        else
+            "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate stop >/dev/null 2>&1 || true
+        fi
+    fi
+    for pid in "${SERVICE_PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$SERVICES_DIR"
+}
