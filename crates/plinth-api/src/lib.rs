@@ -1,1 +1,147 @@
-//! placeholder
+//! Plinth's HTTP surface: the axum [`router`], the one [`ApiError`] type, health and
+//! readiness, Prometheus metrics, the OpenAPI document and the server-rendered UI.
+//!
+//! Handlers call domain services and backends through [`AppState`]; they never touch SQL,
+//! object-store clients or Kubernetes directly. [`serve`] is the one entry point, used by
+//! the binary and by tests alike.
+
+mod error;
+mod health;
+mod layers;
+mod metrics;
+mod openapi;
+mod ui;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use plinth_artifacts::ArtifactStore;
+use plinth_metastore::MetadataStore;
+use plinth_types::Installation;
+
+pub use error::{error_chain, kind_of, status_of, ApiError};
+pub use health::{BackendInfo, DependencyCheck, Health, Readiness, Status};
+pub use metrics::{resident_memory_bytes, HttpMetrics};
+pub use openapi::openapi_document;
+
+/// Everything a handler may reach: the backends and the server's own facts.
+/// Cheap to clone; shared by every request.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<AppStateInner>,
+}
+
+struct AppStateInner {
+    metastore: Arc<dyn MetadataStore>,
+    metastore_location: String,
+    artifacts: ArtifactStore,
+    installation: Installation,
+    settings: ServerSettings,
+    metrics: HttpMetrics,
+    started_at: Instant,
+}
+
+/// HTTP settings the router needs.
+#[derive(Clone, Debug)]
+pub struct ServerSettings {
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings { max_body_bytes: 64 * 1024 * 1024 }
+    }
+}
+
+impl AppState {
+    /// Returns the state over opened backends. `metastore_location` is the store's URL with
+    /// secrets redacted; `installation` comes from [`MetadataStore::record_startup`].
+    pub fn new(
+        metastore: Arc<dyn MetadataStore>,
+        metastore_location: String,
+        artifacts: ArtifactStore,
+        installation: Installation,
+        settings: ServerSettings,
+    ) -> Self {
+        AppState {
+            inner: Arc::new(AppStateInner {
+                metastore,
+                metastore_location,
+                artifacts,
+                installation,
+                settings,
+                metrics: HttpMetrics::new(plinth_types::VERSION),
+                started_at: Instant::now(),
+            }),
+        }
+    }
+
+    /// Returns the metadata store.
+    pub fn metastore(&self) -> &Arc<dyn MetadataStore> {
+        &self.inner.metastore
+    }
+
+    /// Returns the metadata store's URL, secrets redacted.
+    pub fn metastore_location(&self) -> &str {
+        &self.inner.metastore_location
+    }
+
+    /// Returns the object store.
+    pub fn artifacts(&self) -> &ArtifactStore {
+        &self.inner.artifacts
+    }
+
+    /// Returns this installation's identity.
+    pub fn installation(&self) -> &Installation {
+        &self.inner.installation
+    }
+
+    /// Returns the HTTP settings.
+    pub fn settings(&self) -> &ServerSettings {
+        &self.inner.settings
+    }
+
+    /// Returns the metrics registry.
+    pub fn metrics(&self) -> &HttpMetrics {
+        &self.inner.metrics
+    }
+
+    /// Returns when this server started.
+    pub fn started_at(&self) -> Instant {
+        self.inner.started_at
+    }
+}
+
+/// Returns the whole application: API, operations endpoints and UI, with every layer
+/// (request ids, tracing, metrics, body limit, error normalisation, security headers).
+pub fn router(state: AppState) -> Router {
+    let (api, _) = openapi::api_router().split_for_parts();
+    let app = api.merge(ui::router()).fallback(layers::not_found);
+    layers::apply(app, state.clone()).with_state(state)
+}
+
+/// Serves `router(state)` on `listener` until `shutdown` resolves, then lets in-flight
+/// requests finish. Accepted sockets get `TCP_NODELAY` (clients that reuse connections
+/// would otherwise pay a delayed-ACK stall on every call).
+pub async fn serve(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+    });
+    let app = router(state);
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+#[cfg(test)]
+mod tests;

@@ -187,7 +187,7 @@ impl Config {
         if let Some(path) = &self.metastore.url_file {
             return read_secret_file("metastore.url_file", path).map(Secret::new);
         }
-        let path = self.server.data_dir.join("plinth.db");
+        let path = absolute(&self.server.data_dir.join("plinth.db"));
         Ok(Secret::new(format!("sqlite://{}", path.display())))
     }
 

@@ -137,7 +137,9 @@ fn secrets_come_from_files_and_both_forms_conflict() {
 #[test]
 fn defaults_live_in_the_data_dir() {
     let config = Config::default();
-    assert_eq!(config.metastore_url().unwrap().expose(), "sqlite://plinth-data/plinth.db");
+    let metastore_url = config.metastore_url().unwrap();
+    assert!(metastore_url.expose().starts_with("sqlite:///"), "{}", metastore_url.expose());
+    assert!(metastore_url.expose().ends_with("/plinth-data/plinth.db"));
     assert!(config.objects_url().starts_with("file:///"));
     assert!(config.objects_url().ends_with("/plinth-data/objects"));
     assert_eq!(config.server.shutdown_grace_period, Duration::from_secs(30));

@@ -90,5 +90,6 @@ mod tests {
         let message = error.to_string();
         assert!(message.starts_with("cannot connect to postgres metadata store at `postgres://plinth:***@127.0.0.1:1/plinth`"), "{message}");
         assert!(!message.contains("hunter2"), "{message}");
+        assert!(message.contains("Connection refused"), "{message}");
     }
 }

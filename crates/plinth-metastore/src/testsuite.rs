@@ -15,6 +15,13 @@ pub struct TestStore {
     _guard: Option<tempfile::TempDir>,
 }
 
+impl TestStore {
+    /// Returns the store as the shared handle servers hold.
+    pub fn shared(&self) -> Arc<dyn MetadataStore> {
+        Arc::clone(&self.store)
+    }
+}
+
 impl Deref for TestStore {
     type Target = dyn MetadataStore;
 

@@ -1,0 +1,249 @@
+//! Router tests: real SQLite in a temporary folder and an in-memory object store, requests
+//! sent with `oneshot` (no sockets).
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use plinth_artifacts::ArtifactStore;
+use plinth_metastore::testsuite::{open_sqlite_temp, TestStore};
+use tower::ServiceExt;
+
+use crate::{router, AppState, ServerSettings};
+
+struct TestApp {
+    router: Router,
+    state: AppState,
+    _store: TestStore,
+}
+
+async fn app_with(settings: ServerSettings) -> TestApp {
+    let store = open_sqlite_temp().await;
+    let metastore = store.shared();
+    let installation = metastore.record_startup(plinth_types::VERSION).await.unwrap();
+    let state = AppState::new(metastore, "sqlite://test".to_string(), ArtifactStore::in_memory(), installation, settings);
+    TestApp { router: router(state.clone()), state, _store: store }
+}
+
+async fn app() -> TestApp {
+    app_with(ServerSettings::default()).await
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: http::HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|error| panic!("not JSON ({error}): {}", self.body))
+    }
+    fn header(&self, name: &str) -> &str {
+        self.headers.get(name).and_then(|value| value.to_str().ok()).unwrap_or("")
+    }
+}
+
+async fn send(router: &Router, request: Request<Body>) -> Answer {
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    Answer { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+}
+
+async fn get(router: &Router, uri: &str) -> Answer {
+    send(router, Request::get(uri).body(Body::empty()).unwrap()).await
+}
+
+#[tokio::test]
+async fn healthz_answers_ok() {
+    let app = app().await;
+    let answer = get(&app.router, "/healthz").await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.json(), serde_json::json!({"status": "ok"}));
+}
+
+#[tokio::test]
+async fn readyz_reports_each_dependency() {
+    let app = app().await;
+    let answer = get(&app.router, "/readyz").await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let body = answer.json();
+    assert_eq!(body["status"], "ready");
+    assert_eq!(body["metastore"]["status"], "ok");
+    assert_eq!(body["metastore"]["backend"], "sqlite");
+    assert_eq!(body["objects"]["status"], "ok");
+    assert_eq!(body["objects"]["backend"], "memory");
+}
+
+#[tokio::test]
+async fn readyz_is_503_naming_the_failed_dependency() {
+    let app = app().await;
+    app.state.metastore().close().await;
+    let answer = get(&app.router, "/readyz").await;
+    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+    let body = answer.json();
+    assert_eq!(body["status"], "unavailable");
+    assert_eq!(body["metastore"]["status"], "unavailable");
+    assert!(body["metastore"]["error"].as_str().unwrap().contains("metadata store unavailable"), "{body}");
+    assert_eq!(body["objects"]["status"], "ok");
+    // The UI says so too, with a 503.
+    let page = get(&app.router, "/status").await;
+    assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(page.body.contains("unavailable"));
+}
+
+#[tokio::test]
+async fn status_names_version_backends_and_installation() {
+    let app = app().await;
+    let body = get(&app.router, "/api/v1/status").await.json();
+    assert_eq!(body["version"], plinth_types::VERSION);
+    assert_eq!(body["metastore"]["backend"], "sqlite");
+    assert_eq!(body["objects"]["location"], "memory://");
+    assert_eq!(body["installation"]["installation_id"], app.state.installation().installation_id.as_str());
+    assert!(body["schema_version"].as_i64().unwrap() >= 20261128000001);
+    assert_eq!(body["readiness"]["status"], "ready");
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template_and_status() {
+    let app = app().await;
+    get(&app.router, "/healthz").await;
+    get(&app.router, "/healthz").await;
+    get(&app.router, "/api/v1/nope").await;
+    let answer = get(&app.router, "/metrics").await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert!(answer.header("content-type").starts_with("text/plain; version=0.0.4"));
+    let text = answer.body;
+    assert!(
+        text.contains(r#"plinth_http_requests_total{method="GET",route="/healthz",status="200"} 2"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"plinth_http_requests_total{method="GET",route="unmatched",status="404"} 1"#), "{text}");
+    assert!(text.contains(r#"plinth_http_request_duration_seconds_bucket{method="GET",route="/healthz",status="200",le="0.0005"}"#), "{text}");
+    assert!(text.contains(&format!(r#"plinth_build_info{{version="{}"}} 1"#, plinth_types::VERSION)), "{text}");
+    assert!(text.contains("# TYPE plinth_http_request_duration_seconds histogram"), "{text}");
+    assert!(text.contains("process_resident_memory_bytes "), "{text}");
+}
+
+#[tokio::test]
+async fn openapi_documents_every_api_route() {
+    let app = app().await;
+    let body = get(&app.router, "/api/v1/openapi.json").await.json();
+    assert!(body["openapi"].as_str().unwrap().starts_with("3."));
+    assert_eq!(body["info"]["version"], plinth_types::VERSION);
+    for path in ["/healthz", "/readyz", "/metrics", "/api/v1/status", "/api/v1/openapi.json"] {
+        assert!(body["paths"][path]["get"].is_object(), "{path} missing from {body}");
+    }
+    assert!(body["components"]["schemas"]["ErrorBody"].is_object());
+}
+
+#[tokio::test]
+async fn unknown_api_paths_get_json_errors_and_pages_get_html() {
+    let app = app().await;
+    let api = get(&app.router, "/api/v1/nothing-here").await;
+    assert_eq!(api.status, StatusCode::NOT_FOUND);
+    assert_eq!(api.json()["code"], "not_found");
+    assert_eq!(api.json()["message"], "no route for `GET /api/v1/nothing-here`");
+    let page = get(&app.router, "/nothing-here").await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(page.header("content-type").starts_with("text/html"));
+    assert!(page.body.contains("404 Not Found"));
+}
+
+#[tokio::test]
+async fn wrong_method_is_a_json_405_with_allow() {
+    let app = app().await;
+    let answer = send(&app.router, Request::post("/api/v1/status").body(Body::empty()).unwrap()).await;
+    assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(answer.json()["message"], "method `POST` is not allowed on `/api/v1/status`");
+    assert!(answer.header("allow").contains("GET"), "{:?}", answer.headers);
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_with_413() {
+    let app = app_with(ServerSettings { max_body_bytes: 16 }).await;
+    let request = Request::post("/api/v1/status")
+        .header(header::CONTENT_LENGTH, "100")
+        .body(Body::from(vec![b'x'; 100]))
+        .unwrap();
+    let answer = send(&app.router, request).await;
+    assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(answer.json()["code"], "payload_too_large");
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_and_security_headers() {
+    let app = app().await;
+    let answer = get(&app.router, "/nothing").await;
+    assert_eq!(answer.header("x-request-id").len(), 36, "{:?}", answer.headers);
+    assert_eq!(answer.header("x-content-type-options"), "nosniff");
+    assert_eq!(answer.header("x-frame-options"), "DENY");
+    assert!(answer.header("content-security-policy").contains("default-src 'self'"));
+    let echoed = send(
+        &app.router,
+        Request::get("/healthz").header("x-request-id", "client-chosen-id").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(echoed.header("x-request-id"), "client-chosen-id");
+}
+
+#[tokio::test]
+async fn ui_shell_has_every_area_and_a_status_page() {
+    let app = app().await;
+    let home = get(&app.router, "/").await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.header("content-type").starts_with("text/html"));
+    for area in crate::ui::AREAS {
+        assert!(home.body.contains(&format!("href=\"{}\"", area.path)), "nav lacks {}", area.path);
+        let page = get(&app.router, area.path).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", area.path);
+        assert!(page.body.contains(area.title));
+        assert!(page.body.contains("aria-current=\"page\""), "{} not highlighted", area.path);
+    }
+    let status = get(&app.router, "/status").await;
+    assert_eq!(status.status, StatusCode::OK);
+    assert!(status.body.contains(plinth_types::VERSION));
+    assert!(status.body.contains("Metadata store") && status.body.contains("sqlite"));
+    assert!(status.body.contains(&app.state.installation().installation_id));
+}
+
+#[tokio::test]
+async fn assets_are_embedded_with_revalidation() {
+    let app = app().await;
+    let css = get(&app.router, "/assets/plinth.css").await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert_eq!(css.header("content-type"), "text/css");
+    let etag = css.header("etag").to_string();
+    assert!(etag.starts_with('"') && etag.len() > 10);
+    let again = send(
+        &app.router,
+        Request::get("/assets/plinth.css").header("if-none-match", &etag).body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+    assert!(again.body.is_empty());
+    assert_eq!(get(&app.router, "/assets/../Cargo.toml").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(get(&app.router, "/assets/missing.js").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(get(&app.router, "/favicon.ico").await.header("content-type"), "image/svg+xml");
+}
+
+#[tokio::test]
+async fn serve_stops_when_told_and_sets_nodelay() {
+    let app = app().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(crate::serve(app.state.clone(), listener, async move {
+        let _ = stopped.await;
+    }));
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+    stop.send(()).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(5), server).await.unwrap().unwrap().unwrap();
+}

@@ -1,0 +1,175 @@
+//! The command line: `plinth serve`, `plinth version`, `plinth config default|check`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use plinth_config::{LoadOptions, LogFormat, Overrides, Secret};
+
+/// Exit code for a configuration problem (bad flag value, unknown key, invalid setting).
+pub const EXIT_CONFIG: u8 = 2;
+/// Exit code for a runtime problem (unreachable database, port in use, …).
+pub const EXIT_RUNTIME: u8 = 1;
+
+/// Plinth: a self-hosted MLOps platform in one binary.
+///
+/// Track experiments, register models, run pipelines, serve models — on one machine with
+/// embedded defaults, or on Kubernetes with PostgreSQL and S3.
+#[derive(Debug, Parser)]
+#[command(name = "plinth", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the platform: API, UI, metrics, on one address.
+    ///
+    /// With no flags: 127.0.0.1:8080, all state in ./plinth-data (SQLite and local files).
+    /// Settings come from built-in defaults, then plinth.toml (or --config), then
+    /// PLINTH__SECTION__KEY environment variables, then these flags.
+    Serve(ServeArgs),
+    /// Print the version of this binary.
+    Version {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the built-in defaults as an annotated plinth.toml.
+    Default,
+    /// Load and validate the configuration as `serve` would, and print it (secrets redacted).
+    Check(ConfigArgs),
+}
+
+/// Where the configuration comes from, and flags that override it.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// A TOML config file; when absent, ./plinth.toml is read if it exists.
+    #[arg(long, short = 'c', env = "PLINTH_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address and port to listen on.
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Option<SocketAddr>,
+    /// The folder for all local state (SQLite database, local objects).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Metadata store URL: sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DB.
+    #[arg(long, value_name = "URL")]
+    metastore_url: Option<String>,
+    /// Object store URL: file:///PATH, s3://BUCKET/PREFIX or memory://.
+    #[arg(long, value_name = "URL")]
+    objects_url: Option<String>,
+    /// Log format.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    log_format: Option<LogFormatArg>,
+    /// Log filter, e.g. info, debug, or plinth_api=debug,info.
+    #[arg(long, value_name = "FILTER")]
+    log_level: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormatArg {
+    /// Readable lines for a terminal.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Flags of `plinth serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+impl ConfigArgs {
+    pub fn load_options(&self) -> LoadOptions {
+        LoadOptions {
+            config_file: self.config.clone(),
+            overrides: Overrides {
+                listen_addr: self.listen,
+                data_dir: self.data_dir.clone(),
+                metastore_url: self.metastore_url.clone().map(Secret::new),
+                objects_url: self.objects_url.clone(),
+                log_format: self.log_format.map(|format| match format {
+                    LogFormatArg::Human => LogFormat::Human,
+                    LogFormatArg::Json => LogFormat::Json,
+                }),
+                log_level: self.log_level.clone(),
+            },
+        }
+    }
+}
+
+/// A failed command: what to print and which exit code to return.
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+    pub exit_code: u8,
+}
+
+impl Failure {
+    pub fn config(message: impl std::fmt::Display) -> Self {
+        Failure { message: message.to_string(), exit_code: EXIT_CONFIG }
+    }
+
+    pub fn runtime(message: impl std::fmt::Display) -> Self {
+        Failure { message: message.to_string(), exit_code: EXIT_RUNTIME }
+    }
+}
+
+pub fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Serve(args) => crate::serve::run(&args),
+        Command::Version { json } => {
+            let version = plinth_types::VERSION;
+            let features: Vec<&str> = [cfg!(feature = "postgres").then_some("postgres")].into_iter().flatten().collect();
+            if json {
+                let document = serde_json::json!({
+                    "version": version,
+                    "features": features,
+                    "target": format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS),
+                });
+                println!("{document}");
+            } else {
+                println!("plinth {version} ({}-{}; features: {})", std::env::consts::ARCH, std::env::consts::OS, features.join(", "));
+            }
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Default) => {
+            print!("{}", plinth_config::DEFAULT_CONFIG_TOML);
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Check(args)) => {
+            let loaded = plinth_config::load(&args.load_options()).map_err(Failure::config)?;
+            for warning in &loaded.warnings {
+                eprintln!("warning: {warning}");
+            }
+            let source = loaded.config_file.as_ref().map_or_else(|| "no config file".to_string(), |path| path.display().to_string());
+            eprintln!("configuration is valid ({source})");
+            let redacted = redacted_toml(&loaded.config)?;
+            print!("{redacted}");
+            Ok(())
+        }
+    }
+}
+
+/// Renders the effective configuration as TOML with every secret replaced.
+fn redacted_toml(config: &plinth_config::Config) -> Result<String, Failure> {
+    let mut config = config.clone();
+    if let Some(url) = &config.metastore.url {
+        config.metastore.url = Some(Secret::new(plinth_config::redact_url(url.expose())));
+    }
+    if config.objects.s3.secret_access_key.is_some() {
+        config.objects.s3.secret_access_key = Some(Secret::new("[redacted]"));
+    }
+    toml::to_string(&config).map_err(|error| Failure::runtime(format!("cannot render the configuration: {error}")))
+}

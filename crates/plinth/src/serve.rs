@@ -1,0 +1,149 @@
+//! `plinth serve`: load the configuration, open the backends, serve until SIGTERM/Ctrl-C.
+
+use std::time::{Duration, Instant};
+
+use plinth_api::{AppState, ServerSettings};
+use plinth_artifacts::ArtifactStore;
+use plinth_config::{Config, LogFormat};
+use plinth_metastore::StoreOptions;
+use tracing::{info, warn};
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{Failure, ServeArgs};
+
+/// How long the object store gets to prove it is reachable and writable at startup.
+const OBJECTS_STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
+
+pub fn run(args: &ServeArgs) -> Result<(), Failure> {
+    let started = Instant::now();
+    let loaded = plinth_config::load(&args.config.load_options()).map_err(Failure::config)?;
+    init_tracing(&loaded.config)?;
+    for warning in &loaded.warnings {
+        warn!("{warning}");
+    }
+    if let Some(path) = &loaded.config_file {
+        info!(path = %path.display(), "read config file");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("plinth")
+        .build()
+        .map_err(|error| Failure::runtime(format!("cannot start the async runtime: {error}")))?;
+    runtime.block_on(serve(loaded.config, started))
+}
+
+fn init_tracing(config: &Config) -> Result<(), Failure> {
+    let filter = EnvFilter::try_new(&config.log.level)
+        .map_err(|error| Failure::config(format!("invalid configuration: `log.level`: `{}`: {error}", config.log.level)))?;
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    match config.log.format {
+        LogFormat::Human => builder.with_target(false).init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).init(),
+    }
+    Ok(())
+}
+
+async fn serve(config: Config, started: Instant) -> Result<(), Failure> {
+    let listen_addr = config.server.listen_addr;
+    let listener = tokio::net::TcpListener::bind(listen_addr).await.map_err(|error| {
+        let hint = match error.kind() {
+            std::io::ErrorKind::AddrInUse => " (another process uses this port; choose another with --listen)",
+            std::io::ErrorKind::PermissionDenied => " (ports below 1024 need privileges; choose another with --listen)",
+            _ => "",
+        };
+        Failure::runtime(format!("cannot listen on {listen_addr}: {error}{hint}"))
+    })?;
+    let local_addr = listener.local_addr().map_err(|error| Failure::runtime(format!("cannot read the bound address: {error}")))?;
+
+    let metastore_url = config.metastore_url().map_err(Failure::config)?;
+    let metastore_location = plinth_config::redact_url(metastore_url.expose());
+    let options = StoreOptions {
+        max_connections: config.metastore.max_connections,
+        connect_timeout: config.metastore.connect_timeout,
+    };
+    let metastore = plinth_metastore::open_metadata_store(metastore_url.expose(), &options)
+        .await
+        .map_err(Failure::runtime)?;
+    info!(backend = metastore.backend(), location = %metastore_location, "opened metadata store");
+
+    let s3 = config.resolved_s3().map_err(Failure::config)?;
+    let artifacts = ArtifactStore::open(&config.objects_url(), &s3).map_err(Failure::runtime)?;
+    match tokio::time::timeout(OBJECTS_STARTUP_TIMEOUT, artifacts.check_read_write()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => return Err(Failure::runtime(plinth_api::error_chain(&error))),
+        Err(_) => {
+            return Err(Failure::runtime(format!(
+                "object store at `{}` did not answer within {} s",
+                artifacts.location(),
+                OBJECTS_STARTUP_TIMEOUT.as_secs()
+            )))
+        }
+    }
+    info!(backend = artifacts.backend(), location = %artifacts.location(), "opened object store");
+
+    let installation = metastore
+        .record_startup(plinth_types::VERSION)
+        .await
+        .map_err(|error| Failure::runtime(format!("cannot record startup in the metadata store: {}", plinth_api::error_chain(&error))))?;
+
+    let settings = ServerSettings { max_body_bytes: config.server.max_body_bytes };
+    let state = AppState::new(metastore.clone(), metastore_location, artifacts, installation.clone(), settings);
+
+    let (shutdown_started_tx, shutdown_started_rx) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        wait_for_signal().await;
+        info!("shutting down: no new connections, waiting for requests in flight");
+        let _ = shutdown_started_tx.send(true);
+    };
+    info!(
+        address = %format!("http://{local_addr}"),
+        version = plinth_types::VERSION,
+        installation = %installation.installation_id,
+        startup_ms = started.elapsed().as_millis() as u64,
+        "plinth is ready"
+    );
+
+    let grace = config.server.shutdown_grace_period;
+    let server = plinth_api::serve(state, listener, shutdown);
+    let grace_expired = async move {
+        let mut started = shutdown_started_rx;
+        let _ = started.wait_for(|started| *started).await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        result = server => result.map_err(|error| Failure::runtime(format!("server failed: {error}")))?,
+        () = grace_expired => warn!(grace_seconds = grace.as_secs(), "grace period over; stopping with requests still in flight"),
+    }
+    metastore.close().await;
+    info!("stopped");
+    Ok(())
+}
+
+/// Resolves at the first SIGTERM or Ctrl-C (SIGINT).
+async fn wait_for_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            warn!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}

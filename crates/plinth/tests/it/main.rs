@@ -1,0 +1,9 @@
+//! End-to-end tests of the real `plinth` binary: command line, startup failures, the
+//! served endpoints, PostgreSQL and S3 backends, and the UI in headless Chromium.
+
+mod browser;
+mod cli;
+mod serve;
+mod services;
+mod startup;
+mod support;
