@@ -18,7 +18,11 @@ pub struct ApiError {
 impl ApiError {
     /// Returns an error of `kind` with a message for the client.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        ApiError { kind, message: message.into(), source: None }
+        ApiError {
+            kind,
+            message: message.into(),
+            source: None,
+        }
     }
 
     /// Returns the error's kind.
@@ -62,7 +66,11 @@ where
     E: HasErrorKind + std::error::Error + Send + Sync + 'static,
 {
     fn from(error: E) -> Self {
-        ApiError { kind: error.kind(), message: error.to_string(), source: Some(Box::new(error)) }
+        ApiError {
+            kind: error.kind(),
+            message: error.to_string(),
+            source: Some(Box::new(error)),
+        }
     }
 }
 
@@ -70,17 +78,31 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         if status.is_server_error() {
-            let chain = self.source.as_deref().map(|source| error_chain(source)).unwrap_or_else(|| self.message.clone());
+            let chain = self
+                .source
+                .as_deref()
+                .map(|source| error_chain(source))
+                .unwrap_or_else(|| self.message.clone());
             tracing::error!(error = %chain, kind = self.kind.as_str(), "request failed");
             let body = if self.kind == ErrorKind::Unavailable {
                 // Which dependency is down is useful to the client and reveals nothing internal.
-                ErrorBody { code: self.kind, message: self.message }
+                ErrorBody {
+                    code: self.kind,
+                    message: self.message,
+                }
             } else {
                 ErrorBody::internal()
             };
             return (status, Json(body)).into_response();
         }
-        (status, Json(ErrorBody { code: self.kind, message: self.message })).into_response()
+        (
+            status,
+            Json(ErrorBody {
+                code: self.kind,
+                message: self.message,
+            }),
+        )
+            .into_response()
     }
 }
 
@@ -114,7 +136,9 @@ mod tests {
     async fn server_errors_hide_their_cause() {
         let response = ApiError::from(Exploded).into_response();
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        let body = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
         let text = String::from_utf8(body.to_vec()).unwrap();
         assert!(!text.contains("secret"), "{text}");
         assert!(text.contains("\"code\":\"internal\""), "{text}");
@@ -122,9 +146,15 @@ mod tests {
 
     #[tokio::test]
     async fn client_errors_carry_their_message() {
-        let response = ApiError::new(ErrorKind::InvalidArgument, "invalid `name`: must not be empty").into_response();
+        let response = ApiError::new(
+            ErrorKind::InvalidArgument,
+            "invalid `name`: must not be empty",
+        )
+        .into_response();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-        let body = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
         assert_eq!(
             std::str::from_utf8(&body).unwrap(),
             r#"{"code":"invalid_argument","message":"invalid `name`: must not be empty"}"#

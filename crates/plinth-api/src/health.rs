@@ -104,7 +104,11 @@ pub(crate) async fn healthz() -> Json<Health> {
 )]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     let readiness = check_readiness(&state).await;
-    let status = if readiness.is_ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if readiness.is_ready() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(readiness)).into_response()
 }
 
@@ -143,14 +147,26 @@ pub(crate) async fn collect_status(state: &AppState) -> Result<Status, crate::Ap
 /// Checks both dependencies at once, each bounded by [`CHECK_TIMEOUT`].
 pub(crate) async fn check_readiness(state: &AppState) -> Readiness {
     let metastore = timed(state.metastore().backend(), async {
-        state.metastore().check_connectivity().await.map_err(|error| crate::error::error_chain(&error))
+        state
+            .metastore()
+            .check_connectivity()
+            .await
+            .map_err(|error| crate::error::error_chain(&error))
     });
     let objects = timed(state.artifacts().backend(), async {
-        state.artifacts().check_connectivity().await.map_err(|error| crate::error::error_chain(&error))
+        state
+            .artifacts()
+            .check_connectivity()
+            .await
+            .map_err(|error| crate::error::error_chain(&error))
     });
     let (metastore, objects) = tokio::join!(metastore, objects);
     let ready = metastore.status == "ok" && objects.status == "ok";
-    Readiness { status: if ready { "ready" } else { "unavailable" }, metastore, objects }
+    Readiness {
+        status: if ready { "ready" } else { "unavailable" },
+        metastore,
+        objects,
+    }
 }
 
 async fn timed(
@@ -168,5 +184,10 @@ async fn timed(
     if let Some(error) = &error {
         tracing::warn!(backend, %error, "readiness check failed");
     }
-    DependencyCheck { status: if error.is_none() { "ok" } else { "unavailable" }, backend, latency_ms, error }
+    DependencyCheck {
+        status: if error.is_none() { "ok" } else { "unavailable" },
+        backend,
+        latency_ms,
+        error,
+    }
 }

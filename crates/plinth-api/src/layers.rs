@@ -50,7 +50,11 @@ pub(crate) fn apply(app: Router<AppState>, state: AppState) -> Router<AppState> 
                 })
                 .on_request(())
                 .on_response(|response: &Response, latency: Duration, _span: &Span| {
-                    tracing::debug!(status = response.status().as_u16(), latency_ms = latency.as_secs_f64() * 1000.0, "answered");
+                    tracing::debug!(
+                        status = response.status().as_u16(),
+                        latency_ms = latency.as_secs_f64() * 1000.0,
+                        "answered"
+                    );
                 })
                 .on_failure(()),
         )
@@ -60,7 +64,10 @@ pub(crate) fn apply(app: Router<AppState>, state: AppState) -> Router<AppState> 
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
-        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
         .layer(SetResponseHeaderLayer::overriding(
             header::REFERRER_POLICY,
             HeaderValue::from_static("same-origin"),
@@ -78,16 +85,29 @@ pub(crate) fn apply(app: Router<AppState>, state: AppState) -> Router<AppState> 
 /// Returns whether `path` belongs to a machine API (JSON errors) rather than to the UI
 /// (HTML errors).
 pub(crate) fn is_api_path(path: &str) -> bool {
-    ["/api/", "/ajax-api/", "/apis/"].iter().any(|prefix| path.starts_with(prefix))
+    ["/api/", "/ajax-api/", "/apis/"]
+        .iter()
+        .any(|prefix| path.starts_with(prefix))
         || ["/api", "/healthz", "/readyz", "/metrics"].contains(&path)
 }
 
 /// The fallback: a JSON 404 for API paths, an HTML page for the rest.
 pub(crate) async fn not_found(request: Request) -> Response {
     let path = request.uri().path();
-    let message = format!("no route for `{} {}`", request.method(), path.escape_debug());
+    let message = format!(
+        "no route for `{} {}`",
+        request.method(),
+        path.escape_debug()
+    );
     if is_api_path(path) {
-        (StatusCode::NOT_FOUND, Json(ErrorBody { code: kind_of(StatusCode::NOT_FOUND), message })).into_response()
+        (
+            StatusCode::NOT_FOUND,
+            Json(ErrorBody {
+                code: kind_of(StatusCode::NOT_FOUND),
+                message,
+            }),
+        )
+            .into_response()
     } else {
         ui::error_page(StatusCode::NOT_FOUND, "This page does not exist.")
     }
@@ -104,23 +124,45 @@ async fn normalize_errors(request: Request, next: Next) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let content_type = response.headers().get(CONTENT_TYPE).and_then(|value| value.to_str().ok()).unwrap_or("");
-    let shaped = content_type.starts_with("application/json") || content_type.starts_with("text/html");
+    let content_type = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
+    let shaped =
+        content_type.starts_with("application/json") || content_type.starts_with("text/html");
     if shaped {
         return response;
     }
     let message = match status {
-        StatusCode::METHOD_NOT_ALLOWED => format!("method `{method}` is not allowed on `{}`", path.escape_debug()),
-        StatusCode::PAYLOAD_TOO_LARGE => "request body is larger than the server accepts".to_string(),
-        _ => status.canonical_reason().unwrap_or("request failed").to_lowercase(),
+        StatusCode::METHOD_NOT_ALLOWED => format!(
+            "method `{method}` is not allowed on `{}`",
+            path.escape_debug()
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            "request body is larger than the server accepts".to_string()
+        }
+        _ => status
+            .canonical_reason()
+            .unwrap_or("request failed")
+            .to_lowercase(),
     };
     let mut normalized = if api {
-        (status, Json(ErrorBody { code: kind_of(status), message })).into_response()
+        (
+            status,
+            Json(ErrorBody {
+                code: kind_of(status),
+                message,
+            }),
+        )
+            .into_response()
     } else {
         ui::error_page(status, &message)
     };
     if let Some(allow) = response.headers().get(header::ALLOW) {
-        normalized.headers_mut().insert(header::ALLOW, allow.clone());
+        normalized
+            .headers_mut()
+            .insert(header::ALLOW, allow.clone());
     }
     normalized
 }
@@ -132,6 +174,9 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("unknown panic");
     tracing::error!(panic = detail, "handler panicked");
-    (StatusCode::INTERNAL_SERVER_ERROR, Json(ErrorBody::internal())).into_response()
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Json(ErrorBody::internal()),
+    )
+        .into_response()
 }
-

@@ -52,7 +52,9 @@ pub struct ServerSettings {
 
 impl Default for ServerSettings {
     fn default() -> Self {
-        ServerSettings { max_body_bytes: 64 * 1024 * 1024 }
+        ServerSettings {
+            max_body_bytes: 64 * 1024 * 1024,
+        }
     }
 }
 
@@ -138,9 +140,12 @@ pub async fn serve(
         }
     });
     let app = router(state);
-    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 #[cfg(test)]

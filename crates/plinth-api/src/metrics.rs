@@ -10,7 +10,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::header::CONTENT_TYPE;
 use metrics::{Key, Label, Metadata, Recorder};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
 
 use crate::AppState;
 
@@ -19,8 +21,9 @@ const REQUEST_DURATION: &str = "plinth_http_request_duration_seconds";
 const METADATA: Metadata<'static> = Metadata::new("plinth_api", metrics::Level::INFO, None);
 
 /// Latency buckets, in seconds: 0.5 ms to 30 s.
-const DURATION_BUCKETS: &[f64] =
-    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+const DURATION_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
 
 /// The server's metrics registry.
 #[derive(Clone)]
@@ -34,7 +37,10 @@ impl HttpMetrics {
     /// Returns a registry with the build info already set.
     pub fn new(version: &str) -> Self {
         let recorder = PrometheusBuilder::new()
-            .set_buckets_for_metric(Matcher::Full(REQUEST_DURATION.to_string()), DURATION_BUCKETS)
+            .set_buckets_for_metric(
+                Matcher::Full(REQUEST_DURATION.to_string()),
+                DURATION_BUCKETS,
+            )
             .expect("bucket list is not empty")
             .build_recorder();
         let handle = recorder.handle();
@@ -48,10 +54,21 @@ impl HttpMetrics {
             Some(metrics::Unit::Seconds),
             "Time from request to response head, by method, route template and status.".into(),
         );
-        recorder.describe_gauge("plinth_build_info".into(), None, "Always 1; labels say which build runs.".into());
-        let build_info = Key::from_parts("plinth_build_info", vec![Label::new("version", version.to_string())]);
+        recorder.describe_gauge(
+            "plinth_build_info".into(),
+            None,
+            "Always 1; labels say which build runs.".into(),
+        );
+        let build_info = Key::from_parts(
+            "plinth_build_info",
+            vec![Label::new("version", version.to_string())],
+        );
         recorder.register_gauge(&build_info, &METADATA).set(1.0);
-        HttpMetrics { recorder: Arc::new(recorder), handle, started: Instant::now() }
+        HttpMetrics {
+            recorder: Arc::new(recorder),
+            handle,
+            started: Instant::now(),
+        }
     }
 
     fn record(&self, method: &str, route: String, status: u16, seconds: f64) {
@@ -61,9 +78,13 @@ impl HttpMetrics {
             Label::new("status", status.to_string()),
         ];
         let counter = Key::from_parts(REQUESTS_TOTAL, labels.clone());
-        self.recorder.register_counter(&counter, &METADATA).increment(1);
+        self.recorder
+            .register_counter(&counter, &METADATA)
+            .increment(1);
         let histogram = Key::from_parts(REQUEST_DURATION, labels);
-        self.recorder.register_histogram(&histogram, &METADATA).record(seconds);
+        self.recorder
+            .register_histogram(&histogram, &METADATA)
+            .record(seconds);
     }
 
     /// Renders every metric in the Prometheus text exposition format.
@@ -92,7 +113,11 @@ pub fn resident_memory_bytes() -> Option<u64> {
 
 /// Middleware recording each request. The route label is the matched template
 /// (`/api/v1/things/{id}`), never the raw path, so label cardinality stays bounded.
-pub(crate) async fn record_request(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub(crate) async fn record_request(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let method = request.method().as_str().to_string();
     let route = request
@@ -100,7 +125,12 @@ pub(crate) async fn record_request(State(state): State<AppState>, request: Reque
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |path| path.as_str().to_string());
     let response = next.run(request).await;
-    state.metrics().record(&method, route, response.status().as_u16(), started.elapsed().as_secs_f64());
+    state.metrics().record(
+        &method,
+        route,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
     response
 }
 
@@ -112,5 +142,9 @@ pub(crate) async fn record_request(State(state): State<AppState>, request: Reque
     responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain"))
 )]
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
-    ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics().render()).into_response()
+    (
+        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.metrics().render(),
+    )
+        .into_response()
 }

@@ -47,6 +47,7 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
     responses((status = 200, description = "the OpenAPI document", content_type = "application/json"))
 )]
 async fn openapi_json() -> Json<&'static utoipa::openapi::OpenApi> {
-    static DOCUMENT: std::sync::LazyLock<utoipa::openapi::OpenApi> = std::sync::LazyLock::new(openapi_document);
+    static DOCUMENT: std::sync::LazyLock<utoipa::openapi::OpenApi> =
+        std::sync::LazyLock::new(openapi_document);
     Json(&DOCUMENT)
 }

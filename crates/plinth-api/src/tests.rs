@@ -20,9 +20,22 @@ struct TestApp {
 async fn app_with(settings: ServerSettings) -> TestApp {
     let store = open_sqlite_temp().await;
     let metastore = store.shared();
-    let installation = metastore.record_startup(plinth_types::VERSION).await.unwrap();
-    let state = AppState::new(metastore, "sqlite://test".to_string(), ArtifactStore::in_memory(), installation, settings);
-    TestApp { router: router(state.clone()), state, _store: store }
+    let installation = metastore
+        .record_startup(plinth_types::VERSION)
+        .await
+        .unwrap();
+    let state = AppState::new(
+        metastore,
+        "sqlite://test".to_string(),
+        ArtifactStore::in_memory(),
+        installation,
+        settings,
+    );
+    TestApp {
+        router: router(state.clone()),
+        state,
+        _store: store,
+    }
 }
 
 async fn app() -> TestApp {
@@ -37,10 +50,14 @@ struct Answer {
 
 impl Answer {
     fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|error| panic!("not JSON ({error}): {}", self.body))
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|error| panic!("not JSON ({error}): {}", self.body))
     }
     fn header(&self, name: &str) -> &str {
-        self.headers.get(name).and_then(|value| value.to_str().ok()).unwrap_or("")
+        self.headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("")
     }
 }
 
@@ -49,7 +66,11 @@ async fn send(router: &Router, request: Request<Body>) -> Answer {
     let status = response.status();
     let headers = response.headers().clone();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    Answer { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+    Answer {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
 }
 
 async fn get(router: &Router, uri: &str) -> Answer {
@@ -86,7 +107,13 @@ async fn readyz_is_503_naming_the_failed_dependency() {
     let body = answer.json();
     assert_eq!(body["status"], "unavailable");
     assert_eq!(body["metastore"]["status"], "unavailable");
-    assert!(body["metastore"]["error"].as_str().unwrap().contains("metadata store unavailable"), "{body}");
+    assert!(
+        body["metastore"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("metadata store unavailable"),
+        "{body}"
+    );
     assert_eq!(body["objects"]["status"], "ok");
     // The UI says so too, with a 503.
     let page = get(&app.router, "/status").await;
@@ -101,7 +128,10 @@ async fn status_names_version_backends_and_installation() {
     assert_eq!(body["version"], plinth_types::VERSION);
     assert_eq!(body["metastore"]["backend"], "sqlite");
     assert_eq!(body["objects"]["location"], "memory://");
-    assert_eq!(body["installation"]["installation_id"], app.state.installation().installation_id.as_str());
+    assert_eq!(
+        body["installation"]["installation_id"],
+        app.state.installation().installation_id.as_str()
+    );
     assert!(body["schema_version"].as_i64().unwrap() >= 20261128000001);
     assert_eq!(body["readiness"]["status"], "ready");
 }
@@ -114,16 +144,34 @@ async fn metrics_count_requests_by_route_template_and_status() {
     get(&app.router, "/api/v1/nope").await;
     let answer = get(&app.router, "/metrics").await;
     assert_eq!(answer.status, StatusCode::OK);
-    assert!(answer.header("content-type").starts_with("text/plain; version=0.0.4"));
+    assert!(answer
+        .header("content-type")
+        .starts_with("text/plain; version=0.0.4"));
     let text = answer.body;
     assert!(
-        text.contains(r#"plinth_http_requests_total{method="GET",route="/healthz",status="200"} 2"#),
+        text.contains(
+            r#"plinth_http_requests_total{method="GET",route="/healthz",status="200"} 2"#
+        ),
         "{text}"
     );
-    assert!(text.contains(r#"plinth_http_requests_total{method="GET",route="unmatched",status="404"} 1"#), "{text}");
+    assert!(
+        text.contains(
+            r#"plinth_http_requests_total{method="GET",route="unmatched",status="404"} 1"#
+        ),
+        "{text}"
+    );
     assert!(text.contains(r#"plinth_http_request_duration_seconds_bucket{method="GET",route="/healthz",status="200",le="0.0005"}"#), "{text}");
-    assert!(text.contains(&format!(r#"plinth_build_info{{version="{}"}} 1"#, plinth_types::VERSION)), "{text}");
-    assert!(text.contains("# TYPE plinth_http_request_duration_seconds histogram"), "{text}");
+    assert!(
+        text.contains(&format!(
+            r#"plinth_build_info{{version="{}"}} 1"#,
+            plinth_types::VERSION
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE plinth_http_request_duration_seconds histogram"),
+        "{text}"
+    );
     assert!(text.contains("process_resident_memory_bytes "), "{text}");
 }
 
@@ -133,8 +181,17 @@ async fn openapi_documents_every_api_route() {
     let body = get(&app.router, "/api/v1/openapi.json").await.json();
     assert!(body["openapi"].as_str().unwrap().starts_with("3."));
     assert_eq!(body["info"]["version"], plinth_types::VERSION);
-    for path in ["/healthz", "/readyz", "/metrics", "/api/v1/status", "/api/v1/openapi.json"] {
-        assert!(body["paths"][path]["get"].is_object(), "{path} missing from {body}");
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/api/v1/status",
+        "/api/v1/openapi.json",
+    ] {
+        assert!(
+            body["paths"][path]["get"].is_object(),
+            "{path} missing from {body}"
+        );
     }
     assert!(body["components"]["schemas"]["ErrorBody"].is_object());
 }
@@ -145,7 +202,10 @@ async fn unknown_api_paths_get_json_errors_and_pages_get_html() {
     let api = get(&app.router, "/api/v1/nothing-here").await;
     assert_eq!(api.status, StatusCode::NOT_FOUND);
     assert_eq!(api.json()["code"], "not_found");
-    assert_eq!(api.json()["message"], "no route for `GET /api/v1/nothing-here`");
+    assert_eq!(
+        api.json()["message"],
+        "no route for `GET /api/v1/nothing-here`"
+    );
     let page = get(&app.router, "/nothing-here").await;
     assert_eq!(page.status, StatusCode::NOT_FOUND);
     assert!(page.header("content-type").starts_with("text/html"));
@@ -155,10 +215,21 @@ async fn unknown_api_paths_get_json_errors_and_pages_get_html() {
 #[tokio::test]
 async fn wrong_method_is_a_json_405_with_allow() {
     let app = app().await;
-    let answer = send(&app.router, Request::post("/api/v1/status").body(Body::empty()).unwrap()).await;
+    let answer = send(
+        &app.router,
+        Request::post("/api/v1/status").body(Body::empty()).unwrap(),
+    )
+    .await;
     assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(answer.json()["message"], "method `POST` is not allowed on `/api/v1/status`");
-    assert!(answer.header("allow").contains("GET"), "{:?}", answer.headers);
+    assert_eq!(
+        answer.json()["message"],
+        "method `POST` is not allowed on `/api/v1/status`"
+    );
+    assert!(
+        answer.header("allow").contains("GET"),
+        "{:?}",
+        answer.headers
+    );
 }
 
 #[tokio::test]
@@ -177,13 +248,23 @@ async fn oversized_bodies_are_refused_with_413() {
 async fn every_response_carries_a_request_id_and_security_headers() {
     let app = app().await;
     let answer = get(&app.router, "/nothing").await;
-    assert_eq!(answer.header("x-request-id").len(), 36, "{:?}", answer.headers);
+    assert_eq!(
+        answer.header("x-request-id").len(),
+        36,
+        "{:?}",
+        answer.headers
+    );
     assert_eq!(answer.header("x-content-type-options"), "nosniff");
     assert_eq!(answer.header("x-frame-options"), "DENY");
-    assert!(answer.header("content-security-policy").contains("default-src 'self'"));
+    assert!(answer
+        .header("content-security-policy")
+        .contains("default-src 'self'"));
     let echoed = send(
         &app.router,
-        Request::get("/healthz").header("x-request-id", "client-chosen-id").body(Body::empty()).unwrap(),
+        Request::get("/healthz")
+            .header("x-request-id", "client-chosen-id")
+            .body(Body::empty())
+            .unwrap(),
     )
     .await;
     assert_eq!(echoed.header("x-request-id"), "client-chosen-id");
@@ -196,17 +277,27 @@ async fn ui_shell_has_every_area_and_a_status_page() {
     assert_eq!(home.status, StatusCode::OK);
     assert!(home.header("content-type").starts_with("text/html"));
     for area in crate::ui::AREAS {
-        assert!(home.body.contains(&format!("href=\"{}\"", area.path)), "nav lacks {}", area.path);
+        assert!(
+            home.body.contains(&format!("href=\"{}\"", area.path)),
+            "nav lacks {}",
+            area.path
+        );
         let page = get(&app.router, area.path).await;
         assert_eq!(page.status, StatusCode::OK, "{}", area.path);
         assert!(page.body.contains(area.title));
-        assert!(page.body.contains("aria-current=\"page\""), "{} not highlighted", area.path);
+        assert!(
+            page.body.contains("aria-current=\"page\""),
+            "{} not highlighted",
+            area.path
+        );
     }
     let status = get(&app.router, "/status").await;
     assert_eq!(status.status, StatusCode::OK);
     assert!(status.body.contains(plinth_types::VERSION));
     assert!(status.body.contains("Metadata store") && status.body.contains("sqlite"));
-    assert!(status.body.contains(&app.state.installation().installation_id));
+    assert!(status
+        .body
+        .contains(&app.state.installation().installation_id));
 }
 
 #[tokio::test]
@@ -219,14 +310,28 @@ async fn assets_are_embedded_with_revalidation() {
     assert!(etag.starts_with('"') && etag.len() > 10);
     let again = send(
         &app.router,
-        Request::get("/assets/plinth.css").header("if-none-match", &etag).body(Body::empty()).unwrap(),
+        Request::get("/assets/plinth.css")
+            .header("if-none-match", &etag)
+            .body(Body::empty())
+            .unwrap(),
     )
     .await;
     assert_eq!(again.status, StatusCode::NOT_MODIFIED);
     assert!(again.body.is_empty());
-    assert_eq!(get(&app.router, "/assets/../Cargo.toml").await.status, StatusCode::NOT_FOUND);
-    assert_eq!(get(&app.router, "/assets/missing.js").await.status, StatusCode::NOT_FOUND);
-    assert_eq!(get(&app.router, "/favicon.ico").await.header("content-type"), "image/svg+xml");
+    assert_eq!(
+        get(&app.router, "/assets/../Cargo.toml").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(&app.router, "/assets/missing.js").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(&app.router, "/favicon.ico")
+            .await
+            .header("content-type"),
+        "image/svg+xml"
+    );
 }
 
 #[tokio::test]
@@ -240,10 +345,32 @@ async fn serve_stops_when_told_and_sets_nodelay() {
     }));
     let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    stream.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
     assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
     stop.send(()).unwrap();
-    tokio::time::timeout(std::time::Duration::from_secs(5), server).await.unwrap().unwrap().unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(5), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
+#[test]
+fn committed_openapi_document_is_current() {
+    let generated = serde_json::to_string_pretty(&crate::openapi_document()).unwrap() + "\n";
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
+    if std::env::var_os("PLINTH_UPDATE_OPENAPI").is_some() {
+        fs_err::write(&path, &generated).unwrap();
+    }
+    let committed = fs_err::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "docs/openapi.json differs from the code; regenerate it with \
+         `PLINTH_UPDATE_OPENAPI=1 cargo test -p plinth-api committed_openapi` and review the diff"
+    );
 }

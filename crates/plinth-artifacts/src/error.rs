@@ -64,10 +64,13 @@ pub enum ArtifactError {
 impl ArtifactError {
     pub(crate) fn from_backend(key: &ObjectKey, error: object_store::Error) -> Self {
         match error {
-            object_store::Error::NotFound { .. } => ArtifactError::NotFound { key: key.to_string() },
-            object_store::Error::InvalidPath { .. } => {
-                ArtifactError::InvalidKey { key: key.to_string(), reason: error.to_string() }
-            }
+            object_store::Error::NotFound { .. } => ArtifactError::NotFound {
+                key: key.to_string(),
+            },
+            object_store::Error::InvalidPath { .. } => ArtifactError::InvalidKey {
+                key: key.to_string(),
+                reason: error.to_string(),
+            },
             other => ArtifactError::Backend(Box::new(other)),
         }
     }
@@ -77,7 +80,10 @@ impl ArtifactError {
             object_store::Error::NotFound { .. } | object_store::Error::InvalidPath { .. } => {
                 ArtifactError::Backend(Box::new(error))
             }
-            other => ArtifactError::Unavailable { location: location.to_string(), source: Box::new(other) },
+            other => ArtifactError::Unavailable {
+                location: location.to_string(),
+                source: Box::new(other),
+            },
         }
     }
 }
@@ -85,9 +91,13 @@ impl ArtifactError {
 impl HasErrorKind for ArtifactError {
     fn kind(&self) -> ErrorKind {
         match self {
-            ArtifactError::InvalidKey { .. } | ArtifactError::InvalidUrl { .. } => ErrorKind::InvalidArgument,
+            ArtifactError::InvalidKey { .. } | ArtifactError::InvalidUrl { .. } => {
+                ErrorKind::InvalidArgument
+            }
             ArtifactError::NotFound { .. } => ErrorKind::NotFound,
-            ArtifactError::Unavailable { .. } | ArtifactError::Open { .. } => ErrorKind::Unavailable,
+            ArtifactError::Unavailable { .. } | ArtifactError::Open { .. } => {
+                ErrorKind::Unavailable
+            }
             ArtifactError::Upload { .. } => ErrorKind::InvalidArgument,
             ArtifactError::Backend(_) => ErrorKind::Internal,
         }

@@ -39,14 +39,17 @@ impl ObjectKey {
             // Decode up to three times: whatever a lower layer could make of it must be safe too.
             let mut decoded = segment.to_string();
             for _ in 0..3 {
-                let next = percent_decode_str(&decoded).decode_utf8_lossy().into_owned();
+                let next = percent_decode_str(&decoded)
+                    .decode_utf8_lossy()
+                    .into_owned();
                 if next == decoded {
                     break;
                 }
                 if next.contains('/') {
                     return Err(invalid("must not contain an encoded `/`"));
                 }
-                check_segment(&next).map_err(|reason| invalid(&format!("{reason} once percent-decoded")))?;
+                check_segment(&next)
+                    .map_err(|reason| invalid(&format!("{reason} once percent-decoded")))?;
                 decoded = next;
             }
         }
@@ -149,7 +152,10 @@ mod tests {
     #[test]
     fn errors_name_the_key_and_reason() {
         let error = ObjectKey::parse("a/../b").unwrap_err().to_string();
-        assert_eq!(error, "invalid object key `a/../b`: must not contain `.` or `..` segments");
+        assert_eq!(
+            error,
+            "invalid object key `a/../b`: must not contain `.` or `..` segments"
+        );
         let error = ObjectKey::parse("%2e%2e/x").unwrap_err().to_string();
         assert!(error.contains("once percent-decoded"), "{error}");
     }
@@ -157,7 +163,10 @@ mod tests {
     #[test]
     fn join_validates_the_child() {
         let base = ObjectKey::parse("projects/p1").unwrap();
-        assert_eq!(base.join("runs/r1").unwrap().as_str(), "projects/p1/runs/r1");
+        assert_eq!(
+            base.join("runs/r1").unwrap().as_str(),
+            "projects/p1/runs/r1"
+        );
         assert!(base.join("../p2").is_err());
         assert!(base.join("/abs").is_err());
     }

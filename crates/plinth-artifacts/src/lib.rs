@@ -7,10 +7,10 @@
 
 mod error;
 mod key;
-#[cfg(any(test, feature = "testsuite"))]
-pub mod testsuite;
 #[cfg(test)]
 mod tests;
+#[cfg(any(test, feature = "testsuite"))]
+pub mod testsuite;
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -84,27 +84,38 @@ impl ArtifactStore {
         })?;
         match parsed.scheme() {
             "file" => {
-                let dir = parsed.to_file_path().map_err(|()| ArtifactError::InvalidUrl {
-                    url: url.to_string(),
-                    reason: "expected an absolute path, `file:///PATH`".to_string(),
-                })?;
+                let dir = parsed
+                    .to_file_path()
+                    .map_err(|()| ArtifactError::InvalidUrl {
+                        url: url.to_string(),
+                        reason: "expected an absolute path, `file:///PATH`".to_string(),
+                    })?;
                 fs_err::create_dir_all(&dir).map_err(|error| ArtifactError::Open {
                     location: url.to_string(),
                     reason: error.to_string(),
                 })?;
                 let local = LocalFileSystem::new_with_prefix(&dir)
-                    .map_err(|error| ArtifactError::Open { location: url.to_string(), reason: error.to_string() })?
+                    .map_err(|error| ArtifactError::Open {
+                        location: url.to_string(),
+                        reason: error.to_string(),
+                    })?
                     .with_automatic_cleanup(true);
-                Ok(Self::from_parts(Arc::new(local), Path::default(), "local", url.to_string()))
+                Ok(Self::from_parts(
+                    Arc::new(local),
+                    Path::default(),
+                    "local",
+                    url.to_string(),
+                ))
             }
             "memory" => Ok(Self::in_memory()),
             "s3" => {
-                let bucket = parsed.host_str().filter(|bucket| !bucket.is_empty()).ok_or_else(|| {
-                    ArtifactError::InvalidUrl {
+                let bucket = parsed
+                    .host_str()
+                    .filter(|bucket| !bucket.is_empty())
+                    .ok_or_else(|| ArtifactError::InvalidUrl {
                         url: url.to_string(),
                         reason: "names no bucket; write `s3://BUCKET[/PREFIX]`".to_string(),
-                    }
-                })?;
+                    })?;
                 let mut builder = AmazonS3Builder::new()
                     .with_bucket_name(bucket)
                     .with_region(s3.region.clone().unwrap_or_else(|| "us-east-1".to_string()))
@@ -119,9 +130,10 @@ impl ArtifactStore {
                 if let Some(secret) = &s3.secret_access_key {
                     builder = builder.with_secret_access_key(secret.expose());
                 }
-                let store = builder
-                    .build()
-                    .map_err(|error| ArtifactError::Open { location: url.to_string(), reason: error.to_string() })?;
+                let store = builder.build().map_err(|error| ArtifactError::Open {
+                    location: url.to_string(),
+                    reason: error.to_string(),
+                })?;
                 let prefix = parsed.path().trim_matches('/');
                 let root = if prefix.is_empty() {
                     Path::default()
@@ -132,7 +144,12 @@ impl ArtifactStore {
                         reason: error.to_string(),
                     })?
                 };
-                Ok(Self::from_parts(Arc::new(store), root, "s3", url.to_string()))
+                Ok(Self::from_parts(
+                    Arc::new(store),
+                    root,
+                    "s3",
+                    url.to_string(),
+                ))
             }
             other => Err(ArtifactError::InvalidUrl {
                 url: url.to_string(),
@@ -143,11 +160,26 @@ impl ArtifactStore {
 
     /// Returns an empty store held in memory, for tests and throwaway servers.
     pub fn in_memory() -> Self {
-        Self::from_parts(Arc::new(InMemory::new()), Path::default(), "memory", "memory://".to_string())
+        Self::from_parts(
+            Arc::new(InMemory::new()),
+            Path::default(),
+            "memory",
+            "memory://".to_string(),
+        )
     }
 
-    fn from_parts(inner: Arc<dyn ObjectStore>, root: Path, backend: &'static str, location: String) -> Self {
-        ArtifactStore { inner, root, backend, location }
+    fn from_parts(
+        inner: Arc<dyn ObjectStore>,
+        root: Path,
+        backend: &'static str,
+        location: String,
+    ) -> Self {
+        ArtifactStore {
+            inner,
+            root,
+            backend,
+            location,
+        }
     }
 
     /// Returns the backend's name: `local`, `s3` or `memory`.
@@ -173,12 +205,17 @@ impl ArtifactStore {
 
     fn path(&self, key: &ObjectKey) -> Path {
         // `ObjectKey` has no empty, `.` or `..` segment, so each segment is a valid `PathPart`.
-        self.root.parts().chain(key.segments().map(Into::into)).collect()
+        self.root
+            .parts()
+            .chain(key.segments().map(Into::into))
+            .collect()
     }
 
     fn key_of(&self, path: &Path) -> ArtifactResult<ObjectKey> {
         let relative = path.prefix_match(&self.root).ok_or_else(|| {
-            ArtifactError::Backend(format!("backend returned `{path}` outside the root `{}`", self.root).into())
+            ArtifactError::Backend(
+                format!("backend returned `{path}` outside the root `{}`", self.root).into(),
+            )
         })?;
         let relative: Vec<String> = relative.map(|part| part.as_ref().to_string()).collect();
         ObjectKey::parse(&relative.join("/"))
@@ -196,7 +233,10 @@ impl ArtifactStore {
     /// Stores `bytes` under `key`, replacing any object there.
     pub async fn put(&self, key: &ObjectKey, bytes: Bytes) -> ArtifactResult<()> {
         let path = self.path(key);
-        self.inner.put(&path, PutPayload::from_bytes(bytes)).await.map_err(|error| ArtifactError::from_backend(key, error))?;
+        self.inner
+            .put(&path, PutPayload::from_bytes(bytes))
+            .await
+            .map_err(|error| ArtifactError::from_backend(key, error))?;
         Ok(())
     }
 
@@ -212,7 +252,11 @@ impl ArtifactStore {
         E: std::error::Error + Send + Sync + 'static,
     {
         let path = self.path(key);
-        let upload = self.inner.put_multipart(&path).await.map_err(|error| ArtifactError::from_backend(key, error))?;
+        let upload = self
+            .inner
+            .put_multipart(&path)
+            .await
+            .map_err(|error| ArtifactError::from_backend(key, error))?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, MULTIPART_CHUNK_BYTES);
         let mut written: u64 = 0;
         while let Some(chunk) = chunks.next().await {
@@ -220,7 +264,10 @@ impl ArtifactStore {
                 Ok(chunk) => chunk,
                 Err(error) => {
                     let _ = writer.abort().await;
-                    return Err(ArtifactError::Upload { key: key.to_string(), source: Box::new(error) });
+                    return Err(ArtifactError::Upload {
+                        key: key.to_string(),
+                        source: Box::new(error),
+                    });
                 }
             };
             if let Err(error) = writer.wait_for_capacity(MULTIPART_CONCURRENCY).await {
@@ -230,19 +277,32 @@ impl ArtifactStore {
             written += chunk.len() as u64;
             writer.put(chunk);
         }
-        writer.finish().await.map_err(|error| ArtifactError::from_backend(key, error))?;
+        writer
+            .finish()
+            .await
+            .map_err(|error| ArtifactError::from_backend(key, error))?;
         Ok(written)
     }
 
     /// Returns the whole object under `key`.
     pub async fn get(&self, key: &ObjectKey) -> ArtifactResult<Bytes> {
-        let result = self.inner.get(&self.path(key)).await.map_err(|error| ArtifactError::from_backend(key, error))?;
-        result.bytes().await.map_err(|error| ArtifactError::from_backend(key, error))
+        let result = self
+            .inner
+            .get(&self.path(key))
+            .await
+            .map_err(|error| ArtifactError::from_backend(key, error))?;
+        result
+            .bytes()
+            .await
+            .map_err(|error| ArtifactError::from_backend(key, error))
     }
 
     /// Returns `range` (byte offsets, end exclusive) of the object under `key`.
     pub async fn get_range(&self, key: &ObjectKey, range: Range<u64>) -> ArtifactResult<Bytes> {
-        self.inner.get_range(&self.path(key), range).await.map_err(|error| ArtifactError::from_backend(key, error))
+        self.inner
+            .get_range(&self.path(key), range)
+            .await
+            .map_err(|error| ArtifactError::from_backend(key, error))
     }
 
     /// Returns the object's metadata and a stream of its bytes, for serving large objects.
@@ -250,16 +310,27 @@ impl ArtifactStore {
         &self,
         key: &ObjectKey,
     ) -> ArtifactResult<(ObjectInfo, BoxStream<'static, ArtifactResult<Bytes>>)> {
-        let result = self.inner.get(&self.path(key)).await.map_err(|error| ArtifactError::from_backend(key, error))?;
+        let result = self
+            .inner
+            .get(&self.path(key))
+            .await
+            .map_err(|error| ArtifactError::from_backend(key, error))?;
         let info = self.info(result.meta.clone())?;
         let owned_key = key.clone();
-        let stream = result.into_stream().map_err(move |error| ArtifactError::from_backend(&owned_key, error)).boxed();
+        let stream = result
+            .into_stream()
+            .map_err(move |error| ArtifactError::from_backend(&owned_key, error))
+            .boxed();
         Ok((info, stream))
     }
 
     /// Returns the metadata of the object under `key`.
     pub async fn head(&self, key: &ObjectKey) -> ArtifactResult<ObjectInfo> {
-        let meta = self.inner.head(&self.path(key)).await.map_err(|error| ArtifactError::from_backend(key, error))?;
+        let meta = self
+            .inner
+            .head(&self.path(key))
+            .await
+            .map_err(|error| ArtifactError::from_backend(key, error))?;
         self.info(meta)
     }
 
@@ -290,25 +361,41 @@ impl ArtifactStore {
             .try_collect()
             .await
             .map_err(|error| ArtifactError::backend_at(&self.location, error))?;
-        let mut objects = metas.into_iter().map(|meta| self.info(meta)).collect::<ArtifactResult<Vec<_>>>()?;
+        let mut objects = metas
+            .into_iter()
+            .map(|meta| self.info(meta))
+            .collect::<ArtifactResult<Vec<_>>>()?;
         objects.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(objects)
     }
 
     /// Returns the objects and sub-prefixes directly under `prefix` (or the root).
-    pub async fn list_directory(&self, prefix: Option<&ObjectKey>) -> ArtifactResult<DirectoryListing> {
+    pub async fn list_directory(
+        &self,
+        prefix: Option<&ObjectKey>,
+    ) -> ArtifactResult<DirectoryListing> {
         let path = prefix.map_or_else(|| self.root.clone(), |prefix| self.path(prefix));
         let listing = self
             .inner
             .list_with_delimiter(Some(&path))
             .await
             .map_err(|error| ArtifactError::backend_at(&self.location, error))?;
-        let mut directories =
-            listing.common_prefixes.iter().map(|path| self.key_of(path)).collect::<ArtifactResult<Vec<_>>>()?;
+        let mut directories = listing
+            .common_prefixes
+            .iter()
+            .map(|path| self.key_of(path))
+            .collect::<ArtifactResult<Vec<_>>>()?;
         directories.sort();
-        let mut objects = listing.objects.into_iter().map(|meta| self.info(meta)).collect::<ArtifactResult<Vec<_>>>()?;
+        let mut objects = listing
+            .objects
+            .into_iter()
+            .map(|meta| self.info(meta))
+            .collect::<ArtifactResult<Vec<_>>>()?;
         objects.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(DirectoryListing { directories, objects })
+        Ok(DirectoryListing {
+            directories,
+            objects,
+        })
     }
 
     /// Returns `Ok` when the backend answers a listing of the root (cheap; for readiness).
@@ -317,7 +404,10 @@ impl ArtifactStore {
             .list_with_delimiter(Some(&self.root))
             .await
             .map(|_| ())
-            .map_err(|error| ArtifactError::Unavailable { location: self.location.clone(), source: Box::new(error) })
+            .map_err(|error| ArtifactError::Unavailable {
+                location: self.location.clone(),
+                source: Box::new(error),
+            })
     }
 
     /// Writes, reads back and deletes a probe object: proves at startup that the store is

@@ -74,7 +74,10 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { format: LogFormat::Human, level: "info".to_string() }
+        LogConfig {
+            format: LogFormat::Human,
+            level: "info".to_string(),
+        }
     }
 }
 
@@ -95,7 +98,9 @@ impl std::str::FromStr for LogFormat {
         match value {
             "human" => Ok(LogFormat::Human),
             "json" => Ok(LogFormat::Json),
-            other => Err(format!("unknown log format `{other}`; use `human` or `json`")),
+            other => Err(format!(
+                "unknown log format `{other}`; use `human` or `json`"
+            )),
         }
     }
 }
@@ -212,9 +217,10 @@ impl Config {
         };
         let secret_access_key = match (&s3.secret_access_key, &s3.secret_access_key_file) {
             (Some(secret), _) => Some(secret.clone()),
-            (None, Some(path)) => {
-                Some(Secret::new(read_secret_file("objects.s3.secret_access_key_file", path)?))
-            }
+            (None, Some(path)) => Some(Secret::new(read_secret_file(
+                "objects.s3.secret_access_key_file",
+                path,
+            )?)),
             (None, None) => None,
         };
         Ok(ResolvedS3 {
@@ -243,7 +249,9 @@ impl Config {
             problems.push("`metastore.connect_timeout` must be greater than 0".to_string());
         }
         if self.metastore.url.is_some() && self.metastore.url_file.is_some() {
-            problems.push("`metastore.url` and `metastore.url_file` are both set; keep one".to_string());
+            problems.push(
+                "`metastore.url` and `metastore.url_file` are both set; keep one".to_string(),
+            );
         }
         if let Some(url) = &self.metastore.url {
             if let Err(problem) = check_metastore_url(url.expose()) {
@@ -265,7 +273,9 @@ impl Config {
         }
         let objects_url = self.objects_url();
         match url::Url::parse(&objects_url) {
-            Err(error) => problems.push(format!("`objects.url`: `{objects_url}` is not a URL: {error}")),
+            Err(error) => problems.push(format!(
+                "`objects.url`: `{objects_url}` is not a URL: {error}"
+            )),
             Ok(url) => match url.scheme() {
                 "file" | "memory" => {}
                 "s3" => {
@@ -309,7 +319,9 @@ fn check_metastore_url(url: &str) -> Result<(), String> {
         Some("postgres" | "postgresql") => url::Url::parse(url)
             .map(|_| ())
             .map_err(|error| format!("`{}` is not a valid URL: {error}", redact_url(url))),
-        Some(other) => Err(format!("unknown scheme `{other}`; use `sqlite://` or `postgres://`")),
+        Some(other) => Err(format!(
+            "unknown scheme `{other}`; use `sqlite://` or `postgres://`"
+        )),
         None => Err(format!(
             "`{}` is not a URL; write `sqlite://PATH` or `postgres://USER@HOST/DB`",
             redact_url(url)
@@ -319,11 +331,17 @@ fn check_metastore_url(url: &str) -> Result<(), String> {
 
 fn read_secret_file(key: &str, path: &Path) -> Result<String, ConfigError> {
     let content = fs_err::read_to_string(path).map_err(|error| {
-        ConfigError::Invalid(vec![format!("`{key}`: cannot read `{}`: {error}", path.display())])
+        ConfigError::Invalid(vec![format!(
+            "`{key}`: cannot read `{}`: {error}",
+            path.display()
+        )])
     })?;
     let value = content.trim_end_matches(['\n', '\r']).to_string();
     if value.is_empty() {
-        return Err(ConfigError::Invalid(vec![format!("`{key}`: `{}` is empty", path.display())]));
+        return Err(ConfigError::Invalid(vec![format!(
+            "`{key}`: `{}` is empty",
+            path.display()
+        )]));
     }
     Ok(value)
 }

@@ -16,8 +16,11 @@ pub const ENV_PREFIX: &str = "PLINTH__";
 
 /// Environment variables with the `PLINTH_` prefix that are not configuration keys but are
 /// still read by Plinth; any other `PLINTH_*` variable draws a warning.
-const KNOWN_SINGLE_UNDERSCORE_VARS: &[&str] =
-    &["PLINTH_CONFIG", "PLINTH_ADMIN_PASSWORD", "PLINTH_ADMIN_PASSWORD_FILE"];
+const KNOWN_SINGLE_UNDERSCORE_VARS: &[&str] = &[
+    "PLINTH_CONFIG",
+    "PLINTH_ADMIN_PASSWORD",
+    "PLINTH_ADMIN_PASSWORD_FILE",
+];
 
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -88,7 +91,10 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, ConfigError> {
     let config_file = match &options.config_file {
         Some(path) => {
             if let Err(error) = fs_err::metadata(path) {
-                return Err(ConfigError::File { path: path.clone(), reason: io_reason(&error) });
+                return Err(ConfigError::File {
+                    path: path.clone(),
+                    reason: io_reason(&error),
+                });
             }
             Some(path.clone())
         }
@@ -112,7 +118,10 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, ConfigError> {
     if let Some(value) = &overrides.metastore_url {
         figment = figment
             .merge(Serialized::default("metastore.url", value))
-            .merge(Serialized::default("metastore.url_file", Option::<PathBuf>::None));
+            .merge(Serialized::default(
+                "metastore.url_file",
+                Option::<PathBuf>::None,
+            ));
     }
     if let Some(value) = &overrides.objects_url {
         figment = figment.merge(Serialized::default("objects.url", value));
@@ -124,9 +133,15 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, ConfigError> {
         figment = figment.merge(Serialized::default("log.level", value));
     }
 
-    let config: Config = figment.extract().map_err(|error| ConfigError::Load(describe(error)))?;
+    let config: Config = figment
+        .extract()
+        .map_err(|error| ConfigError::Load(describe(error)))?;
     config.validate()?;
-    Ok(Loaded { config, config_file, warnings: unknown_env_warnings(std::env::vars()) })
+    Ok(Loaded {
+        config,
+        config_file,
+        warnings: unknown_env_warnings(std::env::vars()),
+    })
 }
 
 /// Renders every figment error on one line, each naming its key and source.
@@ -181,5 +196,8 @@ fn unknown_env_warnings(vars: impl Iterator<Item = (String, String)>) -> Vec<Str
 
 #[cfg(test)]
 pub(crate) fn unknown_env_warnings_for_test(vars: &[(&str, &str)]) -> Vec<String> {
-    unknown_env_warnings(vars.iter().map(|(name, value)| (name.to_string(), value.to_string())))
+    unknown_env_warnings(
+        vars.iter()
+            .map(|(name, value)| (name.to_string(), value.to_string())),
+    )
 }

@@ -1,14 +1,12 @@
+// figment's `Jail` closures return `figment::Error`, which is large by figment's design.
+#![allow(clippy::result_large_err)]
+
 use std::path::PathBuf;
 use std::time::Duration;
 
 use figment::Jail;
 
 use super::*;
-
-fn load_in(jail: &Jail, options: LoadOptions) -> Result<Loaded, ConfigError> {
-    let _ = jail;
-    load(&options)
-}
 
 #[test]
 fn annotated_defaults_equal_the_built_in_defaults() {
@@ -18,7 +16,9 @@ fn annotated_defaults_equal_the_built_in_defaults() {
 
 fn toml_from_str(text: &str) -> Config {
     use figment::providers::{Format, Toml};
-    figment::Figment::from(Toml::string(text)).extract().expect("default.toml parses")
+    figment::Figment::from(Toml::string(text))
+        .extract()
+        .expect("default.toml parses")
 }
 
 #[test]
@@ -38,9 +38,12 @@ fn layers_apply_in_order() {
         jail.set_env("PLINTH__METASTORE__MAX_CONNECTIONS", "3");
         let options = LoadOptions {
             config_file: None,
-            overrides: Overrides { data_dir: Some(PathBuf::from("from-flag")), ..Overrides::default() },
+            overrides: Overrides {
+                data_dir: Some(PathBuf::from("from-flag")),
+                ..Overrides::default()
+            },
         };
-        let loaded = load_in(jail, options).expect("loads");
+        let loaded = load(&options).expect("loads");
         assert_eq!(loaded.config.server.listen_addr.port(), 9000);
         assert_eq!(loaded.config.server.data_dir, PathBuf::from("from-flag"));
         assert_eq!(loaded.config.metastore.max_connections, 3);
@@ -54,7 +57,7 @@ fn layers_apply_in_order() {
 fn unknown_key_in_file_is_named() {
     Jail::expect_with(|jail| {
         jail.create_file("plinth.toml", "[server]\nlisten_adress = \"127.0.0.1:1\"\n")?;
-        let error = load_in(jail, LoadOptions::default()).unwrap_err().to_string();
+        let error = load(&LoadOptions::default()).unwrap_err().to_string();
         assert!(error.contains("listen_adress"), "{error}");
         assert!(error.contains("plinth.toml"), "{error}");
         assert!(!error.contains('\n'), "one line: {error}");
@@ -66,7 +69,7 @@ fn unknown_key_in_file_is_named() {
 fn unknown_key_in_env_is_named() {
     Jail::expect_with(|jail| {
         jail.set_env("PLINTH__SERVER__PORT", "1");
-        let error = load_in(jail, LoadOptions::default()).unwrap_err().to_string();
+        let error = load(&LoadOptions::default()).unwrap_err().to_string();
         assert!(error.contains("port"), "{error}");
         assert!(error.contains("PLINTH__"), "names the env source: {error}");
         Ok(())
@@ -77,7 +80,7 @@ fn unknown_key_in_env_is_named() {
 fn bad_value_is_named() {
     Jail::expect_with(|jail| {
         jail.set_env("PLINTH__SERVER__LISTEN_ADDR", "not-an-address");
-        let error = load_in(jail, LoadOptions::default()).unwrap_err().to_string();
+        let error = load(&LoadOptions::default()).unwrap_err().to_string();
         assert!(error.contains("server.listen_addr"), "{error}");
         Ok(())
     });
@@ -85,10 +88,16 @@ fn bad_value_is_named() {
 
 #[test]
 fn missing_explicit_file_is_an_error() {
-    Jail::expect_with(|jail| {
-        let options = LoadOptions { config_file: Some(PathBuf::from("nope.toml")), ..LoadOptions::default() };
-        let error = load_in(jail, options).unwrap_err().to_string();
-        assert_eq!(error, "config file `nope.toml` cannot be read: no such file");
+    Jail::expect_with(|_jail| {
+        let options = LoadOptions {
+            config_file: Some(PathBuf::from("nope.toml")),
+            ..LoadOptions::default()
+        };
+        let error = load(&options).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "config file `nope.toml` cannot be read: no such file"
+        );
         Ok(())
     });
 }
@@ -127,7 +136,15 @@ fn secrets_come_from_files_and_both_forms_conflict() {
     let mut config = Config::default();
     config.objects.s3.secret_access_key_file = Some(path.clone());
     config.metastore.url_file = Some(path.clone());
-    assert_eq!(config.resolved_s3().unwrap().secret_access_key.unwrap().expose(), "s3cr3t");
+    assert_eq!(
+        config
+            .resolved_s3()
+            .unwrap()
+            .secret_access_key
+            .unwrap()
+            .expose(),
+        "s3cr3t"
+    );
     assert_eq!(config.metastore_url().unwrap().expose(), "s3cr3t");
     config.objects.s3.secret_access_key = Some(Secret::new("inline"));
     let error = config.validate().unwrap_err().to_string();
@@ -138,7 +155,11 @@ fn secrets_come_from_files_and_both_forms_conflict() {
 fn defaults_live_in_the_data_dir() {
     let config = Config::default();
     let metastore_url = config.metastore_url().unwrap();
-    assert!(metastore_url.expose().starts_with("sqlite:///"), "{}", metastore_url.expose());
+    assert!(
+        metastore_url.expose().starts_with("sqlite:///"),
+        "{}",
+        metastore_url.expose()
+    );
     assert!(metastore_url.expose().ends_with("/plinth-data/plinth.db"));
     assert!(config.objects_url().starts_with("file:///"));
     assert!(config.objects_url().ends_with("/plinth-data/objects"));
@@ -151,7 +172,10 @@ fn debug_output_hides_secrets() {
     config.metastore.url = Some(Secret::new("postgres://u:hunter2@db/x"));
     config.objects.s3.secret_access_key = Some(Secret::new("hunter3"));
     let debug = format!("{config:?}");
-    assert!(!debug.contains("hunter2") && !debug.contains("hunter3"), "{debug}");
+    assert!(
+        !debug.contains("hunter2") && !debug.contains("hunter3"),
+        "{debug}"
+    );
 }
 
 #[test]

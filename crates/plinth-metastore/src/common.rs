@@ -13,7 +13,10 @@ pub(crate) fn validate_metadata_value(value: &str) -> StoreResult<()> {
     if value.len() > MAX_METADATA_VALUE_BYTES {
         return Err(StoreError::InvalidArgument {
             field: "value",
-            reason: format!("{} bytes is more than the {MAX_METADATA_VALUE_BYTES} allowed", value.len()),
+            reason: format!(
+                "{} bytes is more than the {MAX_METADATA_VALUE_BYTES} allowed",
+                value.len()
+            ),
         });
     }
     if value.contains('\0') {
@@ -68,8 +71,9 @@ macro_rules! impl_shared_queries {
             }
 
             async fn schema_version(&self) -> $crate::StoreResult<i64> {
-                let version: i64 =
-                    sqlx::query_scalar($crate::common::SCHEMA_VERSION).fetch_one(&self.pool).await?;
+                let version: i64 = sqlx::query_scalar($crate::common::SCHEMA_VERSION)
+                    .fetch_one(&self.pool)
+                    .await?;
                 Ok(version)
             }
 
@@ -92,9 +96,11 @@ macro_rules! impl_shared_queries {
                     sqlx::query_as($crate::common::GET_INSTALLATION)
                         .fetch_optional(&self.pool)
                         .await?;
-                row.map($crate::common::installation_from_row).ok_or_else(|| {
-                    $crate::StoreError::NotFound { entity: "installation", id: "1".to_string() }
-                })
+                row.map($crate::common::installation_from_row)
+                    .ok_or_else(|| $crate::StoreError::NotFound {
+                        entity: "installation",
+                        id: "1".to_string(),
+                    })
             }
 
             async fn get_server_metadata(&self, key: &str) -> $crate::StoreResult<Option<String>> {
@@ -120,8 +126,10 @@ macro_rules! impl_shared_queries {
 
             async fn delete_server_metadata(&self, key: &str) -> $crate::StoreResult<()> {
                 $crate::validate_metadata_key(key)?;
-                let result =
-                    sqlx::query($crate::common::DELETE_METADATA).bind(key).execute(&self.pool).await?;
+                let result = sqlx::query($crate::common::DELETE_METADATA)
+                    .bind(key)
+                    .execute(&self.pool)
+                    .await?;
                 if result.rows_affected() == 0 {
                     return Err($crate::StoreError::NotFound {
                         entity: "server metadata",
@@ -132,8 +140,9 @@ macro_rules! impl_shared_queries {
             }
 
             async fn list_server_metadata(&self) -> $crate::StoreResult<Vec<(String, String)>> {
-                let rows: Vec<(String, String)> =
-                    sqlx::query_as($crate::common::LIST_METADATA).fetch_all(&self.pool).await?;
+                let rows: Vec<(String, String)> = sqlx::query_as($crate::common::LIST_METADATA)
+                    .fetch_all(&self.pool)
+                    .await?;
                 Ok(rows)
             }
 

@@ -70,7 +70,9 @@ pub enum OpenError {
     #[error("unknown metadata store scheme `{0}`; use `sqlite://` or `postgres://`")]
     UnknownScheme(String),
     /// The backend is known but this binary was built without it.
-    #[error("metadata store backend `{backend}` is not compiled in; rebuild with feature `{feature}`")]
+    #[error(
+        "metadata store backend `{backend}` is not compiled in; rebuild with feature `{feature}`"
+    )]
     NotCompiledIn {
         /// The backend's name.
         backend: &'static str,

@@ -74,7 +74,10 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { max_connections: 16, connect_timeout: Duration::from_secs(5) }
+        StoreOptions {
+            max_connections: 16,
+            connect_timeout: Duration::from_secs(5),
+        }
     }
 }
 
@@ -90,13 +93,14 @@ pub async fn open_metadata_store(
     match scheme {
         Some("sqlite") => Ok(Arc::new(SqliteMetadataStore::connect(url, options).await?)),
         #[cfg(feature = "postgres")]
-        Some("postgres" | "postgresql") => {
-            Ok(Arc::new(PostgresMetadataStore::connect(url, options).await?))
-        }
+        Some("postgres" | "postgresql") => Ok(Arc::new(
+            PostgresMetadataStore::connect(url, options).await?,
+        )),
         #[cfg(not(feature = "postgres"))]
-        Some("postgres" | "postgresql") => {
-            Err(OpenError::NotCompiledIn { backend: "postgres", feature: "postgres" })
-        }
+        Some("postgres" | "postgresql") => Err(OpenError::NotCompiledIn {
+            backend: "postgres",
+            feature: "postgres",
+        }),
         Some(other) => Err(OpenError::UnknownScheme(other.to_string())),
         None => Err(OpenError::InvalidUrl {
             url: plinth_types::redact_url(url),
@@ -107,8 +111,9 @@ pub async fn open_metadata_store(
 
 /// Checks a server metadata key: 1 to 128 characters of `a-z 0-9 . _ -`.
 pub(crate) fn validate_metadata_key(key: &str) -> StoreResult<()> {
-    let valid_chars =
-        key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+    let valid_chars = key
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
     if key.is_empty() || key.len() > 128 || !valid_chars {
         return Err(StoreError::InvalidArgument {
             field: "key",

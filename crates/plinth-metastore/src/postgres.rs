@@ -26,7 +26,10 @@ impl PostgresMetadataStore {
     pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self, OpenError> {
         let redacted = plinth_types::redact_url(url);
         let connect_options = PgConnectOptions::from_str(url)
-            .map_err(|error| OpenError::InvalidUrl { url: redacted.clone(), reason: one_line(&error) })?
+            .map_err(|error| OpenError::InvalidUrl {
+                url: redacted.clone(),
+                reason: one_line(&error),
+            })?
             .application_name("plinth");
         let unreachable = |reason: String| OpenError::Unreachable {
             backend: "postgres",
@@ -49,11 +52,14 @@ impl PostgresMetadataStore {
             .connect_with(connect_options)
             .await
             .map_err(|error| unreachable(one_line(&error)))?;
-        MIGRATOR.run(&pool).await.map_err(|error| OpenError::Migrate {
-            backend: "postgres",
-            url: redacted.clone(),
-            reason: one_line(&error),
-        })?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|error| OpenError::Migrate {
+                backend: "postgres",
+                url: redacted.clone(),
+                reason: one_line(&error),
+            })?;
         tracing::debug!(url = %redacted, "opened postgres metadata store");
         Ok(PostgresMetadataStore { pool })
     }
@@ -83,10 +89,11 @@ mod tests {
             ..crate::StoreOptions::default()
         };
         // Port 1 on loopback: nothing listens there, so the connection is refused at once.
-        let error = crate::open_metadata_store("postgres://plinth:hunter2@127.0.0.1:1/plinth", &options)
-            .await
-            .err()
-            .expect("cannot connect");
+        let error =
+            crate::open_metadata_store("postgres://plinth:hunter2@127.0.0.1:1/plinth", &options)
+                .await
+                .err()
+                .expect("cannot connect");
         let message = error.to_string();
         assert!(message.starts_with("cannot connect to postgres metadata store at `postgres://plinth:***@127.0.0.1:1/plinth`"), "{message}");
         assert!(!message.contains("hunter2"), "{message}");

@@ -24,7 +24,10 @@ pub struct SqliteMetadataStore {
 impl SqliteMetadataStore {
     /// Opens (creating if missing) the database named by `url` and applies the migrations.
     pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self, OpenError> {
-        let invalid = |reason: String| OpenError::InvalidUrl { url: url.to_string(), reason };
+        let invalid = |reason: String| OpenError::InvalidUrl {
+            url: url.to_string(),
+            reason,
+        };
         let connect_options = SqliteConnectOptions::from_str(url)
             .map_err(|error| invalid(one_line(&error)))?
             .create_if_missing(true)
@@ -36,7 +39,10 @@ impl SqliteMetadataStore {
         let filename = connect_options.get_filename().to_path_buf();
         let in_memory = filename.as_os_str() == ":memory:" || url.contains("mode=memory");
         if !in_memory {
-            if let Some(parent) = filename.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+            if let Some(parent) = filename
+                .parent()
+                .filter(|parent| !parent.as_os_str().is_empty())
+            {
                 fs_err::create_dir_all(parent).map_err(|error| OpenError::Unreachable {
                     backend: "sqlite",
                     url: url.to_string(),
@@ -48,18 +54,30 @@ impl SqliteMetadataStore {
         let mut pool_options = SqlitePoolOptions::new().acquire_timeout(options.connect_timeout);
         pool_options = if in_memory {
             // Every connection to `:memory:` is its own database: keep exactly one, forever.
-            pool_options.max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None)
+            pool_options
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
         } else {
             pool_options.max_connections(options.max_connections)
         };
-        let pool = pool_options.connect_with(connect_options).await.map_err(|error| {
-            OpenError::Unreachable { backend: "sqlite", url: url.to_string(), reason: one_line(&error) }
-        })?;
-        MIGRATOR.run(&pool).await.map_err(|error| OpenError::Migrate {
-            backend: "sqlite",
-            url: url.to_string(),
-            reason: one_line(&error),
-        })?;
+        let pool = pool_options
+            .connect_with(connect_options)
+            .await
+            .map_err(|error| OpenError::Unreachable {
+                backend: "sqlite",
+                url: url.to_string(),
+                reason: one_line(&error),
+            })?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|error| OpenError::Migrate {
+                backend: "sqlite",
+                url: url.to_string(),
+                reason: one_line(&error),
+            })?;
         tracing::debug!(path = %filename.display(), "opened sqlite metadata store");
         Ok(SqliteMetadataStore { pool })
     }
@@ -88,6 +106,9 @@ mod tests {
         .err()
         .expect("cannot open");
         let message = error.to_string();
-        assert!(message.starts_with("cannot connect to sqlite metadata store at `sqlite:///proc/"), "{message}");
+        assert!(
+            message.starts_with("cannot connect to sqlite metadata store at `sqlite:///proc/"),
+            "{message}"
+        );
     }
 }

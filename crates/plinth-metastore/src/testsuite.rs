@@ -41,8 +41,13 @@ pub fn sqlite_temp_url() -> String {
 pub async fn open_sqlite_temp() -> TestStore {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}/plinth.db", dir.path().display());
-    let store = open_metadata_store(&url, &StoreOptions::default()).await.expect("open sqlite");
-    TestStore { store, _guard: Some(dir) }
+    let store = open_metadata_store(&url, &StoreOptions::default())
+        .await
+        .expect("open sqlite");
+    TestStore {
+        store,
+        _guard: Some(dir),
+    }
 }
 
 /// Creates a new, empty database on the server named by `PLINTH_TEST_POSTGRES_URL` and
@@ -51,9 +56,14 @@ pub async fn postgres_fresh_database_url() -> String {
     use sqlx::Connection;
     let admin_url = std::env::var("PLINTH_TEST_POSTGRES_URL")
         .expect("PLINTH_TEST_POSTGRES_URL must name a PostgreSQL server for this test");
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("connect to test postgres");
+    let mut admin = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .expect("connect to test postgres");
     let name = format!("plinth_test_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create database");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("create database");
     let _ = admin.close().await;
     let mut url = url::Url::parse(&admin_url).expect("PLINTH_TEST_POSTGRES_URL is a URL");
     url.set_path(&name);
@@ -64,8 +74,13 @@ pub async fn postgres_fresh_database_url() -> String {
 #[cfg(feature = "postgres")]
 pub async fn open_postgres_from_env() -> TestStore {
     let url = postgres_fresh_database_url().await;
-    let store = open_metadata_store(&url, &StoreOptions::default()).await.expect("open postgres");
-    TestStore { store, _guard: None }
+    let store = open_metadata_store(&url, &StoreOptions::default())
+        .await
+        .expect("open postgres");
+    TestStore {
+        store,
+        _guard: None,
+    }
 }
 
 /// Instantiates the conformance suite for one backend.
@@ -123,28 +138,59 @@ pub async fn startup_creates_then_keeps_the_installation(store: &dyn MetadataSto
 /// Replicas starting at once (the PostgreSQL case) must not create two installations.
 pub async fn concurrent_startups_agree_on_one_installation(store: &dyn MetadataStore) {
     let results = futures::future::join_all((0..8).map(|_| store.record_startup("0.1.0"))).await;
-    let ids: std::collections::BTreeSet<String> =
-        results.into_iter().map(|result| result.expect("startup").installation_id).collect();
+    let ids: std::collections::BTreeSet<String> = results
+        .into_iter()
+        .map(|result| result.expect("startup").installation_id)
+        .collect();
     assert_eq!(ids.len(), 1, "{ids:?}");
-    assert_eq!(store.installation().await.expect("installation").start_count, 8);
+    assert_eq!(
+        store
+            .installation()
+            .await
+            .expect("installation")
+            .start_count,
+        8
+    );
 }
 
 /// Before any startup there is no installation, and asking says so.
 pub async fn installation_is_not_found_before_first_startup(store: &dyn MetadataStore) {
     let error = store.installation().await.expect_err("no installation yet");
-    assert!(matches!(error, StoreError::NotFound { entity: "installation", .. }), "{error:?}");
+    assert!(
+        matches!(
+            error,
+            StoreError::NotFound {
+                entity: "installation",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
 }
 
 /// Entries are set, replaced, listed in key order and read back byte for byte.
 pub async fn server_metadata_round_trips(store: &dyn MetadataStore) {
     assert_eq!(store.get_server_metadata("ui.banner").await.unwrap(), None);
-    store.set_server_metadata("ui.banner", "hello").await.unwrap();
-    store.set_server_metadata("ui.banner", "héllo, wörld ✓ 'quoted' \"double\"").await.unwrap();
+    store
+        .set_server_metadata("ui.banner", "hello")
+        .await
+        .unwrap();
+    store
+        .set_server_metadata("ui.banner", "héllo, wörld ✓ 'quoted' \"double\"")
+        .await
+        .unwrap();
     let large = "x".repeat(crate::common::MAX_METADATA_VALUE_BYTES);
-    store.set_server_metadata("a-large_value", &large).await.unwrap();
+    store
+        .set_server_metadata("a-large_value", &large)
+        .await
+        .unwrap();
     store.set_server_metadata("empty", "").await.unwrap();
     assert_eq!(
-        store.get_server_metadata("ui.banner").await.unwrap().as_deref(),
+        store
+            .get_server_metadata("ui.banner")
+            .await
+            .unwrap()
+            .as_deref(),
         Some("héllo, wörld ✓ 'quoted' \"double\"")
     );
     let listed = store.list_server_metadata().await.unwrap();
@@ -159,34 +205,66 @@ pub async fn server_metadata_round_trips(store: &dyn MetadataStore) {
 /// Bad keys and values are refused with the field named, and nothing is stored.
 pub async fn server_metadata_rejects_bad_keys_and_values(store: &dyn MetadataStore) {
     let too_long = "k".repeat(129);
-    for key in ["", "Upper", "with space", "../etc", "nul\0", too_long.as_str()] {
-        let error = store.set_server_metadata(key, "v").await.expect_err("bad key");
-        assert!(matches!(error, StoreError::InvalidArgument { field: "key", .. }), "{key:?}: {error:?}");
+    for key in [
+        "",
+        "Upper",
+        "with space",
+        "../etc",
+        "nul\0",
+        too_long.as_str(),
+    ] {
+        let error = store
+            .set_server_metadata(key, "v")
+            .await
+            .expect_err("bad key");
+        assert!(
+            matches!(error, StoreError::InvalidArgument { field: "key", .. }),
+            "{key:?}: {error:?}"
+        );
     }
-    let error = store.set_server_metadata("ok", "nul\0inside").await.expect_err("NUL value");
-    assert!(matches!(error, StoreError::InvalidArgument { field: "value", .. }), "{error:?}");
+    let error = store
+        .set_server_metadata("ok", "nul\0inside")
+        .await
+        .expect_err("NUL value");
+    assert!(
+        matches!(error, StoreError::InvalidArgument { field: "value", .. }),
+        "{error:?}"
+    );
     let huge = "x".repeat(crate::common::MAX_METADATA_VALUE_BYTES + 1);
-    let error = store.set_server_metadata("ok", &huge).await.expect_err("huge value");
+    let error = store
+        .set_server_metadata("ok", &huge)
+        .await
+        .expect_err("huge value");
     assert!(error.to_string().contains("more than"), "{error}");
     assert!(store.list_server_metadata().await.unwrap().is_empty());
 }
 
 /// Deleting what is not there is `NotFound`, naming the key.
 pub async fn deleting_missing_metadata_is_not_found(store: &dyn MetadataStore) {
-    let error = store.delete_server_metadata("missing").await.expect_err("not found");
+    let error = store
+        .delete_server_metadata("missing")
+        .await
+        .expect_err("not found");
     assert_eq!(error.to_string(), "server metadata `missing` not found");
 }
 
 /// Opening the same database twice applies no migration twice and keeps the data.
 pub async fn reopen_keeps_data(url: String) {
-    let first = open_metadata_store(&url, &StoreOptions::default()).await.expect("first open");
+    let first = open_metadata_store(&url, &StoreOptions::default())
+        .await
+        .expect("first open");
     let installation = first.record_startup("0.1.0").await.unwrap();
     first.set_server_metadata("kept", "yes").await.unwrap();
     let version = first.schema_version().await.unwrap();
     first.close().await;
-    let second = open_metadata_store(&url, &StoreOptions::default()).await.expect("second open");
+    let second = open_metadata_store(&url, &StoreOptions::default())
+        .await
+        .expect("second open");
     assert_eq!(second.schema_version().await.unwrap(), version);
-    assert_eq!(second.get_server_metadata("kept").await.unwrap().as_deref(), Some("yes"));
+    assert_eq!(
+        second.get_server_metadata("kept").await.unwrap().as_deref(),
+        Some("yes")
+    );
     assert_eq!(second.installation().await.unwrap(), installation);
     second.close().await;
 }

@@ -10,7 +10,9 @@ pub fn redact_url(url: &str) -> String {
     let (authority, tail) = rest.split_at(authority_end);
     match authority.rsplit_once('@') {
         Some((user_info, host)) => {
-            let user = user_info.split_once(':').map_or(user_info, |(user, _)| user);
+            let user = user_info
+                .split_once(':')
+                .map_or(user_info, |(user, _)| user);
             if user_info.contains(':') {
                 format!("{scheme}://{user}:***@{host}{tail}")
             } else {
@@ -27,10 +29,16 @@ mod tests {
 
     #[test]
     fn redacts_passwords_only() {
-        assert_eq!(redact_url("postgres://u:p%40ss@db:5432/x"), "postgres://u:***@db:5432/x");
+        assert_eq!(
+            redact_url("postgres://u:p%40ss@db:5432/x"),
+            "postgres://u:***@db:5432/x"
+        );
         assert_eq!(redact_url("postgres://u@db/x"), "postgres://u@db/x");
         assert_eq!(redact_url("sqlite:///tmp/a.db"), "sqlite:///tmp/a.db");
-        assert_eq!(redact_url("postgres://u:a@b@db/x?sslmode=require"), "postgres://u:***@db/x?sslmode=require");
+        assert_eq!(
+            redact_url("postgres://u:a@b@db/x?sslmode=require"),
+            "postgres://u:***@db/x?sslmode=require"
+        );
         assert_eq!(redact_url("not a url"), "not a url");
     }
 }

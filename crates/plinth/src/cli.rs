@@ -16,7 +16,12 @@ pub const EXIT_RUNTIME: u8 = 1;
 /// Track experiments, register models, run pipelines, serve models — on one machine with
 /// embedded defaults, or on Kubernetes with PostgreSQL and S3.
 #[derive(Debug, Parser)]
-#[command(name = "plinth", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "plinth",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -118,11 +123,17 @@ pub struct Failure {
 
 impl Failure {
     pub fn config(message: impl std::fmt::Display) -> Self {
-        Failure { message: message.to_string(), exit_code: EXIT_CONFIG }
+        Failure {
+            message: message.to_string(),
+            exit_code: EXIT_CONFIG,
+        }
     }
 
     pub fn runtime(message: impl std::fmt::Display) -> Self {
-        Failure { message: message.to_string(), exit_code: EXIT_RUNTIME }
+        Failure {
+            message: message.to_string(),
+            exit_code: EXIT_RUNTIME,
+        }
     }
 }
 
@@ -131,7 +142,10 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Serve(args) => crate::serve::run(&args),
         Command::Version { json } => {
             let version = plinth_types::VERSION;
-            let features: Vec<&str> = [cfg!(feature = "postgres").then_some("postgres")].into_iter().flatten().collect();
+            let features: Vec<&str> = [cfg!(feature = "postgres").then_some("postgres")]
+                .into_iter()
+                .flatten()
+                .collect();
             if json {
                 let document = serde_json::json!({
                     "version": version,
@@ -140,7 +154,12 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 });
                 println!("{document}");
             } else {
-                println!("plinth {version} ({}-{}; features: {})", std::env::consts::ARCH, std::env::consts::OS, features.join(", "));
+                println!(
+                    "plinth {version} ({}-{}; features: {})",
+                    std::env::consts::ARCH,
+                    std::env::consts::OS,
+                    features.join(", ")
+                );
             }
             Ok(())
         }
@@ -153,7 +172,10 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             for warning in &loaded.warnings {
                 eprintln!("warning: {warning}");
             }
-            let source = loaded.config_file.as_ref().map_or_else(|| "no config file".to_string(), |path| path.display().to_string());
+            let source = loaded.config_file.as_ref().map_or_else(
+                || "no config file".to_string(),
+                |path| path.display().to_string(),
+            );
             eprintln!("configuration is valid ({source})");
             let redacted = redacted_toml(&loaded.config)?;
             print!("{redacted}");
@@ -171,5 +193,6 @@ fn redacted_toml(config: &plinth_config::Config) -> Result<String, Failure> {
     if config.objects.s3.secret_access_key.is_some() {
         config.objects.s3.secret_access_key = Some(Secret::new("[redacted]"));
     }
-    toml::to_string(&config).map_err(|error| Failure::runtime(format!("cannot render the configuration: {error}")))
+    toml::to_string(&config)
+        .map_err(|error| Failure::runtime(format!("cannot render the configuration: {error}")))
 }

@@ -33,28 +33,47 @@ pub fn run(args: &ServeArgs) -> Result<(), Failure> {
 }
 
 fn init_tracing(config: &Config) -> Result<(), Failure> {
-    let filter = EnvFilter::try_new(&config.log.level)
-        .map_err(|error| Failure::config(format!("invalid configuration: `log.level`: `{}`: {error}", config.log.level)))?;
+    let filter = EnvFilter::try_new(&config.log.level).map_err(|error| {
+        Failure::config(format!(
+            "invalid configuration: `log.level`: `{}`: {error}",
+            config.log.level
+        ))
+    })?;
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     match config.log.format {
         LogFormat::Human => builder.with_target(false).init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init(),
     }
     Ok(())
 }
 
 async fn serve(config: Config, started: Instant) -> Result<(), Failure> {
     let listen_addr = config.server.listen_addr;
-    let listener = tokio::net::TcpListener::bind(listen_addr).await.map_err(|error| {
-        let hint = match error.kind() {
-            std::io::ErrorKind::AddrInUse => " (another process uses this port; choose another with --listen)",
-            std::io::ErrorKind::PermissionDenied => " (ports below 1024 need privileges; choose another with --listen)",
-            _ => "",
-        };
-        Failure::runtime(format!("cannot listen on {listen_addr}: {error}{hint}"))
-    })?;
-    let local_addr = listener.local_addr().map_err(|error| Failure::runtime(format!("cannot read the bound address: {error}")))?;
+    let listener = tokio::net::TcpListener::bind(listen_addr)
+        .await
+        .map_err(|error| {
+            let hint = match error.kind() {
+                std::io::ErrorKind::AddrInUse => {
+                    " (another process uses this port; choose another with --listen)"
+                }
+                std::io::ErrorKind::PermissionDenied => {
+                    " (ports below 1024 need privileges; choose another with --listen)"
+                }
+                _ => "",
+            };
+            Failure::runtime(format!("cannot listen on {listen_addr}: {error}{hint}"))
+        })?;
+    let local_addr = listener
+        .local_addr()
+        .map_err(|error| Failure::runtime(format!("cannot read the bound address: {error}")))?;
 
     let metastore_url = config.metastore_url().map_err(Failure::config)?;
     let metastore_location = plinth_config::redact_url(metastore_url.expose());
@@ -85,10 +104,23 @@ async fn serve(config: Config, started: Instant) -> Result<(), Failure> {
     let installation = metastore
         .record_startup(plinth_types::VERSION)
         .await
-        .map_err(|error| Failure::runtime(format!("cannot record startup in the metadata store: {}", plinth_api::error_chain(&error))))?;
+        .map_err(|error| {
+            Failure::runtime(format!(
+                "cannot record startup in the metadata store: {}",
+                plinth_api::error_chain(&error)
+            ))
+        })?;
 
-    let settings = ServerSettings { max_body_bytes: config.server.max_body_bytes };
-    let state = AppState::new(metastore.clone(), metastore_location, artifacts, installation.clone(), settings);
+    let settings = ServerSettings {
+        max_body_bytes: config.server.max_body_bytes,
+    };
+    let state = AppState::new(
+        metastore.clone(),
+        metastore_location,
+        artifacts,
+        installation.clone(),
+        settings,
+    );
 
     let (shutdown_started_tx, shutdown_started_rx) = tokio::sync::watch::channel(false);
     let shutdown = async move {

@@ -28,11 +28,22 @@ fn respond(path: &str, headers: &HeaderMap) -> Response {
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.split(',').any(|candidate| candidate.trim() == etag));
     let mime = mime_guess::from_path(path).first_or_octet_stream();
-    let common = [(header::ETAG, etag), (header::CACHE_CONTROL, "public, max-age=300, must-revalidate".to_string())];
+    let common = [
+        (header::ETAG, etag),
+        (
+            header::CACHE_CONTROL,
+            "public, max-age=300, must-revalidate".to_string(),
+        ),
+    ];
     if matches {
         return (StatusCode::NOT_MODIFIED, common).into_response();
     }
-    (common, [(header::CONTENT_TYPE, mime.essence_str().to_string())], file.data.into_owned()).into_response()
+    (
+        common,
+        [(header::CONTENT_TYPE, mime.essence_str().to_string())],
+        file.data.into_owned(),
+    )
+        .into_response()
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -50,7 +50,11 @@ pub(crate) fn page(title: &str, active: &str, content: Markup) -> Markup {
 
 /// Returns an HTML error page with `status`.
 pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
-    let title = format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or("Error"));
+    let title = format!(
+        "{} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("Error")
+    );
     let markup = page(
         &title,
         "",

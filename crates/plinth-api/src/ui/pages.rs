@@ -43,7 +43,11 @@ pub(crate) async fn status(State(state): State<AppState>) -> Response {
         Ok(status) => status,
         Err(error) => return error_page(error.status(), error.message()),
     };
-    let code = if status.readiness.is_ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if status.readiness.is_ready() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let markup = page(
         "Status",
         "/status",

@@ -11,7 +11,10 @@ async fn serves_endpoints_and_stops_on_sigterm() {
 
     let health = http.get(server.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
-    assert_eq!(health.json::<serde_json::Value>().await.unwrap()["status"], "ok");
+    assert_eq!(
+        health.json::<serde_json::Value>().await.unwrap()["status"],
+        "ok"
+    );
 
     let ready = http.get(server.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
@@ -19,26 +22,52 @@ async fn serves_endpoints_and_stops_on_sigterm() {
     assert_eq!(ready["metastore"]["backend"], "sqlite");
     assert_eq!(ready["objects"]["backend"], "local");
 
-    let openapi: serde_json::Value = http.get(server.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let openapi: serde_json::Value = http
+        .get(server.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(openapi["paths"]["/readyz"].is_object());
 
     let page = http.get(server.url("/")).send().await.unwrap();
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("Experiments"));
 
-    let metrics = http.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains(r#"plinth_http_requests_total{method="GET",route="/healthz",status="200"} 1"#), "{metrics}");
+    let metrics = http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            r#"plinth_http_requests_total{method="GET",route="/healthz",status="200"} 1"#
+        ),
+        "{metrics}"
+    );
 
     // All state lives in the data folder, and nothing else appears in the working folder.
     assert_eq!(entries(dir.path()), ["plinth-data"]);
     let data = entries(&dir.path().join("plinth-data"));
-    assert!(data.contains(&"plinth.db".to_string()) && data.contains(&"objects".to_string()), "{data:?}");
+    assert!(
+        data.contains(&"plinth.db".to_string()) && data.contains(&"objects".to_string()),
+        "{data:?}"
+    );
 
     let (status, lines) = server.terminate();
     assert!(status.success(), "exit status {status:?}");
-    assert!(lines.iter().any(|line| line.contains("\"stopped\"")), "{lines:?}");
+    assert!(
+        lines.iter().any(|line| line.contains("\"stopped\"")),
+        "{lines:?}"
+    );
     for line in &lines {
-        serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|_| panic!("not a JSON log line: {line}"));
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|_| panic!("not a JSON log line: {line}"));
     }
 }
 
@@ -46,16 +75,40 @@ async fn serves_endpoints_and_stops_on_sigterm() {
 async fn becomes_ready_within_a_second_and_restarts_with_its_state() {
     let dir = workdir();
     let first = Server::start(dir.path(), &["--data-dir", "state"], &[]);
-    assert!(first.startup.as_millis() < 1000, "ready after {:?}", first.startup);
-    let status: serde_json::Value = client().get(first.url("/api/v1/status")).send().await.unwrap().json().await.unwrap();
-    let installation = status["installation"]["installation_id"].as_str().unwrap().to_string();
+    assert!(
+        first.startup.as_millis() < 1000,
+        "ready after {:?}",
+        first.startup
+    );
+    let status: serde_json::Value = client()
+        .get(first.url("/api/v1/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let installation = status["installation"]["installation_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(status["installation"]["start_count"], 1);
     let (exit, _) = first.terminate();
     assert!(exit.success());
 
     let second = Server::start(dir.path(), &[], &[("PLINTH__SERVER__DATA_DIR", "state")]);
-    let status: serde_json::Value = client().get(second.url("/api/v1/status")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(status["installation"]["installation_id"], installation.as_str());
+    let status: serde_json::Value = client()
+        .get(second.url("/api/v1/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        status["installation"]["installation_id"],
+        installation.as_str()
+    );
     assert_eq!(status["installation"]["start_count"], 2);
     assert_eq!(entries(dir.path()), ["state"]);
 }
@@ -67,14 +120,25 @@ async fn an_acknowledged_write_survives_kill_9() {
     // The startup record is acknowledged before the ready line; kill without any warning.
     drop(first); // Drop sends SIGKILL.
     let second = Server::start(dir.path(), &[], &[]);
-    let status: serde_json::Value = client().get(second.url("/api/v1/status")).send().await.unwrap().json().await.unwrap();
+    let status: serde_json::Value = client()
+        .get(second.url("/api/v1/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(status["installation"]["start_count"], 2);
 }
 
 #[tokio::test]
 async fn reads_plinth_toml_from_the_working_folder() {
     let dir = workdir();
-    fs_err::write(dir.path().join("plinth.toml"), "[server]\ndata_dir = \"from-toml\"\n").unwrap();
+    fs_err::write(
+        dir.path().join("plinth.toml"),
+        "[server]\ndata_dir = \"from-toml\"\n",
+    )
+    .unwrap();
     let server = Server::start(dir.path(), &[], &[]);
     assert_eq!(entries(dir.path()), ["from-toml", "plinth.toml"]);
     drop(server);

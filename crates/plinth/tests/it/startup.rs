@@ -6,7 +6,11 @@ use crate::support::{plinth, workdir};
 
 /// Runs `plinth serve` with `args`/`env` in a fresh folder (after `prepare`), expects it to
 /// fail, and returns its exit code and its one error line.
-fn fails(args: &[&str], env: &[(&str, &str)], prepare: impl FnOnce(&std::path::Path)) -> (i32, String) {
+fn fails(
+    args: &[&str],
+    env: &[(&str, &str)],
+    prepare: impl FnOnce(&std::path::Path),
+) -> (i32, String) {
     let dir = workdir();
     prepare(dir.path());
     let output = plinth(dir.path())
@@ -19,26 +23,50 @@ fn fails(args: &[&str], env: &[(&str, &str)], prepare: impl FnOnce(&std::path::P
         .expect("run plinth");
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     let code = output.status.code().expect("exited, not killed");
-    assert_ne!(code, 0, "plinth started although it should not have: {stderr}");
-    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
-    let errors: Vec<&str> = stderr.lines().filter(|line| line.starts_with("error: ")).collect();
-    assert_eq!(errors.len(), 1, "expected exactly one error line in:\n{stderr}");
+    assert_ne!(
+        code, 0,
+        "plinth started although it should not have: {stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with("error: "))
+        .collect();
+    assert_eq!(
+        errors.len(),
+        1,
+        "expected exactly one error line in:\n{stderr}"
+    );
     (code, errors[0].to_string())
 }
 
 #[test]
 fn unknown_key_in_config_file() {
     let (code, line) = fails(&[], &[], |dir| {
-        fs_err::write(dir.join("plinth.toml"), "[server]\nlisten_adress = \"127.0.0.1:0\"\n").unwrap();
+        fs_err::write(
+            dir.join("plinth.toml"),
+            "[server]\nlisten_adress = \"127.0.0.1:0\"\n",
+        )
+        .unwrap();
     });
     assert_eq!(code, 2);
-    assert!(line.contains("`server.listen_adress`") || line.contains("listen_adress"), "{line}");
+    assert!(
+        line.contains("`server.listen_adress`") || line.contains("listen_adress"),
+        "{line}"
+    );
     assert!(line.contains("plinth.toml"), "{line}");
 }
 
 #[test]
 fn unknown_section_in_env() {
-    let (code, line) = fails(&[], &[("PLINTH__SERVR__LISTEN_ADDR", "127.0.0.1:0")], |_| {});
+    let (code, line) = fails(
+        &[],
+        &[("PLINTH__SERVR__LISTEN_ADDR", "127.0.0.1:0")],
+        |_| {},
+    );
     assert_eq!(code, 2);
     assert!(line.contains("servr"), "{line}");
 }
@@ -53,7 +81,10 @@ fn bad_value_in_env() {
 #[test]
 fn bad_flag_value() {
     let dir = workdir();
-    let output = plinth(dir.path()).args(["serve", "--listen", "nowhere"]).output().unwrap();
+    let output = plinth(dir.path())
+        .args(["serve", "--listen", "nowhere"])
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--listen"), "{stderr}");
@@ -62,7 +93,12 @@ fn bad_flag_value() {
 #[test]
 fn invalid_settings_are_all_listed() {
     let (code, line) = fails(
-        &["--objects-url", "ftp://files/x", "--metastore-url", "mysql://db/x"],
+        &[
+            "--objects-url",
+            "ftp://files/x",
+            "--metastore-url",
+            "mysql://db/x",
+        ],
         &[("PLINTH__SERVER__MAX_BODY_BYTES", "0")],
         |_| {},
     );
@@ -76,13 +112,21 @@ fn invalid_settings_are_all_listed() {
 fn missing_config_file() {
     let (code, line) = fails(&["--config", "missing.toml"], &[], |_| {});
     assert_eq!(code, 2);
-    assert_eq!(line, "error: config file `missing.toml` cannot be read: no such file");
+    assert_eq!(
+        line,
+        "error: config file `missing.toml` cannot be read: no such file"
+    );
 }
 
 #[test]
 fn unreachable_database() {
     let (code, line) = fails(
-        &["--listen", "127.0.0.1:0", "--metastore-url", "postgres://plinth:hunter2@127.0.0.1:1/plinth"],
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--metastore-url",
+            "postgres://plinth:hunter2@127.0.0.1:1/plinth",
+        ],
         &[("PLINTH__METASTORE__CONNECT_TIMEOUT", "2s")],
         |_| {},
     );
@@ -97,13 +141,20 @@ fn port_in_use() {
     let address = taken.local_addr().unwrap().to_string();
     let (code, line) = fails(&["--listen", &address], &[], |_| {});
     assert_eq!(code, 1);
-    assert!(line.starts_with(&format!("error: cannot listen on {address}: ")), "{line}");
+    assert!(
+        line.starts_with(&format!("error: cannot listen on {address}: ")),
+        "{line}"
+    );
     assert!(line.contains("--listen"), "{line}");
 }
 
 #[test]
 fn unwritable_data_dir() {
-    let (code, line) = fails(&["--listen", "127.0.0.1:0", "--data-dir", "/proc/plinth"], &[], |_| {});
+    let (code, line) = fails(
+        &["--listen", "127.0.0.1:0", "--data-dir", "/proc/plinth"],
+        &[],
+        |_| {},
+    );
     assert_eq!(code, 1);
     assert!(line.contains("/proc/plinth"), "{line}");
 }

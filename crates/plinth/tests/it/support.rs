@@ -12,7 +12,10 @@ pub const BINARY: &str = env!("CARGO_BIN_EXE_plinth");
 /// Returns a command running the binary in `dir` with no `PLINTH_*` variables inherited.
 pub fn plinth(dir: &Path) -> Command {
     let mut command = Command::new(BINARY);
-    command.current_dir(dir).env_remove("PLINTH_CONFIG").env("NO_COLOR", "1");
+    command
+        .current_dir(dir)
+        .env_remove("PLINTH_CONFIG")
+        .env("NO_COLOR", "1");
     for (name, _) in std::env::vars() {
         if name.starts_with("PLINTH_") {
             command.env_remove(name);
@@ -51,20 +54,26 @@ impl Server {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) {
                     if event["message"] == "plinth is ready" {
-                        let _ = ready_tx.send(event["address"].as_str().unwrap_or_default().to_string());
+                        let _ = ready_tx
+                            .send(event["address"].as_str().unwrap_or_default().to_string());
                     }
                 }
                 sink.lock().unwrap().push(line);
             }
         });
-        let address = match ready_rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(address) => address,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("plinth did not become ready; its log:\n{}", lines.lock().unwrap().join("\n"));
-            }
+        let Ok(address) = ready_rx.recv_timeout(Duration::from_secs(30)) else {
+            let _ = child.kill();
+            panic!(
+                "plinth did not become ready; its log:\n{}",
+                lines.lock().unwrap().join("\n")
+            );
         };
-        Server { child, address, lines, startup: started.elapsed() }
+        Server {
+            child,
+            address,
+            lines,
+            startup: started.elapsed(),
+        }
     }
 
     /// Returns the full URL of `path`.
@@ -74,7 +83,10 @@ impl Server {
 
     /// Sends SIGTERM and waits for the process to exit.
     pub fn terminate(mut self) -> (ExitStatus, Vec<String>) {
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill");
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
         assert!(status.success());
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -84,7 +96,10 @@ impl Server {
                 let lines = self.lines.lock().unwrap().clone();
                 return (status, lines);
             }
-            assert!(Instant::now() < deadline, "plinth did not stop within 20 s of SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "plinth did not stop within 20 s of SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -104,14 +119,23 @@ pub fn workdir() -> tempfile::TempDir {
 
 /// Returns a client for the test servers.
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client")
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
 }
 
 /// Returns the names of the entries directly inside `dir`, sorted.
 pub fn entries(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = fs_err::read_dir(dir)
         .expect("read_dir")
-        .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     names.sort();
     names
