@@ -35,11 +35,12 @@ apt_install() {
     [ "$(id -u)" = 0 ] || die "need root to install $* (or install it yourself)"
     if [ -z "$APT_UPDATED" ]; then
         say "apt-get update"
-        apt-get update -qq >&2 || die "apt-get update failed"
+        apt-get update -qq >"$SERVICES_DIR/apt.log" 2>&1 || { tail -n 30 "$SERVICES_DIR/apt.log" >&2; die "apt-get update failed"; }
         APT_UPDATED=1
     fi
     say "installing $*"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2 || die "apt-get install $* failed"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >"$SERVICES_DIR/apt.log" 2>&1 \
+        || { tail -n 30 "$SERVICES_DIR/apt.log" >&2; die "apt-get install $* failed"; }
 }
 
 guard_dev_null() {

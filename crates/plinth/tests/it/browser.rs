@@ -22,8 +22,8 @@ async fn browser() -> fantoccini::Client {
             ],
         }),
     );
-    ClientBuilder::rustls()
-        .expect("rustls client")
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector)
         .capabilities(capabilities)
         .connect(&webdriver)
         .await
