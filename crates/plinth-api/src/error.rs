@@ -55,6 +55,7 @@ pub fn kind_of(status: StatusCode) -> ErrorKind {
         404 | 405 => ErrorKind::NotFound,
         409 => ErrorKind::Conflict,
         413 => ErrorKind::PayloadTooLarge,
+        429 => ErrorKind::RateLimited,
         503 | 504 => ErrorKind::Unavailable,
         code if code >= 500 => ErrorKind::Internal,
         _ => ErrorKind::InvalidArgument,

@@ -114,7 +114,10 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
 
 /// The server's version, backends, installation and live readiness.
 #[utoipa::path(get, path = "/api/v1/status", tag = "operations", responses((status = 200, body = Status)))]
-pub(crate) async fn status(State(state): State<AppState>) -> Result<Json<Status>, crate::ApiError> {
+pub(crate) async fn status(
+    State(state): State<AppState>,
+    _caller: crate::identity::Authenticated,
+) -> Result<Json<Status>, crate::ApiError> {
     Ok(Json(collect_status(&state).await?))
 }
 

@@ -7,6 +7,8 @@
 
 mod error;
 mod health;
+pub mod identity;
+mod json;
 mod layers;
 mod metrics;
 mod openapi;
@@ -18,11 +20,13 @@ use std::time::Instant;
 
 use axum::Router;
 use plinth_artifacts::ArtifactStore;
+use plinth_core::IdentityService;
 use plinth_metastore::MetadataStore;
 use plinth_types::Installation;
 
 pub use error::{error_chain, kind_of, status_of, ApiError};
 pub use health::{BackendInfo, DependencyCheck, Health, Readiness, Status};
+pub use json::ApiJson;
 pub use metrics::{resident_memory_bytes, HttpMetrics};
 pub use openapi::openapi_document;
 
@@ -37,6 +41,7 @@ struct AppStateInner {
     metastore: Arc<dyn MetadataStore>,
     metastore_location: String,
     artifacts: ArtifactStore,
+    identity: IdentityService,
     installation: Installation,
     settings: ServerSettings,
     metrics: HttpMetrics,
@@ -48,12 +53,15 @@ struct AppStateInner {
 pub struct ServerSettings {
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: u64,
+    /// Mark session cookies `Secure`; `None`: only for requests that came over TLS.
+    pub secure_cookies: Option<bool>,
 }
 
 impl Default for ServerSettings {
     fn default() -> Self {
         ServerSettings {
             max_body_bytes: 64 * 1024 * 1024,
+            secure_cookies: None,
         }
     }
 }
@@ -65,6 +73,7 @@ impl AppState {
         metastore: Arc<dyn MetadataStore>,
         metastore_location: String,
         artifacts: ArtifactStore,
+        identity: IdentityService,
         installation: Installation,
         settings: ServerSettings,
     ) -> Self {
@@ -73,6 +82,7 @@ impl AppState {
                 metastore,
                 metastore_location,
                 artifacts,
+                identity,
                 installation,
                 settings,
                 metrics: HttpMetrics::new(plinth_types::VERSION),
@@ -94,6 +104,11 @@ impl AppState {
     /// Returns the object store.
     pub fn artifacts(&self) -> &ArtifactStore {
         &self.inner.artifacts
+    }
+
+    /// Returns the identity service (accounts, sessions, tokens, projects, audit).
+    pub fn identity(&self) -> &IdentityService {
+        &self.inner.identity
     }
 
     /// Returns this installation's identity.
@@ -148,5 +163,7 @@ pub async fn serve(
     .await
 }
 
+#[cfg(test)]
+mod authz_tests;
 #[cfg(test)]
 mod tests;

@@ -6,7 +6,26 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::identity as id;
 use crate::{health, metrics, AppState};
+
+struct BearerSecurity;
+
+impl utoipa::Modify for BearerSecurity {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("a personal API token, `plt_…`"))
+                    .build(),
+            ),
+        );
+    }
+}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,7 +36,14 @@ use crate::{health, metrics, AppState};
     ),
     tags(
         (name = "operations", description = "Health, readiness, metrics and server status"),
+        (name = "auth", description = "Logging in and out, sign-up"),
+        (name = "me", description = "The caller's profile, password, MFA and API tokens"),
+        (name = "users", description = "User administration and auth settings (admins)"),
+        (name = "organizations", description = "Organizations and their members"),
+        (name = "projects", description = "Projects, members and roles"),
+        (name = "audit", description = "The audit log (admins)"),
     ),
+    modifiers(&BearerSecurity),
     components(schemas(plinth_types::ErrorBody, plinth_types::ErrorKind))
 )]
 struct ApiDoc;
@@ -30,6 +56,39 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(health::status))
         .routes(routes!(metrics::metrics))
         .routes(routes!(openapi_json))
+        .routes(routes!(id::login))
+        .routes(routes!(id::signup))
+        .routes(routes!(id::logout))
+        .routes(routes!(id::me, id::update_me))
+        .routes(routes!(id::change_password))
+        .routes(routes!(id::begin_mfa))
+        .routes(routes!(id::confirm_mfa))
+        .routes(routes!(id::disable_mfa))
+        .routes(routes!(id::list_tokens, id::create_token))
+        .routes(routes!(id::revoke_token))
+        .routes(routes!(id::list_users, id::create_user))
+        .routes(routes!(id::get_user, id::update_user))
+        .routes(routes!(id::reset_password))
+        .routes(routes!(id::reset_mfa))
+        .routes(routes!(id::get_auth_settings, id::put_auth_settings))
+        .routes(routes!(id::list_organizations, id::create_organization))
+        .routes(routes!(id::get_organization, id::delete_organization))
+        .routes(routes!(id::list_organization_members))
+        .routes(routes!(
+            id::set_organization_member,
+            id::remove_organization_member
+        ))
+        .routes(routes!(id::list_projects))
+        .routes(routes!(id::create_project))
+        .routes(routes!(
+            id::get_project,
+            id::update_project,
+            id::delete_project
+        ))
+        .routes(routes!(id::list_project_members))
+        .routes(routes!(id::set_project_member, id::remove_project_member))
+        .routes(routes!(id::list_audit))
+        .routes(routes!(id::export_audit))
 }
 
 /// Returns the OpenAPI document of every API route.

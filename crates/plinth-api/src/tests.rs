@@ -11,45 +11,110 @@ use tower::ServiceExt;
 
 use crate::{router, AppState, ServerSettings};
 
-struct TestApp {
-    router: Router,
-    state: AppState,
+pub(crate) struct TestApp {
+    pub(crate) router: Router,
+    pub(crate) state: AppState,
+    pub(crate) admin_token: String,
     _store: TestStore,
 }
 
-async fn app_with(settings: ServerSettings) -> TestApp {
+/// The first admin's password in router tests.
+pub(crate) const ADMIN_PASSWORD: &str = "keeper-of-the-platform-77";
+
+pub(crate) async fn app_with(settings: ServerSettings) -> TestApp {
     let store = open_sqlite_temp().await;
     let metastore = store.shared();
     let installation = metastore
         .record_startup(plinth_types::VERSION)
         .await
         .unwrap();
+    let identity = plinth_core::IdentityService::new(
+        metastore.clone(),
+        plinth_auth::PasswordHasher::new(plinth_auth::HashingParams {
+            memory_kib: 1024,
+            iterations: 1,
+            parallelism: 1,
+        }),
+        plinth_auth::SecretBox::random(),
+        plinth_core::IdentitySettings::default(),
+        std::sync::Arc::new(plinth_core::SystemClock),
+    );
+    identity
+        .bootstrap_admin(Some(ADMIN_PASSWORD.to_string()))
+        .await
+        .unwrap();
     let state = AppState::new(
         metastore,
         "sqlite://test".to_string(),
         ArtifactStore::in_memory(),
+        identity,
         installation,
         settings,
     );
+    let router = router(state.clone());
+    let admin_token = login_token(&router, "admin", ADMIN_PASSWORD).await;
     TestApp {
-        router: router(state.clone()),
+        router,
         state,
+        admin_token,
         _store: store,
     }
 }
 
-async fn app() -> TestApp {
+/// Logs in through the API and returns the new token.
+pub(crate) async fn login_token(router: &Router, username: &str, password: &str) -> String {
+    let body = serde_json::json!({ "username": username, "password": password });
+    let answer = send(
+        router,
+        json_request("POST", "/api/v1/auth/login", None, &body),
+    )
+    .await;
+    assert_eq!(
+        answer.status,
+        StatusCode::OK,
+        "login as {username}: {}",
+        answer.body
+    );
+    answer.json()["token"].as_str().unwrap().to_string()
+}
+
+/// Builds a JSON request, with a bearer token when given.
+pub(crate) fn json_request(
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+    body: &serde_json::Value,
+) -> Request<Body> {
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::CONTENT_TYPE, "application/json");
+    if let Some(token) = token {
+        builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    builder.body(Body::from(body.to_string())).unwrap()
+}
+
+/// Builds a GET request with a bearer token.
+pub(crate) fn get_as(uri: &str, token: &str) -> Request<Body> {
+    Request::get(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap()
+}
+
+pub(crate) async fn app() -> TestApp {
     app_with(ServerSettings::default()).await
 }
 
-struct Answer {
-    status: StatusCode,
-    headers: http::HeaderMap,
-    body: String,
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: http::HeaderMap,
+    pub(crate) body: String,
 }
 
 impl Answer {
-    fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body)
             .unwrap_or_else(|error| panic!("not JSON ({error}): {}", self.body))
     }
@@ -61,7 +126,7 @@ impl Answer {
     }
 }
 
-async fn send(router: &Router, request: Request<Body>) -> Answer {
+pub(crate) async fn send(router: &Router, request: Request<Body>) -> Answer {
     let response = router.clone().oneshot(request).await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();
@@ -124,7 +189,13 @@ async fn readyz_is_503_naming_the_failed_dependency() {
 #[tokio::test]
 async fn status_names_version_backends_and_installation() {
     let app = app().await;
-    let body = get(&app.router, "/api/v1/status").await.json();
+    assert_eq!(
+        get(&app.router, "/api/v1/status").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let body = send(&app.router, get_as("/api/v1/status", &app.admin_token))
+        .await
+        .json();
     assert_eq!(body["version"], plinth_types::VERSION);
     assert_eq!(body["metastore"]["backend"], "sqlite");
     assert_eq!(body["objects"]["location"], "memory://");
@@ -234,10 +305,14 @@ async fn wrong_method_is_a_json_405_with_allow() {
 
 #[tokio::test]
 async fn oversized_bodies_are_refused_with_413() {
-    let app = app_with(ServerSettings { max_body_bytes: 16 }).await;
-    let request = Request::post("/api/v1/status")
-        .header(header::CONTENT_LENGTH, "100")
-        .body(Body::from(vec![b'x'; 100]))
+    let app = app_with(ServerSettings {
+        max_body_bytes: 200,
+        ..ServerSettings::default()
+    })
+    .await;
+    let request = Request::post("/metrics")
+        .header(header::CONTENT_LENGTH, "1000")
+        .body(Body::from(vec![b'x'; 1000]))
         .unwrap();
     let answer = send(&app.router, request).await;
     assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);

@@ -34,6 +34,64 @@ pub struct Config {
     pub metastore: MetastoreConfig,
     /// Where objects (artifacts, files, model files) live.
     pub objects: ObjectsConfig,
+    /// Logins, sessions, tokens, passwords and lockout.
+    pub auth: AuthConfig,
+}
+
+/// Logins, sessions, tokens, passwords and lockout.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// The 32-byte key sealing TOTP secrets, base64, in a file; created when missing.
+    /// Unset means `{data_dir}/server.key`. Replicas of one installation must share it.
+    pub secret_key_file: Option<PathBuf>,
+    /// A session ends after this long without a request.
+    #[serde(with = "humantime_serde")]
+    pub session_idle_timeout: Duration,
+    /// A session ends this long after login, however active.
+    #[serde(with = "humantime_serde")]
+    pub session_absolute_timeout: Duration,
+    /// Mark session cookies `Secure`: unset means only for requests that arrived over TLS
+    /// (`X-Forwarded-Proto: https` from the ingress).
+    pub secure_cookies: Option<bool>,
+    /// Failed logins per account within `failure_window` before it is locked.
+    pub max_failures_per_account: i64,
+    /// Failed logins per client address within `failure_window` before it is locked.
+    pub max_failures_per_address: i64,
+    /// How far back failed logins count.
+    #[serde(with = "humantime_serde")]
+    pub failure_window: Duration,
+    /// How long a lock lasts.
+    #[serde(with = "humantime_serde")]
+    pub lockout_duration: Duration,
+    /// Longest lifetime of a personal API token.
+    #[serde(with = "humantime_serde")]
+    pub max_token_lifetime: Duration,
+    /// Fewest characters in a password.
+    pub password_min_length: usize,
+    /// argon2id memory cost in KiB.
+    pub argon2_memory_kib: u32,
+    /// argon2id passes.
+    pub argon2_iterations: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            secret_key_file: None,
+            session_idle_timeout: Duration::from_secs(2 * 3600),
+            session_absolute_timeout: Duration::from_secs(12 * 3600),
+            secure_cookies: None,
+            max_failures_per_account: 5,
+            max_failures_per_address: 20,
+            failure_window: Duration::from_secs(15 * 60),
+            lockout_duration: Duration::from_secs(15 * 60),
+            max_token_lifetime: Duration::from_secs(365 * 86_400),
+            password_min_length: 12,
+            argon2_memory_kib: 19 * 1024,
+            argon2_iterations: 2,
+        }
+    }
 }
 
 /// HTTP listener, data folder and request limits.
@@ -207,6 +265,14 @@ impl Config {
         }
     }
 
+    /// Returns the server key file: `auth.secret_key_file` or `{data_dir}/server.key`.
+    pub fn secret_key_file(&self) -> PathBuf {
+        self.auth
+            .secret_key_file
+            .clone()
+            .unwrap_or_else(|| self.server.data_dir.join("server.key"))
+    }
+
     /// Returns the S3 settings with `*_file` secrets read.
     pub fn resolved_s3(&self) -> Result<ResolvedS3, ConfigError> {
         let s3 = &self.objects.s3;
@@ -302,6 +368,30 @@ impl Config {
                     "`objects.url`: unknown scheme `{other}`; use `file://`, `s3://` or `memory://`"
                 )),
             },
+        }
+        let auth = &self.auth;
+        for (key, value) in [
+            ("auth.session_idle_timeout", auth.session_idle_timeout),
+            (
+                "auth.session_absolute_timeout",
+                auth.session_absolute_timeout,
+            ),
+            ("auth.failure_window", auth.failure_window),
+            ("auth.lockout_duration", auth.lockout_duration),
+            ("auth.max_token_lifetime", auth.max_token_lifetime),
+        ] {
+            if value.is_zero() {
+                problems.push(format!("`{key}` must be greater than 0"));
+            }
+        }
+        if auth.max_failures_per_account < 1 || auth.max_failures_per_address < 1 {
+            problems.push("`auth.max_failures_per_account` and `auth.max_failures_per_address` must be at least 1".to_string());
+        }
+        if auth.password_min_length < 8 {
+            problems.push("`auth.password_min_length` must be at least 8".to_string());
+        }
+        if auth.argon2_memory_kib < 8 * 1024 || auth.argon2_iterations < 1 {
+            problems.push("`auth.argon2_memory_kib` must be at least 8192 and `auth.argon2_iterations` at least 1".to_string());
         }
         if problems.is_empty() {
             Ok(())

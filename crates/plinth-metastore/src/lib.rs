@@ -8,6 +8,8 @@
 
 mod common;
 mod error;
+mod identity;
+mod identity_sql;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod sqlite;
@@ -21,6 +23,10 @@ use async_trait::async_trait;
 use plinth_types::Installation;
 
 pub use error::{OpenError, StoreError, StoreResult};
+pub use identity::{
+    AuditQuery, IdentityStore, NewApiToken, NewAuditEvent, NewSession, NewUser, OrgMember, OrgRole,
+    ProjectAccess, SessionRecord, ThrottleState, UserRecord, UserUpdate,
+};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresMetadataStore;
 pub use sqlite::SqliteMetadataStore;
@@ -30,7 +36,7 @@ pub use sqlite::SqliteMetadataStore;
 /// Later capabilities (identity, tracking, pipelines …) add their methods here, with their
 /// migrations in both backends and their cases in the conformance suite.
 #[async_trait]
-pub trait MetadataStore: Send + Sync + 'static {
+pub trait MetadataStore: IdentityStore + Send + Sync + 'static {
     /// Returns the backend's name: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 

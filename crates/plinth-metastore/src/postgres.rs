@@ -65,6 +65,7 @@ impl PostgresMetadataStore {
     }
 }
 
+crate::identity_sql::impl_identity_queries!(PostgresMetadataStore);
 impl_shared_queries!(PostgresMetadataStore, "postgres");
 
 #[cfg(test)]

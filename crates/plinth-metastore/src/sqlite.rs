@@ -83,6 +83,7 @@ impl SqliteMetadataStore {
     }
 }
 
+crate::identity_sql::impl_identity_queries!(SqliteMetadataStore);
 impl_shared_queries!(SqliteMetadataStore, "sqlite");
 
 #[cfg(test)]

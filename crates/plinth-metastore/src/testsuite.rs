@@ -7,7 +7,12 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
-use crate::{open_metadata_store, MetadataStore, StoreError, StoreOptions};
+use plinth_types::{Role, UserId, Username};
+
+use crate::{
+    open_metadata_store, AuditQuery, MetadataStore, NewApiToken, NewAuditEvent, NewSession,
+    NewUser, OrgRole, StoreError, StoreOptions, UserUpdate,
+};
 
 /// A fresh store plus whatever must live as long as it (a temporary folder).
 pub struct TestStore {
@@ -98,6 +103,15 @@ macro_rules! metadata_store_suite {
             server_metadata_round_trips
             server_metadata_rejects_bad_keys_and_values
             deleting_missing_metadata_is_not_found
+            users_are_unique_by_username_and_email
+            users_are_updated_listed_and_searched
+            mfa_steps_only_advance_and_recovery_codes_are_single_use
+            sessions_round_trip_and_end
+            api_tokens_are_found_by_hash_listed_and_revoked
+            projects_are_listed_only_to_their_members
+            organizations_are_visible_through_membership
+            audit_log_filters_and_pages_newest_first
+            login_failures_lock_then_expire
         );
     };
     (@cases ($open:expr) [$($attrs:tt)*] $case:ident $($rest:ident)*) => {
@@ -267,4 +281,685 @@ pub async fn reopen_keeps_data(url: String) {
     );
     assert_eq!(second.installation().await.unwrap(), installation);
     second.close().await;
+}
+
+async fn user(store: &dyn MetadataStore, name: &str) -> plinth_types::User {
+    let new = NewUser {
+        username: Username::parse(name).unwrap(),
+        email: format!("{name}@example.com"),
+        display_name: format!("{name} display"),
+        password_hash: Some("$argon2id$fake".to_string()),
+        is_admin: false,
+    };
+    store.create_user(&new, 1_000).await.expect("create user")
+}
+
+/// Usernames and emails are unique; logins find users by either, in any case.
+pub async fn users_are_unique_by_username_and_email(store: &dyn MetadataStore) {
+    let alice = user(store, "alice").await;
+    assert_eq!(alice.username.as_str(), "alice");
+    assert!(alice.is_active && !alice.is_admin && !alice.mfa_enabled);
+    assert_eq!(alice.id.as_str().len(), 32);
+    let found = store
+        .find_user_by_login("ALICE")
+        .await
+        .unwrap()
+        .expect("by username");
+    assert_eq!(found.user, alice);
+    assert_eq!(found.password_hash.as_deref(), Some("$argon2id$fake"));
+    assert_eq!(
+        store
+            .find_user_by_login(" Alice@Example.com ")
+            .await
+            .unwrap()
+            .unwrap()
+            .user
+            .id,
+        alice.id
+    );
+    assert!(store.find_user_by_login("nobody").await.unwrap().is_none());
+    let mut duplicate = NewUser {
+        username: Username::parse("alice").unwrap(),
+        email: "other@example.com".to_string(),
+        display_name: String::new(),
+        password_hash: None,
+        is_admin: false,
+    };
+    let error = store.create_user(&duplicate, 2_000).await.unwrap_err();
+    assert_eq!(error.to_string(), "user `alice` already exists");
+    duplicate.username = Username::parse("alice2").unwrap();
+    duplicate.email = "alice@example.com".to_string();
+    let error = store.create_user(&duplicate, 2_000).await.unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "email `alice@example.com` already exists"
+    );
+    assert_eq!(store.count_users().await.unwrap(), 1);
+}
+
+/// Users change; lists are ordered, searchable and paged by username.
+pub async fn users_are_updated_listed_and_searched(store: &dyn MetadataStore) {
+    for name in ["carol", "alice", "bob", "dave_x"] {
+        user(store, name).await;
+    }
+    let alice = store
+        .find_user_by_login("alice")
+        .await
+        .unwrap()
+        .unwrap()
+        .user;
+    let update = UserUpdate {
+        display_name: Some("Alice A.".to_string()),
+        is_admin: Some(true),
+        is_active: Some(false),
+        email: None,
+    };
+    let updated = store.update_user(&alice.id, &update, 5_000).await.unwrap();
+    assert_eq!(updated.display_name, "Alice A.");
+    assert!(updated.is_admin && !updated.is_active);
+    assert_eq!(updated.email, "alice@example.com");
+    let names = |users: Vec<plinth_types::User>| {
+        users
+            .into_iter()
+            .map(|u| u.username.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(store.list_users(None, None, 10).await.unwrap()),
+        ["alice", "bob", "carol", "dave_x"]
+    );
+    assert_eq!(
+        names(store.list_users(None, Some("bob"), 10).await.unwrap()),
+        ["carol", "dave_x"]
+    );
+    assert_eq!(
+        names(store.list_users(None, None, 2).await.unwrap()),
+        ["alice", "bob"]
+    );
+    assert_eq!(
+        names(store.list_users(Some("ALICE A"), None, 10).await.unwrap()),
+        ["alice"]
+    );
+    // `_` is a literal, not a LIKE wildcard.
+    assert_eq!(
+        names(store.list_users(Some("e_x"), None, 10).await.unwrap()),
+        ["dave_x"]
+    );
+    assert!(store
+        .list_users(Some("%"), None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let taken = UserUpdate {
+        email: Some("bob@example.com".to_string()),
+        ..UserUpdate::default()
+    };
+    assert!(matches!(
+        store.update_user(&alice.id, &taken, 6_000).await,
+        Err(StoreError::AlreadyExists { .. })
+    ));
+    let missing = UserId::from_stored("0".repeat(32));
+    assert!(matches!(
+        store.update_user(&missing, &UserUpdate::default(), 1).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    store
+        .set_password_hash(&alice.id, "$argon2id$new", 7_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_user_record(&alice.id)
+            .await
+            .unwrap()
+            .password_hash
+            .as_deref(),
+        Some("$argon2id$new")
+    );
+    store.record_login(&alice.id, 8_000).await.unwrap();
+    assert_eq!(
+        store
+            .get_user_record(&alice.id)
+            .await
+            .unwrap()
+            .user
+            .last_login_at_ms,
+        Some(8_000)
+    );
+}
+
+/// A TOTP step is accepted once; recovery codes work once each and go with MFA.
+pub async fn mfa_steps_only_advance_and_recovery_codes_are_single_use(store: &dyn MetadataStore) {
+    let alice = user(store, "alice").await;
+    store
+        .set_mfa(&alice.id, Some("v1:sealed"), true, 2_000)
+        .await
+        .unwrap();
+    let record = store.get_user_record(&alice.id).await.unwrap();
+    assert!(record.user.mfa_enabled);
+    assert_eq!(record.mfa_secret_sealed.as_deref(), Some("v1:sealed"));
+    assert!(store.advance_mfa_step(&alice.id, 100).await.unwrap());
+    assert!(
+        !store.advance_mfa_step(&alice.id, 100).await.unwrap(),
+        "replay"
+    );
+    assert!(
+        !store.advance_mfa_step(&alice.id, 99).await.unwrap(),
+        "older step"
+    );
+    assert!(store.advance_mfa_step(&alice.id, 101).await.unwrap());
+    let hashes: Vec<String> = (0..3).map(|i| format!("hash{i}")).collect();
+    store
+        .replace_recovery_codes(&alice.id, &hashes)
+        .await
+        .unwrap();
+    assert_eq!(store.count_recovery_codes(&alice.id).await.unwrap(), 3);
+    assert!(store
+        .consume_recovery_code(&alice.id, "hash1", 3_000)
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .consume_recovery_code(&alice.id, "hash1", 3_001)
+            .await
+            .unwrap(),
+        "used twice"
+    );
+    assert!(!store
+        .consume_recovery_code(&alice.id, "nope", 3_002)
+        .await
+        .unwrap());
+    assert_eq!(store.count_recovery_codes(&alice.id).await.unwrap(), 2);
+    store.set_mfa(&alice.id, None, false, 4_000).await.unwrap();
+    let record = store.get_user_record(&alice.id).await.unwrap();
+    assert!(
+        !record.user.mfa_enabled
+            && record.mfa_secret_sealed.is_none()
+            && record.mfa_last_step.is_none()
+    );
+    assert_eq!(store.count_recovery_codes(&alice.id).await.unwrap(), 0);
+}
+
+/// Sessions are found by hash, pass their MFA step, and end alone or all together.
+pub async fn sessions_round_trip_and_end(store: &dyn MetadataStore) {
+    let alice = user(store, "alice").await;
+    let session = |hash: &str| NewSession {
+        id_hash: hash.to_string(),
+        user_id: alice.id.clone(),
+        csrf_token: format!("csrf-{hash}"),
+        mfa_pending: true,
+        created_at_ms: 1_000,
+        expires_at_ms: 9_000,
+        client_ip: "127.0.0.1".to_string(),
+        user_agent: "test".to_string(),
+    };
+    store.create_session(&session("s1")).await.unwrap();
+    store.create_session(&session("s2")).await.unwrap();
+    let found = store.get_session("s1").await.unwrap().expect("session");
+    assert_eq!(
+        (
+            found.user_id.clone(),
+            found.csrf_token.as_str(),
+            found.mfa_pending
+        ),
+        (alice.id.clone(), "csrf-s1", true)
+    );
+    store.complete_session_mfa("s1").await.unwrap();
+    store.touch_session("s1", 2_000).await.unwrap();
+    let found = store.get_session("s1").await.unwrap().unwrap();
+    assert!(!found.mfa_pending);
+    assert_eq!((found.last_seen_at_ms, found.expires_at_ms), (2_000, 9_000));
+    store.delete_session("s1").await.unwrap();
+    assert!(store.get_session("s1").await.unwrap().is_none());
+    assert_eq!(store.delete_user_sessions(&alice.id).await.unwrap(), 1);
+    assert!(store.get_session("s2").await.unwrap().is_none());
+}
+
+/// Tokens are found by hash only, named uniquely per user, and revoked only by their owner.
+pub async fn api_tokens_are_found_by_hash_listed_and_revoked(store: &dyn MetadataStore) {
+    let alice = user(store, "alice").await;
+    let bob = user(store, "bob").await;
+    let token = |owner: &UserId, name: &str, hash: &str, at: i64| NewApiToken {
+        user_id: owner.clone(),
+        name: name.to_string(),
+        token_hash: hash.to_string(),
+        display_prefix: "plt_abcdefgh".to_string(),
+        project_id: None,
+        read_only: true,
+        created_at_ms: at,
+        expires_at_ms: Some(at + 1_000),
+    };
+    let first = store
+        .create_api_token(&token(&alice.id, "laptop", "h1", 1_000))
+        .await
+        .unwrap();
+    assert!(first.read_only && first.revoked_at_ms.is_none() && first.last_used_at_ms.is_none());
+    store
+        .create_api_token(&token(&alice.id, "ci", "h2", 2_000))
+        .await
+        .unwrap();
+    store
+        .create_api_token(&token(&bob.id, "laptop", "h3", 3_000))
+        .await
+        .unwrap();
+    let error = store
+        .create_api_token(&token(&alice.id, "laptop", "h4", 4_000))
+        .await
+        .unwrap_err();
+    assert_eq!(error.to_string(), "token `laptop` already exists");
+    let (found, owner) = store.find_api_token("h1").await.unwrap().expect("token");
+    assert_eq!(
+        (found.id.as_str(), owner),
+        (first.id.as_str(), alice.id.clone())
+    );
+    assert!(store.find_api_token("nope").await.unwrap().is_none());
+    let names: Vec<String> = store
+        .list_api_tokens(&alice.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(names, ["ci", "laptop"]);
+    assert!(matches!(
+        store.revoke_api_token(&bob.id, &first.id, 5_000).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    store
+        .revoke_api_token(&alice.id, &first.id, 5_000)
+        .await
+        .unwrap();
+    store
+        .revoke_api_token(&alice.id, &first.id, 6_000)
+        .await
+        .unwrap();
+    store.touch_api_token(&first.id, 5_500).await.unwrap();
+    let (found, _) = store.find_api_token("h1").await.unwrap().unwrap();
+    assert_eq!(
+        (found.revoked_at_ms, found.last_used_at_ms),
+        (Some(5_000), Some(5_500)),
+        "first revocation time kept"
+    );
+}
+
+/// Non-members cannot list a project; the listing filters in SQL and carries the role.
+pub async fn projects_are_listed_only_to_their_members(store: &dyn MetadataStore) {
+    let alice = user(store, "alice").await;
+    let bob = user(store, "bob").await;
+    let org = store
+        .create_organization("acme", "Acme Inc.", 1_000)
+        .await
+        .unwrap();
+    let other = store
+        .create_organization("globex", "Globex", 1_000)
+        .await
+        .unwrap();
+    let churn = store
+        .create_project(&org.id, "churn", "Churn", "predict churn", &alice.id, 2_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        (churn.organization.as_str(), churn.name.as_str()),
+        ("acme", "churn")
+    );
+    store
+        .create_project(&org.id, "fraud", "Fraud", "", &bob.id, 2_000)
+        .await
+        .unwrap();
+    store
+        .create_project(&other.id, "ads", "Ads", "", &bob.id, 2_000)
+        .await
+        .unwrap();
+    let error = store
+        .create_project(&org.id, "churn", "again", "", &bob.id, 3_000)
+        .await
+        .unwrap_err();
+    assert_eq!(error.to_string(), "project `churn` already exists");
+
+    let listed = |all: bool, user: &UserId, org: Option<&'static str>| {
+        let user = user.clone();
+        async move {
+            store
+                .list_projects(&user, all, org)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|access| {
+                    (
+                        format!("{}/{}", access.project.organization, access.project.name),
+                        access.role,
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        listed(false, &alice.id, None).await,
+        [("acme/churn".to_string(), Some(Role::Owner))]
+    );
+    assert_eq!(
+        listed(true, &alice.id, None).await,
+        [
+            ("acme/churn".to_string(), Some(Role::Owner)),
+            ("acme/fraud".to_string(), None),
+            ("globex/ads".to_string(), None)
+        ]
+    );
+    assert_eq!(
+        listed(false, &bob.id, Some("globex")).await,
+        [("globex/ads".to_string(), Some(Role::Owner))]
+    );
+
+    store
+        .set_project_member(&churn.id, &bob.id, Role::Viewer, 4_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_project("acme", "churn", &bob.id)
+            .await
+            .unwrap()
+            .role,
+        Some(Role::Viewer)
+    );
+    store
+        .set_project_member(&churn.id, &bob.id, Role::Contributor, 4_500)
+        .await
+        .unwrap();
+    let members: Vec<(String, Role)> = store
+        .list_project_members(&churn.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|member| (member.username.to_string(), member.role))
+        .collect();
+    assert_eq!(
+        members,
+        [
+            ("alice".to_string(), Role::Owner),
+            ("bob".to_string(), Role::Contributor)
+        ]
+    );
+    store
+        .remove_project_member(&churn.id, &bob.id)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.remove_project_member(&churn.id, &bob.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(
+        store
+            .get_project_by_id(&churn.id, &bob.id)
+            .await
+            .unwrap()
+            .role,
+        None
+    );
+    assert!(matches!(
+        store.get_project("acme", "nope", &bob.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    store
+        .update_project(&churn.id, "Churn v2", "new text")
+        .await
+        .unwrap();
+    let changed = store
+        .get_project("acme", "churn", &alice.id)
+        .await
+        .unwrap()
+        .project;
+    assert_eq!(
+        (changed.display_name.as_str(), changed.description.as_str()),
+        ("Churn v2", "new text")
+    );
+    // A token scoped to a project goes with it.
+    let scoped = NewApiToken {
+        user_id: alice.id.clone(),
+        name: "scoped".to_string(),
+        token_hash: "scoped-hash".to_string(),
+        display_prefix: "plt_".to_string(),
+        project_id: Some(churn.id.clone()),
+        read_only: false,
+        created_at_ms: 1,
+        expires_at_ms: None,
+    };
+    store.create_api_token(&scoped).await.unwrap();
+    store.delete_project(&churn.id).await.unwrap();
+    assert!(store.find_api_token("scoped-hash").await.unwrap().is_none());
+    assert!(matches!(
+        store.delete_project(&churn.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+/// Organizations show to their members and to members of their projects.
+pub async fn organizations_are_visible_through_membership(store: &dyn MetadataStore) {
+    let alice = user(store, "alice").await;
+    let bob = user(store, "bob").await;
+    let carol = user(store, "carol").await;
+    let acme = store
+        .create_organization("acme", "Acme", 1_000)
+        .await
+        .unwrap();
+    let globex = store
+        .create_organization("globex", "Globex", 1_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .create_organization("acme", "x", 1)
+            .await
+            .unwrap_err()
+            .to_string(),
+        "organization `acme` already exists"
+    );
+    store
+        .set_organization_member(&acme.id, &alice.id, OrgRole::Owner, 2_000)
+        .await
+        .unwrap();
+    store
+        .create_project(&globex.id, "ads", "Ads", "", &bob.id, 2_000)
+        .await
+        .unwrap();
+    let names = |orgs: Vec<plinth_types::Organization>| {
+        orgs.into_iter()
+            .map(|o| o.name.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(store.list_organizations(None).await.unwrap()),
+        ["acme", "globex"]
+    );
+    assert_eq!(
+        names(store.list_organizations(Some(&alice.id)).await.unwrap()),
+        ["acme"]
+    );
+    assert_eq!(
+        names(store.list_organizations(Some(&bob.id)).await.unwrap()),
+        ["globex"]
+    );
+    assert!(store
+        .list_organizations(Some(&carol.id))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .get_organization_role(&acme.id, &alice.id)
+            .await
+            .unwrap(),
+        Some(OrgRole::Owner)
+    );
+    store
+        .set_organization_member(&acme.id, &carol.id, OrgRole::Member, 3_000)
+        .await
+        .unwrap();
+    let members: Vec<(String, OrgRole)> = store
+        .list_organization_members(&acme.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|member| (member.username.to_string(), member.role))
+        .collect();
+    assert_eq!(
+        members,
+        [
+            ("alice".to_string(), OrgRole::Owner),
+            ("carol".to_string(), OrgRole::Member)
+        ]
+    );
+    store
+        .remove_organization_member(&acme.id, &carol.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_organization_role(&acme.id, &carol.id)
+            .await
+            .unwrap(),
+        None
+    );
+    store.delete_organization(&globex.id).await.unwrap();
+    assert!(
+        store
+            .list_projects(&bob.id, true, None)
+            .await
+            .unwrap()
+            .is_empty(),
+        "projects go with their organization"
+    );
+    assert!(matches!(
+        store.get_organization("globex").await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+/// The audit log lists newest first, filters by action prefix, actor and time, and pages.
+pub async fn audit_log_filters_and_pages_newest_first(store: &dyn MetadataStore) {
+    for (at, actor, action) in [
+        (1_000, "alice", "login.success"),
+        (2_000, "bob", "login.failure"),
+        (3_000, "alice", "token.create"),
+        (4_000, "alice", "login_x.other"),
+        (5_000, "bob", "login.success"),
+    ] {
+        let event = NewAuditEvent {
+            at_ms: at,
+            actor_name: actor.to_string(),
+            action: action.to_string(),
+            target: format!("user:{actor}"),
+            client_ip: "10.0.0.1".to_string(),
+            outcome: if action.ends_with("failure") {
+                "failure"
+            } else {
+                "success"
+            }
+            .to_string(),
+            details: "{}".to_string(),
+            ..NewAuditEvent::default()
+        };
+        store.append_audit(&event).await.unwrap();
+    }
+    let actions = |events: Vec<plinth_types::AuditEvent>| {
+        events.into_iter().map(|e| e.action).collect::<Vec<_>>()
+    };
+    let all = store
+        .list_audit(&AuditQuery {
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 5);
+    assert!(all.windows(2).all(|pair| pair[0].id > pair[1].id));
+    let logins = store
+        .list_audit(&AuditQuery {
+            action_prefix: Some("login.".to_string()),
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        actions(logins),
+        ["login.success", "login.failure", "login.success"],
+        "`_` and `.` are literal"
+    );
+    let page = store
+        .list_audit(&AuditQuery {
+            actor_name: Some("alice".to_string()),
+            limit: 2,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(actions(page.clone()), ["login_x.other", "token.create"]);
+    let next = store
+        .list_audit(&AuditQuery {
+            actor_name: Some("alice".to_string()),
+            before_id: Some(page[1].id),
+            limit: 2,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(actions(next), ["login.success"]);
+    let window = store
+        .list_audit(&AuditQuery {
+            since_ms: Some(2_000),
+            until_ms: Some(4_000),
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(actions(window), ["token.create", "login.failure"]);
+}
+
+/// Failures within the window add up to a lock; the lock ends; success forgets them.
+pub async fn login_failures_lock_then_expire(store: &dyn MetadataStore) {
+    let (window, max, lock) = (60_000, 3, 30_000);
+    let first = store
+        .register_login_failure("user:alice", 1_000, window, max, lock)
+        .await
+        .unwrap();
+    assert_eq!((first.failures, first.locked_until_ms), (1, None));
+    store
+        .register_login_failure("user:alice", 2_000, window, max, lock)
+        .await
+        .unwrap();
+    let third = store
+        .register_login_failure("user:alice", 3_000, window, max, lock)
+        .await
+        .unwrap();
+    assert_eq!((third.failures, third.locked_until_ms), (3, Some(33_000)));
+    let during = store
+        .register_login_failure("user:alice", 4_000, window, max, lock)
+        .await
+        .unwrap();
+    assert_eq!(
+        during.locked_until_ms,
+        Some(33_000),
+        "the lock does not grow while locked"
+    );
+    assert_eq!(
+        store
+            .get_throttle("user:alice")
+            .await
+            .unwrap()
+            .unwrap()
+            .locked_until_ms,
+        Some(33_000)
+    );
+    // Long after the window, counting starts again.
+    let later = store
+        .register_login_failure("user:alice", 200_000, window, max, lock)
+        .await
+        .unwrap();
+    assert_eq!((later.failures, later.locked_until_ms), (1, None));
+    store.clear_throttle("user:alice").await.unwrap();
+    assert!(store.get_throttle("user:alice").await.unwrap().is_none());
+    assert!(store.get_throttle("ip:10.0.0.1").await.unwrap().is_none());
 }

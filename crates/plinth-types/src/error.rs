@@ -17,6 +17,8 @@ pub enum ErrorKind {
     Conflict,
     /// The request body is larger than the server accepts.
     PayloadTooLarge,
+    /// Too many attempts; retry later (login throttling).
+    RateLimited,
     /// The caller is not authenticated.
     Unauthenticated,
     /// The caller is authenticated but lacks the needed permission.
@@ -37,6 +39,7 @@ impl ErrorKind {
             ErrorKind::NotFound => 404,
             ErrorKind::AlreadyExists | ErrorKind::Conflict => 409,
             ErrorKind::PayloadTooLarge => 413,
+            ErrorKind::RateLimited => 429,
             ErrorKind::Internal => 500,
             ErrorKind::Unavailable => 503,
         }
@@ -50,6 +53,7 @@ impl ErrorKind {
             ErrorKind::AlreadyExists => "already_exists",
             ErrorKind::Conflict => "conflict",
             ErrorKind::PayloadTooLarge => "payload_too_large",
+            ErrorKind::RateLimited => "rate_limited",
             ErrorKind::Unauthenticated => "unauthenticated",
             ErrorKind::Forbidden => "forbidden",
             ErrorKind::Unavailable => "unavailable",
@@ -95,6 +99,7 @@ mod tests {
             ErrorKind::AlreadyExists,
             ErrorKind::Conflict,
             ErrorKind::PayloadTooLarge,
+            ErrorKind::RateLimited,
             ErrorKind::Unauthenticated,
             ErrorKind::Forbidden,
             ErrorKind::Unavailable,

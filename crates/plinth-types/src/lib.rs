@@ -2,10 +2,15 @@
 //! wire types that more than one crate needs. This crate does no I/O and knows no backend.
 
 mod error;
+mod identity;
 mod installation;
 mod redact;
 
 pub use error::{ErrorBody, ErrorKind, HasErrorKind};
+pub use identity::{
+    new_id, parse_email, ApiTokenInfo, AuditEvent, InvalidValue, Member, OrgMember, OrgRole,
+    Organization, Project, ResourceName, Role, User, UserId, Username,
+};
 pub use installation::Installation;
 pub use redact::redact_url;
 

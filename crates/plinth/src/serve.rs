@@ -1,10 +1,13 @@
 //! `plinth serve`: load the configuration, open the backends, serve until SIGTERM/Ctrl-C.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use plinth_api::{AppState, ServerSettings};
 use plinth_artifacts::ArtifactStore;
+use plinth_auth::{HashingParams, PasswordHasher, PasswordPolicy, SecretBox};
 use plinth_config::{Config, LogFormat};
+use plinth_core::{IdentityService, IdentitySettings, SystemClock};
 use plinth_metastore::StoreOptions;
 use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
@@ -111,13 +114,35 @@ async fn serve(config: Config, started: Instant) -> Result<(), Failure> {
             ))
         })?;
 
+    let identity = identity_service(&config, metastore.clone())?;
+    if let Some(password) = identity
+        .bootstrap_admin(admin_password()?)
+        .await
+        .map_err(|error| {
+            Failure::runtime(format!(
+                "cannot create the first admin: {}",
+                plinth_api::error_chain(&error)
+            ))
+        })?
+    {
+        // Printed once, straight to the console (not to the log, which may be shipped).
+        eprintln!();
+        eprintln!("  The platform admin was created. Log in at http://{local_addr}/login with");
+        eprintln!("      username: admin");
+        eprintln!("      password: {password}");
+        eprintln!("  This password is shown only now. Set PLINTH_ADMIN_PASSWORD(_FILE) to choose it instead.");
+        eprintln!();
+    }
+
     let settings = ServerSettings {
         max_body_bytes: config.server.max_body_bytes,
+        secure_cookies: config.auth.secure_cookies,
     };
     let state = AppState::new(
         metastore.clone(),
         metastore_location,
         artifacts,
+        identity,
         installation.clone(),
         settings,
     );
@@ -150,6 +175,55 @@ async fn serve(config: Config, started: Instant) -> Result<(), Failure> {
     metastore.close().await;
     info!("stopped");
     Ok(())
+}
+
+fn identity_service(
+    config: &Config,
+    metastore: Arc<dyn plinth_metastore::MetadataStore>,
+) -> Result<IdentityService, Failure> {
+    let secret_box =
+        SecretBox::load_or_create(&config.secret_key_file()).map_err(Failure::runtime)?;
+    let auth = &config.auth;
+    let hasher = PasswordHasher::new(HashingParams {
+        memory_kib: auth.argon2_memory_kib,
+        iterations: auth.argon2_iterations,
+        parallelism: 1,
+    });
+    let settings = IdentitySettings {
+        session_idle_timeout: auth.session_idle_timeout,
+        session_absolute_timeout: auth.session_absolute_timeout,
+        max_failures_per_account: auth.max_failures_per_account,
+        max_failures_per_address: auth.max_failures_per_address,
+        failure_window: auth.failure_window,
+        lockout_duration: auth.lockout_duration,
+        max_token_lifetime: auth.max_token_lifetime,
+        password_policy: PasswordPolicy {
+            min_length: auth.password_min_length,
+            ..PasswordPolicy::default()
+        },
+        totp_issuer: "Plinth".to_string(),
+    };
+    Ok(IdentityService::new(
+        metastore,
+        hasher,
+        secret_box,
+        settings,
+        Arc::new(SystemClock),
+    ))
+}
+
+/// Returns the first admin's password from `PLINTH_ADMIN_PASSWORD` or the file named by
+/// `PLINTH_ADMIN_PASSWORD_FILE`, if either is set.
+fn admin_password() -> Result<Option<String>, Failure> {
+    if let Ok(password) = std::env::var("PLINTH_ADMIN_PASSWORD") {
+        return Ok(Some(password));
+    }
+    match std::env::var("PLINTH_ADMIN_PASSWORD_FILE") {
+        Ok(path) => fs_err::read_to_string(&path)
+            .map(|text| Some(text.trim_end_matches(['\n', '\r']).to_string()))
+            .map_err(|error| Failure::config(format!("`PLINTH_ADMIN_PASSWORD_FILE`: {error}"))),
+        Err(_) => Ok(None),
+    }
 }
 
 /// Resolves at the first SIGTERM or Ctrl-C (SIGINT).

@@ -80,14 +80,7 @@ async fn becomes_ready_within_a_second_and_restarts_with_its_state() {
         "ready after {:?}",
         first.startup
     );
-    let status: serde_json::Value = client()
-        .get(first.url("/api/v1/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: serde_json::Value = first.get_json("/api/v1/status").await;
     let installation = status["installation"]["installation_id"]
         .as_str()
         .unwrap()
@@ -97,14 +90,7 @@ async fn becomes_ready_within_a_second_and_restarts_with_its_state() {
     assert!(exit.success());
 
     let second = Server::start(dir.path(), &[], &[("PLINTH__SERVER__DATA_DIR", "state")]);
-    let status: serde_json::Value = client()
-        .get(second.url("/api/v1/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: serde_json::Value = second.get_json("/api/v1/status").await;
     assert_eq!(
         status["installation"]["installation_id"],
         installation.as_str()
@@ -120,14 +106,7 @@ async fn an_acknowledged_write_survives_kill_9() {
     // The startup record is acknowledged before the ready line; kill without any warning.
     drop(first); // Drop sends SIGKILL.
     let second = Server::start(dir.path(), &[], &[]);
-    let status: serde_json::Value = client()
-        .get(second.url("/api/v1/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: serde_json::Value = second.get_json("/api/v1/status").await;
     assert_eq!(status["installation"]["start_count"], 2);
 }
 

@@ -23,6 +23,7 @@ async fn serves_on_postgres_and_s3() {
     let endpoint = var("PLINTH_TEST_S3_ENDPOINT");
     let access_key = var("PLINTH_TEST_S3_ACCESS_KEY_ID");
     let secret_path = secret_file.display().to_string();
+    let key_path = dir.path().join("server.key").display().to_string();
     let server = Server::start(
         dir.path(),
         &[
@@ -39,6 +40,7 @@ async fn serves_on_postgres_and_s3() {
                 "PLINTH__OBJECTS__S3__SECRET_ACCESS_KEY_FILE",
                 secret_path.as_str(),
             ),
+            ("PLINTH__AUTH__SECRET_KEY_FILE", key_path.as_str()),
         ],
     );
     let http = client();
@@ -47,21 +49,17 @@ async fn serves_on_postgres_and_s3() {
     let ready: serde_json::Value = ready.json().await.unwrap();
     assert_eq!(ready["metastore"]["backend"], "postgres");
     assert_eq!(ready["objects"]["backend"], "s3");
-    let status: serde_json::Value = http
-        .get(server.url("/api/v1/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: serde_json::Value = server.get_json("/api/v1/status").await;
     assert_eq!(status["objects"]["location"], objects_url.as_str());
     assert!(status["metastore"]["location"]
         .as_str()
         .unwrap()
         .starts_with("postgres://postgres@127.0.0.1:"));
-    // Nothing local was created: all state is in PostgreSQL and S3.
-    assert_eq!(crate::support::entries(dir.path()), ["s3-secret"]);
+    // Nothing local was created but the key file named: all state is in PostgreSQL and S3.
+    assert_eq!(
+        crate::support::entries(dir.path()),
+        ["s3-secret", "server.key"]
+    );
     let (exit, _) = server.terminate();
     assert!(exit.success());
 }

@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 
 pub const BINARY: &str = env!("CARGO_BIN_EXE_plinth");
 
+/// The first admin's password in end-to-end tests.
+pub const ADMIN_PASSWORD: &str = "keeper-of-the-platform-77";
+
 /// Returns a command running the binary in `dir` with no `PLINTH_*` variables inherited.
 pub fn plinth(dir: &Path) -> Command {
     let mut command = Command::new(BINARY);
@@ -41,6 +44,7 @@ impl Server {
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
             .args(args)
+            .env("PLINTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -74,6 +78,36 @@ impl Server {
             lines,
             startup: started.elapsed(),
         }
+    }
+
+    /// Logs in as the first admin and returns a bearer token.
+    pub async fn admin_token(&self) -> String {
+        let answer = client()
+            .post(self.url("/api/v1/auth/login"))
+            .json(&serde_json::json!({ "username": "admin", "password": ADMIN_PASSWORD }))
+            .send()
+            .await
+            .expect("login request");
+        assert_eq!(answer.status(), 200, "admin login failed");
+        let body: serde_json::Value = answer.json().await.expect("login answer");
+        body["token"].as_str().expect("token").to_string()
+    }
+
+    /// GETs `path` as the admin and returns the JSON answer.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let token = self.admin_token().await;
+        let answer = client()
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request");
+        assert!(
+            answer.status().is_success(),
+            "GET {path}: {}",
+            answer.status()
+        );
+        answer.json().await.expect("JSON")
     }
 
     /// Returns the full URL of `path`.

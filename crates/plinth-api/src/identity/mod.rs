@@ -1,0 +1,11 @@
+//! The identity REST API: login, sign-up, the caller's profile, MFA and tokens, user
+//! administration, organizations, projects, members and the audit log.
+
+mod extract;
+mod handlers;
+
+pub use extract::{
+    authenticate, client_info, constant_time_eq, is_unsafe, Authenticated, ClientInfoExtractor,
+    PendingOrAuthenticated, CSRF_HEADER, SESSION_COOKIE,
+};
+pub(crate) use handlers::*;

@@ -1,0 +1,61 @@
+use plinth_auth::AuthError;
+use plinth_metastore::StoreError;
+use plinth_types::{ErrorKind, HasErrorKind, InvalidValue};
+
+/// The result of a domain service call.
+pub type CoreResult<T> = Result<T, CoreError>;
+
+/// Why a domain service call failed. Messages are written for the person who caused them.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// A field has a bad value.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// The object does not exist, or the caller may not know it exists.
+    #[error("{entity} `{id}` not found")]
+    NotFound {
+        /// What kind of object.
+        entity: &'static str,
+        /// Its name.
+        id: String,
+    },
+    /// The caller is not authenticated, or the credentials are wrong.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The caller is authenticated but lacks a permission; the message names it.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The state forbids the change (e.g. removing the last owner).
+    #[error("{0}")]
+    Conflict(String),
+    /// Too many failed attempts.
+    #[error("{0}")]
+    RateLimited(String),
+    /// The metadata store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// An authentication primitive failed.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+}
+
+impl From<InvalidValue> for CoreError {
+    fn from(error: InvalidValue) -> Self {
+        CoreError::InvalidArgument(error.to_string())
+    }
+}
+
+impl HasErrorKind for CoreError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            CoreError::InvalidArgument(_) => ErrorKind::InvalidArgument,
+            CoreError::NotFound { .. } => ErrorKind::NotFound,
+            CoreError::Unauthenticated(_) => ErrorKind::Unauthenticated,
+            CoreError::Forbidden(_) => ErrorKind::Forbidden,
+            CoreError::Conflict(_) => ErrorKind::Conflict,
+            CoreError::RateLimited(_) => ErrorKind::RateLimited,
+            CoreError::Store(error) => error.kind(),
+            CoreError::Auth(error) => error.kind(),
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! Plinth's domain services. Each service holds the backends it needs, enforces the
+//! platform's rules (who may do what, what is valid), records what must be audited, and
+//! exposes domain-shaped methods to the HTTP layer. Services never speak HTTP.
+//!
+//! Identity and access come first: every later capability asks [`IdentityService`] for a
+//! [`ProjectPass`] before touching a project's resources.
+
+pub mod clock;
+mod error;
+pub mod identity;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{CoreError, CoreResult};
+pub use identity::{
+    AuthSettingsView, ClientInfo, Credential, IdentityService, IdentitySettings, LoginOutcome,
+    MfaEnrollment, NewAccount, NewTokenRequest, OrgPass, Principal, ProjectPass, SessionCookie,
+};
