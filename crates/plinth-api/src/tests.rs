@@ -180,10 +180,9 @@ async fn readyz_is_503_naming_the_failed_dependency() {
         "{body}"
     );
     assert_eq!(body["objects"]["status"], "ok");
-    // The UI says so too, with a 503.
+    // Without its metadata store nobody can be authenticated: pages send people to log in.
     let page = get(&app.router, "/status").await;
-    assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE);
-    assert!(page.body.contains("unavailable"));
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
 }
 
 #[tokio::test]
@@ -348,7 +347,8 @@ async fn every_response_carries_a_request_id_and_security_headers() {
 #[tokio::test]
 async fn ui_shell_has_every_area_and_a_status_page() {
     let app = app().await;
-    let home = get(&app.router, "/").await;
+    let (cookie, _) = browser_login(&app.router, "admin", ADMIN_PASSWORD).await;
+    let home = send(&app.router, page_as("/", &cookie)).await;
     assert_eq!(home.status, StatusCode::OK);
     assert!(home.header("content-type").starts_with("text/html"));
     for area in crate::ui::AREAS {
@@ -357,7 +357,7 @@ async fn ui_shell_has_every_area_and_a_status_page() {
             "nav lacks {}",
             area.path
         );
-        let page = get(&app.router, area.path).await;
+        let page = send(&app.router, page_as(area.path, &cookie)).await;
         assert_eq!(page.status, StatusCode::OK, "{}", area.path);
         assert!(page.body.contains(area.title));
         assert!(
@@ -366,13 +366,305 @@ async fn ui_shell_has_every_area_and_a_status_page() {
             area.path
         );
     }
-    let status = get(&app.router, "/status").await;
+    let status = send(&app.router, page_as("/status", &cookie)).await;
     assert_eq!(status.status, StatusCode::OK);
     assert!(status.body.contains(plinth_types::VERSION));
     assert!(status.body.contains("Metadata store") && status.body.contains("sqlite"));
     assert!(status
         .body
         .contains(&app.state.installation().installation_id));
+}
+
+/// Logs in through the login form; returns the session cookie (`name=value`) and the
+/// session's CSRF token.
+pub(crate) async fn browser_login(
+    router: &Router,
+    username: &str,
+    password: &str,
+) -> (String, String) {
+    let form = format!("username={username}&password={password}&next=%2F");
+    let request = Request::post("/login")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(form))
+        .unwrap();
+    let answer = send(router, request).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    let set_cookie = answer.header("set-cookie").to_string();
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+    let me = send(router, page_as("/api/v1/me", &cookie)).await.json();
+    (cookie, me["csrf_token"].as_str().unwrap().to_string())
+}
+
+/// A GET with a session cookie.
+pub(crate) fn page_as(uri: &str, cookie: &str) -> Request<Body> {
+    Request::get(uri)
+        .header(header::COOKIE, cookie)
+        .body(Body::empty())
+        .unwrap()
+}
+
+fn form_as(uri: &str, cookie: &str, body: &str) -> Request<Body> {
+    Request::post(uri)
+        .header(header::COOKIE, cookie)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn pages_send_anonymous_visitors_to_the_login_page() {
+    let app = app().await;
+    for path in [
+        "/",
+        "/status",
+        "/profile",
+        "/projects",
+        "/admin",
+        "/experiments",
+    ] {
+        let answer = get(&app.router, path).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(
+            answer.header("location"),
+            format!("/login?next={path}"),
+            "{path}"
+        );
+    }
+    let login = get(&app.router, "/login").await;
+    assert_eq!(login.status, StatusCode::OK);
+    assert!(login.body.contains("Log in to Plinth"));
+}
+
+#[tokio::test]
+async fn session_cookies_are_http_only_same_site_and_secure_behind_tls() {
+    let app = app().await;
+    let form = format!("username=admin&password={ADMIN_PASSWORD}&next=%2F%2Fevil.example");
+    let plain = send(
+        &app.router,
+        Request::post("/login")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(form.clone()))
+            .unwrap(),
+    )
+    .await;
+    let cookie = plain.header("set-cookie");
+    assert!(cookie.starts_with("plinth_session=pls_"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Lax")
+            && !cookie.contains("Secure"),
+        "{cookie}"
+    );
+    assert_eq!(
+        plain.header("location"),
+        "/",
+        "`next` never leaves the site"
+    );
+    let tls = send(
+        &app.router,
+        Request::post("/login")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header("x-forwarded-proto", "https")
+            .body(Body::from(form))
+            .unwrap(),
+    )
+    .await;
+    assert!(
+        tls.header("set-cookie").contains("; Secure"),
+        "{}",
+        tls.header("set-cookie")
+    );
+    let wrong = send(
+        &app.router,
+        Request::post("/login")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from("username=admin&password=wrong-password-here"))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.body.contains("invalid username or password"));
+    let cross_site = send(
+        &app.router,
+        Request::post("/login")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::HOST, "plinth.example")
+            .header(header::ORIGIN, "https://evil.example")
+            .body(Body::from(format!(
+                "username=admin&password={ADMIN_PASSWORD}"
+            )))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(cross_site.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn cookie_authenticated_changes_need_the_csrf_token() {
+    let app = app().await;
+    let (cookie, csrf) = browser_login(&app.router, "admin", ADMIN_PASSWORD).await;
+    // JSON API: the token goes in a header.
+    let body = serde_json::json!({ "name": "acme" });
+    let mut without = json_request("POST", "/api/v1/orgs", None, &body);
+    without
+        .headers_mut()
+        .insert(header::COOKIE, cookie.parse().unwrap());
+    let answer = send(&app.router, without).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    assert!(answer.json()["message"].as_str().unwrap().contains("CSRF"));
+    let mut with = json_request("POST", "/api/v1/orgs", None, &body);
+    with.headers_mut()
+        .insert(header::COOKIE, cookie.parse().unwrap());
+    with.headers_mut()
+        .insert("x-csrf-token", csrf.parse().unwrap());
+    assert_eq!(send(&app.router, with).await.status, StatusCode::CREATED);
+    // Forms: the token goes in `_csrf`.
+    let forged = send(
+        &app.router,
+        form_as("/projects", &cookie, "organization=acme&name=forged"),
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let wrong = send(
+        &app.router,
+        form_as(
+            "/projects",
+            &cookie,
+            "organization=acme&name=forged&_csrf=plc_wrong",
+        ),
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    let genuine = send(
+        &app.router,
+        form_as(
+            "/projects",
+            &cookie,
+            &format!("organization=acme&name=real&_csrf={csrf}"),
+        ),
+    )
+    .await;
+    assert_eq!(genuine.status, StatusCode::SEE_OTHER);
+    assert_eq!(genuine.header("location"), "/projects/acme/real");
+    // Bearer tokens need no CSRF token: no browser sends them by itself.
+    let bearer = send(
+        &app.router,
+        json_request(
+            "POST",
+            "/api/v1/orgs",
+            Some(&app.admin_token),
+            &serde_json::json!({ "name": "globex" }),
+        ),
+    )
+    .await;
+    assert_eq!(bearer.status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn logout_ends_the_session() {
+    let app = app().await;
+    let (cookie, csrf) = browser_login(&app.router, "admin", ADMIN_PASSWORD).await;
+    assert_eq!(
+        send(&app.router, page_as("/profile", &cookie)).await.status,
+        StatusCode::OK
+    );
+    let answer = send(
+        &app.router,
+        form_as("/logout", &cookie, &format!("_csrf={csrf}")),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER);
+    assert!(answer.header("set-cookie").contains("Max-Age=0"));
+    let after = send(&app.router, page_as("/profile", &cookie)).await;
+    assert_eq!(
+        after.status,
+        StatusCode::SEE_OTHER,
+        "the old cookie no longer works"
+    );
+    assert_eq!(
+        send(&app.router, page_as("/api/v1/me", &cookie))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn every_page_renders_for_an_admin() {
+    let app = app().await;
+    let (cookie, csrf) = browser_login(&app.router, "admin", ADMIN_PASSWORD).await;
+    let created = send(
+        &app.router,
+        form_as(
+            "/orgs",
+            &cookie,
+            &format!("name=acme&display_name=Acme&owner=&_csrf={csrf}"),
+        ),
+    )
+    .await;
+    assert_eq!(created.header("location"), "/orgs/acme");
+    send(
+        &app.router,
+        form_as(
+            "/projects",
+            &cookie,
+            &format!("organization=acme&name=churn&_csrf={csrf}"),
+        ),
+    )
+    .await;
+    let user = send(&app.router, form_as("/admin/users", &cookie, &format!("username=bob&email=bob%40example.com&password=violet-harbour-thimble-42&_csrf={csrf}"))).await;
+    assert!(
+        user.header("location").starts_with("/admin?ok="),
+        "{}",
+        user.header("location")
+    );
+    let weak = send(
+        &app.router,
+        form_as(
+            "/admin/users",
+            &cookie,
+            &format!("username=carl&email=carl%40example.com&password=short&_csrf={csrf}"),
+        ),
+    )
+    .await;
+    assert!(
+        weak.header("location")
+            .contains("error=invalid%20%60password%60"),
+        "{}",
+        weak.header("location")
+    );
+    for path in [
+        "/",
+        "/profile",
+        "/projects",
+        "/orgs/acme",
+        "/projects/acme/churn",
+        "/admin",
+        "/admin/users/bob",
+        "/admin/settings",
+        "/admin/audit",
+        "/status",
+    ] {
+        let answer = send(&app.router, page_as(path, &cookie)).await;
+        assert_eq!(answer.status, StatusCode::OK, "{path}: {}", answer.body);
+    }
+    let audit = send(&app.router, page_as("/admin/audit?action=user.", &cookie)).await;
+    assert!(audit.body.contains("user.create"));
+    let token = send(
+        &app.router,
+        form_as(
+            "/profile/tokens",
+            &cookie,
+            &format!(
+                "name=laptop&expires_days=30&project=acme%2Fchurn&read_only=true&_csrf={csrf}"
+            ),
+        ),
+    )
+    .await;
+    assert_eq!(token.status, StatusCode::OK);
+    assert!(token.body.contains("new-token-value") && token.body.contains("plt_"));
+    let missing = send(&app.router, page_as("/projects/acme/nope", &cookie)).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

@@ -6,17 +6,19 @@ use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
 
 use super::layout::{error_page, page};
-use super::AREAS;
+use super::session::PageUser;
+use super::{format_ms, AREAS};
 use crate::health::{collect_status, DependencyCheck};
 use crate::AppState;
 
-pub(crate) async fn home(State(state): State<AppState>) -> Markup {
+pub(crate) async fn home(State(state): State<AppState>, user: PageUser) -> Markup {
     let readiness = crate::health::check_readiness(&state).await;
     page(
+        &user.viewer,
         "Home",
         "/",
         html! {
-            h1 { "Welcome to Plinth" }
+            h1 { "Welcome, " (user.principal.user().display_name) }
             p.lead { "One self-hosted platform for the whole machine-learning lifecycle, behind one login." }
             div.callout.(if readiness.is_ready() { "ok" } else { "bad" }) {
                 @if readiness.is_ready() {
@@ -38,7 +40,7 @@ pub(crate) async fn home(State(state): State<AppState>) -> Markup {
     )
 }
 
-pub(crate) async fn status(State(state): State<AppState>) -> Response {
+pub(crate) async fn status(State(state): State<AppState>, user: PageUser) -> Response {
     let status = match collect_status(&state).await {
         Ok(status) => status,
         Err(error) => return error_page(error.status(), error.message()),
@@ -49,6 +51,7 @@ pub(crate) async fn status(State(state): State<AppState>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     let markup = page(
+        &user.viewer,
         "Status",
         "/status",
         html! {
@@ -100,11 +103,12 @@ fn dependency_row(name: &str, location: &str, check: &DependencyCheck) -> Markup
     }
 }
 
-pub(crate) async fn area(path: MatchedPath) -> Response {
+pub(crate) async fn area(path: MatchedPath, user: PageUser) -> Response {
     let Some(area) = AREAS.iter().find(|area| area.path == path.as_str()) else {
         return error_page(StatusCode::NOT_FOUND, "This page does not exist.");
     };
     page(
+        &user.viewer,
         area.title,
         area.path,
         html! {
@@ -127,10 +131,4 @@ fn human_duration(seconds: u64) -> String {
         3600..=86_399 => format!("{} h {} min", seconds / 3600, seconds % 3600 / 60),
         _ => format!("{} d {} h", seconds / 86_400, seconds % 86_400 / 3600),
     }
-}
-
-fn format_ms(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|time| time.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-        .unwrap_or_else(|| ms.to_string())
 }

@@ -1,8 +1,10 @@
-//! The UI shell in a real browser: headless Debian Chromium through chromedriver.
+//! The UI in a real browser (headless Debian Chromium through chromedriver): the login
+//! flow with two-factor enrollment, the shell and status page, and project membership.
 
 use fantoccini::{ClientBuilder, Locator};
+use plinth_auth::Totp;
 
-use crate::support::{artifacts_dir, workdir, Server};
+use crate::support::{artifacts_dir, client, workdir, Server, ADMIN_PASSWORD};
 
 async fn browser() -> fantoccini::Client {
     let webdriver =
@@ -30,14 +32,114 @@ async fn browser() -> fantoccini::Client {
         .expect("connect to chromedriver")
 }
 
+async fn api_post(server: &Server, token: &str, path: &str, body: serde_json::Value) {
+    let answer = client()
+        .post(server.url(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    assert!(
+        answer.status().is_success(),
+        "POST {path}: {}",
+        answer.status()
+    );
+}
+
+async fn fill(
+    browser: &fantoccini::Client,
+    selector: &str,
+    text: &str,
+) -> Result<(), fantoccini::error::CmdError> {
+    let field = browser.find(Locator::Css(selector)).await?;
+    field.clear().await?;
+    field.send_keys(text).await
+}
+
+/// Clicks `element` and waits until the browser has loaded the next document.
+async fn click_and_wait(
+    browser: &fantoccini::Client,
+    element: fantoccini::elements::Element,
+) -> Result<(), fantoccini::error::CmdError> {
+    browser
+        .execute("window.__plinthOldPage = true;", vec![])
+        .await?;
+    element.click().await?;
+    for _ in 0..200 {
+        let state = browser
+            .execute(
+                "return [window.__plinthOldPage === true, document.readyState];",
+                vec![],
+            )
+            .await;
+        if let Ok(state) = state {
+            if state[0].as_bool() == Some(false) && state[1].as_str() == Some("complete") {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("the page did not change within 5 s");
+}
+
+async fn submit(
+    browser: &fantoccini::Client,
+    form: &str,
+) -> Result<(), fantoccini::error::CmdError> {
+    let button = browser
+        .find(Locator::Css(&format!("{form} button[type=submit]")))
+        .await?;
+    click_and_wait(browser, button).await
+}
+
+async fn shot(browser: &fantoccini::Client, name: &str) -> Result<(), fantoccini::error::CmdError> {
+    fs_err::write(artifacts_dir().join(name), browser.screenshot().await?)
+        .expect("write screenshot");
+    Ok(())
+}
+
+async fn log_in(
+    browser: &fantoccini::Client,
+    server: &Server,
+) -> Result<(), fantoccini::error::CmdError> {
+    browser.goto(&server.url("/")).await?;
+    assert_eq!(
+        browser.current_url().await?.path(),
+        "/login",
+        "pages need a login"
+    );
+    fill(browser, "input[name=username]", "admin").await?;
+    fill(browser, "input[name=password]", ADMIN_PASSWORD).await?;
+    submit(browser, "form[action='/login']").await
+}
+
+fn now_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
 #[tokio::test]
 #[ignore = "needs PLINTH_TEST_WEBDRIVER_URL"]
-async fn ui_shell_loads_navigates_and_shows_status() {
+async fn login_enroll_mfa_logout_login_with_totp_then_manage_a_project() {
     let dir = workdir();
     let server = Server::start(dir.path(), &[], &[]);
+    let admin_token = server.admin_token().await;
+    api_post(&server, &admin_token, "/api/v1/users", serde_json::json!({ "username": "bob", "email": "bob@example.com", "password": "violet-harbour-thimble-42" })).await;
+    api_post(
+        &server,
+        &admin_token,
+        "/api/v1/orgs",
+        serde_json::json!({ "name": "acme", "display_name": "Acme", "owner": "admin" }),
+    )
+    .await;
+
     let browser = browser().await;
     let outcome = async {
-        browser.goto(&server.url("/")).await?;
+        // The login page, then the shell.
+        log_in(&browser, &server).await?;
         assert_eq!(browser.title().await?, "Home · Plinth");
         let links = browser.find_all(Locator::Css("nav.sidebar ul a")).await?;
         let mut titles = Vec::new();
@@ -58,7 +160,6 @@ async fn ui_shell_loads_navigates_and_shows_status() {
                 "Admin"
             ]
         );
-        // The stylesheet is applied: the sidebar is laid out beside the content.
         let sidebar_width = browser
             .execute(
                 "return document.querySelector('nav.sidebar').getBoundingClientRect().width",
@@ -70,56 +171,159 @@ async fn ui_shell_loads_navigates_and_shows_status() {
             Some(220.0),
             "stylesheet not applied"
         );
-        let ready_text = browser.find(Locator::Css(".callout")).await?.text().await?;
-        assert!(ready_text.contains("All systems ready"), "{ready_text}");
-        fs_err::write(
-            artifacts_dir().join("home.png"),
-            browser.screenshot().await?,
+        shot(&browser, "home.png").await?;
+
+        // Enroll two-factor authentication from the shown secret.
+        let element = browser.find(Locator::Css("a[href='/profile']")).await?;
+        click_and_wait(&browser, element).await?;
+        submit(&browser, "form[action='/profile/mfa/start']").await?;
+        let secret = browser
+            .find(Locator::Css("#totp-secret"))
+            .await?
+            .text()
+            .await?;
+        let totp = Totp::new(&secret, "Plinth", "admin").expect("secret from the page");
+        shot(&browser, "mfa-enroll.png").await?;
+        fill(
+            &browser,
+            "form[action='/profile/mfa/confirm'] input[name=code]",
+            &totp.code_at(now_seconds()),
         )
-        .unwrap();
-
-        browser
-            .find(Locator::LinkText("Experiments"))
-            .await?
-            .click()
+        .await?;
+        submit(&browser, "form[action='/profile/mfa/confirm']").await?;
+        let codes = browser
+            .find_all(Locator::Css("#recovery-codes ul.codes li"))
             .await?;
-        assert_eq!(browser.current_url().await?.path(), "/experiments");
-        let active = browser
-            .find(Locator::Css("nav.sidebar a.active"))
+        assert_eq!(codes.len(), 10, "ten recovery codes shown");
+        shot(&browser, "mfa-recovery-codes.png").await?;
+
+        // Log out: the session really ends.
+        let element = browser
+            .find(Locator::Css("form[action='/logout'] button"))
+            .await?;
+        click_and_wait(&browser, element).await?;
+        assert_eq!(browser.current_url().await?.path(), "/login");
+        assert!(browser
+            .find(Locator::Css(".callout.ok"))
             .await?
             .text()
-            .await?;
-        assert_eq!(active, "Experiments");
-
-        browser
-            .find(Locator::LinkText("Status"))
             .await?
-            .click()
-            .await?;
-        assert_eq!(browser.title().await?, "Status · Plinth");
-        let badge = browser
-            .find(Locator::Css(".lead .badge"))
-            .await?
-            .text()
-            .await?;
-        assert_eq!(badge, "ready");
-        let table = browser.find(Locator::Css("table")).await?.text().await?;
-        assert!(
-            table.contains("sqlite") && table.contains("local"),
-            "{table}"
+            .contains("logged out"));
+        browser.goto(&server.url("/profile")).await?;
+        assert_eq!(
+            browser.current_url().await?.path(),
+            "/login",
+            "no way back in without logging in"
         );
-        fs_err::write(
-            artifacts_dir().join("status.png"),
-            browser.screenshot().await?,
-        )
-        .unwrap();
 
+        // Log in again: now the TOTP step is due. The next step's code is fresh (the
+        // enrollment code cannot be replayed) and within the allowed clock skew.
+        fill(&browser, "input[name=username]", "admin").await?;
+        fill(&browser, "input[name=password]", ADMIN_PASSWORD).await?;
+        submit(&browser, "form[action='/login']").await?;
+        assert_eq!(browser.current_url().await?.path(), "/login/mfa");
+        fill(&browser, "input[name=code]", "000000").await?;
+        submit(&browser, "form[action='/login/mfa']").await?;
+        assert!(browser
+            .find(Locator::Css(".callout.bad"))
+            .await?
+            .text()
+            .await?
+            .contains("invalid authentication code"));
+        fill(
+            &browser,
+            "input[name=code]",
+            &totp.code_at(now_seconds() + 30),
+        )
+        .await?;
+        submit(&browser, "form[action='/login/mfa']").await?;
+        assert_eq!(
+            browser.current_url().await?.path(),
+            "/profile",
+            "back where the login started"
+        );
+
+        // Create a project and add a member.
+        browser.goto(&server.url("/projects")).await?;
+        fill(&browser, "#new-project input[name=name]", "churn").await?;
+        fill(
+            &browser,
+            "#new-project input[name=display_name]",
+            "Churn model",
+        )
+        .await?;
+        submit(&browser, "#new-project").await?;
+        assert_eq!(browser.current_url().await?.path(), "/projects/acme/churn");
+        fill(&browser, "#add-member input[name=username]", "bob").await?;
+        browser
+            .find(Locator::Css(
+                "#add-member select[name=role] option[value=contributor]",
+            ))
+            .await?
+            .click()
+            .await?;
+        submit(&browser, "#add-member").await?;
+        let members = browser
+            .find(Locator::Css("table#members"))
+            .await?
+            .text()
+            .await?;
+        assert!(
+            members.contains("bob") && members.contains("contributor"),
+            "{members}"
+        );
+        assert!(
+            members.contains("admin") && members.contains("owner"),
+            "{members}"
+        );
+        shot(&browser, "project.png").await?;
+
+        // The status page and an unknown page.
+        let element = browser.find(Locator::LinkText("Status")).await?;
+        click_and_wait(&browser, element).await?;
+        assert_eq!(browser.title().await?, "Status · Plinth");
+        assert_eq!(
+            browser
+                .find(Locator::Css(".lead .badge"))
+                .await?
+                .text()
+                .await?,
+            "ready"
+        );
+        shot(&browser, "status.png").await?;
         browser.goto(&server.url("/no-such-page")).await?;
         assert_eq!(browser.title().await?, "404 Not Found · Plinth");
-        // No console errors (a blocked asset or CSP violation would show here).
         Ok::<(), fantoccini::error::CmdError>(())
     }
     .await;
     browser.close().await.expect("close browser");
     outcome.expect("browser steps");
+
+    // The audit log saw it all (read with the token made before MFA was on: tokens stay valid).
+    let answer = client()
+        .get(server.url("/api/v1/audit?limit=500"))
+        .bearer_auth(&admin_token)
+        .send()
+        .await
+        .unwrap();
+    let events: serde_json::Value = answer.json().await.unwrap();
+    let actions: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["action"].as_str().unwrap())
+        .collect();
+    for action in [
+        "mfa.enable",
+        "logout",
+        "login.password",
+        "login.failure",
+        "project.create",
+        "project.member.set",
+    ] {
+        assert!(
+            actions.contains(&action),
+            "{action} missing from {actions:?}"
+        );
+    }
 }

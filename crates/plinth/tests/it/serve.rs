@@ -32,9 +32,11 @@ async fn serves_endpoints_and_stops_on_sigterm() {
         .unwrap();
     assert!(openapi["paths"]["/readyz"].is_object());
 
+    // Nothing but the login page is open before someone logs in.
     let page = http.get(server.url("/")).send().await.unwrap();
     assert_eq!(page.status(), 200);
-    assert!(page.text().await.unwrap().contains("Experiments"));
+    assert_eq!(page.url().path(), "/login");
+    assert!(page.text().await.unwrap().contains("Log in to Plinth"));
 
     let metrics = http
         .get(server.url("/metrics"))

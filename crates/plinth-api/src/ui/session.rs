@@ -1,0 +1,169 @@
+//! Browser sessions for pages: the [`PageUser`] extractor (redirects to the login page
+//! instead of answering 401), session cookies, form CSRF checks and safe redirects.
+
+use axum::extract::{FromRequestParts, OriginalUri};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use plinth_core::{Credential, Principal};
+
+use super::layout::Viewer;
+use crate::identity::{constant_time_eq, SESSION_COOKIE};
+use crate::AppState;
+
+/// A signed-in browser user. Without a valid session the request is redirected to
+/// `/login?next=…`; with the TOTP step due, to `/login/mfa`.
+#[derive(Clone, Debug)]
+pub(crate) struct PageUser {
+    pub(crate) principal: Principal,
+    pub(crate) viewer: Viewer,
+}
+
+impl PageUser {
+    /// Fails unless `csrf` is this session's token (forms send it as `_csrf`).
+    pub(crate) fn check_csrf(&self, csrf: &str) -> Result<(), Response> {
+        if constant_time_eq(csrf.as_bytes(), self.viewer.csrf.as_bytes()) && !csrf.is_empty() {
+            Ok(())
+        } else {
+            Err(super::error_page(
+                StatusCode::FORBIDDEN,
+                "This form has expired or did not come from Plinth (missing or wrong CSRF token). Reload the page and try again.",
+            ))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for PageUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let here = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map_or_else(|| parts.uri.to_string(), |OriginalUri(uri)| uri.to_string());
+        let to_login =
+            || Redirect::to(&format!("/login?next={}", urlencode(&here))).into_response();
+        let jar = CookieJar::from_headers(&parts.headers);
+        let Some(cookie) = jar.get(SESSION_COOKIE) else {
+            return Err(to_login());
+        };
+        let Ok((principal, mfa_pending)) =
+            state.identity().authenticate_session(cookie.value()).await
+        else {
+            return Err(to_login());
+        };
+        if mfa_pending {
+            return Err(
+                Redirect::to(&format!("/login/mfa?next={}", urlencode(&here))).into_response(),
+            );
+        }
+        let csrf = match principal.credential() {
+            Credential::Session { csrf_token, .. } => csrf_token.clone(),
+            Credential::Token { .. } => String::new(),
+        };
+        let viewer = Viewer {
+            user: Some(principal.user().clone()),
+            csrf,
+        };
+        Ok(PageUser { principal, viewer })
+    }
+}
+
+/// Percent-encodes `text` for a query value.
+pub(crate) fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (byte as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// Returns `next` if it is a path on this site (`/…` but not `//…`), else `/`: redirects
+/// after login never leave the site.
+pub(crate) fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(next) if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') => {
+            next.to_string()
+        }
+        _ => "/".to_string(),
+    }
+}
+
+/// Returns whether the request came over TLS (directly or through the ingress).
+fn is_https(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|proto| proto.eq_ignore_ascii_case("https"))
+}
+
+/// Returns the `Set-Cookie` value of a new session cookie.
+pub(crate) fn session_cookie(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: String,
+    max_age_seconds: i64,
+) -> HeaderValue {
+    let secure = state
+        .settings()
+        .secure_cookies
+        .unwrap_or_else(|| is_https(headers));
+    // The id is URL-safe base64, so it needs no quoting.
+    let cookie = format!(
+        "{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+        max_age_seconds.max(0),
+        if secure { "; Secure" } else { "" }
+    );
+    HeaderValue::from_str(&cookie).expect("cookie values are ASCII")
+}
+
+/// Returns the `Set-Cookie` value that deletes the session cookie.
+pub(crate) fn clear_session_cookie() -> HeaderValue {
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"
+    ))
+    .expect("ASCII")
+}
+
+/// Refuses cross-site form posts that carry no session yet (the login and sign-up forms):
+/// when the browser names an `Origin`, it must be this site.
+pub(crate) fn check_same_origin(headers: &HeaderMap) -> Result<(), Response> {
+    let Some(origin) = headers
+        .get(header::ORIGIN)
+        .and_then(|value| value.to_str().ok())
+    else {
+        return Ok(());
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+    if origin == "null" || origin_host != host {
+        return Err(super::error_page(
+            StatusCode::FORBIDDEN,
+            "This form was sent from another site.",
+        ));
+    }
+    Ok(())
+}
+
+/// A redirect that also sets or clears a cookie.
+pub(crate) fn redirect_with_cookie(to: &str, cookie: HeaderValue) -> Response {
+    let mut response = Redirect::to(to).into_response();
+    response.headers_mut().append(header::SET_COOKIE, cookie);
+    response
+}
+
+/// A `303 See Other` to `to` with a short notice (`?ok=` or `?error=`) shown by the page.
+pub(crate) fn back(to: &str, key: &str, message: &str) -> Response {
+    let separator = if to.contains('?') { '&' } else { '?' };
+    Redirect::to(&format!("{to}{separator}{key}={}", urlencode(message))).into_response()
+}
