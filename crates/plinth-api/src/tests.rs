@@ -741,3 +741,56 @@ fn committed_openapi_document_is_current() {
          `PLINTH_UPDATE_OPENAPI=1 cargo test -p plinth-api committed_openapi` and review the diff"
     );
 }
+
+#[tokio::test]
+async fn required_mfa_sends_users_to_enroll_first() {
+    let app = app().await;
+    let admin = Some(app.admin_token.as_str());
+    let user = serde_json::json!({ "username": "bob", "email": "bob@example.com", "password": "violet-harbour-thimble-42" });
+    send(
+        &app.router,
+        json_request("POST", "/api/v1/users", admin, &user),
+    )
+    .await;
+    let (cookie, _) = browser_login(&app.router, "bob", "violet-harbour-thimble-42").await;
+    let settings =
+        serde_json::json!({ "signup_enabled": false, "signup_domains": [], "mfa_required": true });
+    assert_eq!(
+        send(
+            &app.router,
+            json_request("PUT", "/api/v1/settings/auth", admin, &settings)
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+    let home = send(&app.router, page_as("/projects", &cookie)).await;
+    assert_eq!(home.status, StatusCode::SEE_OTHER);
+    assert!(
+        home.header("location")
+            .starts_with("/profile?error=Two-factor"),
+        "{}",
+        home.header("location")
+    );
+    assert_eq!(
+        send(&app.router, page_as("/profile", &cookie)).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(&app.router, page_as("/api/v1/projects", &cookie))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let login = serde_json::json!({ "username": "bob", "password": "violet-harbour-thimble-42" });
+    let answer = send(
+        &app.router,
+        json_request("POST", "/api/v1/auth/login", None, &login),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    assert!(answer.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("enroll"));
+}

@@ -136,6 +136,18 @@ impl FromRequestParts<AppState> for Authenticated {
         if is_unsafe(&parts.method) {
             caller.principal.require_write().map_err(ApiError::from)?;
         }
+        let session = matches!(caller.principal.credential(), Credential::Session { .. });
+        if session
+            && !parts.uri.path().starts_with("/api/v1/me")
+            && state
+                .identity()
+                .must_enroll_mfa(caller.principal.user())
+                .await?
+        {
+            return Err(ApiError::from(CoreError::Forbidden(
+                "two-factor authentication is required on this server: enroll it on your profile first".to_string(),
+            )));
+        }
         Ok(Authenticated(caller.principal))
     }
 }

@@ -355,6 +355,11 @@ pub(crate) async fn login(
     let mut outcome = identity
         .login(&request.username, &request.password, &client)
         .await?;
+    if identity.must_enroll_mfa(outcome.user()).await? {
+        return Err(ApiError::from(plinth_core::CoreError::Forbidden(
+            "two-factor authentication is required on this server: log in to the web UI and enroll it on your profile first".to_string(),
+        )));
+    }
     if outcome.mfa_required() {
         let Some(code) = request
             .totp_code

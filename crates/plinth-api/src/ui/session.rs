@@ -61,6 +61,22 @@ impl FromRequestParts<AppState> for PageUser {
                 Redirect::to(&format!("/login/mfa?next={}", urlencode(&here))).into_response(),
             );
         }
+        let enrolling = here.starts_with("/profile") || here.starts_with("/logout");
+        if !enrolling
+            && state
+                .identity()
+                .must_enroll_mfa(principal.user())
+                .await
+                .unwrap_or(false)
+        {
+            return Err(Redirect::to(&format!(
+                "/profile?error={}#mfa",
+                urlencode(
+                    "Two-factor authentication is required on this server: set it up to continue."
+                )
+            ))
+            .into_response());
+        }
         let csrf = match principal.credential() {
             Credential::Session { csrf_token, .. } => csrf_token.clone(),
             Credential::Token { .. } => String::new(),

@@ -61,6 +61,12 @@ impl IdentityService {
         })
     }
 
+    /// Returns whether `user` must enroll two-factor authentication before doing anything
+    /// else (an admin requires MFA for everyone and the user has none yet).
+    pub async fn must_enroll_mfa(&self, user: &User) -> CoreResult<bool> {
+        Ok(!user.mfa_enabled && self.auth_settings().await?.mfa_required)
+    }
+
     /// Changes the run-time auth settings (admins only).
     pub async fn update_auth_settings(
         &self,
