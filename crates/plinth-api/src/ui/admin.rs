@@ -9,24 +9,20 @@ use plinth_metastore::{AuditQuery, UserUpdate};
 use serde::Deserialize;
 
 use super::layout::{csrf_field, notice, page};
-use super::session::{back, urlencode, PageUser};
+use super::session::{back, fail, urlencode, CsrfOnly, PageUser};
 use super::{format_ms, or_dash};
 use crate::identity::ClientInfoExtractor;
 use crate::AppState;
 
-fn forbidden_unless_admin(user: &PageUser) -> Result<(), Response> {
+fn admin_rejection(user: &PageUser) -> Option<Response> {
     if user.viewer.is_admin() {
-        Ok(())
+        None
     } else {
-        Err(super::error_page(
+        Some(super::error_page(
             axum::http::StatusCode::FORBIDDEN,
             "This page is for platform administrators.",
         ))
     }
-}
-
-fn fail(to: &str, error: plinth_core::CoreError) -> Response {
-    back(to, "error", crate::ApiError::from(error).message())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -41,7 +37,7 @@ pub(crate) async fn users(
     user: PageUser,
     Query(query): Query<UsersQuery>,
 ) -> Response {
-    if let Err(response) = forbidden_unless_admin(&user) {
+    if let Some(response) = admin_rejection(&user) {
         return response;
     }
     let search = query.search.as_deref().filter(|s| !s.is_empty());
@@ -115,7 +111,7 @@ pub(crate) async fn create_user(
     ClientInfoExtractor(client): ClientInfoExtractor,
     Form(form): Form<NewUserForm>,
 ) -> Response {
-    if let Err(response) = user.check_csrf(&form._csrf) {
+    if let Some(response) = user.csrf_rejection(&form._csrf) {
         return response;
     }
     let account = NewAccount {
@@ -145,7 +141,7 @@ pub(crate) async fn user_detail(
     Path(username): Path<String>,
     Query(query): Query<UsersQuery>,
 ) -> Response {
-    if let Err(response) = forbidden_unless_admin(&user) {
+    if let Some(response) = admin_rejection(&user) {
         return response;
     }
     let account = match state.identity().get_user(&user.principal, &username).await {
@@ -226,7 +222,7 @@ pub(crate) async fn update_user(
     Path(username): Path<String>,
     Form(form): Form<UpdateForm>,
 ) -> Response {
-    if let Err(response) = user.check_csrf(&form._csrf) {
+    if let Some(response) = user.csrf_rejection(&form._csrf) {
         return response;
     }
     let here = format!("/admin/users/{username}");
@@ -259,7 +255,7 @@ pub(crate) async fn reset_password(
     Path(username): Path<String>,
     Form(form): Form<PasswordForm>,
 ) -> Response {
-    if let Err(response) = user.check_csrf(&form._csrf) {
+    if let Some(response) = user.csrf_rejection(&form._csrf) {
         return response;
     }
     let here = format!("/admin/users/{username}");
@@ -273,12 +269,6 @@ pub(crate) async fn reset_password(
     }
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct CsrfOnly {
-    #[serde(default)]
-    _csrf: String,
-}
-
 pub(crate) async fn reset_mfa(
     State(state): State<AppState>,
     user: PageUser,
@@ -286,7 +276,7 @@ pub(crate) async fn reset_mfa(
     Path(username): Path<String>,
     Form(form): Form<CsrfOnly>,
 ) -> Response {
-    if let Err(response) = user.check_csrf(&form._csrf) {
+    if let Some(response) = user.csrf_rejection(&form._csrf) {
         return response;
     }
     let here = format!("/admin/users/{username}");
@@ -305,7 +295,7 @@ pub(crate) async fn settings(
     user: PageUser,
     Query(query): Query<UsersQuery>,
 ) -> Response {
-    if let Err(response) = forbidden_unless_admin(&user) {
+    if let Some(response) = admin_rejection(&user) {
         return response;
     }
     let settings = state.identity().auth_settings().await.unwrap_or_default();
@@ -349,7 +339,7 @@ pub(crate) async fn save_settings(
     ClientInfoExtractor(client): ClientInfoExtractor,
     Form(form): Form<SettingsForm>,
 ) -> Response {
-    if let Err(response) = user.check_csrf(&form._csrf) {
+    if let Some(response) = user.csrf_rejection(&form._csrf) {
         return response;
     }
     let settings = AuthSettingsView {
@@ -384,7 +374,7 @@ pub(crate) async fn audit(
     user: PageUser,
     Query(query): Query<AuditPageQuery>,
 ) -> Response {
-    if let Err(response) = forbidden_unless_admin(&user) {
+    if let Some(response) = admin_rejection(&user) {
         return response;
     }
     let action = query.action.as_deref().filter(|s| !s.is_empty());

@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use super::layout::{csrf_field, notice, page, Viewer};
 use super::session::{
-    back, check_same_origin, clear_session_cookie, redirect_with_cookie, safe_next, session_cookie,
-    urlencode, PageUser,
+    back, clear_session_cookie, cross_site_rejection, redirect_with_cookie, safe_next,
+    session_cookie, urlencode, CsrfOnly, PageUser,
 };
 use crate::identity::{ClientInfoExtractor, SESSION_COOKIE};
 use crate::AppState;
@@ -85,7 +85,7 @@ pub(crate) async fn login(
     ClientInfoExtractor(client): ClientInfoExtractor,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    if let Err(response) = check_same_origin(&headers) {
+    if let Some(response) = cross_site_rejection(&headers) {
         return response;
     }
     let next = safe_next(form.next.as_deref());
@@ -216,19 +216,13 @@ pub(crate) async fn mfa(
     }
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct CsrfForm {
-    #[serde(default)]
-    _csrf: String,
-}
-
 pub(crate) async fn logout(
     State(state): State<AppState>,
     user: PageUser,
     ClientInfoExtractor(client): ClientInfoExtractor,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<CsrfOnly>,
 ) -> Response {
-    if let Err(response) = user.check_csrf(&form._csrf) {
+    if let Some(response) = user.csrf_rejection(&form._csrf) {
         return response;
     }
     if let Err(error) = state.identity().logout(&user.principal, &client).await {
@@ -300,7 +294,7 @@ pub(crate) async fn signup(
     ClientInfoExtractor(client): ClientInfoExtractor,
     Form(form): Form<SignupForm>,
 ) -> Response {
-    if let Err(response) = check_same_origin(&headers) {
+    if let Some(response) = cross_site_rejection(&headers) {
         return response;
     }
     match state

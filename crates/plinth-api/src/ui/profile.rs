@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::auth_pages::NextQuery;
 use super::layout::{csrf_field, notice, page};
-use super::session::{back, PageUser};
+use super::session::{back, fail, CsrfOnly, PageUser};
 use super::{format_ms, or_dash};
 use crate::identity::ClientInfoExtractor;
 use crate::AppState;
@@ -167,7 +167,7 @@ pub(crate) async fn update(
     ClientInfoExtractor(client): ClientInfoExtractor,
     Form(form): Form<ProfileForm>,
 ) -> Response {
-    if let Err(response) = user.check_csrf(&form._csrf) {
+    if let Some(response) = user.csrf_rejection(&form._csrf) {
         return response;
     }
     match state
@@ -181,7 +181,7 @@ pub(crate) async fn update(
         .await
     {
         Ok(_) => back("/profile", "ok", "Profile saved."),
-        Err(error) => back("/profile", "error", crate::ApiError::from(error).message()),
+        Err(error) => fail("/profile", error),
     }
 }
 
@@ -199,7 +199,7 @@ pub(crate) async fn password(
     ClientInfoExtractor(client): ClientInfoExtractor,
     Form(form): Form<PasswordForm>,
 ) -> Response {
-    if let Err(response) = user.check_csrf(&form._csrf) {
+    if let Some(response) = user.csrf_rejection(&form._csrf) {
         return response;
     }
     match state
@@ -213,14 +213,8 @@ pub(crate) async fn password(
         .await
     {
         Ok(()) => back("/profile", "ok", "Password changed."),
-        Err(error) => back("/profile", "error", crate::ApiError::from(error).message()),
+        Err(error) => fail("/profile", error),
     }
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct CsrfOnly {
-    #[serde(default)]
-    _csrf: String,
 }
 
 pub(crate) async fn mfa_start(
@@ -228,12 +222,12 @@ pub(crate) async fn mfa_start(
     user: PageUser,
     Form(form): Form<CsrfOnly>,
 ) -> Response {
-    if let Err(response) = user.check_csrf(&form._csrf) {
+    if let Some(response) = user.csrf_rejection(&form._csrf) {
         return response;
     }
     let enrollment = match state.identity().begin_mfa_enrollment(&user.principal).await {
         Ok(enrollment) => enrollment,
-        Err(error) => return back("/profile", "error", crate::ApiError::from(error).message()),
+        Err(error) => return fail("/profile", error),
     };
     let viewer = &user.viewer;
     let extra = html! {
@@ -264,7 +258,7 @@ pub(crate) async fn mfa_confirm(
     ClientInfoExtractor(client): ClientInfoExtractor,
     Form(form): Form<CodeForm>,
 ) -> Response {
-    if let Err(response) = user.check_csrf(&form._csrf) {
+    if let Some(response) = user.csrf_rejection(&form._csrf) {
         return response;
     }
     let codes = match state
@@ -273,7 +267,7 @@ pub(crate) async fn mfa_confirm(
         .await
     {
         Ok(codes) => codes,
-        Err(error) => return back("/profile", "error", crate::ApiError::from(error).message()),
+        Err(error) => return fail("/profile", error),
     };
     // Reload the user so the page shows MFA on.
     let Ok(user) = refreshed(&state, user).await else {
@@ -318,7 +312,7 @@ pub(crate) async fn mfa_disable(
     ClientInfoExtractor(client): ClientInfoExtractor,
     Form(form): Form<CodeForm>,
 ) -> Response {
-    if let Err(response) = user.check_csrf(&form._csrf) {
+    if let Some(response) = user.csrf_rejection(&form._csrf) {
         return response;
     }
     match state
@@ -327,7 +321,7 @@ pub(crate) async fn mfa_disable(
         .await
     {
         Ok(()) => back("/profile", "ok", "Two-factor authentication is off."),
-        Err(error) => back("/profile", "error", crate::ApiError::from(error).message()),
+        Err(error) => fail("/profile", error),
     }
 }
 
@@ -350,7 +344,7 @@ pub(crate) async fn create_token(
     ClientInfoExtractor(client): ClientInfoExtractor,
     Form(form): Form<TokenForm>,
 ) -> Response {
-    if let Err(response) = user.check_csrf(&form._csrf) {
+    if let Some(response) = user.csrf_rejection(&form._csrf) {
         return response;
     }
     let days = match form
@@ -388,7 +382,7 @@ pub(crate) async fn create_token(
         .await
     {
         Ok(created) => created,
-        Err(error) => return back("/profile", "error", crate::ApiError::from(error).message()),
+        Err(error) => return fail("/profile", error),
     };
     let extra = html! {
         section.card-section.highlight id="new-token" {
@@ -407,7 +401,7 @@ pub(crate) async fn revoke_token(
     Path(token_id): Path<String>,
     Form(form): Form<CsrfOnly>,
 ) -> Response {
-    if let Err(response) = user.check_csrf(&form._csrf) {
+    if let Some(response) = user.csrf_rejection(&form._csrf) {
         return response;
     }
     match state
@@ -416,6 +410,6 @@ pub(crate) async fn revoke_token(
         .await
     {
         Ok(()) => back("/profile", "ok", "Token revoked."),
-        Err(error) => back("/profile", "error", crate::ApiError::from(error).message()),
+        Err(error) => fail("/profile", error),
     }
 }

@@ -10,13 +10,9 @@ use serde::Deserialize;
 use super::auth_pages::NextQuery;
 use super::format_ms;
 use super::layout::{csrf_field, notice, page};
-use super::session::{back, PageUser};
+use super::session::{back, fail, CsrfOnly, PageUser};
 use crate::identity::ClientInfoExtractor;
 use crate::AppState;
-
-fn fail(to: &str, error: plinth_core::CoreError) -> Response {
-    back(to, "error", crate::ApiError::from(error).message())
-}
 
 pub(crate) async fn list(
     State(state): State<AppState>,
@@ -109,7 +105,7 @@ pub(crate) async fn create(
     ClientInfoExtractor(client): ClientInfoExtractor,
     Form(form): Form<NewProjectForm>,
 ) -> Response {
-    if let Err(response) = user.check_csrf(&form._csrf) {
+    if let Some(response) = user.csrf_rejection(&form._csrf) {
         return response;
     }
     match state
@@ -150,7 +146,7 @@ pub(crate) async fn create_organization(
     ClientInfoExtractor(client): ClientInfoExtractor,
     Form(form): Form<NewOrganizationForm>,
 ) -> Response {
-    if let Err(response) = user.check_csrf(&form._csrf) {
+    if let Some(response) = user.csrf_rejection(&form._csrf) {
         return response;
     }
     let owner = Some(form.owner.trim()).filter(|owner| !owner.is_empty());
@@ -256,7 +252,7 @@ pub(crate) async fn set_organization_member(
     Path(name): Path<String>,
     Form(form): Form<MemberForm>,
 ) -> Response {
-    if let Err(response) = user.check_csrf(&form._csrf) {
+    if let Some(response) = user.csrf_rejection(&form._csrf) {
         return response;
     }
     let here = format!("/orgs/{name}");
@@ -274,12 +270,6 @@ pub(crate) async fn set_organization_member(
     }
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct CsrfOnly {
-    #[serde(default)]
-    _csrf: String,
-}
-
 pub(crate) async fn remove_organization_member(
     State(state): State<AppState>,
     user: PageUser,
@@ -287,7 +277,7 @@ pub(crate) async fn remove_organization_member(
     Path((name, username)): Path<(String, String)>,
     Form(form): Form<CsrfOnly>,
 ) -> Response {
-    if let Err(response) = user.check_csrf(&form._csrf) {
+    if let Some(response) = user.csrf_rejection(&form._csrf) {
         return response;
     }
     let here = format!("/orgs/{name}");
@@ -399,7 +389,7 @@ pub(crate) async fn set_project_member(
     Path((organization, name)): Path<(String, String)>,
     Form(form): Form<MemberForm>,
 ) -> Response {
-    if let Err(response) = user.check_csrf(&form._csrf) {
+    if let Some(response) = user.csrf_rejection(&form._csrf) {
         return response;
     }
     let here = format!("/projects/{organization}/{name}");
@@ -435,7 +425,7 @@ pub(crate) async fn remove_project_member(
     Path((organization, name, username)): Path<(String, String, String)>,
     Form(form): Form<CsrfOnly>,
 ) -> Response {
-    if let Err(response) = user.check_csrf(&form._csrf) {
+    if let Some(response) = user.csrf_rejection(&form._csrf) {
         return response;
     }
     let here = format!("/projects/{organization}/{name}");
@@ -465,7 +455,7 @@ pub(crate) async fn update_project(
     Path((organization, name)): Path<(String, String)>,
     Form(form): Form<SettingsForm>,
 ) -> Response {
-    if let Err(response) = user.check_csrf(&form._csrf) {
+    if let Some(response) = user.csrf_rejection(&form._csrf) {
         return response;
     }
     let here = format!("/projects/{organization}/{name}");
@@ -500,7 +490,7 @@ pub(crate) async fn delete_project(
     Path((organization, name)): Path<(String, String)>,
     Form(form): Form<DeleteForm>,
 ) -> Response {
-    if let Err(response) = user.check_csrf(&form._csrf) {
+    if let Some(response) = user.csrf_rejection(&form._csrf) {
         return response;
     }
     let here = format!("/projects/{organization}/{name}");

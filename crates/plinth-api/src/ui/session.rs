@@ -21,12 +21,13 @@ pub(crate) struct PageUser {
 }
 
 impl PageUser {
-    /// Fails unless `csrf` is this session's token (forms send it as `_csrf`).
-    pub(crate) fn check_csrf(&self, csrf: &str) -> Result<(), Response> {
+    /// Returns the refusal to answer unless `csrf` is this session's token (forms send it
+    /// as `_csrf`).
+    pub(crate) fn csrf_rejection(&self, csrf: &str) -> Option<Response> {
         if constant_time_eq(csrf.as_bytes(), self.viewer.csrf.as_bytes()) && !csrf.is_empty() {
-            Ok(())
+            None
         } else {
-            Err(super::error_page(
+            Some(super::error_page(
                 StatusCode::FORBIDDEN,
                 "This form has expired or did not come from Plinth (missing or wrong CSRF token). Reload the page and try again.",
             ))
@@ -148,27 +149,24 @@ pub(crate) fn clear_session_cookie() -> HeaderValue {
     .expect("ASCII")
 }
 
-/// Refuses cross-site form posts that carry no session yet (the login and sign-up forms):
-/// when the browser names an `Origin`, it must be this site.
-pub(crate) fn check_same_origin(headers: &HeaderMap) -> Result<(), Response> {
-    let Some(origin) = headers
+/// Returns the refusal of a cross-site form post that carries no session yet (the login
+/// and sign-up forms): when the browser names an `Origin`, it must be this site.
+pub(crate) fn cross_site_rejection(headers: &HeaderMap) -> Option<Response> {
+    let origin = headers
         .get(header::ORIGIN)
-        .and_then(|value| value.to_str().ok())
-    else {
-        return Ok(());
-    };
+        .and_then(|value| value.to_str().ok())?;
     let host = headers
         .get(header::HOST)
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default();
     let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
     if origin == "null" || origin_host != host {
-        return Err(super::error_page(
+        return Some(super::error_page(
             StatusCode::FORBIDDEN,
             "This form was sent from another site.",
         ));
     }
-    Ok(())
+    None
 }
 
 /// A redirect that also sets or clears a cookie.
@@ -182,4 +180,16 @@ pub(crate) fn redirect_with_cookie(to: &str, cookie: HeaderValue) -> Response {
 pub(crate) fn back(to: &str, key: &str, message: &str) -> Response {
     let separator = if to.contains('?') { '&' } else { '?' };
     Redirect::to(&format!("{to}{separator}{key}={}", urlencode(message))).into_response()
+}
+
+/// A form that carries nothing but the CSRF token (logout, revoke, remove buttons).
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct CsrfOnly {
+    #[serde(default)]
+    pub(crate) _csrf: String,
+}
+
+/// Redirects back to `to` with the error's message as the notice.
+pub(crate) fn fail(to: &str, error: plinth_core::CoreError) -> Response {
+    back(to, "error", crate::ApiError::from(error).message())
 }

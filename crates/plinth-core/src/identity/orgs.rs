@@ -159,7 +159,7 @@ impl IdentityService {
         let pass = self
             .authorize_organization(principal, organization, true)
             .await?;
-        let user = self.find_member_candidate(username).await?;
+        let user = self.find_user_by_username(username).await?;
         self.store
             .set_organization_member(&pass.organization.id, &user.id, role, self.now())
             .await?;
@@ -186,7 +186,7 @@ impl IdentityService {
         let pass = self
             .authorize_organization(principal, organization, true)
             .await?;
-        let user = self.find_member_candidate(username).await?;
+        let user = self.find_user_by_username(username).await?;
         let members = self
             .store
             .list_organization_members(&pass.organization.id)
@@ -220,7 +220,12 @@ impl IdentityService {
         Ok(())
     }
 
-    async fn find_member_candidate(&self, username: &str) -> CoreResult<plinth_types::User> {
+    /// Returns the user named exactly `username` (not an email), without an access check:
+    /// callers have authorized the action it serves.
+    pub(super) async fn find_user_by_username(
+        &self,
+        username: &str,
+    ) -> CoreResult<plinth_types::User> {
         self.store
             .find_user_by_login(username)
             .await?
@@ -381,7 +386,7 @@ impl IdentityService {
         let pass = self
             .authorize_project(principal, organization, project, Role::Owner)
             .await?;
-        let user = self.find_member_candidate(username).await?;
+        let user = self.find_user_by_username(username).await?;
         let members = self.store.list_project_members(&pass.project().id).await?;
         self.guard_last_owner(
             &members,
@@ -417,7 +422,7 @@ impl IdentityService {
         let pass = self
             .authorize_project(principal, organization, project, Role::Owner)
             .await?;
-        let user = self.find_member_candidate(username).await?;
+        let user = self.find_user_by_username(username).await?;
         let members = self.store.list_project_members(&pass.project().id).await?;
         self.guard_last_owner(&members, &user.id, true, organization, project)?;
         self.store

@@ -226,15 +226,7 @@ impl IdentityService {
         if principal.user().username.as_str() != username.to_lowercase() {
             principal.require_admin()?;
         }
-        self.store
-            .find_user_by_login(username)
-            .await?
-            .filter(|record| record.user.username.as_str() == username.to_lowercase())
-            .map(|record| record.user)
-            .ok_or_else(|| CoreError::NotFound {
-                entity: "user",
-                id: username.to_string(),
-            })
+        self.find_user_by_username(username).await
     }
 
     /// Lists users by username (admins see all fields; other users may look up names to add
