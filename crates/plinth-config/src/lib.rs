@@ -89,7 +89,7 @@ impl Default for AuthConfig {
             max_token_lifetime: Duration::from_secs(365 * 86_400),
             password_min_length: 12,
             argon2_memory_kib: 19 * 1024,
-            argon2_iterations: 2,
+            argon2_iterations: 3,
         }
     }
 }

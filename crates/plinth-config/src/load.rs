@@ -20,6 +20,10 @@ const KNOWN_SINGLE_UNDERSCORE_VARS: &[&str] = &[
     "PLINTH_CONFIG",
     "PLINTH_ADMIN_PASSWORD",
     "PLINTH_ADMIN_PASSWORD_FILE",
+    // Read by the CLI commands, not by `serve`.
+    "PLINTH_URL",
+    "PLINTH_TOKEN",
+    "PLINTH_CONFIG_DIR",
 ];
 
 /// Why the configuration could not be loaded.

@@ -1,10 +1,14 @@
-//! The command line: `plinth serve`, `plinth version`, `plinth config default|check`.
+//! The command line: `plinth serve`, `plinth version`, `plinth config default|check`, and
+//! the commands that talk to a server (`login`, `logout`, `whoami`, `users`, `orgs`,
+//! `projects`, `tokens`; see [`commands`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use plinth_config::{LoadOptions, LogFormat, Overrides, Secret};
+
+use crate::commands;
 
 /// Exit code for a configuration problem (bad flag value, unknown key, invalid setting).
 pub const EXIT_CONFIG: u8 = 2;
@@ -44,6 +48,27 @@ enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Log in to a server and store a token for the other commands.
+    ///
+    /// Asks for the username and password (and a two-factor code when the account has
+    /// MFA); scripts pass --username and --password-stdin. The token is stored in
+    /// $PLINTH_CONFIG_DIR, else $XDG_CONFIG_HOME/plinth, else ~/.config/plinth, in
+    /// credentials.toml, readable by you only.
+    Login(commands::auth::LoginArgs),
+    /// Revoke the stored token on the server and forget it.
+    Logout(commands::RemoteArgs),
+    /// Show who you are logged in as, and where.
+    Whoami(commands::RemoteArgs),
+    /// Manage user accounts (admins).
+    Users(commands::users::UsersArgs),
+    /// Manage organizations and their members.
+    Orgs(commands::orgs::OrgsArgs),
+    /// Manage projects and their members.
+    Projects(commands::projects::ProjectsArgs),
+    /// Manage your personal API tokens.
+    ///
+    /// For scripts and CI: `export PLINTH_URL=… PLINTH_TOKEN=$(plinth tokens create --name ci | tail -n1)`.
+    Tokens(commands::tokens::TokensArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -181,6 +206,13 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             print!("{redacted}");
             Ok(())
         }
+        Command::Login(args) => commands::auth::login(args),
+        Command::Logout(remote) => commands::auth::logout(&remote),
+        Command::Whoami(remote) => commands::auth::whoami(&remote),
+        Command::Users(args) => commands::users::run(args),
+        Command::Orgs(args) => commands::orgs::run(args),
+        Command::Projects(args) => commands::projects::run(args),
+        Command::Tokens(args) => commands::tokens::run(args),
     }
 }
 

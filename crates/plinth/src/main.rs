@@ -3,6 +3,7 @@
 //! crates; errors are reported here, on one line, with a non-zero exit code.
 
 mod cli;
+mod commands;
 mod serve;
 
 use std::process::ExitCode;

@@ -3,6 +3,7 @@
 
 mod browser;
 mod cli;
+mod cli_identity;
 mod serve;
 mod services;
 mod startup;
