@@ -12,6 +12,7 @@ pub mod identity;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{CoreError, CoreResult};
 pub use identity::{
-    AuthSettingsView, ClientInfo, Credential, IdentityService, IdentitySettings, LoginOutcome,
-    MfaEnrollment, NewAccount, NewTokenRequest, OrgPass, Principal, ProjectPass, SessionCookie,
+    AuthSettingsView, ClientInfo, Credential, IdentityService, IdentitySettings,
+    LocalAuthenticator, LoginOutcome, MfaEnrollment, NewAccount, NewTokenRequest, OrgPass,
+    PasswordAuthenticator, Principal, ProjectPass, SessionCookie,
 };

@@ -163,18 +163,7 @@ impl IdentityService {
                 }
             }
         }
-        let record = self.store.find_user_by_login(&login).await?;
-        let verified = match record
-            .as_ref()
-            .and_then(|record| record.password_hash.as_deref())
-        {
-            Some(hash) => self.hasher.verify(password, hash)?,
-            None => {
-                self.hasher.waste_one_verification(password);
-                false
-            }
-        };
-        let Some(record) = record.filter(|_| verified) else {
+        let Some(record) = self.authenticator.verify(&login, password).await? else {
             self.login_failed(
                 &login,
                 &account_key,

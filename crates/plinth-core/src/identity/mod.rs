@@ -2,6 +2,7 @@
 //! ([`ProjectPass`], [`OrgPass`], admin checks), and the audit log of it all.
 
 mod audit;
+mod authenticator;
 mod login;
 mod orgs;
 mod tokens;
@@ -14,6 +15,7 @@ use plinth_auth::{PasswordHasher, PasswordPolicy, SecretBox};
 use plinth_metastore::{MetadataStore, NewAuditEvent, OrgRole};
 use plinth_types::{Organization, Project, Role, User};
 
+pub use authenticator::{LocalAuthenticator, PasswordAuthenticator};
 pub use login::{LoginOutcome, MfaEnrollment, SessionCookie};
 pub use tokens::NewTokenRequest;
 pub use users::{AuthSettingsView, NewAccount};
@@ -215,6 +217,7 @@ enum Actor<'a> {
 #[derive(Clone)]
 pub struct IdentityService {
     store: Arc<dyn MetadataStore>,
+    authenticator: Arc<dyn PasswordAuthenticator>,
     hasher: PasswordHasher,
     secret_box: SecretBox,
     settings: IdentitySettings,
@@ -222,7 +225,7 @@ pub struct IdentityService {
 }
 
 impl IdentityService {
-    /// Returns the service over `store`.
+    /// Returns the service over `store`, checking passwords against the local accounts.
     pub fn new(
         store: Arc<dyn MetadataStore>,
         hasher: PasswordHasher,
@@ -230,13 +233,21 @@ impl IdentityService {
         settings: IdentitySettings,
         clock: Arc<dyn Clock>,
     ) -> Self {
+        let authenticator = Arc::new(LocalAuthenticator::new(store.clone(), hasher.clone()));
         IdentityService {
             store,
+            authenticator,
             hasher,
             secret_box,
             settings,
             clock,
         }
+    }
+
+    /// Returns the service checking passwords with `authenticator` instead (a directory).
+    pub fn with_authenticator(mut self, authenticator: Arc<dyn PasswordAuthenticator>) -> Self {
+        self.authenticator = authenticator;
+        self
     }
 
     /// Returns the settings.

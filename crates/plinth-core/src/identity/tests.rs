@@ -711,3 +711,47 @@ async fn passwords_follow_the_policy_and_signup_follows_the_settings() {
         Err(CoreError::Forbidden(_))
     ));
 }
+
+/// A stand-in for a directory (LDAP/AD): it knows one password for everyone.
+struct Directory(std::sync::Arc<dyn plinth_metastore::MetadataStore>);
+
+#[async_trait::async_trait]
+impl PasswordAuthenticator for Directory {
+    fn name(&self) -> &'static str {
+        "test-directory"
+    }
+
+    async fn verify(
+        &self,
+        login: &str,
+        password: &str,
+    ) -> CoreResult<Option<plinth_metastore::UserRecord>> {
+        if password != "from-the-directory" {
+            return Ok(None);
+        }
+        Ok(self.0.find_user_by_login(login).await?)
+    }
+}
+
+#[tokio::test]
+async fn another_authenticator_plugs_in_without_touching_the_rest() {
+    let f = fixture().await;
+    f.user("alice").await;
+    let service = f
+        .service
+        .clone()
+        .with_authenticator(Arc::new(Directory(f._store.shared())));
+    let outcome = service
+        .login("alice", "from-the-directory", &client())
+        .await
+        .expect("the directory decides");
+    assert_eq!(outcome.user().username.as_str(), "alice");
+    let refused = service
+        .login("alice", "violet-harbour-thimble-42", &client())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.to_string(), "invalid username or password");
+    // Throttling, sessions and audit are the service's, whatever checks the password.
+    let cookie = service.start_session(&outcome, &client()).await.unwrap();
+    assert!(service.authenticate_session(&cookie.id).await.is_ok());
+}
