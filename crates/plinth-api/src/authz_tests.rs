@@ -10,10 +10,10 @@ use serde_json::{json, Value};
 
 use crate::tests::{app, json_request, login_token, send, TestApp, ADMIN_PASSWORD};
 
-const PASSWORD: &str = "violet-harbour-thimble-42";
+pub(crate) const PASSWORD: &str = "violet-harbour-thimble-42";
 
 /// The callers, in the order of each row's statuses.
-const CALLERS: [&str; 6] = [
+pub(crate) const CALLERS: [&str; 6] = [
     "anonymous",
     "viewer",
     "contributor",
@@ -335,10 +335,10 @@ fn matrix() -> Vec<Case> {
     ]
 }
 
-struct World {
-    app: TestApp,
-    tokens: [Option<String>; 6],
-    tina_token_id: String,
+pub(crate) struct World {
+    pub(crate) app: TestApp,
+    pub(crate) tokens: [Option<String>; 6],
+    pub(crate) tina_token_id: String,
 }
 
 async fn post(app: &TestApp, uri: &str, token: &str, body: Value) {
@@ -361,7 +361,7 @@ async fn put(app: &TestApp, uri: &str, token: &str, body: Value) {
     );
 }
 
-async fn world() -> World {
+pub(crate) async fn world() -> World {
     let app = app().await;
     let admin = app.admin_token.clone();
     for name in ["vera", "carl", "olga", "oscar", "tina"] {

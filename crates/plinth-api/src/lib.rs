@@ -167,3 +167,5 @@ pub async fn serve(
 mod authz_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod ui_authz_tests;

@@ -87,81 +87,115 @@ pub(crate) struct Area {
     pub(crate) built: bool,
 }
 
-pub(crate) fn router() -> Router<AppState> {
-    let mut router = Router::new()
-        .route("/", get(pages::home))
-        .route("/status", get(pages::status))
-        .route("/assets/{*path}", get(assets::serve))
-        .route("/favicon.ico", get(assets::favicon))
-        .route(
-            "/login",
-            get(auth_pages::login_form).post(auth_pages::login),
-        )
-        .route(
-            "/login/mfa",
-            get(auth_pages::mfa_form).post(auth_pages::mfa),
-        )
-        .route("/logout", post(auth_pages::logout))
-        .route(
-            "/signup",
-            get(auth_pages::signup_form).post(auth_pages::signup),
-        )
-        .route("/profile", get(profile::show).post(profile::update))
-        .route("/profile/password", post(profile::password))
-        .route("/profile/mfa/start", post(profile::mfa_start))
-        .route("/profile/mfa/confirm", post(profile::mfa_confirm))
-        .route("/profile/mfa/disable", post(profile::mfa_disable))
-        .route("/profile/tokens", post(profile::create_token))
-        .route(
-            "/profile/tokens/{token_id}/revoke",
-            post(profile::revoke_token),
-        )
-        .route("/projects", get(projects::list).post(projects::create))
-        .route("/orgs", post(projects::create_organization))
-        .route("/orgs/{organization}", get(projects::organization))
-        .route(
-            "/orgs/{organization}/members",
-            post(projects::set_organization_member),
-        )
-        .route(
-            "/orgs/{organization}/members/{username}/remove",
-            post(projects::remove_organization_member),
-        )
-        .route("/projects/{organization}/{project}", get(projects::project))
-        .route(
-            "/projects/{organization}/{project}/members",
-            post(projects::set_project_member),
-        )
-        .route(
-            "/projects/{organization}/{project}/members/{username}/remove",
-            post(projects::remove_project_member),
-        )
-        .route(
-            "/projects/{organization}/{project}/settings",
-            post(projects::update_project),
-        )
-        .route(
-            "/projects/{organization}/{project}/delete",
-            post(projects::delete_project),
-        )
-        .route("/admin", get(admin::users))
-        .route("/admin/users", post(admin::create_user))
-        .route("/admin/users/{username}", get(admin::user_detail))
-        .route("/admin/users/{username}/update", post(admin::update_user))
-        .route(
-            "/admin/users/{username}/password",
-            post(admin::reset_password),
-        )
-        .route("/admin/users/{username}/reset-mfa", post(admin::reset_mfa))
-        .route(
-            "/admin/settings",
-            get(admin::settings).post(admin::save_settings),
-        )
-        .route("/admin/audit", get(admin::audit));
-    for area in AREAS.iter().filter(|area| !area.built) {
-        router = router.route(area.path, get(pages::area));
+/// The UI routes, listed as they are added so tests can walk every one of them.
+pub(crate) struct UiRoutes {
+    router: Router<AppState>,
+    listed: Vec<(&'static str, &'static str)>,
+}
+
+impl UiRoutes {
+    fn new() -> Self {
+        UiRoutes {
+            router: Router::new(),
+            listed: Vec::new(),
+        }
     }
-    router
+
+    fn get<H, T>(mut self, path: &'static str, handler: H) -> Self
+    where
+        H: axum::handler::Handler<T, AppState>,
+        T: 'static,
+    {
+        self.router = self.router.route(path, get(handler));
+        self.listed.push(("GET", path));
+        self
+    }
+
+    fn post<H, T>(mut self, path: &'static str, handler: H) -> Self
+    where
+        H: axum::handler::Handler<T, AppState>,
+        T: 'static,
+    {
+        self.router = self.router.route(path, post(handler));
+        self.listed.push(("POST", path));
+        self
+    }
+
+    /// Returns every `(method, path template)` of the UI.
+    #[cfg(test)]
+    pub(crate) fn listed(&self) -> &[(&'static str, &'static str)] {
+        &self.listed
+    }
+}
+
+/// Returns the UI routes.
+pub(crate) fn routes() -> UiRoutes {
+    let mut routes = UiRoutes::new()
+        .get("/", pages::home)
+        .get("/status", pages::status)
+        .get("/assets/{*path}", assets::serve)
+        .get("/favicon.ico", assets::favicon)
+        .get("/login", auth_pages::login_form)
+        .post("/login", auth_pages::login)
+        .get("/login/mfa", auth_pages::mfa_form)
+        .post("/login/mfa", auth_pages::mfa)
+        .post("/logout", auth_pages::logout)
+        .get("/signup", auth_pages::signup_form)
+        .post("/signup", auth_pages::signup)
+        .get("/profile", profile::show)
+        .post("/profile", profile::update)
+        .post("/profile/password", profile::password)
+        .post("/profile/mfa/start", profile::mfa_start)
+        .post("/profile/mfa/confirm", profile::mfa_confirm)
+        .post("/profile/mfa/disable", profile::mfa_disable)
+        .post("/profile/tokens", profile::create_token)
+        .post("/profile/tokens/{token_id}/revoke", profile::revoke_token)
+        .get("/projects", projects::list)
+        .post("/projects", projects::create)
+        .post("/orgs", projects::create_organization)
+        .get("/orgs/{organization}", projects::organization)
+        .post(
+            "/orgs/{organization}/members",
+            projects::set_organization_member,
+        )
+        .post(
+            "/orgs/{organization}/members/{username}/remove",
+            projects::remove_organization_member,
+        )
+        .get("/projects/{organization}/{project}", projects::project)
+        .post(
+            "/projects/{organization}/{project}/members",
+            projects::set_project_member,
+        )
+        .post(
+            "/projects/{organization}/{project}/members/{username}/remove",
+            projects::remove_project_member,
+        )
+        .post(
+            "/projects/{organization}/{project}/settings",
+            projects::update_project,
+        )
+        .post(
+            "/projects/{organization}/{project}/delete",
+            projects::delete_project,
+        )
+        .get("/admin", admin::users)
+        .post("/admin/users", admin::create_user)
+        .get("/admin/users/{username}", admin::user_detail)
+        .post("/admin/users/{username}/update", admin::update_user)
+        .post("/admin/users/{username}/password", admin::reset_password)
+        .post("/admin/users/{username}/reset-mfa", admin::reset_mfa)
+        .get("/admin/settings", admin::settings)
+        .post("/admin/settings", admin::save_settings)
+        .get("/admin/audit", admin::audit);
+    for area in AREAS.iter().filter(|area| !area.built) {
+        routes = routes.get(area.path, pages::area);
+    }
+    routes
+}
+
+pub(crate) fn router() -> Router<AppState> {
+    routes().router
 }
 
 /// Formats milliseconds since the epoch as a UTC time for people.

@@ -1,0 +1,361 @@
+//! The authorization matrix of the pages: every UI route, listed by the router itself as it
+//! is built, visited by each kind of caller with a browser session (and the form's CSRF
+//! token), on a fresh fixture per cell.
+
+use std::collections::BTreeSet;
+
+use axum::body::Body;
+use axum::http::{header, Request};
+
+use crate::authz_tests::{world, World, CALLERS, PASSWORD};
+use crate::tests::{browser_login, send, ADMIN_PASSWORD};
+
+/// What a caller gets: `L` the login page (a redirect there), `O` the page or a redirect
+/// that did what was asked, `E` a redirect back with an error notice, or a status code.
+type Expect = [&'static str; 6];
+
+struct Case {
+    method: &'static str,
+    template: &'static str,
+    uri: &'static str,
+    form: &'static str,
+    expected: Expect,
+}
+
+const fn case(
+    method: &'static str,
+    template: &'static str,
+    uri: &'static str,
+    form: &'static str,
+    expected: Expect,
+) -> Case {
+    Case {
+        method,
+        template,
+        uri,
+        form,
+        expected,
+    }
+}
+
+const ALL_OK: Expect = ["O"; 6];
+const SIGNED_IN: Expect = ["L", "O", "O", "O", "O", "O"];
+const ADMIN_PAGE: Expect = ["L", "403", "403", "403", "O", "403"];
+const ADMIN_FORM: Expect = ["L", "E", "E", "E", "O", "E"];
+const OWNER_FORM: Expect = ["L", "E", "E", "O", "O", "E"];
+const MEMBER_PAGE: Expect = ["L", "O", "O", "O", "O", "404"];
+const OWN_ERROR: Expect = ["L", "E", "E", "E", "E", "E"];
+
+/// Columns: anonymous, viewer, contributor, owner, admin, outsider (see `authz_tests`).
+fn matrix() -> Vec<Case> {
+    vec![
+        case("GET", "/", "/", "", SIGNED_IN),
+        case("GET", "/status", "/status", "", SIGNED_IN),
+        case("GET", "/assets/{*path}", "/assets/plinth.css", "", ALL_OK),
+        case("GET", "/favicon.ico", "/favicon.ico", "", ALL_OK),
+        case("GET", "/login", "/login", "", ALL_OK),
+        case(
+            "POST",
+            "/login",
+            "/login",
+            "username=tina&password=PASSWORD",
+            ALL_OK,
+        ),
+        case("GET", "/login/mfa", "/login/mfa", "", SIGNED_IN),
+        case(
+            "POST",
+            "/login/mfa",
+            "/login/mfa",
+            "code=000000",
+            ["L", "401", "401", "401", "401", "401"],
+        ),
+        case("POST", "/logout", "/logout", "", SIGNED_IN),
+        case("GET", "/signup", "/signup", "", ALL_OK),
+        case(
+            "POST",
+            "/signup",
+            "/signup",
+            "username=s&email=s%40example.com&password=PASSWORD",
+            ["403"; 6],
+        ),
+        case("GET", "/profile", "/profile", "", SIGNED_IN),
+        case(
+            "POST",
+            "/profile",
+            "/profile",
+            "display_name=Renamed&email=EMAIL",
+            SIGNED_IN,
+        ),
+        case(
+            "POST",
+            "/profile/password",
+            "/profile/password",
+            "current_password=CURRENT&new_password=a-brand-new-passphrase-7",
+            SIGNED_IN,
+        ),
+        case(
+            "POST",
+            "/profile/mfa/start",
+            "/profile/mfa/start",
+            "",
+            SIGNED_IN,
+        ),
+        case(
+            "POST",
+            "/profile/mfa/confirm",
+            "/profile/mfa/confirm",
+            "code=000000",
+            OWN_ERROR,
+        ),
+        case(
+            "POST",
+            "/profile/mfa/disable",
+            "/profile/mfa/disable",
+            "code=000000",
+            OWN_ERROR,
+        ),
+        case(
+            "POST",
+            "/profile/tokens",
+            "/profile/tokens",
+            "name=matrix&expires_days=7",
+            SIGNED_IN,
+        ),
+        case(
+            "POST",
+            "/profile/tokens/{token_id}/revoke",
+            "/profile/tokens/TINA_TOKEN/revoke",
+            "",
+            OWN_ERROR,
+        ),
+        case("GET", "/projects", "/projects", "", SIGNED_IN),
+        case(
+            "POST",
+            "/projects",
+            "/projects",
+            "organization=acme&name=fresh",
+            ["L", "E", "O", "O", "O", "E"],
+        ),
+        case("POST", "/orgs", "/orgs", "name=initech", ADMIN_FORM),
+        case("GET", "/orgs/{organization}", "/orgs/acme", "", MEMBER_PAGE),
+        case(
+            "POST",
+            "/orgs/{organization}/members",
+            "/orgs/acme/members",
+            "username=tina&role=member",
+            OWNER_FORM,
+        ),
+        case(
+            "POST",
+            "/orgs/{organization}/members/{username}/remove",
+            "/orgs/acme/members/carl/remove",
+            "",
+            OWNER_FORM,
+        ),
+        case(
+            "GET",
+            "/projects/{organization}/{project}",
+            "/projects/acme/churn",
+            "",
+            MEMBER_PAGE,
+        ),
+        case(
+            "POST",
+            "/projects/{organization}/{project}/members",
+            "/projects/acme/churn/members",
+            "username=tina&role=viewer",
+            OWNER_FORM,
+        ),
+        case(
+            "POST",
+            "/projects/{organization}/{project}/members/{username}/remove",
+            "/projects/acme/churn/members/vera/remove",
+            "",
+            OWNER_FORM,
+        ),
+        case(
+            "POST",
+            "/projects/{organization}/{project}/settings",
+            "/projects/acme/churn/settings",
+            "display_name=Churn+2",
+            OWNER_FORM,
+        ),
+        case(
+            "POST",
+            "/projects/{organization}/{project}/delete",
+            "/projects/acme/churn/delete",
+            "confirm=churn",
+            OWNER_FORM,
+        ),
+        case("GET", "/admin", "/admin", "", ADMIN_PAGE),
+        case(
+            "POST",
+            "/admin/users",
+            "/admin/users",
+            "username=newbie&email=newbie%40example.com&password=PASSWORD",
+            ADMIN_FORM,
+        ),
+        case(
+            "GET",
+            "/admin/users/{username}",
+            "/admin/users/tina",
+            "",
+            ADMIN_PAGE,
+        ),
+        case(
+            "POST",
+            "/admin/users/{username}/update",
+            "/admin/users/tina/update",
+            "is_active=false",
+            ADMIN_FORM,
+        ),
+        case(
+            "POST",
+            "/admin/users/{username}/password",
+            "/admin/users/tina/password",
+            "password=reset-by-admin-phrase-3",
+            ADMIN_FORM,
+        ),
+        case(
+            "POST",
+            "/admin/users/{username}/reset-mfa",
+            "/admin/users/tina/reset-mfa",
+            "",
+            ADMIN_FORM,
+        ),
+        case("GET", "/admin/settings", "/admin/settings", "", ADMIN_PAGE),
+        case(
+            "POST",
+            "/admin/settings",
+            "/admin/settings",
+            "signup_enabled=true&signup_domains=",
+            ADMIN_FORM,
+        ),
+        case("GET", "/admin/audit", "/admin/audit", "", ADMIN_PAGE),
+        case("GET", "/experiments", "/experiments", "", SIGNED_IN),
+        case("GET", "/models", "/models", "", SIGNED_IN),
+        case("GET", "/pipelines", "/pipelines", "", SIGNED_IN),
+        case("GET", "/workspaces", "/workspaces", "", SIGNED_IN),
+        case("GET", "/deployments", "/deployments", "", SIGNED_IN),
+        case("GET", "/files", "/files", "", SIGNED_IN),
+        case("GET", "/features", "/features", "", SIGNED_IN),
+    ]
+}
+
+fn classify(status: u16, location: &str) -> String {
+    match status {
+        303 | 302 | 307 if location == "/login" || location.starts_with("/login?next=") => {
+            "L".to_string()
+        }
+        303 | 302 | 307 if location.contains("error=") => "E".to_string(),
+        200 | 303 | 302 | 307 => "O".to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn username(column: usize) -> &'static str {
+    ["", "vera", "carl", "olga", "admin", "oscar"][column]
+}
+
+#[tokio::test]
+async fn every_page_answers_every_caller_as_designed() {
+    let cases = matrix();
+    let routes = crate::ui::routes();
+    let listed: BTreeSet<String> = routes
+        .listed()
+        .iter()
+        .map(|(method, path)| format!("{method} {path}"))
+        .collect();
+    let covered: BTreeSet<String> = cases
+        .iter()
+        .map(|case| format!("{} {}", case.method, case.template))
+        .collect();
+    let missing: Vec<&String> = listed.difference(&covered).collect();
+    let stale: Vec<&String> = covered.difference(&listed).collect();
+    assert!(
+        missing.is_empty(),
+        "UI routes without a row in the page matrix: {missing:?}"
+    );
+    assert!(
+        stale.is_empty(),
+        "page matrix rows for routes that no longer exist: {stale:?}"
+    );
+
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for case in &cases {
+        for (column, caller) in CALLERS.iter().enumerate() {
+            let World {
+                app, tina_token_id, ..
+            } = world().await;
+            let session = if column == 0 {
+                None
+            } else {
+                let password = if caller == &"admin" {
+                    ADMIN_PASSWORD
+                } else {
+                    PASSWORD
+                };
+                Some(browser_login(&app.router, username(column), password).await)
+            };
+            let uri = case.uri.replace("TINA_TOKEN", &tina_token_id);
+            let mut builder = Request::builder().method(case.method).uri(&uri);
+            if let Some((cookie, _)) = &session {
+                builder = builder.header(header::COOKIE, cookie);
+            }
+            let request = if case.method == "POST" {
+                let current = if caller == &"admin" {
+                    ADMIN_PASSWORD
+                } else {
+                    PASSWORD
+                };
+                let email = if caller == &"admin" {
+                    "admin%40plinth.invalid".to_string()
+                } else {
+                    format!("{}%40example.com", username(column))
+                };
+                let mut form = case
+                    .form
+                    .replace("PASSWORD", PASSWORD)
+                    .replace("CURRENT", current)
+                    .replace("EMAIL", &email);
+                if let Some((_, csrf)) = &session {
+                    form = if form.is_empty() {
+                        format!("_csrf={csrf}")
+                    } else {
+                        format!("{form}&_csrf={csrf}")
+                    };
+                }
+                builder
+                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(Body::from(form))
+                    .unwrap()
+            } else {
+                builder.body(Body::empty()).unwrap()
+            };
+            let answer = send(&app.router, request).await;
+            checked += 1;
+            let got = classify(answer.status.as_u16(), answer.header("location"));
+            if got != case.expected[column] {
+                failures.push(format!(
+                    "{} {uri} as {caller}: expected {}, got {got} ({} {})",
+                    case.method,
+                    case.expected[column],
+                    answer.status.as_u16(),
+                    answer.header("location")
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} cells differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    eprintln!(
+        "page matrix: {} routes x {} callers = {checked} cells, all as designed",
+        cases.len(),
+        CALLERS.len()
+    );
+}
