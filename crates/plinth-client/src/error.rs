@@ -71,20 +71,7 @@ impl ClientError {
         let ClientError::Api { code, .. } = self else {
             return None;
         };
-        [
-            ErrorKind::InvalidArgument,
-            ErrorKind::NotFound,
-            ErrorKind::AlreadyExists,
-            ErrorKind::Conflict,
-            ErrorKind::PayloadTooLarge,
-            ErrorKind::RateLimited,
-            ErrorKind::Unauthenticated,
-            ErrorKind::Forbidden,
-            ErrorKind::Unavailable,
-            ErrorKind::Internal,
-        ]
-        .into_iter()
-        .find(|kind| kind.as_str() == code)
+        ErrorKind::from_wire_name(code)
     }
 
     /// Returns whether the server refused the caller's credentials (HTTP 401).
@@ -94,6 +81,6 @@ impl ClientError {
 
     /// Returns whether a login was refused only because the account needs a TOTP code.
     pub fn needs_totp_code(&self) -> bool {
-        matches!(self, ClientError::Api { status: 401, message, .. } if message.contains("totp_code"))
+        matches!(self, ClientError::Api { status: 401, code, .. } if code == "mfa_required")
     }
 }

@@ -58,7 +58,7 @@ async fn fake_server() -> String {
                 (
                     StatusCode::UNAUTHORIZED,
                     Json(json!({
-                        "code": "unauthenticated",
+                        "code": "mfa_required",
                         "message": "this account uses two-factor authentication: send `totp_code`",
                     })),
                 )

@@ -22,6 +22,9 @@ pub enum CoreError {
     /// The caller is not authenticated, or the credentials are wrong.
     #[error("{0}")]
     Unauthenticated(String),
+    /// The password was right; the TOTP code (or a recovery code) is still due.
+    #[error("{0}")]
+    MfaRequired(String),
     /// The caller is authenticated but lacks a permission; the message names it.
     #[error("{0}")]
     Forbidden(String),
@@ -51,6 +54,7 @@ impl HasErrorKind for CoreError {
             CoreError::InvalidArgument(_) => ErrorKind::InvalidArgument,
             CoreError::NotFound { .. } => ErrorKind::NotFound,
             CoreError::Unauthenticated(_) => ErrorKind::Unauthenticated,
+            CoreError::MfaRequired(_) => ErrorKind::MfaRequired,
             CoreError::Forbidden(_) => ErrorKind::Forbidden,
             CoreError::Conflict(_) => ErrorKind::Conflict,
             CoreError::RateLimited(_) => ErrorKind::RateLimited,

@@ -21,6 +21,8 @@ pub enum ErrorKind {
     RateLimited,
     /// The caller is not authenticated.
     Unauthenticated,
+    /// The password was right but the account's second factor is due: send the TOTP code.
+    MfaRequired,
     /// The caller is authenticated but lacks the needed permission.
     Forbidden,
     /// A dependency (database, object store) cannot be reached right now.
@@ -30,11 +32,33 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, for clients that map wire names back to kinds.
+    pub const ALL: [ErrorKind; 11] = [
+        ErrorKind::InvalidArgument,
+        ErrorKind::NotFound,
+        ErrorKind::AlreadyExists,
+        ErrorKind::Conflict,
+        ErrorKind::PayloadTooLarge,
+        ErrorKind::RateLimited,
+        ErrorKind::Unauthenticated,
+        ErrorKind::MfaRequired,
+        ErrorKind::Forbidden,
+        ErrorKind::Unavailable,
+        ErrorKind::Internal,
+    ];
+
+    /// Returns the kind whose wire name is `name`.
+    pub fn from_wire_name(name: &str) -> Option<ErrorKind> {
+        ErrorKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+    }
+
     /// Returns the HTTP status code for this kind. This is the only kind → status table.
     pub fn http_status(self) -> u16 {
         match self {
             ErrorKind::InvalidArgument => 400,
-            ErrorKind::Unauthenticated => 401,
+            ErrorKind::Unauthenticated | ErrorKind::MfaRequired => 401,
             ErrorKind::Forbidden => 403,
             ErrorKind::NotFound => 404,
             ErrorKind::AlreadyExists | ErrorKind::Conflict => 409,
@@ -55,6 +79,7 @@ impl ErrorKind {
             ErrorKind::PayloadTooLarge => "payload_too_large",
             ErrorKind::RateLimited => "rate_limited",
             ErrorKind::Unauthenticated => "unauthenticated",
+            ErrorKind::MfaRequired => "mfa_required",
             ErrorKind::Forbidden => "forbidden",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Internal => "internal",
@@ -91,20 +116,36 @@ impl ErrorBody {
 mod tests {
     use super::*;
 
+    /// An exhaustive match: a new variant fails to compile here until it has a place in
+    /// `ErrorKind::ALL`.
+    fn position(kind: ErrorKind) -> usize {
+        match kind {
+            ErrorKind::InvalidArgument => 0,
+            ErrorKind::NotFound => 1,
+            ErrorKind::AlreadyExists => 2,
+            ErrorKind::Conflict => 3,
+            ErrorKind::PayloadTooLarge => 4,
+            ErrorKind::RateLimited => 5,
+            ErrorKind::Unauthenticated => 6,
+            ErrorKind::MfaRequired => 7,
+            ErrorKind::Forbidden => 8,
+            ErrorKind::Unavailable => 9,
+            ErrorKind::Internal => 10,
+        }
+    }
+
+    #[test]
+    fn all_lists_every_kind_once() {
+        for (index, kind) in ErrorKind::ALL.into_iter().enumerate() {
+            assert_eq!(position(kind), index, "{kind:?}");
+            assert_eq!(ErrorKind::from_wire_name(kind.as_str()), Some(kind));
+        }
+        assert_eq!(ErrorKind::from_wire_name("nope"), None);
+    }
+
     #[test]
     fn wire_names_match_serde_and_statuses_are_errors() {
-        for kind in [
-            ErrorKind::InvalidArgument,
-            ErrorKind::NotFound,
-            ErrorKind::AlreadyExists,
-            ErrorKind::Conflict,
-            ErrorKind::PayloadTooLarge,
-            ErrorKind::RateLimited,
-            ErrorKind::Unauthenticated,
-            ErrorKind::Forbidden,
-            ErrorKind::Unavailable,
-            ErrorKind::Internal,
-        ] {
+        for kind in ErrorKind::ALL {
             let json = serde_json::to_string(&kind).unwrap();
             assert_eq!(json, format!("\"{}\"", kind.as_str()));
             assert!((400..600).contains(&kind.http_status()), "{kind:?}");

@@ -367,7 +367,7 @@ pub(crate) async fn login(
             .filter(|code| !code.trim().is_empty())
         else {
             return Err(ApiError::new(
-                ErrorKind::Unauthenticated,
+                ErrorKind::MfaRequired,
                 "this account uses two-factor authentication: send `totp_code`",
             ));
         };

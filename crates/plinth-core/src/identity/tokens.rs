@@ -99,7 +99,7 @@ impl IdentityService {
         client: &ClientInfo,
     ) -> CoreResult<(ApiTokenInfo, String)> {
         if outcome.mfa_required() {
-            return Err(CoreError::Unauthenticated(
+            return Err(CoreError::MfaRequired(
                 "this account uses two-factor authentication: send `totp_code`".to_string(),
             ));
         }
