@@ -263,6 +263,21 @@ pub(crate) fn unique_violation(
     StoreError::from(error)
 }
 
+/// Returns `NotFound` for `entity` `id` when a statement touched no row.
+pub(crate) fn found(
+    rows_affected: u64,
+    entity: &'static str,
+    id: impl Into<String>,
+) -> StoreResult<()> {
+    if rows_affected == 0 {
+        return Err(StoreError::NotFound {
+            entity,
+            id: id.into(),
+        });
+    }
+    Ok(())
+}
+
 /// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
 pub(crate) fn like_pattern(search: &str) -> String {
     let escaped = search
@@ -400,10 +415,7 @@ macro_rules! impl_identity_queries {
                 .bind(now_ms)
                 .execute(&self.pool)
                 .await?;
-                if result.rows_affected() == 0 {
-                    return Err($crate::StoreError::NotFound { entity: "user", id: id.to_string() });
-                }
-                Ok(())
+                $crate::identity_sql::found(result.rows_affected(), "user", id.to_string())
             }
 
             async fn record_login(&self, id: &plinth_types::UserId, now_ms: i64) -> $crate::StoreResult<()> {
@@ -627,10 +639,7 @@ macro_rules! impl_identity_queries {
                 .bind(now_ms)
                 .execute(&self.pool)
                 .await?;
-                if result.rows_affected() == 0 {
-                    return Err($crate::StoreError::NotFound { entity: "token", id: token_id.to_string() });
-                }
-                Ok(())
+                $crate::identity_sql::found(result.rows_affected(), "token", token_id.to_string())
             }
 
             async fn touch_api_token(&self, token_id: &str, now_ms: i64) -> $crate::StoreResult<()> {
@@ -693,10 +702,7 @@ macro_rules! impl_identity_queries {
                     .bind(organization_id)
                     .execute(&self.pool)
                     .await?;
-                if result.rows_affected() == 0 {
-                    return Err($crate::StoreError::NotFound { entity: "organization", id: organization_id.to_string() });
-                }
-                Ok(())
+                $crate::identity_sql::found(result.rows_affected(), "organization", organization_id.to_string())
             }
 
             async fn set_organization_member(
@@ -730,10 +736,7 @@ macro_rules! impl_identity_queries {
                     .bind(user_id.as_str())
                     .execute(&self.pool)
                     .await?;
-                if result.rows_affected() == 0 {
-                    return Err($crate::StoreError::NotFound { entity: "organization member", id: user_id.to_string() });
-                }
-                Ok(())
+                $crate::identity_sql::found(result.rows_affected(), "organization member", user_id.to_string())
             }
 
             async fn get_organization_role(
@@ -869,18 +872,12 @@ macro_rules! impl_identity_queries {
                     .bind(description)
                     .execute(&self.pool)
                     .await?;
-                if result.rows_affected() == 0 {
-                    return Err($crate::StoreError::NotFound { entity: "project", id: id.to_string() });
-                }
-                Ok(())
+                $crate::identity_sql::found(result.rows_affected(), "project", id.to_string())
             }
 
             async fn delete_project(&self, id: &str) -> $crate::StoreResult<()> {
                 let result = sqlx::query("DELETE FROM projects WHERE id = $1").bind(id).execute(&self.pool).await?;
-                if result.rows_affected() == 0 {
-                    return Err($crate::StoreError::NotFound { entity: "project", id: id.to_string() });
-                }
-                Ok(())
+                $crate::identity_sql::found(result.rows_affected(), "project", id.to_string())
             }
 
             async fn set_project_member(
@@ -914,10 +911,7 @@ macro_rules! impl_identity_queries {
                     .bind(user_id.as_str())
                     .execute(&self.pool)
                     .await?;
-                if result.rows_affected() == 0 {
-                    return Err($crate::StoreError::NotFound { entity: "project member", id: user_id.to_string() });
-                }
-                Ok(())
+                $crate::identity_sql::found(result.rows_affected(), "project member", user_id.to_string())
             }
 
             async fn list_project_members(&self, project_id: &str) -> $crate::StoreResult<Vec<plinth_types::Member>> {
