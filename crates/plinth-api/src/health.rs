@@ -116,13 +116,24 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
 #[utoipa::path(get, path = "/api/v1/status", tag = "operations", responses((status = 200, body = Status)))]
 pub(crate) async fn status(
     State(state): State<AppState>,
-    _caller: crate::identity::Authenticated,
+    caller: crate::identity::Authenticated,
 ) -> Result<Json<Status>, crate::ApiError> {
-    Ok(Json(collect_status(&state).await?))
+    Ok(Json(collect_status(&state, caller.0.is_admin()).await?))
 }
 
 /// Gathers the status document (shared by the API and the UI page).
-pub(crate) async fn collect_status(state: &AppState) -> Result<Status, crate::ApiError> {
+/// Backend locations (hosts, paths, buckets) are shown to platform admins only.
+pub(crate) async fn collect_status(
+    state: &AppState,
+    show_locations: bool,
+) -> Result<Status, crate::ApiError> {
+    let location = |location: &str| {
+        if show_locations {
+            location.to_string()
+        } else {
+            "(visible to admins)".to_string()
+        }
+    };
     let readiness = check_readiness(state).await;
     let schema_version = if readiness.metastore.status == "ok" {
         state.metastore().schema_version().await?
@@ -136,11 +147,11 @@ pub(crate) async fn collect_status(state: &AppState) -> Result<Status, crate::Ap
         schema_version,
         metastore: BackendInfo {
             backend: state.metastore().backend(),
-            location: state.metastore_location().to_string(),
+            location: location(state.metastore_location()),
         },
         objects: BackendInfo {
             backend: state.artifacts().backend(),
-            location: state.artifacts().location().to_string(),
+            location: location(state.artifacts().location()),
         },
         readiness,
         resident_memory_bytes: crate::metrics::resident_memory_bytes(),

@@ -794,3 +794,24 @@ async fn required_mfa_sends_users_to_enroll_first() {
         .unwrap()
         .contains("enroll"));
 }
+
+#[tokio::test]
+async fn backend_locations_are_for_admins_only() {
+    let app = app().await;
+    let user = serde_json::json!({ "username": "bob", "email": "bob@example.com", "password": "violet-harbour-thimble-42" });
+    send(
+        &app.router,
+        json_request("POST", "/api/v1/users", Some(&app.admin_token), &user),
+    )
+    .await;
+    let bob = login_token(&app.router, "bob", "violet-harbour-thimble-42").await;
+    let as_bob = send(&app.router, get_as("/api/v1/status", &bob))
+        .await
+        .json();
+    assert_eq!(as_bob["metastore"]["location"], "(visible to admins)");
+    assert_eq!(as_bob["metastore"]["backend"], "sqlite");
+    let as_admin = send(&app.router, get_as("/api/v1/status", &app.admin_token))
+        .await
+        .json();
+    assert_eq!(as_admin["metastore"]["location"], "sqlite://test");
+}

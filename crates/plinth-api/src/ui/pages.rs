@@ -41,7 +41,7 @@ pub(crate) async fn home(State(state): State<AppState>, user: PageUser) -> Marku
 }
 
 pub(crate) async fn status(State(state): State<AppState>, user: PageUser) -> Response {
-    let status = match collect_status(&state).await {
+    let status = match collect_status(&state, user.principal.is_admin()).await {
         Ok(status) => status,
         Err(error) => return error_page(error.status(), error.message()),
     };
