@@ -2,14 +2,13 @@
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::Form;
 use maud::html;
 use plinth_core::{AuthSettingsView, NewAccount};
 use plinth_metastore::{AuditQuery, UserUpdate};
 use serde::Deserialize;
 
 use super::layout::{csrf_field, notice, page};
-use super::session::{back, fail, urlencode, CsrfOnly, PageUser};
+use super::session::{back, fail, urlencode, CsrfOnly, PageForm, PageUser};
 use super::{format_ms, or_dash};
 use crate::identity::ClientInfoExtractor;
 use crate::AppState;
@@ -101,19 +100,13 @@ pub(crate) struct NewUserForm {
     password: String,
     #[serde(default)]
     is_admin: Option<String>,
-    #[serde(default)]
-    _csrf: String,
 }
 
 pub(crate) async fn create_user(
     State(state): State<AppState>,
-    user: PageUser,
     ClientInfoExtractor(client): ClientInfoExtractor,
-    Form(form): Form<NewUserForm>,
+    PageForm { user, form }: PageForm<NewUserForm>,
 ) -> Response {
-    if let Some(response) = user.csrf_rejection(&form._csrf) {
-        return response;
-    }
     let account = NewAccount {
         username: form.username,
         email: form.email,
@@ -211,20 +204,14 @@ pub(crate) struct UpdateForm {
     is_active: Option<bool>,
     #[serde(default)]
     is_admin: Option<bool>,
-    #[serde(default)]
-    _csrf: String,
 }
 
 pub(crate) async fn update_user(
     State(state): State<AppState>,
-    user: PageUser,
     ClientInfoExtractor(client): ClientInfoExtractor,
     Path(username): Path<String>,
-    Form(form): Form<UpdateForm>,
+    PageForm { user, form }: PageForm<UpdateForm>,
 ) -> Response {
-    if let Some(response) = user.csrf_rejection(&form._csrf) {
-        return response;
-    }
     let here = format!("/admin/users/{username}");
     let update = UserUpdate {
         is_active: form.is_active,
@@ -244,20 +231,14 @@ pub(crate) async fn update_user(
 #[derive(Debug, Deserialize)]
 pub(crate) struct PasswordForm {
     password: String,
-    #[serde(default)]
-    _csrf: String,
 }
 
 pub(crate) async fn reset_password(
     State(state): State<AppState>,
-    user: PageUser,
     ClientInfoExtractor(client): ClientInfoExtractor,
     Path(username): Path<String>,
-    Form(form): Form<PasswordForm>,
+    PageForm { user, form }: PageForm<PasswordForm>,
 ) -> Response {
-    if let Some(response) = user.csrf_rejection(&form._csrf) {
-        return response;
-    }
     let here = format!("/admin/users/{username}");
     match state
         .identity()
@@ -271,14 +252,10 @@ pub(crate) async fn reset_password(
 
 pub(crate) async fn reset_mfa(
     State(state): State<AppState>,
-    user: PageUser,
     ClientInfoExtractor(client): ClientInfoExtractor,
     Path(username): Path<String>,
-    Form(form): Form<CsrfOnly>,
+    PageForm { user, .. }: PageForm<CsrfOnly>,
 ) -> Response {
-    if let Some(response) = user.csrf_rejection(&form._csrf) {
-        return response;
-    }
     let here = format!("/admin/users/{username}");
     match state
         .identity()
@@ -329,19 +306,13 @@ pub(crate) struct SettingsForm {
     signup_domains: String,
     #[serde(default)]
     mfa_required: Option<String>,
-    #[serde(default)]
-    _csrf: String,
 }
 
 pub(crate) async fn save_settings(
     State(state): State<AppState>,
-    user: PageUser,
     ClientInfoExtractor(client): ClientInfoExtractor,
-    Form(form): Form<SettingsForm>,
+    PageForm { user, form }: PageForm<SettingsForm>,
 ) -> Response {
-    if let Some(response) = user.csrf_rejection(&form._csrf) {
-        return response;
-    }
     let settings = AuthSettingsView {
         signup_enabled: form.signup_enabled.as_deref() == Some("true"),
         signup_domains: form

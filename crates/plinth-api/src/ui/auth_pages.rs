@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::layout::{csrf_field, notice, page, Viewer};
 use super::session::{
     back, clear_session_cookie, cross_site_rejection, redirect_with_cookie, safe_next,
-    session_cookie, urlencode, CsrfOnly, PageUser,
+    session_cookie, urlencode, CsrfOnly, PageForm,
 };
 use crate::identity::{ClientInfoExtractor, SESSION_COOKIE};
 use crate::AppState;
@@ -218,13 +218,9 @@ pub(crate) async fn mfa(
 
 pub(crate) async fn logout(
     State(state): State<AppState>,
-    user: PageUser,
     ClientInfoExtractor(client): ClientInfoExtractor,
-    Form(form): Form<CsrfOnly>,
+    PageForm { user, .. }: PageForm<CsrfOnly>,
 ) -> Response {
-    if let Some(response) = user.csrf_rejection(&form._csrf) {
-        return response;
-    }
     if let Err(error) = state.identity().logout(&user.principal, &client).await {
         return crate::ApiError::from(error).into_response();
     }

@@ -5,14 +5,13 @@ use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::Form;
 use maud::{html, Markup, PreEscaped};
 use plinth_core::NewTokenRequest;
 use serde::Deserialize;
 
 use super::auth_pages::NextQuery;
 use super::layout::{csrf_field, notice, page};
-use super::session::{back, fail, CsrfOnly, PageUser};
+use super::session::{back, fail, CsrfOnly, PageForm, PageUser};
 use super::{format_ms, or_dash};
 use crate::identity::ClientInfoExtractor;
 use crate::AppState;
@@ -157,19 +156,13 @@ pub(crate) async fn show(
 pub(crate) struct ProfileForm {
     display_name: String,
     email: String,
-    #[serde(default)]
-    _csrf: String,
 }
 
 pub(crate) async fn update(
     State(state): State<AppState>,
-    user: PageUser,
     ClientInfoExtractor(client): ClientInfoExtractor,
-    Form(form): Form<ProfileForm>,
+    PageForm { user, form }: PageForm<ProfileForm>,
 ) -> Response {
-    if let Some(response) = user.csrf_rejection(&form._csrf) {
-        return response;
-    }
     match state
         .identity()
         .update_profile(
@@ -189,19 +182,13 @@ pub(crate) async fn update(
 pub(crate) struct PasswordForm {
     current_password: String,
     new_password: String,
-    #[serde(default)]
-    _csrf: String,
 }
 
 pub(crate) async fn password(
     State(state): State<AppState>,
-    user: PageUser,
     ClientInfoExtractor(client): ClientInfoExtractor,
-    Form(form): Form<PasswordForm>,
+    PageForm { user, form }: PageForm<PasswordForm>,
 ) -> Response {
-    if let Some(response) = user.csrf_rejection(&form._csrf) {
-        return response;
-    }
     match state
         .identity()
         .change_own_password(
@@ -219,12 +206,8 @@ pub(crate) async fn password(
 
 pub(crate) async fn mfa_start(
     State(state): State<AppState>,
-    user: PageUser,
-    Form(form): Form<CsrfOnly>,
+    PageForm { user, .. }: PageForm<CsrfOnly>,
 ) -> Response {
-    if let Some(response) = user.csrf_rejection(&form._csrf) {
-        return response;
-    }
     let enrollment = match state.identity().begin_mfa_enrollment(&user.principal).await {
         Ok(enrollment) => enrollment,
         Err(error) => return fail("/profile", error),
@@ -248,19 +231,13 @@ pub(crate) async fn mfa_start(
 #[derive(Debug, Deserialize)]
 pub(crate) struct CodeForm {
     code: String,
-    #[serde(default)]
-    _csrf: String,
 }
 
 pub(crate) async fn mfa_confirm(
     State(state): State<AppState>,
-    user: PageUser,
     ClientInfoExtractor(client): ClientInfoExtractor,
-    Form(form): Form<CodeForm>,
+    PageForm { user, form }: PageForm<CodeForm>,
 ) -> Response {
-    if let Some(response) = user.csrf_rejection(&form._csrf) {
-        return response;
-    }
     let codes = match state
         .identity()
         .confirm_mfa_enrollment(&user.principal, &form.code, &client)
@@ -308,13 +285,9 @@ async fn refreshed(state: &AppState, user: PageUser) -> Result<PageUser, ()> {
 
 pub(crate) async fn mfa_disable(
     State(state): State<AppState>,
-    user: PageUser,
     ClientInfoExtractor(client): ClientInfoExtractor,
-    Form(form): Form<CodeForm>,
+    PageForm { user, form }: PageForm<CodeForm>,
 ) -> Response {
-    if let Some(response) = user.csrf_rejection(&form._csrf) {
-        return response;
-    }
     match state
         .identity()
         .disable_own_mfa(&user.principal, &form.code, &client)
@@ -334,19 +307,13 @@ pub(crate) struct TokenForm {
     project: Option<String>,
     #[serde(default)]
     read_only: Option<String>,
-    #[serde(default)]
-    _csrf: String,
 }
 
 pub(crate) async fn create_token(
     State(state): State<AppState>,
-    user: PageUser,
     ClientInfoExtractor(client): ClientInfoExtractor,
-    Form(form): Form<TokenForm>,
+    PageForm { user, form }: PageForm<TokenForm>,
 ) -> Response {
-    if let Some(response) = user.csrf_rejection(&form._csrf) {
-        return response;
-    }
     let days = match form
         .expires_days
         .as_deref()
@@ -396,14 +363,10 @@ pub(crate) async fn create_token(
 
 pub(crate) async fn revoke_token(
     State(state): State<AppState>,
-    user: PageUser,
     ClientInfoExtractor(client): ClientInfoExtractor,
     Path(token_id): Path<String>,
-    Form(form): Form<CsrfOnly>,
+    PageForm { user, .. }: PageForm<CsrfOnly>,
 ) -> Response {
-    if let Some(response) = user.csrf_rejection(&form._csrf) {
-        return response;
-    }
     match state
         .identity()
         .revoke_token(&user.principal, &token_id, &client)

@@ -2,7 +2,6 @@
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use maud::html;
 use plinth_types::{OrgRole, Role};
 use serde::Deserialize;
@@ -10,7 +9,7 @@ use serde::Deserialize;
 use super::auth_pages::NextQuery;
 use super::format_ms;
 use super::layout::{csrf_field, notice, page};
-use super::session::{back, fail, CsrfOnly, PageUser};
+use super::session::{back, fail, CsrfOnly, PageForm, PageUser};
 use crate::identity::ClientInfoExtractor;
 use crate::AppState;
 
@@ -95,19 +94,13 @@ pub(crate) struct NewProjectForm {
     display_name: String,
     #[serde(default)]
     description: String,
-    #[serde(default)]
-    _csrf: String,
 }
 
 pub(crate) async fn create(
     State(state): State<AppState>,
-    user: PageUser,
     ClientInfoExtractor(client): ClientInfoExtractor,
-    Form(form): Form<NewProjectForm>,
+    PageForm { user, form }: PageForm<NewProjectForm>,
 ) -> Response {
-    if let Some(response) = user.csrf_rejection(&form._csrf) {
-        return response;
-    }
     match state
         .identity()
         .create_project(
@@ -136,19 +129,13 @@ pub(crate) struct NewOrganizationForm {
     display_name: String,
     #[serde(default)]
     owner: String,
-    #[serde(default)]
-    _csrf: String,
 }
 
 pub(crate) async fn create_organization(
     State(state): State<AppState>,
-    user: PageUser,
     ClientInfoExtractor(client): ClientInfoExtractor,
-    Form(form): Form<NewOrganizationForm>,
+    PageForm { user, form }: PageForm<NewOrganizationForm>,
 ) -> Response {
-    if let Some(response) = user.csrf_rejection(&form._csrf) {
-        return response;
-    }
     let owner = Some(form.owner.trim()).filter(|owner| !owner.is_empty());
     match state
         .identity()
@@ -241,20 +228,14 @@ pub(crate) async fn organization(
 pub(crate) struct MemberForm {
     username: String,
     role: String,
-    #[serde(default)]
-    _csrf: String,
 }
 
 pub(crate) async fn set_organization_member(
     State(state): State<AppState>,
-    user: PageUser,
     ClientInfoExtractor(client): ClientInfoExtractor,
     Path(name): Path<String>,
-    Form(form): Form<MemberForm>,
+    PageForm { user, form }: PageForm<MemberForm>,
 ) -> Response {
-    if let Some(response) = user.csrf_rejection(&form._csrf) {
-        return response;
-    }
     let here = format!("/orgs/{name}");
     let role = match OrgRole::parse(&form.role) {
         Ok(role) => role,
@@ -272,14 +253,10 @@ pub(crate) async fn set_organization_member(
 
 pub(crate) async fn remove_organization_member(
     State(state): State<AppState>,
-    user: PageUser,
     ClientInfoExtractor(client): ClientInfoExtractor,
     Path((name, username)): Path<(String, String)>,
-    Form(form): Form<CsrfOnly>,
+    PageForm { user, .. }: PageForm<CsrfOnly>,
 ) -> Response {
-    if let Some(response) = user.csrf_rejection(&form._csrf) {
-        return response;
-    }
     let here = format!("/orgs/{name}");
     match state
         .identity()
@@ -384,14 +361,10 @@ pub(crate) async fn project(
 
 pub(crate) async fn set_project_member(
     State(state): State<AppState>,
-    user: PageUser,
     ClientInfoExtractor(client): ClientInfoExtractor,
     Path((organization, name)): Path<(String, String)>,
-    Form(form): Form<MemberForm>,
+    PageForm { user, form }: PageForm<MemberForm>,
 ) -> Response {
-    if let Some(response) = user.csrf_rejection(&form._csrf) {
-        return response;
-    }
     let here = format!("/projects/{organization}/{name}");
     let role = match Role::parse(&form.role) {
         Ok(role) => role,
@@ -420,14 +393,10 @@ pub(crate) async fn set_project_member(
 
 pub(crate) async fn remove_project_member(
     State(state): State<AppState>,
-    user: PageUser,
     ClientInfoExtractor(client): ClientInfoExtractor,
     Path((organization, name, username)): Path<(String, String, String)>,
-    Form(form): Form<CsrfOnly>,
+    PageForm { user, .. }: PageForm<CsrfOnly>,
 ) -> Response {
-    if let Some(response) = user.csrf_rejection(&form._csrf) {
-        return response;
-    }
     let here = format!("/projects/{organization}/{name}");
     match state
         .identity()
@@ -444,20 +413,14 @@ pub(crate) struct SettingsForm {
     display_name: String,
     #[serde(default)]
     description: String,
-    #[serde(default)]
-    _csrf: String,
 }
 
 pub(crate) async fn update_project(
     State(state): State<AppState>,
-    user: PageUser,
     ClientInfoExtractor(client): ClientInfoExtractor,
     Path((organization, name)): Path<(String, String)>,
-    Form(form): Form<SettingsForm>,
+    PageForm { user, form }: PageForm<SettingsForm>,
 ) -> Response {
-    if let Some(response) = user.csrf_rejection(&form._csrf) {
-        return response;
-    }
     let here = format!("/projects/{organization}/{name}");
     match state
         .identity()
@@ -479,20 +442,14 @@ pub(crate) async fn update_project(
 #[derive(Debug, Deserialize)]
 pub(crate) struct DeleteForm {
     confirm: String,
-    #[serde(default)]
-    _csrf: String,
 }
 
 pub(crate) async fn delete_project(
     State(state): State<AppState>,
-    user: PageUser,
     ClientInfoExtractor(client): ClientInfoExtractor,
     Path((organization, name)): Path<(String, String)>,
-    Form(form): Form<DeleteForm>,
+    PageForm { user, form }: PageForm<DeleteForm>,
 ) -> Response {
-    if let Some(response) = user.csrf_rejection(&form._csrf) {
-        return response;
-    }
     let here = format!("/projects/{organization}/{name}");
     if form.confirm.trim() != name {
         return back(

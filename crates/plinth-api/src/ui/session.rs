@@ -1,7 +1,7 @@
 //! Browser sessions for pages: the [`PageUser`] extractor (redirects to the login page
 //! instead of answering 401), session cookies, form CSRF checks and safe redirects.
 
-use axum::extract::{FromRequestParts, OriginalUri};
+use axum::extract::{FromRequest, FromRequestParts, OriginalUri};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -23,7 +23,7 @@ pub(crate) struct PageUser {
 impl PageUser {
     /// Returns the refusal to answer unless `csrf` is this session's token (forms send it
     /// as `_csrf`).
-    pub(crate) fn csrf_rejection(&self, csrf: &str) -> Option<Response> {
+    fn csrf_rejection(&self, csrf: &str) -> Option<Response> {
         if constant_time_eq(csrf.as_bytes(), self.viewer.csrf.as_bytes()) && !csrf.is_empty() {
             None
         } else {
@@ -192,4 +192,50 @@ pub(crate) struct CsrfOnly {
 /// Redirects back to `to` with the error's message as the notice.
 pub(crate) fn fail(to: &str, error: plinth_core::CoreError) -> Response {
     back(to, "error", crate::ApiError::from(error).message())
+}
+
+/// A form posted by a signed-in user, its CSRF token (`_csrf`) checked before the handler
+/// runs: every page form is taken through this extractor, so none can forget the check.
+pub(crate) struct PageForm<T> {
+    pub(crate) user: PageUser,
+    pub(crate) form: T,
+}
+
+#[derive(serde::Deserialize)]
+struct CsrfField {
+    #[serde(default)]
+    _csrf: String,
+}
+
+impl<T> FromRequest<AppState> for PageForm<T>
+where
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = Response;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let user = PageUser::from_request_parts(&mut parts, state).await?;
+        let request = axum::extract::Request::from_parts(parts, body);
+        // `Bytes` honours the body limit.
+        let bytes = bytes::Bytes::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let csrf: CsrfField = serde_urlencoded::from_bytes(&bytes).unwrap_or(CsrfField {
+            _csrf: String::new(),
+        });
+        if let Some(rejection) = user.csrf_rejection(&csrf._csrf) {
+            return Err(rejection);
+        }
+        let form = serde_urlencoded::from_bytes(&bytes).map_err(|error| {
+            super::error_page(
+                StatusCode::BAD_REQUEST,
+                &format!("This form is incomplete or malformed: {error}."),
+            )
+        })?;
+        Ok(PageForm { user, form })
+    }
 }
