@@ -86,6 +86,15 @@ pub fn login(args: LoginArgs) -> Result<(), Failure> {
             Err(error) => return Err(client_failure(error)),
         };
         let username = answer.user.username.to_string();
+        // Logging in again replaces the stored token: revoke the old one rather than leave
+        // a valid credential nobody holds any more. Best effort: it may have expired.
+        if let Some(previous) =
+            credentials::load(&path)?.filter(|previous| previous.url == client.server())
+        {
+            if let Ok(old) = Client::try_new(&previous.url) {
+                let _ = old.with_token(previous.token).logout().await;
+            }
+        }
         credentials::save(
             &path,
             &Credentials {

@@ -488,3 +488,28 @@ async fn a_second_factor_is_passed_with_totp() {
         "{whoami}"
     );
 }
+
+#[test]
+fn logging_in_again_revokes_the_token_it_replaces() {
+    let dir = workdir();
+    let server = Server::start(dir.path(), &[], &[]);
+    let cli = Cli::new(dir.path(), "user");
+    cli.login_as_admin(&server);
+    let first = fs_err::read_to_string(cli.credentials()).unwrap();
+    cli.login_as_admin(&server);
+    let second = fs_err::read_to_string(cli.credentials()).unwrap();
+    assert_ne!(first, second, "a new token is stored");
+    let old_token = first
+        .lines()
+        .find_map(|line| line.strip_prefix("token = "))
+        .expect("a token line")
+        .trim_matches('"')
+        .to_string();
+    let run = cli.run_with(
+        &["whoami", "--url", &server.address],
+        &[("PLINTH_TOKEN", old_token.as_str())],
+        "",
+    );
+    assert_eq!(run.error(), "error: invalid token: revoked (the token in `PLINTH_TOKEN`)");
+    cli.run(&["whoami"]).ok();
+}
