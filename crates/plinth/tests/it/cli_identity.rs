@@ -510,6 +510,9 @@ fn logging_in_again_revokes_the_token_it_replaces() {
         &[("PLINTH_TOKEN", old_token.as_str())],
         "",
     );
-    assert_eq!(run.error(), "error: invalid token: revoked (the token in `PLINTH_TOKEN`)");
+    assert_eq!(
+        run.error(),
+        "error: invalid token: revoked (the token in `PLINTH_TOKEN`)"
+    );
     cli.run(&["whoami"]).ok();
 }
