@@ -242,8 +242,8 @@ pub trait IdentityStore: Send + Sync {
     async fn complete_session_mfa(&self, id_hash: &str) -> StoreResult<()>;
     /// Deletes a session (logout).
     async fn delete_session(&self, id_hash: &str) -> StoreResult<()>;
-    /// Deletes every session of a user; returns how many.
-    async fn delete_user_sessions(&self, id: &UserId) -> StoreResult<u64>;
+    /// Deletes every session of a user but the one whose id hashes to `keep`; returns how many.
+    async fn delete_user_sessions(&self, id: &UserId, keep: Option<&str>) -> StoreResult<u64>;
 
     // --- API tokens ---
     /// Stores a token; `AlreadyExists` if the user has a token of that name.

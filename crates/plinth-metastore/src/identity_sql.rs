@@ -565,9 +565,16 @@ macro_rules! impl_identity_queries {
                 Ok(())
             }
 
-            async fn delete_user_sessions(&self, id: &plinth_types::UserId) -> $crate::StoreResult<u64> {
-                let result =
-                    sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id.as_str()).execute(&self.pool).await?;
+            async fn delete_user_sessions(
+                &self,
+                id: &plinth_types::UserId,
+                keep: Option<&str>,
+            ) -> $crate::StoreResult<u64> {
+                let result = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND ($2 IS NULL OR id_hash <> $2)")
+                    .bind(id.as_str())
+                    .bind(keep)
+                    .execute(&self.pool)
+                    .await?;
                 Ok(result.rows_affected())
             }
 

@@ -511,8 +511,22 @@ pub async fn sessions_round_trip_and_end(store: &dyn MetadataStore) {
     assert_eq!((found.last_seen_at_ms, found.expires_at_ms), (2_000, 9_000));
     store.delete_session("s1").await.unwrap();
     assert!(store.get_session("s1").await.unwrap().is_none());
-    assert_eq!(store.delete_user_sessions(&alice.id).await.unwrap(), 1);
+    store.create_session(&session("s3")).await.unwrap();
+    assert_eq!(
+        store
+            .delete_user_sessions(&alice.id, Some("s3"))
+            .await
+            .unwrap(),
+        1,
+        "all but s3"
+    );
     assert!(store.get_session("s2").await.unwrap().is_none());
+    assert!(store.get_session("s3").await.unwrap().is_some());
+    assert_eq!(
+        store.delete_user_sessions(&alice.id, None).await.unwrap(),
+        1
+    );
+    assert!(store.get_session("s3").await.unwrap().is_none());
 }
 
 /// Tokens are found by hash only, named uniquely per user, and revoked only by their owner.

@@ -687,6 +687,7 @@ async fn passwords_follow_the_policy_and_signup_follows_the_settings() {
         .unwrap();
     assert!(!eve.is_admin);
     let eve = f.session("eve").await;
+    let other_device = f.session("eve").await;
     let error = f
         .service
         .change_own_password(&eve, "wrong", "another-long-phrase-9", &client())
@@ -706,6 +707,23 @@ async fn passwords_follow_the_policy_and_signup_follows_the_settings() {
         .login("eve", "another-long-phrase-9", &client())
         .await
         .unwrap();
+    // The session that changed the password stays; the others end.
+    let session_id = |principal: &Principal| match principal.credential() {
+        Credential::Session { id_hash, .. } => id_hash.clone(),
+        Credential::Token { .. } => unreachable!("sessions only"),
+    };
+    assert!(f
+        ._store
+        .get_session(&session_id(&eve))
+        .await
+        .unwrap()
+        .is_some());
+    assert!(f
+        ._store
+        .get_session(&session_id(&other_device))
+        .await
+        .unwrap()
+        .is_none());
     assert!(matches!(
         f.service.list_users(&eve, None, None, 10).await,
         Err(CoreError::Forbidden(_))

@@ -273,7 +273,7 @@ impl IdentityService {
             .update_user(&target.id, &update, self.now())
             .await?;
         if update.is_active == Some(false) {
-            self.store.delete_user_sessions(&user.id).await?;
+            self.store.delete_user_sessions(&user.id, None).await?;
         }
         let action = match update.is_active {
             Some(false) => "user.deactivate",
@@ -363,6 +363,13 @@ impl IdentityService {
         self.store
             .set_password_hash(&record.user.id, &self.hasher.hash(new)?, self.now())
             .await?;
+        let current_session = match principal.credential() {
+            super::Credential::Session { id_hash, .. } => Some(id_hash.as_str()),
+            super::Credential::Token { .. } => None,
+        };
+        self.store
+            .delete_user_sessions(&record.user.id, current_session)
+            .await?;
         self.audit(
             Actor::User(&record.user),
             "user.password",
@@ -392,7 +399,7 @@ impl IdentityService {
         self.store
             .set_password_hash(&target.id, &self.hasher.hash(new)?, self.now())
             .await?;
-        self.store.delete_user_sessions(&target.id).await?;
+        self.store.delete_user_sessions(&target.id, None).await?;
         self.audit(
             Actor::User(principal.user()),
             "user.password_reset",
