@@ -25,6 +25,12 @@ pub enum ExecError {
     /// No workload with that handle.
     #[error("workload `{0}` not found")]
     NotFound(String),
+    /// A workload with that id exists already.
+    #[error("workload `{0}` already exists")]
+    AlreadyExists(String),
+    /// The request cannot be met by this backend (no GPU on this machine, …).
+    #[error("{0}")]
+    Unsatisfiable(String),
     /// The backend failed.
     #[error("executor backend error")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -37,6 +43,8 @@ impl HasErrorKind for ExecError {
                 ErrorKind::InvalidArgument
             }
             ExecError::NotFound(_) => ErrorKind::NotFound,
+            ExecError::AlreadyExists(_) => ErrorKind::AlreadyExists,
+            ExecError::Unsatisfiable(_) => ErrorKind::InvalidArgument,
             ExecError::Backend(_) => ErrorKind::Internal,
         }
     }

@@ -19,7 +19,10 @@ use nix::unistd::Pid;
 use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 
-use crate::{ExecError, ExecResult, Executor, WorkloadHandle, WorkloadSpec, WorkloadStatus};
+use crate::{
+    port_variable, Capabilities, ExecError, ExecResult, Executor, LogOptions, WorkloadHandle,
+    WorkloadSpec, WorkloadStatus,
+};
 
 /// How often a followed log is polled for new output.
 const FOLLOW_INTERVAL: Duration = Duration::from_millis(50);
@@ -142,20 +145,26 @@ impl Executor for LocalExecutor {
         "local"
     }
 
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            limits: "none".to_string(),
+            gpus: Vec::new(),
+        }
+    }
+
     async fn submit(&self, spec: WorkloadSpec) -> ExecResult<WorkloadHandle> {
-        let Some((program, args)) = spec.command.split_first() else {
-            return Err(ExecError::InvalidSpec {
-                field: "command",
-                reason: "must name a program".to_string(),
-            });
-        };
-        for name in &spec.ports {
-            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                return Err(ExecError::InvalidSpec {
-                    field: "ports",
-                    reason: format!("`{name}` must be letters, digits or `_`"),
-                });
-            }
+        spec.validate()?;
+        let (program, args) = spec
+            .command
+            .split_first()
+            .expect("validated: has a program");
+        if self
+            .workloads
+            .lock()
+            .expect("workload table lock")
+            .contains_key(&spec.id)
+        {
+            return Err(ExecError::AlreadyExists(spec.id.clone()));
         }
         let path = spec
             .env
@@ -165,7 +174,7 @@ impl Executor for LocalExecutor {
             .unwrap_or_default();
         let program_path = resolve_program(program, &path)?;
 
-        let id = plinth_types::new_id();
+        let id = spec.id.clone();
         let working_dir = match &spec.working_dir {
             Some(dir) => dir.clone(),
             None => {
@@ -195,12 +204,9 @@ impl Executor for LocalExecutor {
                 command.env(name, value);
             }
         }
-        command.envs(&spec.env);
+        command.envs(&spec.env).envs(&spec.secret_env);
         for (name, port) in &ports {
-            command.env(
-                format!("PLINTH_PORT_{}", name.to_uppercase()),
-                port.to_string(),
-            );
+            command.env(port_variable(name), port.to_string());
         }
         command
             .stdin(std::process::Stdio::null())
@@ -256,16 +262,45 @@ impl Executor for LocalExecutor {
         self.entry(handle, |entry| entry.status.borrow().clone())
     }
 
+    async fn watch(
+        &self,
+        handle: &WorkloadHandle,
+    ) -> ExecResult<BoxStream<'static, ExecResult<WorkloadStatus>>> {
+        let status = self.entry(handle, |entry| entry.status.clone())?;
+        let stream = stream::unfold(
+            (status, true, false),
+            |(mut status, first, done)| async move {
+                if done {
+                    return None;
+                }
+                if !first && status.changed().await.is_err() {
+                    return None;
+                }
+                let current = status.borrow_and_update().clone();
+                let finished = current.is_finished();
+                Some((Ok(current), (status, false, finished)))
+            },
+        );
+        Ok(stream.boxed())
+    }
+
     async fn logs(
         &self,
         handle: &WorkloadHandle,
-        follow: bool,
+        options: LogOptions,
     ) -> ExecResult<BoxStream<'static, ExecResult<Bytes>>> {
+        let follow = options.follow;
         let (log, status) =
             self.entry(handle, |entry| (entry.log.clone(), entry.status.clone()))?;
-        let file = tokio::fs::File::open(&log)
+        let mut file = tokio::fs::File::open(&log)
             .await
             .map_err(|error| ExecError::Backend(Box::new(error)))?;
+        if options.from_offset > 0 {
+            use tokio::io::AsyncSeekExt as _;
+            file.seek(std::io::SeekFrom::Start(options.from_offset))
+                .await
+                .map_err(|error| ExecError::Backend(Box::new(error)))?;
+        }
         let state = (file, status, follow, false);
         let stream = stream::unfold(state, |(mut file, status, follow, done)| async move {
             if done {
@@ -320,6 +355,32 @@ impl Executor for LocalExecutor {
         // Whatever the leader left behind in its group goes too.
         let _ = killpg(group, Signal::SIGKILL);
         Ok(())
+    }
+
+    async fn list(&self) -> ExecResult<Vec<WorkloadHandle>> {
+        let workloads = self.workloads.lock().expect("workload table lock");
+        Ok(workloads
+            .keys()
+            .map(|id| WorkloadHandle {
+                id: id.clone(),
+                ports: BTreeMap::new(),
+            })
+            .collect())
+    }
+
+    async fn remove(&self, handle: &WorkloadHandle) -> ExecResult<()> {
+        let mut workloads = self.workloads.lock().expect("workload table lock");
+        match workloads.get(&handle.id) {
+            None => Err(ExecError::NotFound(handle.id.clone())),
+            Some(entry) if !entry.status.borrow().is_finished() => Err(ExecError::InvalidSpec {
+                field: "id",
+                reason: format!("workload `{}` is still running; stop it first", handle.id),
+            }),
+            Some(_) => {
+                workloads.remove(&handle.id);
+                Ok(())
+            }
+        }
     }
 }
 

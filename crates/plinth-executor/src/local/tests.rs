@@ -9,8 +9,17 @@ fn executor() -> (LocalExecutor, tempfile::TempDir) {
     (LocalExecutor::new(dir.path()).unwrap(), dir)
 }
 
+fn next_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    format!(
+        "w{}",
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    )
+}
+
 fn shell(script: &str) -> WorkloadSpec {
     WorkloadSpec {
+        id: next_id(),
         name: "test".to_string(),
         command: vec!["sh".into(), "-c".into(), script.into()],
         ..WorkloadSpec::default()
@@ -29,7 +38,16 @@ async fn wait_finished(executor: &LocalExecutor, handle: &WorkloadHandle) -> Wor
 }
 
 async fn all_logs(executor: &LocalExecutor, handle: &WorkloadHandle, follow: bool) -> String {
-    let mut stream = executor.logs(handle, follow).await.unwrap();
+    let mut stream = executor
+        .logs(
+            handle,
+            LogOptions {
+                follow,
+                ..LogOptions::default()
+            },
+        )
+        .await
+        .unwrap();
     let mut text = Vec::new();
     while let Some(chunk) = stream.next().await {
         text.extend_from_slice(&chunk.unwrap());
@@ -67,7 +85,7 @@ async fn commands_that_cannot_start_fail_at_submit() {
     let missing = executor
         .submit(WorkloadSpec {
             command: vec!["no-such-program-here".into()],
-            ..WorkloadSpec::default()
+            ..shell("")
         })
         .await;
     assert_eq!(
@@ -79,14 +97,20 @@ async fn commands_that_cannot_start_fail_at_submit() {
     let not_executable = executor
         .submit(WorkloadSpec {
             command: vec![script.display().to_string()],
-            ..WorkloadSpec::default()
+            ..shell("")
         })
         .await;
     assert!(not_executable
         .unwrap_err()
         .to_string()
         .ends_with("is not executable"));
-    let empty = executor.submit(WorkloadSpec::default()).await.unwrap_err();
+    let empty = executor
+        .submit(WorkloadSpec {
+            command: Vec::new(),
+            ..shell("")
+        })
+        .await
+        .unwrap_err();
     assert_eq!(empty.to_string(), "invalid `command`: must name a program");
     assert!(
         executor.workloads.lock().unwrap().is_empty(),
@@ -171,7 +195,7 @@ async fn ports_are_allocated_and_handed_over() {
     );
     let bad = executor
         .submit(WorkloadSpec {
-            ports: vec!["no-dash".to_string()],
+            ports: vec!["no_underscore".to_string()],
             ..shell("true")
         })
         .await
