@@ -22,6 +22,9 @@ pub enum StoreError {
         /// Its identifier.
         id: String,
     },
+    /// The change contradicts the stored state (e.g. deleting a pool classes still use).
+    #[error("{0}")]
+    Conflict(String),
     /// A field has a value the store cannot accept.
     #[error("invalid `{field}`: {reason}")]
     InvalidArgument {
@@ -44,6 +47,7 @@ impl HasErrorKind for StoreError {
             StoreError::NotFound { .. } => ErrorKind::NotFound,
             StoreError::AlreadyExists { .. } => ErrorKind::AlreadyExists,
             StoreError::InvalidArgument { .. } => ErrorKind::InvalidArgument,
+            StoreError::Conflict(_) => ErrorKind::Conflict,
             StoreError::Unavailable(_) => ErrorKind::Unavailable,
             StoreError::Backend(_) => ErrorKind::Internal,
         }

@@ -12,6 +12,8 @@ mod identity;
 mod identity_sql;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod runtime;
+mod runtime_sql;
 mod sqlite;
 #[cfg(any(test, feature = "testsuite"))]
 pub mod testsuite;
@@ -29,6 +31,9 @@ pub use identity::{
 };
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresMetadataStore;
+pub use runtime::{
+    NewWorkload, RuntimeStore, UsageDelta, UsageQuery, WorkloadQuery, WorkloadTransition,
+};
 pub use sqlite::SqliteMetadataStore;
 
 /// Stores platform metadata. One trait, several backends; every method is domain-shaped.
@@ -36,7 +41,7 @@ pub use sqlite::SqliteMetadataStore;
 /// Later capabilities (identity, tracking, pipelines …) add their methods here, with their
 /// migrations in both backends and their cases in the conformance suite.
 #[async_trait]
-pub trait MetadataStore: IdentityStore + Send + Sync + 'static {
+pub trait MetadataStore: IdentityStore + RuntimeStore + Send + Sync + 'static {
     /// Returns the backend's name: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 

@@ -66,6 +66,7 @@ impl PostgresMetadataStore {
 }
 
 crate::identity_sql::impl_identity_queries!(PostgresMetadataStore);
+crate::runtime_sql::impl_runtime_queries!(PostgresMetadataStore, sqlx::Postgres);
 impl_shared_queries!(PostgresMetadataStore, "postgres");
 
 #[cfg(test)]

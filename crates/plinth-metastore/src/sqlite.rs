@@ -84,6 +84,7 @@ impl SqliteMetadataStore {
 }
 
 crate::identity_sql::impl_identity_queries!(SqliteMetadataStore);
+crate::runtime_sql::impl_runtime_queries!(SqliteMetadataStore, sqlx::Sqlite);
 impl_shared_queries!(SqliteMetadataStore, "sqlite");
 
 #[cfg(test)]

@@ -7,11 +7,15 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
-use plinth_types::{Role, UserId, Username};
+use plinth_types::{
+    NodePool, PoolTaint, ProjectQuota, ProjectUsageNow, ResourceClass, Role, UserId, Username,
+    WorkloadCommand, WorkloadKind, WorkloadState,
+};
 
 use crate::{
     open_metadata_store, AuditQuery, MetadataStore, NewApiToken, NewAuditEvent, NewSession,
-    NewUser, OrgRole, StoreError, StoreOptions, UserUpdate,
+    NewUser, NewWorkload, OrgRole, StoreError, StoreOptions, UsageDelta, UsageQuery, UserUpdate,
+    WorkloadQuery, WorkloadTransition,
 };
 
 /// A fresh store plus whatever must live as long as it (a temporary folder).
@@ -112,6 +116,10 @@ macro_rules! metadata_store_suite {
             organizations_are_visible_through_membership
             audit_log_filters_and_pages_newest_first
             login_failures_lock_then_expire
+            pools_and_classes_are_seeded_and_edited
+            quotas_and_usage_now
+            workloads_move_through_their_states
+            usage_is_accrued_once
         );
     };
     (@cases ($open:expr) [$($attrs:tt)*] $case:ident $($rest:ident)*) => {
@@ -976,4 +984,489 @@ pub async fn login_failures_lock_then_expire(store: &dyn MetadataStore) {
     store.clear_throttle("user:alice").await.unwrap();
     assert!(store.get_throttle("user:alice").await.unwrap().is_none());
     assert!(store.get_throttle("ip:10.0.0.1").await.unwrap().is_none());
+}
+
+// ---------------------------------------------------------------------------------------
+// The workload runtime.
+
+async fn project(store: &dyn MetadataStore, owner: &plinth_types::User, name: &str) -> String {
+    let org = match store.create_organization("lab", "Lab", 1_000).await {
+        Ok(org) => org,
+        Err(StoreError::AlreadyExists { .. }) => store
+            .list_organizations(None)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|org| org.name.as_str() == "lab")
+            .unwrap(),
+        Err(error) => panic!("{error}"),
+    };
+    store
+        .create_project(&org.id, name, name, "", &owner.id, 1_000)
+        .await
+        .unwrap()
+        .id
+}
+
+fn new_workload(
+    id: &str,
+    project_id: &str,
+    owner: &plinth_types::User,
+    class: &ResourceClass,
+    state: WorkloadState,
+    created_at_ms: i64,
+) -> NewWorkload {
+    NewWorkload {
+        id: id.to_string(),
+        project_id: project_id.to_string(),
+        kind: WorkloadKind::Job,
+        name: format!("job {id}"),
+        class: class.clone(),
+        spec: WorkloadCommand {
+            command: vec!["python".into(), "train.py".into()],
+            env: [("LR".to_string(), "0.01".to_string())].into(),
+            snapshot: Some("ab".repeat(32)),
+            image: None,
+            ports: Vec::new(),
+        },
+        state,
+        reason: String::new(),
+        created_by: owner.id.clone(),
+        rerun_of: None,
+        backend: "local".to_string(),
+        created_at_ms,
+    }
+}
+
+/// The four pools and the default classes are there on a fresh store, and admins edit them.
+pub async fn pools_and_classes_are_seeded_and_edited(store: &dyn MetadataStore) {
+    let pools: Vec<String> = store
+        .list_node_pools()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|pool| pool.name)
+        .collect();
+    assert_eq!(pools, ["compute", "deployment", "gpu", "platform"]);
+    let gpu = store.get_node_pool("gpu").await.unwrap();
+    assert_eq!(gpu.node_selector["plinth.dev/pool"], "gpu");
+    assert!(gpu.taints.iter().any(|taint| taint.key == "nvidia.com/gpu"));
+    let small = store.get_resource_class("small").await.unwrap();
+    assert_eq!(
+        (
+            small.pool.as_str(),
+            small.cpu_millis,
+            small.memory_bytes,
+            small.gpus
+        ),
+        ("compute", 1000, 2 << 30, 0)
+    );
+    let gpu_1 = store.get_resource_class("gpu-1").await.unwrap();
+    assert_eq!(
+        (gpu_1.pool.as_str(), gpu_1.cpu_millis, gpu_1.gpus),
+        ("gpu", 8000, 1)
+    );
+
+    let edited = store
+        .put_node_pool(&NodePool {
+            description: "A100 nodes".to_string(),
+            taints: vec![PoolTaint {
+                key: "dedicated".to_string(),
+                value: "ml".to_string(),
+                effect: "NoExecute".to_string(),
+            }],
+            updated_at_ms: 5_000,
+            ..gpu.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(edited.taints.len(), 1);
+    assert_eq!(store.get_node_pool("gpu").await.unwrap(), edited);
+
+    let orphan = store
+        .put_resource_class(&ResourceClass {
+            name: "tiny".to_string(),
+            pool: "nowhere".to_string(),
+            ..small.clone()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(orphan.to_string(), "node pool `nowhere` not found");
+    let bad_name = store
+        .put_resource_class(&ResourceClass {
+            name: "Tiny Class".to_string(),
+            ..small.clone()
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        bad_name.to_string().starts_with("invalid `name`"),
+        "{bad_name}"
+    );
+    let zero = store
+        .put_resource_class(&ResourceClass {
+            name: "zero".to_string(),
+            cpu_millis: 0,
+            ..small.clone()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        zero.to_string(),
+        "invalid `cpu_millis`: must be more than 0"
+    );
+
+    let in_use = store.delete_node_pool("gpu").await.unwrap_err();
+    assert_eq!(
+        in_use.to_string(),
+        "node pool `gpu` is used by the classes gpu-1; move or delete them first"
+    );
+    store.delete_resource_class("gpu-1").await.unwrap();
+    store.delete_node_pool("gpu").await.unwrap();
+    assert!(matches!(
+        store.get_node_pool("gpu").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.delete_resource_class("gpu-1").await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+/// Quotas default to unlimited, round-trip, and the usage now counts only admitted work.
+pub async fn quotas_and_usage_now(store: &dyn MetadataStore) {
+    let owner = user(store, "quinn").await;
+    let project_id = project(store, &owner, "quota").await;
+    assert_eq!(
+        store.get_project_quota(&project_id).await.unwrap(),
+        ProjectQuota::default()
+    );
+    let quota = ProjectQuota {
+        cpu_millis: Some(4_000),
+        memory_bytes: Some(16 << 30),
+        gpus: Some(0),
+        max_jobs: Some(3),
+        max_workspaces: None,
+        max_deployments: Some(1),
+        allow_custom_sizes: true,
+    };
+    store
+        .set_project_quota(&project_id, &quota, 2_000)
+        .await
+        .unwrap();
+    assert_eq!(store.get_project_quota(&project_id).await.unwrap(), quota);
+    assert!(store
+        .set_project_quota("no-such-project", &quota, 2_000)
+        .await
+        .is_err());
+
+    let small = store.get_resource_class("small").await.unwrap();
+    let medium = store.get_resource_class("medium").await.unwrap();
+    for (id, class, state) in [
+        ("q1", &small, WorkloadState::Running),
+        ("q2", &medium, WorkloadState::Starting),
+        ("q3", &medium, WorkloadState::Queued),
+        ("q4", &small, WorkloadState::Queued),
+    ] {
+        store
+            .create_workload(&new_workload(id, &project_id, &owner, class, state, 3_000))
+            .await
+            .unwrap();
+    }
+    store
+        .create_workload(&NewWorkload {
+            kind: WorkloadKind::Deployment,
+            ..new_workload(
+                "q5",
+                &project_id,
+                &owner,
+                &small,
+                WorkloadState::Pending,
+                3_000,
+            )
+        })
+        .await
+        .unwrap();
+    let now = store.project_usage_now(&project_id).await.unwrap();
+    assert_eq!(
+        now,
+        ProjectUsageNow {
+            cpu_millis: 4_000,
+            memory_bytes: (2 << 30) + (8 << 30) + (2 << 30),
+            gpus: 0,
+            jobs: 2,
+            workspaces: 0,
+            deployments: 1,
+            queued: 2,
+        }
+    );
+    store
+        .transition_workload(
+            "q1",
+            &WorkloadTransition {
+                state: WorkloadState::Succeeded,
+                reason: String::new(),
+                exit_code: Some(0),
+                at_ms: 4_000,
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store
+            .project_usage_now(&project_id)
+            .await
+            .unwrap()
+            .cpu_millis,
+        3_000
+    );
+}
+
+/// Workloads move forward through their states, never out of a finished one, and list
+/// newest first with keyset pages.
+pub async fn workloads_move_through_their_states(store: &dyn MetadataStore) {
+    let owner = user(store, "wanda").await;
+    let project_id = project(store, &owner, "flow").await;
+    let other_project = project(store, &owner, "other").await;
+    let small = store.get_resource_class("small").await.unwrap();
+    let created = store
+        .create_workload(&new_workload(
+            "w1",
+            &project_id,
+            &owner,
+            &small,
+            WorkloadState::Starting,
+            10_000,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(created.created_by_username, "wanda");
+    assert_eq!(created.spec.env["LR"], "0.01");
+    assert_eq!(
+        (created.pool.as_str(), created.cpu_millis),
+        ("compute", 1000)
+    );
+    let again = store
+        .create_workload(&new_workload(
+            "w1",
+            &project_id,
+            &owner,
+            &small,
+            WorkloadState::Starting,
+            10_000,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(again.to_string(), "workload `w1` already exists");
+
+    let move_to = |state, at_ms, exit_code: Option<i32>| WorkloadTransition {
+        state,
+        reason: format!("now {state:?}"),
+        exit_code,
+        at_ms,
+    };
+    let running = store
+        .transition_workload("w1", &move_to(WorkloadState::Running, 11_000, None))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(running.started_at_ms, Some(11_000));
+    // A second report of `running` keeps the first start time.
+    let still = store
+        .transition_workload("w1", &move_to(WorkloadState::Running, 12_000, None))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(still.started_at_ms, Some(11_000));
+    let failed = store
+        .transition_workload("w1", &move_to(WorkloadState::Failed, 13_000, Some(3)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (failed.state, failed.exit_code, failed.finished_at_ms),
+        (WorkloadState::Failed, Some(3), Some(13_000))
+    );
+    assert!(store
+        .transition_workload("w1", &move_to(WorkloadState::Lost, 14_000, None))
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        store.get_workload("w1").await.unwrap().state,
+        WorkloadState::Failed
+    );
+    assert!(matches!(
+        store
+            .transition_workload("nope", &move_to(WorkloadState::Lost, 14_000, None))
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    for index in 2..=6 {
+        let project = if index == 6 {
+            &other_project
+        } else {
+            &project_id
+        };
+        store
+            .create_workload(&new_workload(
+                &format!("w{index}"),
+                project,
+                &owner,
+                &small,
+                WorkloadState::Queued,
+                10_000 + index,
+            ))
+            .await
+            .unwrap();
+    }
+    store
+        .set_workload_reason("w2", "waiting for CPU")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_workload("w2").await.unwrap().reason,
+        "waiting for CPU"
+    );
+    let stopped = store.request_workload_stop("w3").await.unwrap();
+    assert!(stopped.stop_requested);
+    store
+        .set_workload_token("w3", Some("token-1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.workload_token("w3").await.unwrap().as_deref(),
+        Some("token-1")
+    );
+    store.set_workload_token("w3", None).await.unwrap();
+    assert_eq!(store.workload_token("w3").await.unwrap(), None);
+
+    let page = |before: Option<(i64, String)>| WorkloadQuery {
+        project_ids: Some(vec![project_id.clone()]),
+        before,
+        limit: 2,
+        ..WorkloadQuery::default()
+    };
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let batch = store.list_workloads(&page(cursor.clone())).await.unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        let last = batch.last().unwrap();
+        cursor = Some((last.created_at_ms, last.id.clone()));
+        seen.extend(batch.into_iter().map(|workload| workload.id));
+    }
+    assert_eq!(seen, ["w5", "w4", "w3", "w2", "w1"]);
+    let queued = store
+        .list_workloads(&WorkloadQuery {
+            states: vec![WorkloadState::Queued],
+            limit: 100,
+            ..WorkloadQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(queued.len(), 5, "every project without a project filter");
+    assert!(store
+        .list_workloads(&WorkloadQuery {
+            project_ids: Some(Vec::new()),
+            limit: 10,
+            ..WorkloadQuery::default()
+        })
+        .await
+        .unwrap()
+        .is_empty());
+    let active: Vec<String> = store
+        .list_active_workloads()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|workload| workload.id)
+        .collect();
+    assert_eq!(active, ["w2", "w3", "w4", "w5", "w6"], "oldest first");
+}
+
+/// Usage lands in the ledger once per interval, split by day, summed per user and class.
+pub async fn usage_is_accrued_once(store: &dyn MetadataStore) {
+    let owner = user(store, "uma").await;
+    let project_id = project(store, &owner, "ledger").await;
+    let small = store.get_resource_class("small").await.unwrap();
+    let workload = store
+        .create_workload(&new_workload(
+            "u1",
+            &project_id,
+            &owner,
+            &small,
+            WorkloadState::Running,
+            1_000,
+        ))
+        .await
+        .unwrap();
+    let hour = |day: &str| UsageDelta {
+        day: day.to_string(),
+        cpu_milli_seconds: 1000 * 3600,
+        memory_mib_seconds: 2048 * 3600,
+        gpu_seconds: 0,
+        wall_seconds: 3600,
+    };
+    store
+        .accrue_usage(
+            &workload,
+            7_200_000,
+            &[hour("2026-11-28"), hour("2026-11-29")],
+        )
+        .await
+        .unwrap();
+    // The same (stale) workload again would count twice: refused.
+    let twice = store
+        .accrue_usage(&workload, 7_200_000, &[hour("2026-11-29")])
+        .await
+        .unwrap_err();
+    assert!(matches!(twice, StoreError::Conflict(_)), "{twice}");
+    let fresh = store.get_workload("u1").await.unwrap();
+    assert_eq!(fresh.accounted_until_ms, Some(7_200_000));
+    store
+        .accrue_usage(&fresh, 10_800_000, &[hour("2026-11-29")])
+        .await
+        .unwrap();
+
+    let report = store
+        .usage_report(&UsageQuery {
+            project_ids: Some(vec![project_id.clone()]),
+            ..UsageQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(report.len(), 2);
+    assert_eq!(
+        (
+            report[1].day.as_str(),
+            report[1].username.as_str(),
+            report[1].class.as_str()
+        ),
+        ("2026-11-29", "uma", "small")
+    );
+    assert!((report[1].cpu_hours - 2.0).abs() < 1e-9);
+    assert!((report[1].memory_gib_hours - 4.0).abs() < 1e-9);
+    assert!((report[0].wall_hours - 1.0).abs() < 1e-9);
+    let one_day = store
+        .usage_report(&UsageQuery {
+            project_ids: None,
+            from_day: Some("2026-11-29".to_string()),
+            to_day: Some("2026-11-29".to_string()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(one_day.len(), 1);
+    assert!(store
+        .usage_report(&UsageQuery {
+            project_ids: Some(vec!["elsewhere".to_string()]),
+            ..UsageQuery::default()
+        })
+        .await
+        .unwrap()
+        .is_empty());
 }

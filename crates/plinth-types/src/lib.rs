@@ -5,6 +5,7 @@ mod error;
 mod identity;
 mod installation;
 mod redact;
+mod runtime;
 
 pub use error::{ErrorBody, ErrorKind, HasErrorKind};
 pub use identity::{
@@ -13,6 +14,10 @@ pub use identity::{
 };
 pub use installation::Installation;
 pub use redact::redact_url;
+pub use runtime::{
+    NodePool, PoolTaint, ProjectQuota, ProjectUsageNow, ResourceClass, UsageRecord, Workload,
+    WorkloadCommand, WorkloadKind, WorkloadState,
+};
 
 /// The version of this build of Plinth, as set in Cargo.toml.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,290 @@
+//! Wire types of the workload runtime: node pools, resource classes, project quotas,
+//! workloads (jobs now; workspaces and deployments later) and the usage ledger.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A taint on a pool's nodes; workloads placed on the pool tolerate it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+pub struct PoolTaint {
+    /// The taint key, e.g. `plinth.dev/pool`.
+    pub key: String,
+    /// The taint value, e.g. `gpu`.
+    pub value: String,
+    /// `NoSchedule`, `PreferNoSchedule` or `NoExecute`.
+    pub effect: String,
+}
+
+/// A group of machines workloads are placed on (`platform`, `compute`, `deployment`, `gpu`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NodePool {
+    /// Unique name.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// Labels the pool's nodes carry (Kubernetes `nodeSelector`).
+    pub node_selector: BTreeMap<String, String>,
+    /// Taints the pool's nodes carry (workloads get matching tolerations).
+    pub taints: Vec<PoolTaint>,
+    /// Last change, ms since the epoch.
+    pub updated_at_ms: i64,
+}
+
+/// A named size users pick instead of raw numbers (`small` = 1 CPU / 2 GiB on `compute`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ResourceClass {
+    /// Unique name.
+    pub name: String,
+    /// The pool its workloads run on.
+    pub pool: String,
+    /// Free text.
+    pub description: String,
+    /// CPU in thousandths of a core.
+    pub cpu_millis: u32,
+    /// Memory in bytes.
+    pub memory_bytes: u64,
+    /// Whole GPUs.
+    pub gpus: u32,
+    /// Last change, ms since the epoch.
+    pub updated_at_ms: i64,
+}
+
+/// Limits on what one project may use at the same time; `None` is unlimited.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ProjectQuota {
+    /// CPU in thousandths of a core, over all running workloads.
+    pub cpu_millis: Option<u64>,
+    /// Memory in bytes, over all running workloads.
+    pub memory_bytes: Option<u64>,
+    /// GPUs, over all running workloads.
+    pub gpus: Option<u32>,
+    /// Running jobs.
+    pub max_jobs: Option<u32>,
+    /// Running workspaces.
+    pub max_workspaces: Option<u32>,
+    /// Running deployments.
+    pub max_deployments: Option<u32>,
+    /// Whether members may ask for sizes no class names.
+    pub allow_custom_sizes: bool,
+}
+
+/// What a project's admitted workloads use now.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ProjectUsageNow {
+    /// CPU in thousandths of a core.
+    pub cpu_millis: u64,
+    /// Memory in bytes.
+    pub memory_bytes: u64,
+    /// GPUs.
+    pub gpus: u32,
+    /// Running (or starting) jobs.
+    pub jobs: u32,
+    /// Running workspaces.
+    pub workspaces: u32,
+    /// Running deployments.
+    pub deployments: u32,
+    /// Jobs waiting in the queue.
+    pub queued: u32,
+}
+
+/// What kind of work a workload is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkloadKind {
+    /// Batch work that ends; waits in the queue when the quota is full.
+    Job,
+    /// An interactive notebook server; refused when the quota is full.
+    Workspace,
+    /// A model API or app; refused when the quota is full.
+    Deployment,
+}
+
+impl WorkloadKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkloadKind::Job => "job",
+            WorkloadKind::Workspace => "workspace",
+            WorkloadKind::Deployment => "deployment",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "job" => Some(WorkloadKind::Job),
+            "workspace" => Some(WorkloadKind::Workspace),
+            "deployment" => Some(WorkloadKind::Deployment),
+            _ => None,
+        }
+    }
+}
+
+/// Where a workload is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkloadState {
+    /// Waiting for quota; `reason` says for what.
+    Queued,
+    /// Admitted; being handed to the backend.
+    Starting,
+    /// The backend has it but it does not run yet (scheduling, image pull).
+    Pending,
+    /// Running.
+    Running,
+    /// Ended with exit code 0.
+    Succeeded,
+    /// Ended otherwise; `reason` and `exit_code` say how.
+    Failed,
+    /// Stopped on request.
+    Stopped,
+    /// The backend lost track of it; `reason` says what is known.
+    Lost,
+}
+
+impl WorkloadState {
+    /// Every state.
+    pub const ALL: [WorkloadState; 8] = [
+        WorkloadState::Queued,
+        WorkloadState::Starting,
+        WorkloadState::Pending,
+        WorkloadState::Running,
+        WorkloadState::Succeeded,
+        WorkloadState::Failed,
+        WorkloadState::Stopped,
+        WorkloadState::Lost,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkloadState::Queued => "queued",
+            WorkloadState::Starting => "starting",
+            WorkloadState::Pending => "pending",
+            WorkloadState::Running => "running",
+            WorkloadState::Succeeded => "succeeded",
+            WorkloadState::Failed => "failed",
+            WorkloadState::Stopped => "stopped",
+            WorkloadState::Lost => "lost",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        WorkloadState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == name)
+    }
+
+    /// Whether the workload has ended for good.
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            WorkloadState::Succeeded
+                | WorkloadState::Failed
+                | WorkloadState::Stopped
+                | WorkloadState::Lost
+        )
+    }
+
+    /// Whether the workload counts against its project's quota (admitted, not ended).
+    pub fn holds_quota(self) -> bool {
+        matches!(
+            self,
+            WorkloadState::Starting | WorkloadState::Pending | WorkloadState::Running
+        )
+    }
+}
+
+/// What a workload runs, as submitted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct WorkloadCommand {
+    /// The program and its arguments.
+    pub command: Vec<String>,
+    /// Extra environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// The snapshot of working files (SHA-256 of the archive), if any.
+    #[serde(default)]
+    pub snapshot: Option<String>,
+    /// The container image (Kubernetes backend).
+    #[serde(default)]
+    pub image: Option<String>,
+    /// Named ports the workload listens on.
+    #[serde(default)]
+    pub ports: Vec<String>,
+}
+
+/// A job, workspace or deployment as the platform records it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Workload {
+    /// Stable id (also the backend's workload id).
+    pub id: String,
+    /// Its project.
+    pub project_id: String,
+    /// Job, workspace or deployment.
+    pub kind: WorkloadKind,
+    /// A name for listings.
+    pub name: String,
+    /// The resource class.
+    pub class: String,
+    /// The pool it runs on.
+    pub pool: String,
+    /// CPU granted, thousandths of a core.
+    pub cpu_millis: u32,
+    /// Memory granted, bytes.
+    pub memory_bytes: u64,
+    /// GPUs granted.
+    pub gpus: u32,
+    /// What it runs.
+    pub spec: WorkloadCommand,
+    /// Where it is in its life.
+    pub state: WorkloadState,
+    /// Why it is in that state, in words (queue reason, scheduling problem, failure).
+    pub reason: String,
+    /// The exit code, once ended.
+    pub exit_code: Option<i32>,
+    /// A stop was requested.
+    pub stop_requested: bool,
+    /// Who submitted it (user id).
+    pub created_by: String,
+    /// Their login name.
+    pub created_by_username: String,
+    /// The workload this one re-runs.
+    pub rerun_of: Option<String>,
+    /// Submission time, ms since the epoch.
+    pub created_at_ms: i64,
+    /// When it started running.
+    pub started_at_ms: Option<i64>,
+    /// When it ended.
+    pub finished_at_ms: Option<i64>,
+    /// Usage is recorded in the ledger up to this time.
+    pub accounted_until_ms: Option<i64>,
+    /// The backend that runs it (`local`, `kubernetes`).
+    pub backend: String,
+}
+
+/// One row of the usage ledger: what one user used of one class in one project on one day.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UsageRecord {
+    /// The UTC day, `YYYY-MM-DD`.
+    pub day: String,
+    /// The project's id.
+    pub project_id: String,
+    /// The user's id.
+    pub user_id: String,
+    /// The user's login name.
+    pub username: String,
+    /// The resource class.
+    pub class: String,
+    /// CPU-hours.
+    pub cpu_hours: f64,
+    /// Memory in GiB-hours.
+    pub memory_gib_hours: f64,
+    /// GPU-hours.
+    pub gpu_hours: f64,
+    /// Wall-clock hours of the workloads.
+    pub wall_hours: f64,
+}
