@@ -36,6 +36,8 @@ pub struct Config {
     pub objects: ObjectsConfig,
     /// Logins, sessions, tokens, passwords and lockout.
     pub auth: AuthConfig,
+    /// The workload runtime.
+    pub runtime: RuntimeConfig,
 }
 
 /// Logins, sessions, tokens, passwords and lockout.
@@ -116,6 +118,83 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("plinth-data"),
             max_body_bytes: 64 * 1024 * 1024,
             shutdown_grace_period: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Where and how jobs, workspaces and deployments run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// `local` (child processes on this machine) or `kubernetes`.
+    pub backend: RuntimeBackend,
+    /// The URL workloads reach this server at (for `MLFLOW_TRACKING_URI`, `PLINTH_URL` and
+    /// working files); unset means `http://{server.listen_addr}`.
+    pub public_url: Option<String>,
+    /// How long the token injected into a workload lives at most (it is revoked when the
+    /// workload ends).
+    #[serde(with = "humantime_serde")]
+    pub workload_token_lifetime: Duration,
+    /// Largest snapshot of working files accepted, in bytes.
+    pub max_snapshot_bytes: u64,
+    /// After a stop, a workload has this long between SIGTERM and SIGKILL.
+    #[serde(with = "humantime_serde")]
+    pub stop_grace_period: Duration,
+    /// How often the reconciler compares desired and observed state.
+    #[serde(with = "humantime_serde")]
+    pub reconcile_interval: Duration,
+    /// Settings of the Kubernetes backend.
+    pub kubernetes: KubernetesConfig,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            backend: RuntimeBackend::Local,
+            public_url: None,
+            workload_token_lifetime: Duration::from_secs(24 * 3600),
+            max_snapshot_bytes: 512 * 1024 * 1024,
+            stop_grace_period: Duration::from_secs(10),
+            reconcile_interval: Duration::from_secs(1),
+            kubernetes: KubernetesConfig::default(),
+        }
+    }
+}
+
+/// Which backend runs workloads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeBackend {
+    /// Child processes of the server, on this machine.
+    Local,
+    /// Jobs and Deployments on a Kubernetes cluster.
+    Kubernetes,
+}
+
+/// Settings of the Kubernetes backend.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KubernetesConfig {
+    /// A kubeconfig file; unset means the in-cluster service account (or `KUBECONFIG`).
+    pub kubeconfig: Option<PathBuf>,
+    /// Each project's workloads run in the namespace `{namespace_prefix}{project id}`.
+    pub namespace_prefix: String,
+    /// The namespace Plinth itself runs in (the only one allowed into project namespaces).
+    pub platform_namespace: String,
+    /// The image workloads run in when they name none.
+    pub default_image: String,
+    /// The image of the init container fetching working files (needs `wget`, `sha256sum`, `tar`).
+    pub init_image: String,
+}
+
+impl Default for KubernetesConfig {
+    fn default() -> Self {
+        KubernetesConfig {
+            kubeconfig: None,
+            namespace_prefix: "plinth-".to_string(),
+            platform_namespace: "plinth".to_string(),
+            default_image: "python:3.12-slim".to_string(),
+            init_image: "busybox:1.36".to_string(),
         }
     }
 }
@@ -336,6 +415,23 @@ impl Config {
                 "`objects.s3.secret_access_key` and `objects.s3.secret_access_key_file` are both set; keep one"
                     .to_string(),
             );
+        }
+        if self.runtime.max_snapshot_bytes == 0 {
+            problems.push("`runtime.max_snapshot_bytes` must be greater than 0".to_string());
+        }
+        if self.runtime.reconcile_interval.is_zero() {
+            problems.push("`runtime.reconcile_interval` must be greater than 0".to_string());
+        }
+        if self.runtime.workload_token_lifetime < Duration::from_secs(60) {
+            problems.push("`runtime.workload_token_lifetime` must be at least 1m".to_string());
+        }
+        if let Some(url) = &self.runtime.public_url {
+            match url::Url::parse(url) {
+                Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
+                _ => problems.push(format!(
+                    "`runtime.public_url`: `{url}` must be an http:// or https:// URL"
+                )),
+            }
         }
         let objects_url = self.objects_url();
         match url::Url::parse(&objects_url) {

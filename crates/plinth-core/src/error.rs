@@ -37,6 +37,15 @@ pub enum CoreError {
     /// The metadata store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The workload executor failed.
+    #[error(transparent)]
+    Executor(#[from] plinth_executor::ExecError),
+    /// The object store failed.
+    #[error(transparent)]
+    Objects(#[from] plinth_artifacts::ArtifactError),
+    /// The request is larger than allowed.
+    #[error("{0}")]
+    PayloadTooLarge(String),
     /// An authentication primitive failed.
     #[error(transparent)]
     Auth(#[from] AuthError),
@@ -60,6 +69,9 @@ impl HasErrorKind for CoreError {
             CoreError::RateLimited(_) => ErrorKind::RateLimited,
             CoreError::Store(error) => error.kind(),
             CoreError::Auth(error) => error.kind(),
+            CoreError::Executor(error) => error.kind(),
+            CoreError::Objects(error) => error.kind(),
+            CoreError::PayloadTooLarge(_) => ErrorKind::PayloadTooLarge,
         }
     }
 }

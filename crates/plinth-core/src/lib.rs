@@ -8,6 +8,7 @@
 pub mod clock;
 mod error;
 pub mod identity;
+pub mod runtime;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{CoreError, CoreResult};
@@ -16,3 +17,4 @@ pub use identity::{
     LocalAuthenticator, LoginOutcome, MfaEnrollment, NewAccount, NewTokenRequest, OrgPass,
     PasswordAuthenticator, Principal, ProjectPass, SessionCookie,
 };
+pub use runtime::{RuntimeService, RuntimeSettings};

@@ -140,6 +140,9 @@ pub trait RuntimeStore: Send + Sync {
     /// One workload; `NotFound` if unknown.
     async fn get_workload(&self, id: &str) -> StoreResult<Workload>;
 
+    /// Deletes a workload that never reached the backend (its start failed).
+    async fn delete_workload(&self, id: &str) -> StoreResult<()>;
+
     /// Workloads, newest first, keyset-paged.
     async fn list_workloads(&self, query: &WorkloadQuery) -> StoreResult<Vec<Workload>>;
 

@@ -495,6 +495,14 @@ macro_rules! impl_runtime_queries {
                 .try_into()
             }
 
+            async fn delete_workload(&self, id: &str) -> $crate::StoreResult<()> {
+                let result = sqlx::query("DELETE FROM workloads WHERE id = $1")
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                $crate::identity_sql::found(result.rows_affected(), "workload", id)
+            }
+
             async fn list_workloads(
                 &self,
                 query: &$crate::WorkloadQuery,

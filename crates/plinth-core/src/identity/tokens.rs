@@ -155,3 +155,62 @@ impl IdentityService {
         Ok(())
     }
 }
+
+impl IdentityService {
+    /// Issues a token for a workload: owned by the user who submitted it, limited to the
+    /// workload's project, living at most `lifetime` (it is revoked when the workload ends).
+    /// Returns the token's id and secret.
+    pub(crate) async fn issue_workload_token(
+        &self,
+        user_id: &plinth_types::UserId,
+        project_id: &str,
+        workload_id: &str,
+        lifetime: Duration,
+    ) -> CoreResult<(String, String)> {
+        let secret = generate_secret(SecretKind::ApiToken);
+        let now = self.now();
+        let token = self
+            .store
+            .create_api_token(&NewApiToken {
+                user_id: user_id.clone(),
+                name: format!("workload {workload_id}"),
+                token_hash: secret.hash,
+                display_prefix: secret.display_prefix,
+                project_id: Some(project_id.to_string()),
+                read_only: false,
+                created_at_ms: now,
+                expires_at_ms: Some(now + lifetime.as_millis() as i64),
+            })
+            .await?;
+        Ok((token.id, secret.plaintext))
+    }
+
+    /// Revokes a workload's token; one already gone is fine.
+    pub(crate) async fn revoke_workload_token(
+        &self,
+        user_id: &plinth_types::UserId,
+        token_id: &str,
+    ) -> CoreResult<()> {
+        match self
+            .store
+            .revoke_api_token(user_id, token_id, self.now())
+            .await
+        {
+            Ok(()) | Err(plinth_metastore::StoreError::NotFound { .. }) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Appends an audit event for an action of `user`.
+    pub(crate) async fn audit_user_action(
+        &self,
+        user: &plinth_types::User,
+        action: &str,
+        target: &str,
+        client: &ClientInfo,
+        details: serde_json::Value,
+    ) {
+        self.audit(Actor::User(user), action, target, client, true, details)
+            .await;
+    }
+}
