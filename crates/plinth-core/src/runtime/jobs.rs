@@ -538,7 +538,9 @@ impl RuntimeService {
             .get_project_by_id(&workload.project_id, &creator)
             .await?
             .project;
-        let project = format!("{}/{}", project.organization, project.name);
+        let (project_org, project_name) =
+            (project.organization.to_string(), project.name.to_string());
+        let project = format!("{project_org}/{project_name}");
         let public_url = self
             .inner
             .settings
@@ -562,7 +564,7 @@ impl RuntimeService {
             Some(digest) => (
                 None,
                 Some(plinth_executor::WorkingFiles {
-                    url: format!("{public_url}/api/v1/projects/{project}/snapshots/{digest}"),
+                    url: format!("{public_url}/api/v1/orgs/{project_org}/projects/{project_name}/snapshots/{digest}"),
                     sha256: digest.clone(),
                 }),
             ),
