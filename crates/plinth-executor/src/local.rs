@@ -2,7 +2,8 @@
 //! and every workload survives the server: a server killed with `kill -9` and started
 //! again over the same root picks up what the earlier one started.
 //!
-//! - **A wrapper runs every workload.** `/bin/sh` runs a small script (see `wrapper.rs`) that
+//! - **A wrapper runs every workload.** `/bin/sh` runs a small script (`<root>/wrapper.sh`,
+//!   see `wrapper.rs`) that
 //!   leads the workload's process group (so stopping it stops everything it started),
 //!   joins the workload's cgroup or sets its rlimit, runs the program as `"$@"` (program
 //!   and arguments pass through untouched), applies the restart policy (`OnFailure`:
@@ -164,6 +165,7 @@ impl LocalExecutorBuilder {
         let root = std::path::absolute(&self.root).map_err(backend)?;
         let layout = Layout::new(root);
         layout.create().map_err(backend)?;
+        wrapper::install(&layout.wrapper_file()).map_err(backend)?;
         let limits = match &self.cgroup_root {
             Some((mount, own)) => match limits::prepare(mount, own) {
                 Ok(workloads) => Limits::Cgroups { workloads },
@@ -653,10 +655,12 @@ impl Executor for LocalExecutor {
             max_backoff: self.max_backoff,
         };
 
+        // Put back should someone have deleted it since the executor started.
+        let wrapper_file = self.layout.wrapper_file();
+        wrapper::install(&wrapper_file).map_err(backend)?;
         let mut command = tokio::process::Command::new(SHELL);
         command
-            .arg("-c")
-            .arg(wrapper::WRAPPER)
+            .arg(&wrapper_file)
             .args(wrapper::wrapper_arguments(&options, &program_path, args))
             .current_dir(&working_dir)
             .env_clear();

@@ -44,6 +44,10 @@ impl Layout {
         self.root.join("logs").join(format!("{id}.log"))
     }
 
+    pub(super) fn wrapper_file(&self) -> PathBuf {
+        self.root.join("wrapper.sh")
+    }
+
     pub(super) fn work_dir(&self, id: &str) -> PathBuf {
         self.root.join("work").join(id)
     }

@@ -909,7 +909,6 @@ fn the_wrapper_gets_its_settings_then_the_program() {
         &["a b".to_string(), String::new()],
     );
     let expected: Vec<std::ffi::OsString> = [
-        "plinth-workload",
         "/root/state/w.exit",
         "/cg/plinth-workloads/w/cgroup.procs",
         "",
@@ -925,6 +924,20 @@ fn the_wrapper_gets_its_settings_then_the_program() {
     .map(Into::into)
     .collect();
     assert_eq!(arguments, expected);
+}
+
+#[tokio::test]
+async fn the_wrapper_script_is_installed_in_the_root_and_put_back() {
+    let (executor, dir) = executor();
+    let script = dir.path().join("wrapper.sh");
+    assert_eq!(fs_err::read_to_string(&script).unwrap(), wrapper::WRAPPER);
+    fs_err::remove_file(&script).unwrap();
+    let handle = executor.submit(shell("echo fine")).await.unwrap();
+    assert_eq!(
+        wait_finished(&executor, &handle).await,
+        WorkloadStatus::Succeeded
+    );
+    assert_eq!(fs_err::read_to_string(&script).unwrap(), wrapper::WRAPPER);
 }
 
 // ----- limits -----

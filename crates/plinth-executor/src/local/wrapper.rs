@@ -14,7 +14,8 @@ use crate::{RestartPolicy, WorkloadStatus};
 /// How many times `OnFailure` restarts a failing program before giving up.
 pub(super) const MAX_RESTARTS: u32 = 5;
 
-/// The wrapper script, run as `sh -c WRAPPER plinth-workload ARGS… PROGRAM ARGS…`.
+/// The wrapper script, run as `sh <root>/wrapper.sh ARGS… PROGRAM ARGS…` (from a file rather
+/// than with `-c`, so that process listings show the workload, not the script).
 ///
 /// Its own arguments come first, positionally, so nothing of the program's environment is
 /// touched; the program and its arguments follow and are run as `"$@"`, untouched.
@@ -22,7 +23,7 @@ pub(super) const MAX_RESTARTS: u32 = 5;
 /// through the process group, end first, then ends without restarting. Program exits by a
 /// signal show as `128 + N`, as in every POSIX shell. The coreutils it calls (`mv`, `sleep`,
 /// `date`) are looked up in a fixed system `PATH`, whatever `PATH` the workload has.
-pub(super) const WRAPPER: &str = r#"
+pub(super) const WRAPPER: &str = r#"# Plinth's workload wrapper (see crates/plinth-executor/src/local/wrapper.rs).
 exit_file=$1 cgroup_procs=$2 memory_kib=$3 restart=$4 delay_ms=$5 max_delay_ms=$6 max_restarts=$7
 first_delay_ms=$5
 shift 7
@@ -83,8 +84,17 @@ pub(super) struct WrapperOptions<'a> {
     pub(super) max_backoff: Duration,
 }
 
-/// Returns the arguments after `sh -c WRAPPER`: `$0`, the wrapper's own, then the program
-/// and its arguments.
+/// Writes the wrapper script to `path` unless it is there already. A running wrapper keeps
+/// the file it started from: the new one replaces it by a rename.
+pub(super) fn install(path: &Path) -> std::io::Result<()> {
+    if fs_err::read_to_string(path).is_ok_and(|installed| installed == WRAPPER) {
+        return Ok(());
+    }
+    super::state::write_atomically(path, WRAPPER.as_bytes(), true)
+}
+
+/// Returns the arguments after `sh <wrapper>`: the wrapper's own, then the program and its
+/// arguments.
 pub(super) fn wrapper_arguments(
     options: &WrapperOptions<'_>,
     program: &Path,
@@ -97,7 +107,6 @@ pub(super) fn wrapper_arguments(
     };
     let milliseconds = |duration: Duration| duration.as_millis().max(1).to_string();
     let mut arguments: Vec<OsString> = vec![
-        "plinth-workload".into(),
         options.exit_file.into(),
         options.cgroup_procs.map(OsString::from).unwrap_or_default(),
         options
