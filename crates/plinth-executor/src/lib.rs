@@ -15,7 +15,7 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 
 pub use error::{ExecError, ExecResult};
-pub use local::LocalExecutor;
+pub use local::{LocalExecutor, LocalExecutorBuilder};
 pub use spec::{
     port_variable, Capabilities, Gpu, LogOptions, Placement, Resources, RestartPolicy, Taint,
     WorkingFiles, WorkloadHandle, WorkloadKind, WorkloadSpec, WorkloadStatus,

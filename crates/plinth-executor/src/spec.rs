@@ -118,15 +118,7 @@ impl WorkloadSpec {
     pub fn validate(&self) -> Result<(), crate::ExecError> {
         let invalid =
             |field: &'static str, reason: String| crate::ExecError::InvalidSpec { field, reason };
-        if self.id.is_empty()
-            || self.id.len() > 40
-            || !self
-                .id
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            || self.id.starts_with('-')
-            || self.id.ends_with('-')
-        {
+        if !is_valid_workload_id(&self.id) {
             return Err(invalid(
                 "id",
                 format!(
@@ -168,6 +160,18 @@ impl WorkloadSpec {
         }
         Ok(())
     }
+}
+
+/// Returns whether `id` is a usable workload id: 1–40 lower-case letters, digits or `-`,
+/// not starting or ending with `-` (so it is safe as a file or cgroup name).
+pub(crate) fn is_valid_workload_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 40
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !id.starts_with('-')
+        && !id.ends_with('-')
 }
 
 /// The environment variable carrying the port allocated for `name`.
