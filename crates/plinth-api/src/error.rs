@@ -17,6 +17,11 @@ pub struct ApiError {
 
 impl ApiError {
     /// Returns an error of `kind` with a message for the client.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        ApiError::new(ErrorKind::InvalidArgument, message)
+    }
+
+    /// Returns an error of `kind` with `message` for the caller.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         ApiError {
             kind,

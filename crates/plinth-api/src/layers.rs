@@ -13,7 +13,6 @@ use http::StatusCode;
 use plinth_types::ErrorBody;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -78,8 +77,39 @@ pub(crate) fn apply(app: Router<AppState>, state: AppState) -> Router<AppState> 
         ))
         .layer(middleware::from_fn(normalize_errors))
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(RequestBodyLimitLayer::new(max_body_bytes));
+        .layer(middleware::from_fn_with_state(max_body_bytes, limit_body));
     app.layer(layers)
+}
+
+/// Returns whether a request streams a large upload that its handler limits itself (a
+/// snapshot is limited by `runtime.max_snapshot_bytes`, not `server.max_body_bytes`).
+fn is_streamed_upload(method: &http::Method, path: &str) -> bool {
+    method == http::Method::PUT
+        && path.starts_with("/api/v1/orgs/")
+        && path
+            .rsplit_once('/')
+            .is_some_and(|(parent, _)| parent.ends_with("/snapshots"))
+}
+
+/// `server.max_body_bytes` for every request but streamed uploads.
+async fn limit_body(
+    axum::extract::State(max_body_bytes): axum::extract::State<usize>,
+    request: Request,
+    next: middleware::Next,
+) -> Response {
+    if is_streamed_upload(request.method(), request.uri().path()) {
+        return next.run(request).await;
+    }
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > max_body_bytes as u64) {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    }
+    let request = request.map(|body| Body::new(http_body_util::Limited::new(body, max_body_bytes)));
+    next.run(request).await
 }
 
 /// Returns whether `path` belongs to a machine API (JSON errors) rather than to the UI

@@ -12,6 +12,7 @@ mod json;
 mod layers;
 mod metrics;
 mod openapi;
+mod runtime;
 mod ui;
 
 use std::future::Future;
@@ -20,7 +21,7 @@ use std::time::Instant;
 
 use axum::Router;
 use plinth_artifacts::ArtifactStore;
-use plinth_core::IdentityService;
+use plinth_core::{IdentityService, RuntimeService};
 use plinth_metastore::MetadataStore;
 use plinth_types::Installation;
 
@@ -42,6 +43,7 @@ struct AppStateInner {
     metastore_location: String,
     artifacts: ArtifactStore,
     identity: IdentityService,
+    runtime: RuntimeService,
     installation: Installation,
     settings: ServerSettings,
     metrics: HttpMetrics,
@@ -74,6 +76,7 @@ impl AppState {
         metastore_location: String,
         artifacts: ArtifactStore,
         identity: IdentityService,
+        runtime: RuntimeService,
         installation: Installation,
         settings: ServerSettings,
     ) -> Self {
@@ -83,6 +86,7 @@ impl AppState {
                 metastore_location,
                 artifacts,
                 identity,
+                runtime,
                 installation,
                 settings,
                 metrics: HttpMetrics::new(plinth_types::VERSION),
@@ -109,6 +113,11 @@ impl AppState {
     /// Returns the identity service (accounts, sessions, tokens, projects, audit).
     pub fn identity(&self) -> &IdentityService {
         &self.inner.identity
+    }
+
+    /// Returns the workload runtime (jobs, quotas, pools, classes, usage).
+    pub fn runtime(&self) -> &RuntimeService {
+        &self.inner.runtime
     }
 
     /// Returns this installation's identity.

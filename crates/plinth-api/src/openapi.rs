@@ -7,6 +7,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::identity as id;
+use crate::runtime as rt;
 use crate::{health, metrics, AppState};
 
 struct BearerSecurity;
@@ -42,6 +43,8 @@ impl utoipa::Modify for BearerSecurity {
         (name = "organizations", description = "Organizations and their members"),
         (name = "projects", description = "Projects, members and roles"),
         (name = "audit", description = "The audit log (admins)"),
+        (name = "runtime", description = "Node pools, resource classes, quotas, snapshots and the usage ledger"),
+        (name = "jobs", description = "Jobs: submit, list, stop, re-run, logs"),
     ),
     modifiers(&BearerSecurity),
     components(schemas(plinth_types::ErrorBody, plinth_types::ErrorKind))
@@ -51,6 +54,20 @@ struct ApiDoc;
 /// Returns the API routes together with their OpenAPI document.
 pub(crate) fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(rt::runtime_info))
+        .routes(routes!(rt::list_pools))
+        .routes(routes!(rt::put_pool, rt::delete_pool))
+        .routes(routes!(rt::list_classes))
+        .routes(routes!(rt::put_class, rt::delete_class))
+        .routes(routes!(rt::platform_usage))
+        .routes(routes!(rt::get_quota, rt::put_quota))
+        .routes(routes!(rt::project_usage))
+        .routes(routes!(rt::put_snapshot, rt::get_snapshot))
+        .routes(routes!(rt::list_jobs, rt::submit_job))
+        .routes(routes!(rt::get_job))
+        .routes(routes!(rt::stop_job))
+        .routes(routes!(rt::rerun_job))
+        .routes(routes!(rt::job_logs))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::status))

@@ -16,6 +16,7 @@ pub(crate) struct TestApp {
     pub(crate) state: AppState,
     pub(crate) admin_token: String,
     _store: TestStore,
+    _runtime_root: tempfile::TempDir,
 }
 
 /// The first admin's password in router tests.
@@ -43,11 +44,24 @@ pub(crate) async fn app_with(settings: ServerSettings) -> TestApp {
         .bootstrap_admin(Some(ADMIN_PASSWORD.to_string()))
         .await
         .unwrap();
+    let runtime_root = tempfile::tempdir().unwrap();
+    let executor =
+        plinth_executor::LocalExecutor::new(runtime_root.path().join("executor")).unwrap();
+    let artifacts = ArtifactStore::in_memory();
+    let runtime = plinth_core::RuntimeService::new(
+        metastore.clone(),
+        identity.clone(),
+        std::sync::Arc::new(executor),
+        artifacts.clone(),
+        plinth_core::RuntimeSettings::new("http://127.0.0.1:9", runtime_root.path().join("work")),
+        std::sync::Arc::new(plinth_core::SystemClock),
+    );
     let state = AppState::new(
         metastore,
         "sqlite://test".to_string(),
-        ArtifactStore::in_memory(),
+        artifacts,
         identity,
+        runtime,
         installation,
         settings,
     );
@@ -58,6 +72,7 @@ pub(crate) async fn app_with(settings: ServerSettings) -> TestApp {
         state,
         admin_token,
         _store: store,
+        _runtime_root: runtime_root,
     }
 }
 

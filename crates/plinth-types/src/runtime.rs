@@ -53,6 +53,7 @@ pub struct ResourceClass {
 
 /// Limits on what one project may use at the same time; `None` is unlimited.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
 pub struct ProjectQuota {
     /// CPU in thousandths of a core, over all running workloads.
     pub cpu_millis: Option<u64>,

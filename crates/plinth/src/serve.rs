@@ -6,8 +6,10 @@ use std::time::{Duration, Instant};
 use plinth_api::{AppState, ServerSettings};
 use plinth_artifacts::ArtifactStore;
 use plinth_auth::{HashingParams, PasswordHasher, PasswordPolicy, SecretBox};
-use plinth_config::{Config, LogFormat};
-use plinth_core::{IdentityService, IdentitySettings, SystemClock};
+use plinth_config::{Config, LogFormat, RuntimeBackend};
+use plinth_core::{
+    IdentityService, IdentitySettings, RuntimeService, RuntimeSettings, SystemClock,
+};
 use plinth_metastore::StoreOptions;
 use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
@@ -134,6 +136,13 @@ async fn serve(config: Config, started: Instant) -> Result<(), Failure> {
         eprintln!();
     }
 
+    let runtime = runtime_service(
+        &config,
+        local_addr,
+        metastore.clone(),
+        identity.clone(),
+        artifacts.clone(),
+    )?;
     let settings = ServerSettings {
         max_body_bytes: config.server.max_body_bytes,
         secure_cookies: config.auth.secure_cookies,
@@ -143,9 +152,23 @@ async fn serve(config: Config, started: Instant) -> Result<(), Failure> {
         metastore_location,
         artifacts,
         identity,
+        runtime.clone(),
         installation.clone(),
         settings,
     );
+    // The reconciler adopts what ran before this start, then keeps the backend in step.
+    let (reconciler_stop_tx, reconciler_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let reconciler = {
+        let runtime = runtime.clone();
+        let interval = config.runtime.reconcile_interval;
+        tokio::spawn(async move {
+            runtime
+                .run_reconciler(interval, async move {
+                    let _ = reconciler_stop_rx.await;
+                })
+                .await;
+        })
+    };
 
     let (shutdown_started_tx, shutdown_started_rx) = tokio::sync::watch::channel(false);
     let shutdown = async move {
@@ -172,9 +195,56 @@ async fn serve(config: Config, started: Instant) -> Result<(), Failure> {
         result = server => result.map_err(|error| Failure::runtime(format!("server failed: {error}")))?,
         () = grace_expired => warn!(grace_seconds = grace.as_secs(), "grace period over; stopping with requests still in flight"),
     }
+    // Workloads keep running: the next start adopts them.
+    let _ = reconciler_stop_tx.send(());
+    let _ = reconciler.await;
     metastore.close().await;
     info!("stopped");
     Ok(())
+}
+
+fn runtime_service(
+    config: &Config,
+    local_addr: std::net::SocketAddr,
+    metastore: Arc<dyn plinth_metastore::MetadataStore>,
+    identity: IdentityService,
+    artifacts: ArtifactStore,
+) -> Result<RuntimeService, Failure> {
+    let root = config.server.data_dir.join("runtime");
+    let executor: Arc<dyn plinth_executor::Executor> = match config.runtime.backend {
+        RuntimeBackend::Local => Arc::new(
+            plinth_executor::LocalExecutor::new(root.join("executor")).map_err(|error| {
+                Failure::runtime(format!(
+                    "cannot prepare the local workload runtime in {}: {}",
+                    root.display(),
+                    plinth_api::error_chain(&error)
+                ))
+            })?,
+        ),
+        RuntimeBackend::Kubernetes => {
+            return Err(Failure::config(
+                "invalid configuration: `runtime.backend = \"kubernetes\"` is not available in this build yet; use `local`".to_string(),
+            ))
+        }
+    };
+    let public_url = config
+        .runtime
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{local_addr}"));
+    let mut settings = RuntimeSettings::new(public_url, root.join("work"));
+    settings.workload_token_lifetime = config.runtime.workload_token_lifetime;
+    settings.max_snapshot_bytes = config.runtime.max_snapshot_bytes;
+    settings.stop_grace_period = config.runtime.stop_grace_period;
+    info!(backend = executor.backend(), limits = %executor.capabilities().limits, "workload runtime ready");
+    Ok(RuntimeService::new(
+        metastore,
+        identity,
+        executor,
+        artifacts,
+        settings,
+        Arc::new(SystemClock),
+    ))
 }
 
 fn identity_service(
