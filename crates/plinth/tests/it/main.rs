@@ -4,6 +4,7 @@
 mod browser;
 mod cli;
 mod cli_identity;
+mod jobs;
 mod serve;
 mod services;
 mod startup;
