@@ -57,6 +57,23 @@ pub struct JobRequest {
     /// The container image (Kubernetes backend); the local backend ignores it.
     #[serde(default)]
     pub image: Option<String>,
+    /// A size no class names, on the class's pool; only where an admin allowed custom
+    /// sizes for the project. Recorded (and accounted) as class `custom`.
+    #[serde(default)]
+    pub custom_size: Option<CustomSize>,
+}
+
+/// A custom size: what a class would otherwise grant.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomSize {
+    /// CPU in thousandths of a core.
+    pub cpu_millis: u32,
+    /// Memory in bytes.
+    pub memory_bytes: u64,
+    /// Whole GPUs.
+    #[serde(default)]
+    pub gpus: u32,
 }
 
 /// A job as users see it: the record plus its place in the queue.
@@ -240,13 +257,36 @@ impl RuntimeService {
         client: &ClientInfo,
     ) -> CoreResult<JobView> {
         let original = self.project_workload(pass, id).await?;
+        let class = if original.class == "custom" {
+            // A custom size rides on any class of the same pool.
+            self.inner
+                .store
+                .list_resource_classes()
+                .await?
+                .into_iter()
+                .find(|class| class.pool == original.pool)
+                .map(|class| class.name)
+                .ok_or_else(|| {
+                    CoreError::Conflict(format!(
+                        "no resource class uses the pool `{}` any more; submit the job again with a class",
+                        original.pool
+                    ))
+                })?
+        } else {
+            original.class.clone()
+        };
         let request = JobRequest {
             name: Some(original.name.clone()),
-            class: original.class.clone(),
+            class,
             command: original.spec.command.clone(),
             env: original.spec.env.clone(),
             snapshot: original.spec.snapshot.clone(),
             image: original.spec.image.clone(),
+            custom_size: (original.class == "custom").then_some(CustomSize {
+                cpu_millis: original.cpu_millis,
+                memory_bytes: original.memory_bytes,
+                gpus: original.gpus,
+            }),
         };
         self.submit(
             principal,
@@ -275,7 +315,34 @@ impl RuntimeService {
         require_role(pass, Self::SUBMIT_ROLE)?;
         validate_request(request)?;
         let class = match self.inner.store.get_resource_class(&request.class).await {
-            Ok(class) => class,
+            Ok(class) => match request.custom_size {
+                None => class,
+                Some(size) => {
+                    let quota = self
+                        .inner
+                        .store
+                        .get_project_quota(&pass.project().id)
+                        .await?;
+                    if !quota.allow_custom_sizes {
+                        return Err(CoreError::Forbidden(
+                            "this project does not allow custom sizes; pick a class (an admin can allow custom sizes in the project's quota)".to_string(),
+                        ));
+                    }
+                    if size.cpu_millis == 0 || size.memory_bytes == 0 {
+                        return Err(CoreError::InvalidArgument(
+                            "invalid `custom_size`: CPU and memory must be more than 0".to_string(),
+                        ));
+                    }
+                    ResourceClass {
+                        name: "custom".to_string(),
+                        description: format!("custom size on the pool of `{}`", class.name),
+                        cpu_millis: size.cpu_millis,
+                        memory_bytes: size.memory_bytes,
+                        gpus: size.gpus,
+                        ..class
+                    }
+                }
+            },
             Err(plinth_metastore::StoreError::NotFound { .. }) => {
                 let names: Vec<String> = self
                     .inner

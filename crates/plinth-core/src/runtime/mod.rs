@@ -22,7 +22,7 @@ use plinth_artifacts::ArtifactStore;
 use plinth_executor::Executor;
 use plinth_metastore::MetadataStore;
 
-pub use jobs::{JobRequest, JobView, LogStream};
+pub use jobs::{CustomSize, JobRequest, JobView, LogStream};
 pub use reconcile::ReconcileReport;
 pub use snapshot::SnapshotInfo;
 pub use usage::{split_by_day, usage_csv, UsageFilter};

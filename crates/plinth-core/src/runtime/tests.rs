@@ -615,3 +615,50 @@ async fn usage_is_recorded_per_user_and_class_when_jobs_end() {
         .unwrap_err();
     assert!(matches!(denied, CoreError::Forbidden(_)));
 }
+
+#[tokio::test]
+async fn custom_sizes_need_the_projects_permission() {
+    let fixture = fixture().await;
+    let custom = JobRequest {
+        custom_size: Some(jobs::CustomSize {
+            cpu_millis: 1500,
+            memory_bytes: 3 << 30,
+            gpus: 0,
+        }),
+        ..shell("echo custom")
+    };
+    let refused = fixture.submit(&custom).await.unwrap_err();
+    assert!(matches!(refused, CoreError::Forbidden(_)), "{refused}");
+    fixture
+        .set_quota(ProjectQuota {
+            allow_custom_sizes: true,
+            ..ProjectQuota::default()
+        })
+        .await;
+    let job = fixture.submit(&custom).await.unwrap();
+    assert_eq!(
+        (
+            job.job.class.as_str(),
+            job.job.pool.as_str(),
+            job.job.cpu_millis,
+            job.job.memory_bytes
+        ),
+        ("custom", "compute", 1500, 3 << 30)
+    );
+    fixture
+        .wait_for(&job.job.id, WorkloadState::is_finished)
+        .await;
+    let again = fixture
+        .runtime
+        .rerun_job(&fixture.alice, &fixture.pass, &job.job.id, &client())
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.job.class.as_str(), again.job.cpu_millis),
+        ("custom", 1500)
+    );
+    assert_eq!(again.job.rerun_of.as_deref(), Some(job.job.id.as_str()));
+    fixture
+        .wait_for(&again.job.id, WorkloadState::is_finished)
+        .await;
+}
