@@ -137,7 +137,15 @@ impl KubernetesExecutor {
         Ok(location)
     }
 
-    /// Reads one object of workload `id`; a 404 forgets the workload and is `NotFound`.
+    fn workload(&self, id: &str, location: &Location) -> Workload {
+        Workload {
+            client: self.client.clone(),
+            id: id.to_string(),
+            location: location.clone(),
+        }
+    }
+
+    /// Reads the Job or Deployment of workload `id`; a 404 forgets the workload.
     async fn get<K>(&self, id: &str, location: &Location) -> ExecResult<K>
     where
         K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
@@ -146,55 +154,20 @@ impl KubernetesExecutor {
             + std::fmt::Debug,
         K::DynamicType: Default,
     {
-        let api: Api<K> = Api::namespaced(self.client.clone(), &location.namespace);
-        let name = object_name(id);
-        match api.get(&name).await {
-            Ok(object) => Ok(object),
-            Err(error) if api_code(&error) == Some(404) => {
-                self.forget(id);
-                Err(ExecError::NotFound(id.to_string()))
-            }
-            Err(error) => Err(call_failed(
-                format!(
-                    "read {} `{name}` in namespace `{}`",
-                    K::kind(&K::DynamicType::default()),
-                    location.namespace
-                ),
-                error,
-            )),
+        let result = self.workload(id, location).get().await;
+        if let Err(ExecError::NotFound(_)) = &result {
+            self.forget(id);
         }
+        result
     }
 
-    async fn pods(&self, id: &str, location: &Location) -> ExecResult<Vec<Pod>> {
-        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &location.namespace);
-        pods.list(&ListParams::default().labels(&workload_selector(id)))
-            .await
-            .map(|list| list.items)
-            .map_err(|error| {
-                call_failed(
-                    format!(
-                        "list pods of workload `{id}` in namespace `{}`",
-                        location.namespace
-                    ),
-                    error,
-                )
-            })
-    }
-
+    /// Returns the state of workload `id`; a 404 forgets the workload.
     async fn current_status(&self, id: &str, location: &Location) -> ExecResult<WorkloadStatus> {
-        match location.kind {
-            WorkloadKind::Batch => {
-                let job: Job = self.get(id, location).await?;
-                Ok(job_status(&job, &self.pods(id, location).await?))
-            }
-            WorkloadKind::Service => {
-                let deployment: Deployment = self.get(id, location).await?;
-                Ok(deployment_status(
-                    &deployment,
-                    &self.pods(id, location).await?,
-                ))
-            }
+        let result = self.workload(id, location).status().await;
+        if let Err(ExecError::NotFound(_)) = &result {
+            self.forget(id);
         }
+        result
     }
 
     /// Deletes one object, ignoring its absence; used to undo a half-done submit and by
@@ -374,6 +347,123 @@ impl KubernetesExecutor {
     }
 }
 
+/// One located workload, with what is needed to read it from a stream that outlives the
+/// call that made it.
+#[derive(Clone)]
+struct Workload {
+    client: kube::Client,
+    id: String,
+    location: Location,
+}
+
+impl Workload {
+    /// Reads the workload's Job or Deployment; a 404 is `NotFound`.
+    async fn get<K>(&self) -> ExecResult<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + DeserializeOwned
+            + std::fmt::Debug,
+        K::DynamicType: Default,
+    {
+        let namespace = &self.location.namespace;
+        let api: Api<K> = Api::namespaced(self.client.clone(), namespace);
+        let name = object_name(&self.id);
+        match api.get(&name).await {
+            Ok(object) => Ok(object),
+            Err(error) if api_code(&error) == Some(404) => {
+                Err(ExecError::NotFound(self.id.clone()))
+            }
+            Err(error) => Err(call_failed(
+                format!(
+                    "read {} `{name}` in namespace `{namespace}`",
+                    K::kind(&K::DynamicType::default()),
+                ),
+                error,
+            )),
+        }
+    }
+
+    async fn pods(&self) -> ExecResult<Vec<Pod>> {
+        let namespace = &self.location.namespace;
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        pods.list(&ListParams::default().labels(&workload_selector(&self.id)))
+            .await
+            .map(|list| list.items)
+            .map_err(|error| {
+                call_failed(
+                    format!(
+                        "list pods of workload `{}` in namespace `{namespace}`",
+                        self.id
+                    ),
+                    error,
+                )
+            })
+    }
+
+    async fn status(&self) -> ExecResult<WorkloadStatus> {
+        match self.location.kind {
+            WorkloadKind::Batch => {
+                let job: Job = self.get().await?;
+                Ok(job_status(&job, &self.pods().await?))
+            }
+            WorkloadKind::Service => {
+                let deployment: Deployment = self.get().await?;
+                Ok(deployment_status(&deployment, &self.pods().await?))
+            }
+        }
+    }
+
+    /// Streams the main container's output of the newest pod that has started; with
+    /// `follow`, first waits for such a pod (or for the workload to end).
+    async fn log_chunks(
+        self,
+        first_look: Option<String>,
+        options: LogOptions,
+    ) -> ExecResult<BoxStream<'static, ExecResult<Bytes>>> {
+        let mut pod = first_look;
+        while pod.is_none() && options.follow {
+            if self.status().await?.is_finished() {
+                break;
+            }
+            tokio::time::sleep(LOG_WAIT_INTERVAL).await;
+            pod = newest_started(&self.pods().await?);
+        }
+        let Some(pod) = pod else {
+            return Ok(stream::empty().boxed());
+        };
+        let namespace = &self.location.namespace;
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        let params = LogParams {
+            container: Some(MAIN_CONTAINER.to_string()),
+            follow: options.follow,
+            tail_lines: options.tail_lines.map(i64::from),
+            ..LogParams::default()
+        };
+        let reader = pods.log_stream(&pod, &params).await.map_err(|error| {
+            call_failed(
+                format!("read the logs of pod `{pod}` in namespace `{namespace}`"),
+                error,
+            )
+        })?;
+        let chunks = stream::unfold((Box::pin(reader), false), |(mut reader, done)| async move {
+            if done {
+                return None;
+            }
+            let mut buffer = vec![0u8; 64 * 1024];
+            match reader.read(&mut buffer).await {
+                Ok(0) => None,
+                Ok(read) => {
+                    buffer.truncate(read);
+                    Some((Ok(Bytes::from(buffer)), (reader, false)))
+                }
+                Err(error) => Some((Err(ExecError::Backend(Box::new(error))), (reader, true))),
+            }
+        });
+        Ok(skip_bytes(chunks.boxed(), options.from_offset))
+    }
+}
+
 /// An object a submit created, to undo if a later step fails.
 enum Created {
     Job(String),
@@ -484,50 +574,17 @@ impl Executor for KubernetesExecutor {
         handle: &WorkloadHandle,
         options: LogOptions,
     ) -> ExecResult<BoxStream<'static, ExecResult<Bytes>>> {
-        let id = handle.id.clone();
-        let location = self.locate(&id).await?;
-        let mut pod = newest_started(&self.pods(&id, &location).await?);
-        while pod.is_none() && options.follow {
-            if self.current_status(&id, &location).await?.is_finished() {
-                break;
-            }
-            tokio::time::sleep(LOG_WAIT_INTERVAL).await;
-            pod = newest_started(&self.pods(&id, &location).await?);
-        }
-        let Some(pod) = pod else {
-            return Ok(stream::empty().boxed());
-        };
-        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &location.namespace);
-        let params = LogParams {
-            container: Some(MAIN_CONTAINER.to_string()),
-            follow: options.follow,
-            tail_lines: options.tail_lines.map(i64::from),
-            ..LogParams::default()
-        };
-        let reader = pods.log_stream(&pod, &params).await.map_err(|error| {
-            call_failed(
-                format!(
-                    "read the logs of pod `{pod}` in namespace `{}`",
-                    location.namespace
-                ),
-                error,
-            )
-        })?;
-        let chunks = stream::unfold((Box::pin(reader), false), |(mut reader, done)| async move {
-            if done {
-                return None;
-            }
-            let mut buffer = vec![0u8; 64 * 1024];
-            match reader.read(&mut buffer).await {
-                Ok(0) => None,
-                Ok(read) => {
-                    buffer.truncate(read);
-                    Some((Ok(Bytes::from(buffer)), (reader, false)))
-                }
-                Err(error) => Some((Err(ExecError::Backend(Box::new(error))), (reader, true))),
-            }
-        });
-        Ok(skip_bytes(chunks.boxed(), options.from_offset))
+        let location = self.locate(&handle.id).await?;
+        let workload = self.workload(&handle.id, &location);
+        // Fails now when the pods cannot be listed; waits for a pod inside the stream.
+        let first_look = newest_started(&workload.pods().await?);
+        let chunks = stream::once(workload.log_chunks(first_look, options))
+            .map(|opened| match opened {
+                Ok(chunks) => chunks,
+                Err(error) => stream::iter([Err(error)]).boxed(),
+            })
+            .flatten();
+        Ok(chunks.boxed())
     }
 
     async fn stop(&self, handle: &WorkloadHandle, grace: Duration) -> ExecResult<()> {

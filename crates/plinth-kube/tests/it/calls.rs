@@ -693,6 +693,79 @@ async fn logs_stream_the_newest_started_pod() {
 }
 
 #[tokio::test]
+async fn following_logs_waits_inside_the_stream_for_the_program_to_start() {
+    let (executor, mut server) = fake_cluster();
+    let reading = tokio::spawn(async move {
+        let options = LogOptions {
+            follow: true,
+            ..LogOptions::default()
+        };
+        // Returns at once: the wait for a started pod is the stream's.
+        let stream = tokio::time::timeout(
+            Duration::from_millis(500),
+            executor.logs(&handle("wg"), options),
+        )
+        .await
+        .expect("logs returns before the pod starts")?;
+        let chunks: Vec<_> = stream.collect().await;
+        Ok::<_, ExecError>(chunks)
+    });
+    let running_job = job("wg", json!({}), json!({ "active": 1 }));
+    let pulling = pod(
+        "wg",
+        "plinth-wg-x",
+        "2025-01-01T00:00:00Z",
+        json!({ "phase": "Pending", "conditions": [{ "type": "PodScheduled", "status": "True" }] }),
+    );
+    answer_lookup_with_job(&mut server, "wg", running_job.clone()).await;
+    server
+        .expect(Method::GET, "/api/v1/namespaces/plinth-p1/pods")
+        .await
+        .respond(200, list("v1", "PodList", vec![pulling.clone()]));
+    // Not started and not finished: look again a second later.
+    server
+        .expect(
+            Method::GET,
+            "/apis/batch/v1/namespaces/plinth-p1/jobs/plinth-wg",
+        )
+        .await
+        .respond(200, running_job);
+    server
+        .expect(Method::GET, "/api/v1/namespaces/plinth-p1/pods")
+        .await
+        .respond(200, list("v1", "PodList", vec![pulling]));
+    let started = pod(
+        "wg",
+        "plinth-wg-x",
+        "2025-01-01T00:00:00Z",
+        json!({
+            "phase": "Running",
+            "containerStatuses": [{
+                "name": "main", "image": "i", "imageID": "", "ready": true, "restartCount": 0,
+                "state": { "running": {} },
+            }],
+        }),
+    );
+    server
+        .expect(Method::GET, "/api/v1/namespaces/plinth-p1/pods")
+        .await
+        .respond(200, list("v1", "PodList", vec![started]));
+    server
+        .expect(
+            Method::GET,
+            "/api/v1/namespaces/plinth-p1/pods/plinth-wg-x/log",
+        )
+        .await
+        .respond_text("hello\n");
+    let chunks = reading.await.unwrap().unwrap();
+    let text: Vec<u8> = chunks
+        .into_iter()
+        .flat_map(|chunk| chunk.unwrap().to_vec())
+        .collect();
+    assert_eq!(text, b"hello\n");
+}
+
+#[tokio::test]
 async fn stop_suspends_the_job_and_deletes_its_pods_with_the_grace_period() {
     let (executor, mut server) = fake_cluster();
     let stopping =
