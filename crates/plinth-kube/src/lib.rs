@@ -9,6 +9,30 @@
 //! are the operator's.
 //!
 //! TLS is rustls with the `ring` provider, as in the rest of the binary.
+//!
+//! # How workloads map to objects
+//!
+//! - Every object of workload `id` is named `plinth-<id>` and labelled
+//!   `app.kubernetes.io/managed-by=plinth`, `plinth.dev/workload=<id>`,
+//!   `plinth.dev/project=<project>`; a workload is found again by those labels, so the
+//!   handle's id is all `status`, `logs`, `stop` and `remove` need.
+//! - `submit` creates the Job or Deployment first (idle when a Secret must exist before any
+//!   pod starts: a suspended Job, 0 replicas), then the Secret and Service owned by it, then
+//!   lets it run. A step that fails deletes what the earlier steps created.
+//! - `stop` keeps the objects, so that the state stays readable (`Stopped`) until `remove`:
+//!   it marks the Job or Deployment (`plinth.dev/stopped`), suspends it or scales it to 0,
+//!   and deletes its pods with `gracePeriodSeconds` = the grace (SIGTERM, then SIGKILL).
+//!   Kubernetes only shortens a pending deletion, so a grace longer than the pods' own
+//!   `terminationGracePeriodSeconds` (30 s) ends after those 30 s.
+//! - `remove` deletes the Job or Deployment (its pods go with it), its Service and Secret.
+//!
+//! # Permissions the platform's service account needs
+//!
+//! Cluster-wide: `create` namespaces; `list` jobs (batch) and deployments (apps) in all
+//! namespaces (to find workloads by id). In the project namespaces (a ClusterRole bound
+//! cluster-wide, or an aggregated role): `create` networkpolicies; `create`, `get`,
+//! `list`, `watch`, `patch`, `delete` jobs and deployments; `create`, `delete` secrets and
+//! services; `list`, `watch`, `delete`, `deletecollection` pods; `get` pods/log.
 
 mod connect;
 mod error;
@@ -34,8 +58,11 @@ pub struct KubeSettings {
     pub namespace_prefix: String,
     /// The image of a workload whose spec names none; empty means such a spec is refused.
     pub default_image: String,
-    /// The image of the init container fetching working files; it needs `sh`, `wget`
-    /// (with HTTPS), `sha256sum` and `tar`. Default `busybox:1.36`.
+    /// The image of the init container fetching working files; it needs `sh`, `wget`,
+    /// `sha256sum` and `tar`. Default `busybox:1.36`, whose `wget` does not verify HTTPS
+    /// certificates: the archive's SHA-256 guards what is unpacked, but the token goes to
+    /// whoever answers, so serve the files over the cluster network (or pick an image
+    /// whose `wget` verifies).
     pub init_image: String,
     /// The namespace the Plinth gateway runs in: the only one whose pods may connect to
     /// workloads. Default `plinth`.
