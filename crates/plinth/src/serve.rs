@@ -142,7 +142,8 @@ async fn serve(config: Config, started: Instant) -> Result<(), Failure> {
         metastore.clone(),
         identity.clone(),
         artifacts.clone(),
-    )?;
+    )
+    .await?;
     let settings = ServerSettings {
         max_body_bytes: config.server.max_body_bytes,
         secure_cookies: config.auth.secure_cookies,
@@ -203,7 +204,7 @@ async fn serve(config: Config, started: Instant) -> Result<(), Failure> {
     Ok(())
 }
 
-fn runtime_service(
+async fn runtime_service(
     config: &Config,
     local_addr: std::net::SocketAddr,
     metastore: Arc<dyn plinth_metastore::MetadataStore>,
@@ -222,9 +223,41 @@ fn runtime_service(
             })?,
         ),
         RuntimeBackend::Kubernetes => {
-            return Err(Failure::config(
-                "invalid configuration: `runtime.backend = \"kubernetes\"` is not available in this build yet; use `local`".to_string(),
-            ))
+            let kubernetes = &config.runtime.kubernetes;
+            let access = match &kubernetes.kubeconfig {
+                Some(path) => plinth_kube::ClusterAccess::Kubeconfig {
+                    path: path.clone(),
+                    context: None,
+                },
+                None => plinth_kube::ClusterAccess::Inferred,
+            };
+            let settings = plinth_kube::KubeSettings {
+                namespace_prefix: kubernetes.namespace_prefix.clone(),
+                default_image: kubernetes.default_image.clone(),
+                init_image: kubernetes.init_image.clone(),
+                platform_namespace: kubernetes.platform_namespace.clone(),
+                ..plinth_kube::KubeSettings::default()
+            };
+            let executor = plinth_kube::KubernetesExecutor::connect(&access, settings)
+                .await
+                .map_err(|error| {
+                    Failure::runtime(format!(
+                        "cannot use the Kubernetes cluster: {}",
+                        plinth_api::error_chain(&error)
+                    ))
+                })?;
+            let version =
+                tokio::time::timeout(OBJECTS_STARTUP_TIMEOUT, executor.check_connectivity())
+                    .await
+                    .map_err(|_| {
+                        Failure::runtime(format!(
+                            "the Kubernetes API server did not answer within {} s",
+                            OBJECTS_STARTUP_TIMEOUT.as_secs()
+                        ))
+                    })?
+                    .map_err(|error| Failure::runtime(plinth_api::error_chain(&error)))?;
+            info!(%version, "connected to Kubernetes");
+            Arc::new(executor)
         }
     };
     let public_url = config

@@ -165,3 +165,49 @@ fn invalid_log_filter() {
     assert_eq!(code, 2);
     assert!(line.contains("log.level"), "{line}");
 }
+
+#[test]
+fn unreachable_kubernetes_cluster() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let (code, line) = fails(
+        &["--listen", "127.0.0.1:0"],
+        &[
+            ("PLINTH__RUNTIME__BACKEND", "kubernetes"),
+            ("PLINTH__RUNTIME__KUBERNETES__KUBECONFIG", "kubeconfig.yaml"),
+        ],
+        |dir| {
+            fs_err::write(
+                dir.join("kubeconfig.yaml"),
+                format!(
+                    "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://127.0.0.1:{port}\n\
+                     users:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\ncurrent-context: x\n"
+                ),
+            )
+            .unwrap();
+        },
+    );
+    assert_eq!(code, 1);
+    assert!(
+        line.contains(&format!("127.0.0.1:{port}")),
+        "names the server: {line}"
+    );
+}
+
+#[test]
+fn missing_kubeconfig_names_the_file() {
+    let (code, line) = fails(
+        &["--listen", "127.0.0.1:0"],
+        &[
+            ("PLINTH__RUNTIME__BACKEND", "kubernetes"),
+            (
+                "PLINTH__RUNTIME__KUBERNETES__KUBECONFIG",
+                "/nonexistent/kubeconfig",
+            ),
+        ],
+        |_| {},
+    );
+    assert_eq!(code, 1);
+    assert!(line.contains("/nonexistent/kubeconfig"), "{line}");
+}
