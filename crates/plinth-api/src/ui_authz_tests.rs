@@ -3,6 +3,7 @@
 //! token), on a fresh fixture per cell.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{header, Request};
@@ -15,6 +16,7 @@ use crate::tests::{browser_login, send, ADMIN_PASSWORD};
 /// that did what was asked, `E` a redirect back with an error notice, or a status code.
 type Expect = [&'static str; 6];
 
+#[derive(Clone, Copy)]
 struct Case {
     method: &'static str,
     template: &'static str,
@@ -359,31 +361,49 @@ fn username(column: usize) -> &'static str {
     ["", "vera", "carl", "olga", "admin", "oscar"][column]
 }
 
-/// Sends one cell's request on a fresh world; returns a description when it differs.
-async fn check_cell(case: &Case, column: usize) -> Option<String> {
+/// A world with every caller's browser session (cookie, CSRF token).
+struct Visited {
+    world: World,
+    sessions: Vec<Option<(String, String)>>,
+}
+
+async fn visit(world: World, columns: std::ops::Range<usize>) -> Visited {
+    let mut sessions = vec![None; CALLERS.len()];
+    for column in columns.filter(|column| *column > 0) {
+        let password = if CALLERS[column] == "admin" {
+            ADMIN_PASSWORD
+        } else {
+            PASSWORD
+        };
+        sessions[column] = Some(browser_login(&world.app.router, username(column), password).await);
+    }
+    Visited { world, sessions }
+}
+
+/// Sends one cell's request and returns a description when it differs. Pages (`GET`) change
+/// nothing, so they share one world; every form gets a fresh one.
+async fn check_cell(case: Case, column: usize, shared: Arc<Visited>) -> Option<String> {
     let caller = CALLERS[column];
+    let fresh;
+    let visited = if case.method == "GET" {
+        &*shared
+    } else {
+        fresh = visit(world().await, column..column + 1).await;
+        &fresh
+    };
     let World {
         app,
         tina_token_id,
         job_id,
         ..
-    } = world().await;
-    let session = if column == 0 {
-        None
-    } else {
-        let password = if caller == "admin" {
-            ADMIN_PASSWORD
-        } else {
-            PASSWORD
-        };
-        Some(browser_login(&app.router, username(column), password).await)
-    };
+    } = &visited.world;
+    let session = &visited.sessions[column];
     let uri = case
         .uri
-        .replace("TINA_TOKEN", &tina_token_id)
-        .replace("JOB_ID", &job_id);
+        .replace("TINA_TOKEN", tina_token_id)
+        .replace("JOB_ID", job_id);
     let mut builder = Request::builder().method(case.method).uri(&uri);
-    if let Some((cookie, _)) = &session {
+    if let Some((cookie, _)) = session {
         builder = builder.header(header::COOKIE, cookie);
     }
     let request = if case.method == "POST" {
@@ -402,7 +422,7 @@ async fn check_cell(case: &Case, column: usize) -> Option<String> {
             .replace("PASSWORD", PASSWORD)
             .replace("CURRENT", current)
             .replace("EMAIL", &email);
-        if let Some((_, csrf)) = &session {
+        if let Some((_, csrf)) = session {
             form = if form.is_empty() {
                 format!("_csrf={csrf}")
             } else {
@@ -429,7 +449,7 @@ async fn check_cell(case: &Case, column: usize) -> Option<String> {
     })
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_page_answers_every_caller_as_designed() {
     let cases = matrix();
     let routes = crate::ui::routes();
@@ -453,13 +473,22 @@ async fn every_page_answers_every_caller_as_designed() {
         "page matrix rows for routes that no longer exist: {stale:?}"
     );
 
-    // Cells are independent (each has a fresh world), so they run a few at a time.
-    let cells: Vec<(&Case, usize)> = cases
+    // Cells are independent (each form has a fresh world), so they run four at a time,
+    // spread over the runtime's threads.
+    let cells: Vec<(Case, usize)> = cases
         .iter()
-        .flat_map(|case| (0..CALLERS.len()).map(move |column| (case, column)))
+        .flat_map(|case| (0..CALLERS.len()).map(move |column| (*case, column)))
         .collect();
+    let shared = Arc::new(visit(world().await, 0..CALLERS.len()).await);
     let outcomes: Vec<Option<String>> = futures::stream::iter(cells)
-        .map(|(case, column)| check_cell(case, column))
+        .map(|(case, column)| {
+            let shared = Arc::clone(&shared);
+            async move {
+                tokio::spawn(check_cell(case, column, shared))
+                    .await
+                    .unwrap_or_else(|error| Some(format!("a cell panicked: {error}")))
+            }
+        })
         .buffer_unordered(4)
         .collect()
         .await;

@@ -350,6 +350,22 @@ fn submit_form(
     draft: &JobForm,
     error: Option<&str>,
 ) -> Markup {
+    // Classes by pool (smallest first within each); jobs default to the compute pool's
+    // smallest class.
+    let mut by_pool: BTreeMap<&str, Vec<&ResourceClass>> = BTreeMap::new();
+    for class in classes {
+        by_pool.entry(class.pool.as_str()).or_default().push(class);
+    }
+    let chosen = if draft.class.is_empty() {
+        classes
+            .iter()
+            .find(|class| class.pool == "compute")
+            .or(classes.first())
+            .map(|class| class.name.as_str())
+            .unwrap_or_default()
+    } else {
+        draft.class.as_str()
+    };
     html! {
         @if let Some(error) = error {
             div.callout.bad role="alert" #submit-error { (error) }
@@ -359,9 +375,13 @@ fn submit_form(
             div.form-row {
                 label { "Resource class"
                     select name="class" required {
-                        @for class in classes {
-                            option value=(class.name) selected[class.name == draft.class] {
-                                (class.name) " — " (size_text(class.cpu_millis, class.memory_bytes, class.gpus))
+                        @for (pool, members) in &by_pool {
+                            optgroup label=(format!("pool {pool}")) {
+                                @for class in members {
+                                    option value=(class.name) selected[class.name == chosen] {
+                                        (class.name) " — " (size_text(class.cpu_millis, class.memory_bytes, class.gpus))
+                                    }
+                                }
                             }
                         }
                     }

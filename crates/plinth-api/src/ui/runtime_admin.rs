@@ -47,6 +47,15 @@ fn check_name(what: &str, name: &str) -> Result<(), String> {
     }
 }
 
+/// When a pool or class last changed; the ones the installation came with never did.
+fn changed(at_ms: i64) -> String {
+    if at_ms == 0 {
+        "—".to_string()
+    } else {
+        format_ms(at_ms)
+    }
+}
+
 // ---------- node pools ----------
 
 /// Reads `key=value` lines into node-selector labels.
@@ -215,12 +224,12 @@ async fn pools_page(
                         tr {
                             td { a href=(format!("/admin/pools/{}", pool.name)) { (pool.name) } }
                             td { (pool.description) }
-                            td { @for (key, value) in &pool.node_selector { code { (key) "=" (value) } br; } }
-                            td { @for taint in &pool.taints { code { (taint_text(taint)) } br; } }
+                            td { @for (key, value) in &pool.node_selector { code.kv { (key) "=" (value) } br; } }
+                            td { @for taint in &pool.taints { code.kv { (taint_text(taint)) } br; } }
                             td { @for class in classes.iter().filter(|class| class.pool == pool.name) {
                                 a href=(format!("/admin/classes/{}", class.name)) { (class.name) } " "
                             } }
-                            td { (format_ms(pool.updated_at_ms)) }
+                            td { (changed(pool.updated_at_ms)) }
                         }
                     }
                 }
@@ -564,7 +573,7 @@ async fn classes_page(
                             td.num { (gib_text(class.memory_bytes)) }
                             td.num { (class.gpus) }
                             td { (class.description) }
-                            td { (format_ms(class.updated_at_ms)) }
+                            td { (changed(class.updated_at_ms)) }
                         }
                     }
                 }

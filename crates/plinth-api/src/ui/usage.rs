@@ -178,7 +178,7 @@ fn usage_chart(
     let step = top / 4.0;
 
     let (width, height) = (760.0, 260.0);
-    let (left, right, top_margin, bottom) = (56.0, 12.0, 14.0, 34.0);
+    let (left, right, top_margin, bottom) = (60.0, 12.0, 26.0, 30.0);
     let plot_width = width - left - right;
     let plot_height = height - top_margin - bottom;
     let slot = plot_width / days.len().max(1) as f64;
@@ -209,11 +209,7 @@ fn usage_chart(
             axis_label(value, step)
         ));
     }
-    svg.push_str(&format!(
-        r#"<text class="axis" x="12" y="{:.1}" transform="rotate(-90 12 {:.1})" text-anchor="middle">CPU-hours</text>"#,
-        top_margin + plot_height / 2.0,
-        top_margin + plot_height / 2.0
-    ));
+    svg.push_str(r#"<text class="axis" x="4" y="12">CPU-hours</text>"#);
     for (index, day) in days.iter().enumerate() {
         let x = left + slot * index as f64 + (slot - bar) / 2.0;
         if let Some(values) = by_day.get(day) {
@@ -425,7 +421,7 @@ fn quota_row(
                                 width=(format!("{:.1}", 200.0 * fraction)) height="10" rx="3" {}
                         }
                     }
-                    None => span.muted { "no limit" }
+                    None => {}
                 }
                 @if let Some(note) = note { " " span.muted { (note) } }
             }
