@@ -605,3 +605,148 @@ async fn the_status_page_and_navigation_lead_to_the_runtime() {
     );
     assert!(jobs.body.contains("/projects/globex/ads/jobs"));
 }
+
+#[tokio::test]
+async fn long_output_shows_its_tail_and_leaves_the_offset_to_the_script() {
+    let world = world().await;
+    let app = &world.app;
+    // Let jobs run in this project.
+    let answer = send(
+        &app.router,
+        json_request(
+            "PUT",
+            "/api/v1/orgs/acme/projects/churn/quota",
+            Some(&app.admin_token),
+            &json!({}),
+        ),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let (cookie, csrf) = browser_login(&app.router, "carl", PASSWORD).await;
+    let answer = send(
+        &app.router,
+        form(
+            JOBS,
+            &cookie,
+            &csrf,
+            &[("class", "small"), ("command", "seq 1 2500")],
+        ),
+    )
+    .await;
+    let id = job_id_of(&answer);
+    let job = wait_finished(app, &format!("{API_JOBS}/{id}")).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let page = send(&app.router, page_as(&format!("{JOBS}/{id}"), &cookie)).await;
+    let log = page.body.split("id=\"job-log\"").nth(1).unwrap();
+    assert!(
+        !log.contains("data-offset"),
+        "a cut tail has no offset: {log}"
+    );
+    let text = log.split_once('>').unwrap().1;
+    assert!(text.starts_with("501\n502\n"), "{}", &text[..40]);
+    assert!(text.contains("\n2500\n</pre>"));
+    assert!(page.body.contains("(the last 2000 lines)"));
+}
+
+#[tokio::test]
+async fn the_job_list_filters_by_state_and_pages_to_older_jobs() {
+    let world = world().await;
+    let app = &world.app;
+    let carl = world.tokens[2].clone().unwrap();
+    for n in 0..50 {
+        let answer = send(
+            &app.router,
+            json_request(
+                "POST",
+                API_JOBS,
+                Some(&carl),
+                &json!({ "class": "small", "command": ["echo", n.to_string()], "name": format!("job-{n:02}") }),
+            ),
+        )
+        .await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+    }
+    let (cookie, csrf) = browser_login(&app.router, "carl", PASSWORD).await;
+    // Stop the oldest so there is a finished job to filter for.
+    let stopped = send(
+        &app.router,
+        form(
+            &format!("{JOBS}/{}/stop", world.job_id),
+            &cookie,
+            &csrf,
+            &[],
+        ),
+    )
+    .await;
+    assert_eq!(stopped.status, StatusCode::SEE_OTHER);
+
+    let first = send(&app.router, page_as(JOBS, &cookie)).await;
+    assert_eq!(
+        first
+            .body
+            .matches("<tr><td><span class=\"badge state-")
+            .count(),
+        50
+    );
+    assert!(first.body.contains(">job-49<") && !first.body.contains(">sh -c<"));
+    let older = first
+        .body
+        .split("id=\"older-jobs\" href=\"")
+        .nth(1)
+        .expect("an older-jobs link")
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    let second = send(&app.router, page_as(&older, &cookie)).await;
+    assert_eq!(second.status, StatusCode::OK);
+    assert_eq!(
+        second
+            .body
+            .matches("<tr><td><span class=\"badge state-")
+            .count(),
+        1
+    );
+    assert!(second.body.contains(">sh -c<") && second.body.contains("badge state-stopped"));
+    assert!(!second.body.contains("older-jobs"));
+    assert!(second.body.contains("← Newest"));
+
+    let finished = send(
+        &app.router,
+        page_as(
+            &format!("{JOBS}?state=succeeded%2Cfailed%2Cstopped%2Clost"),
+            &cookie,
+        ),
+    )
+    .await;
+    assert_eq!(
+        finished
+            .body
+            .matches("<tr><td><span class=\"badge state-")
+            .count(),
+        1
+    );
+    let running = send(
+        &app.router,
+        page_as(&format!("{JOBS}?state=running"), &cookie),
+    )
+    .await;
+    assert!(running.body.contains("No jobs in this state."));
+    let bad = send(
+        &app.router,
+        page_as(&format!("{JOBS}?state=sleeping"), &cookie),
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::OK);
+    assert!(bad
+        .body
+        .contains("invalid `state`: `sleeping` is not one of"));
+    let bad_cursor = send(
+        &app.router,
+        page_as(&format!("{JOBS}?cursor=nonsense"), &cookie),
+    )
+    .await;
+    assert!(bad_cursor
+        .body
+        .contains("invalid `cursor`: `nonsense` is not a cursor this server gave"));
+}

@@ -519,6 +519,28 @@ async fn submit_a_job_watch_its_log_live_rerun_it_and_see_the_usage_chart() {
         assert_eq!(rows.len(), 2, "both jobs listed");
         shot_at(&browser, "table#jobs", "jobs-list.png").await?;
 
+        // A longer output: the page shows its last 2000 lines, and the script reads that tail
+        // again and follows it (no offset to resume from), without showing anything twice.
+        fill(
+            &browser,
+            "#new-job input[name=command]",
+            "sh -c 'seq 1 2500; sleep 2; echo tail-done'",
+        )
+        .await?;
+        submit(&browser, "#new-job").await?;
+        let long = wait_until(
+            &browser,
+            "return [document.getElementById('job-log').dataset.offset === undefined, document.getElementById('job-log').textContent];",
+            30,
+            |value| value[1].as_str().is_some_and(|text| text.contains("tail-done")),
+        )
+        .await?;
+        assert_eq!(long[0], true, "the page showed a cut tail");
+        let text = long[1].as_str().unwrap_or_default();
+        assert!(text.starts_with("501\n502\n"), "{}", &text[..text.len().min(40)]);
+        assert_eq!(text.matches("\n2500\n").count(), 1, "nothing shown twice");
+        assert!(text.ends_with("2500\ntail-done\n"), "{text:?}");
+
         // The usage page draws the first job's CPU time (written when it ended).
         let mut chart = None;
         for _ in 0..50 {
