@@ -3,9 +3,11 @@
 //! token), on a fresh fixture per cell.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{header, Request};
+use futures::StreamExt;
 
 use crate::authz_tests::{world, World, CALLERS, PASSWORD};
 use crate::tests::{browser_login, send, ADMIN_PASSWORD};
@@ -14,6 +16,7 @@ use crate::tests::{browser_login, send, ADMIN_PASSWORD};
 /// that did what was asked, `E` a redirect back with an error notice, or a status code.
 type Expect = [&'static str; 6];
 
+#[derive(Clone, Copy)]
 struct Case {
     method: &'static str,
     template: &'static str,
@@ -45,6 +48,10 @@ const ADMIN_FORM: Expect = ["L", "E", "E", "E", "O", "E"];
 const OWNER_FORM: Expect = ["L", "E", "E", "O", "O", "E"];
 const MEMBER_PAGE: Expect = ["L", "O", "O", "O", "O", "404"];
 const OWN_ERROR: Expect = ["L", "E", "E", "E", "E", "E"];
+/// The job form: viewers are refused (the form comes back with the 403), outsiders see 404.
+const CONTRIBUTOR_FORM: Expect = ["L", "403", "O", "O", "O", "404"];
+/// Stop and re-run: viewers are sent back with the refusal, outsiders see 404.
+const CONTRIBUTOR_BUTTON: Expect = ["L", "E", "O", "O", "O", "404"];
 
 /// Columns: anonymous, viewer, contributor, owner, admin, outsider (see `authz_tests`).
 fn matrix() -> Vec<Case> {
@@ -187,6 +194,56 @@ fn matrix() -> Vec<Case> {
             "confirm=churn",
             OWNER_FORM,
         ),
+        case("GET", "/jobs", "/jobs", "", SIGNED_IN),
+        case(
+            "GET",
+            "/projects/{organization}/{project}/jobs",
+            "/projects/acme/churn/jobs",
+            "",
+            MEMBER_PAGE,
+        ),
+        case(
+            "POST",
+            "/projects/{organization}/{project}/jobs",
+            "/projects/acme/churn/jobs",
+            "class=small&command=sh+-c+%27echo+hi%27&env=A%3D1",
+            CONTRIBUTOR_FORM,
+        ),
+        case(
+            "GET",
+            "/projects/{organization}/{project}/jobs/{id}",
+            "/projects/acme/churn/jobs/JOB_ID",
+            "",
+            MEMBER_PAGE,
+        ),
+        case(
+            "POST",
+            "/projects/{organization}/{project}/jobs/{id}/stop",
+            "/projects/acme/churn/jobs/JOB_ID/stop",
+            "",
+            CONTRIBUTOR_BUTTON,
+        ),
+        case(
+            "POST",
+            "/projects/{organization}/{project}/jobs/{id}/rerun",
+            "/projects/acme/churn/jobs/JOB_ID/rerun",
+            "",
+            CONTRIBUTOR_BUTTON,
+        ),
+        case(
+            "GET",
+            "/projects/{organization}/{project}/usage",
+            "/projects/acme/churn/usage",
+            "",
+            MEMBER_PAGE,
+        ),
+        case(
+            "POST",
+            "/projects/{organization}/{project}/quota",
+            "/projects/acme/churn/quota",
+            "cpu=4&memory_gib=&max_jobs=3",
+            ADMIN_PAGE,
+        ),
         case("GET", "/admin", "/admin", "", ADMIN_PAGE),
         case(
             "POST",
@@ -232,6 +289,53 @@ fn matrix() -> Vec<Case> {
             ADMIN_FORM,
         ),
         case("GET", "/admin/audit", "/admin/audit", "", ADMIN_PAGE),
+        case("GET", "/admin/pools", "/admin/pools", "", ADMIN_PAGE),
+        case(
+            "POST",
+            "/admin/pools",
+            "/admin/pools",
+            "name=fpga&labels=plinth.dev%2Fpool%3Dfpga&taints=plinth.dev%2Fpool%3Dfpga%3ANoSchedule",
+            ADMIN_PAGE,
+        ),
+        case("GET", "/admin/pools/{name}", "/admin/pools/compute", "", ADMIN_PAGE),
+        case(
+            "POST",
+            "/admin/pools/{name}",
+            "/admin/pools/compute",
+            "description=Jobs&labels=plinth.dev%2Fpool%3Dcompute&taints=",
+            ADMIN_PAGE,
+        ),
+        case(
+            "POST",
+            "/admin/pools/{name}/delete",
+            "/admin/pools/platform/delete",
+            "",
+            ADMIN_PAGE,
+        ),
+        case("GET", "/admin/classes", "/admin/classes", "", ADMIN_PAGE),
+        case(
+            "POST",
+            "/admin/classes",
+            "/admin/classes",
+            "name=tiny&pool=compute&cpu=0.5&memory_gib=1&gpus=0",
+            ADMIN_PAGE,
+        ),
+        case("GET", "/admin/classes/{name}", "/admin/classes/small", "", ADMIN_PAGE),
+        case(
+            "POST",
+            "/admin/classes/{name}",
+            "/admin/classes/small",
+            "pool=compute&cpu=1&memory_gib=2&gpus=0",
+            ADMIN_PAGE,
+        ),
+        case(
+            "POST",
+            "/admin/classes/{name}/delete",
+            "/admin/classes/large/delete",
+            "",
+            ADMIN_PAGE,
+        ),
+        case("GET", "/admin/usage", "/admin/usage", "", ADMIN_PAGE),
         case("GET", "/experiments", "/experiments", "", SIGNED_IN),
         case("GET", "/models", "/models", "", SIGNED_IN),
         case("GET", "/pipelines", "/pipelines", "", SIGNED_IN),
@@ -257,7 +361,95 @@ fn username(column: usize) -> &'static str {
     ["", "vera", "carl", "olga", "admin", "oscar"][column]
 }
 
-#[tokio::test]
+/// A world with every caller's browser session (cookie, CSRF token).
+struct Visited {
+    world: World,
+    sessions: Vec<Option<(String, String)>>,
+}
+
+async fn visit(world: World, columns: std::ops::Range<usize>) -> Visited {
+    let mut sessions = vec![None; CALLERS.len()];
+    for column in columns.filter(|column| *column > 0) {
+        let password = if CALLERS[column] == "admin" {
+            ADMIN_PASSWORD
+        } else {
+            PASSWORD
+        };
+        sessions[column] = Some(browser_login(&world.app.router, username(column), password).await);
+    }
+    Visited { world, sessions }
+}
+
+/// Sends one cell's request and returns a description when it differs. Pages (`GET`) change
+/// nothing, so they share one world; every form gets a fresh one.
+async fn check_cell(case: Case, column: usize, shared: Arc<Visited>) -> Option<String> {
+    let caller = CALLERS[column];
+    let fresh;
+    let visited = if case.method == "GET" {
+        &*shared
+    } else {
+        fresh = visit(world().await, column..column + 1).await;
+        &fresh
+    };
+    let World {
+        app,
+        tina_token_id,
+        job_id,
+        ..
+    } = &visited.world;
+    let session = &visited.sessions[column];
+    let uri = case
+        .uri
+        .replace("TINA_TOKEN", tina_token_id)
+        .replace("JOB_ID", job_id);
+    let mut builder = Request::builder().method(case.method).uri(&uri);
+    if let Some((cookie, _)) = session {
+        builder = builder.header(header::COOKIE, cookie);
+    }
+    let request = if case.method == "POST" {
+        let current = if caller == "admin" {
+            ADMIN_PASSWORD
+        } else {
+            PASSWORD
+        };
+        let email = if caller == "admin" {
+            "admin%40plinth.invalid".to_string()
+        } else {
+            format!("{}%40example.com", username(column))
+        };
+        let mut form = case
+            .form
+            .replace("PASSWORD", PASSWORD)
+            .replace("CURRENT", current)
+            .replace("EMAIL", &email);
+        if let Some((_, csrf)) = session {
+            form = if form.is_empty() {
+                format!("_csrf={csrf}")
+            } else {
+                format!("{form}&_csrf={csrf}")
+            };
+        }
+        builder
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(form))
+            .unwrap()
+    } else {
+        builder.body(Body::empty()).unwrap()
+    };
+    let answer = send(&app.router, request).await;
+    let got = classify(answer.status.as_u16(), answer.header("location"));
+    (got != case.expected[column]).then(|| {
+        format!(
+            "{} {uri} as {caller}: expected {}, got {got} ({} {})",
+            case.method,
+            case.expected[column],
+            answer.status.as_u16(),
+            answer.header("location")
+        )
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_page_answers_every_caller_as_designed() {
     let cases = matrix();
     let routes = crate::ui::routes();
@@ -281,72 +473,28 @@ async fn every_page_answers_every_caller_as_designed() {
         "page matrix rows for routes that no longer exist: {stale:?}"
     );
 
-    let mut failures = Vec::new();
-    let mut checked = 0;
-    for case in &cases {
-        for (column, caller) in CALLERS.iter().enumerate() {
-            let World {
-                app, tina_token_id, ..
-            } = world().await;
-            let session = if column == 0 {
-                None
-            } else {
-                let password = if caller == &"admin" {
-                    ADMIN_PASSWORD
-                } else {
-                    PASSWORD
-                };
-                Some(browser_login(&app.router, username(column), password).await)
-            };
-            let uri = case.uri.replace("TINA_TOKEN", &tina_token_id);
-            let mut builder = Request::builder().method(case.method).uri(&uri);
-            if let Some((cookie, _)) = &session {
-                builder = builder.header(header::COOKIE, cookie);
+    // Cells are independent (each form has a fresh world), so they run four at a time,
+    // spread over the runtime's threads.
+    let cells: Vec<(Case, usize)> = cases
+        .iter()
+        .flat_map(|case| (0..CALLERS.len()).map(move |column| (*case, column)))
+        .collect();
+    let shared = Arc::new(visit(world().await, 0..CALLERS.len()).await);
+    let outcomes: Vec<Option<String>> = futures::stream::iter(cells)
+        .map(|(case, column)| {
+            let shared = Arc::clone(&shared);
+            async move {
+                tokio::spawn(check_cell(case, column, shared))
+                    .await
+                    .unwrap_or_else(|error| Some(format!("a cell panicked: {error}")))
             }
-            let request = if case.method == "POST" {
-                let current = if caller == &"admin" {
-                    ADMIN_PASSWORD
-                } else {
-                    PASSWORD
-                };
-                let email = if caller == &"admin" {
-                    "admin%40plinth.invalid".to_string()
-                } else {
-                    format!("{}%40example.com", username(column))
-                };
-                let mut form = case
-                    .form
-                    .replace("PASSWORD", PASSWORD)
-                    .replace("CURRENT", current)
-                    .replace("EMAIL", &email);
-                if let Some((_, csrf)) = &session {
-                    form = if form.is_empty() {
-                        format!("_csrf={csrf}")
-                    } else {
-                        format!("{form}&_csrf={csrf}")
-                    };
-                }
-                builder
-                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                    .body(Body::from(form))
-                    .unwrap()
-            } else {
-                builder.body(Body::empty()).unwrap()
-            };
-            let answer = send(&app.router, request).await;
-            checked += 1;
-            let got = classify(answer.status.as_u16(), answer.header("location"));
-            if got != case.expected[column] {
-                failures.push(format!(
-                    "{} {uri} as {caller}: expected {}, got {got} ({} {})",
-                    case.method,
-                    case.expected[column],
-                    answer.status.as_u16(),
-                    answer.header("location")
-                ));
-            }
-        }
-    }
+        })
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    let checked = outcomes.len();
+    assert_eq!(checked, cases.len() * CALLERS.len());
+    let failures: Vec<String> = outcomes.into_iter().flatten().collect();
     assert!(
         failures.is_empty(),
         "{} of {checked} cells differ:\n{}",

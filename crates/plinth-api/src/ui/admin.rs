@@ -1,8 +1,9 @@
-//! Administration: users, sign-up and MFA settings, and the audit log.
+//! Administration: users, sign-up and MFA settings, the audit log, and the tabs shared with
+//! the runtime pages (node pools, resource classes, platform usage).
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use maud::html;
+use maud::{html, Markup};
 use plinth_core::{AuthSettingsView, NewAccount};
 use plinth_metastore::{AuditQuery, UserUpdate};
 use serde::Deserialize;
@@ -12,6 +13,26 @@ use super::session::{back, fail, urlencode, CsrfOnly, PageForm, PageUser};
 use super::{format_ms, or_dash};
 use crate::identity::ClientInfoExtractor;
 use crate::AppState;
+
+/// The administration tabs, `active` highlighted.
+pub(crate) fn admin_tabs(active: &str) -> Markup {
+    const TABS: [(&str, &str); 6] = [
+        ("/admin", "Users"),
+        ("/admin/settings", "Sign-up & MFA"),
+        ("/admin/audit", "Audit log"),
+        ("/admin/pools", "Node pools"),
+        ("/admin/classes", "Resource classes"),
+        ("/admin/usage", "Usage"),
+    ];
+    html! {
+        nav.tabs aria-label="Administration" {
+            @for (href, title) in TABS {
+                a href=(href) class=[(href == active).then_some("active")]
+                    aria-current=[(href == active).then_some("page")] { (title) }
+            }
+        }
+    }
+}
 
 fn admin_rejection(user: &PageUser) -> Option<Response> {
     if user.viewer.is_admin() {
@@ -52,7 +73,7 @@ pub(crate) async fn users(
         "/admin",
         html! {
             h1 { "Administration" }
-            nav.tabs { a.active href="/admin" { "Users" } a href="/admin/settings" { "Sign-up & MFA" } a href="/admin/audit" { "Audit log" } }
+            (admin_tabs("/admin"))
             (notice(query.ok.as_deref(), query.error.as_deref()))
             form.grid-form method="get" action="/admin" {
                 label { "Search" input type="search" name="search" value=[search]; }
@@ -283,7 +304,7 @@ pub(crate) async fn settings(
         "/admin",
         html! {
             h1 { "Administration" }
-            nav.tabs { a href="/admin" { "Users" } a.active href="/admin/settings" { "Sign-up & MFA" } a href="/admin/audit" { "Audit log" } }
+            (admin_tabs("/admin/settings"))
             (notice(query.ok.as_deref(), query.error.as_deref()))
             form.stack.narrow #auth-settings method="post" action="/admin/settings" {
                 (csrf_field(viewer))
@@ -373,7 +394,7 @@ pub(crate) async fn audit(
         "/admin",
         html! {
             h1 { "Administration" }
-            nav.tabs { a href="/admin" { "Users" } a href="/admin/settings" { "Sign-up & MFA" } a.active href="/admin/audit" { "Audit log" } }
+            (admin_tabs("/admin/audit"))
             form.grid-form method="get" action="/admin/audit" {
                 label { "Action starts with" input type="text" name="action" value=[action] placeholder="login."; }
                 label { "Actor" input type="text" name="actor" value=[actor]; }

@@ -36,6 +36,18 @@ pub(crate) fn notice(ok: Option<&str>, error: Option<&str>) -> Markup {
 
 /// Wraps `content` in the shell: navigation with `active` highlighted, the user menu.
 pub(crate) fn page(viewer: &Viewer, title: &str, active: &str, content: Markup) -> Markup {
+    page_with_script(viewer, title, active, None, content)
+}
+
+/// Like [`page`], loading `script` (a path under `/assets/`, deferred). The CSP allows no
+/// inline scripts, so every script is a file.
+pub(crate) fn page_with_script(
+    viewer: &Viewer,
+    title: &str,
+    active: &str,
+    script: Option<&str>,
+    content: Markup,
+) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -45,6 +57,9 @@ pub(crate) fn page(viewer: &Viewer, title: &str, active: &str, content: Markup) 
                 title { (title) " · Plinth" }
                 link rel="icon" href="/assets/favicon.svg" type="image/svg+xml";
                 link rel="stylesheet" href="/assets/plinth.css";
+                @if let Some(script) = script {
+                    script src=(script) defer {}
+                }
             }
             body {
                 div.shell {

@@ -4,14 +4,24 @@
 mod admin;
 mod assets;
 mod auth_pages;
+mod jobs;
 mod layout;
 mod pages;
 mod profile;
 mod projects;
+mod runtime_admin;
 mod session;
+#[cfg(test)]
+mod tests;
+mod usage;
 
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
+use maud::{html, Markup};
+use plinth_core::ProjectPass;
+use plinth_types::WorkloadState;
 
 pub(crate) use layout::error_page;
 
@@ -24,6 +34,12 @@ pub(crate) const AREAS: &[Area] = &[
         path: "/projects",
         title: "Projects",
         summary: "Organizations, projects, members and roles: who may see and change what.",
+        built: true,
+    },
+    Area {
+        path: "/jobs",
+        title: "Jobs",
+        summary: "Batch jobs on the compute pool: submit, follow the live log, stop, re-run; each project's quota and usage.",
         built: true,
     },
     Area {
@@ -179,6 +195,20 @@ pub(crate) fn routes() -> UiRoutes {
             "/projects/{organization}/{project}/delete",
             projects::delete_project,
         )
+        .get("/jobs", jobs::overview)
+        .get("/projects/{organization}/{project}/jobs", jobs::list)
+        .post("/projects/{organization}/{project}/jobs", jobs::submit)
+        .get("/projects/{organization}/{project}/jobs/{id}", jobs::show)
+        .post(
+            "/projects/{organization}/{project}/jobs/{id}/stop",
+            jobs::stop,
+        )
+        .post(
+            "/projects/{organization}/{project}/jobs/{id}/rerun",
+            jobs::rerun,
+        )
+        .get("/projects/{organization}/{project}/usage", usage::project)
+        .post("/projects/{organization}/{project}/quota", usage::set_quota)
         .get("/admin", admin::users)
         .post("/admin/users", admin::create_user)
         .get("/admin/users/{username}", admin::user_detail)
@@ -187,7 +217,18 @@ pub(crate) fn routes() -> UiRoutes {
         .post("/admin/users/{username}/reset-mfa", admin::reset_mfa)
         .get("/admin/settings", admin::settings)
         .post("/admin/settings", admin::save_settings)
-        .get("/admin/audit", admin::audit);
+        .get("/admin/audit", admin::audit)
+        .get("/admin/pools", runtime_admin::pools)
+        .post("/admin/pools", runtime_admin::create_pool)
+        .get("/admin/pools/{name}", runtime_admin::pool)
+        .post("/admin/pools/{name}", runtime_admin::save_pool)
+        .post("/admin/pools/{name}/delete", runtime_admin::delete_pool)
+        .get("/admin/classes", runtime_admin::classes)
+        .post("/admin/classes", runtime_admin::create_class)
+        .get("/admin/classes/{name}", runtime_admin::class)
+        .post("/admin/classes/{name}", runtime_admin::save_class)
+        .post("/admin/classes/{name}/delete", runtime_admin::delete_class)
+        .get("/admin/usage", usage::platform);
     for area in AREAS.iter().filter(|area| !area.built) {
         routes = routes.get(area.path, pages::area);
     }
@@ -208,4 +249,105 @@ pub(crate) fn format_ms(ms: i64) -> String {
 /// Returns the text, or an em dash for nothing.
 pub(crate) fn or_dash(text: Option<String>) -> String {
     text.unwrap_or_else(|| "—".to_string())
+}
+
+/// Formats a duration for people: `12s`, `1m 12s`, `2h 5m`, `3d 4h`.
+pub(crate) fn human_duration_ms(ms: i64) -> String {
+    let seconds = ms.max(0) / 1000;
+    match seconds {
+        0..=59 => format!("{seconds}s"),
+        60..=3599 => format!("{}m {}s", seconds / 60, seconds % 60),
+        3600..=86_399 => format!("{}h {}m", seconds / 3600, seconds % 3600 / 60),
+        _ => format!("{}d {}h", seconds / 86_400, seconds % 86_400 / 3600),
+    }
+}
+
+/// A job's state as a colored badge (`#id` when given, so the page script can update it).
+pub(crate) fn state_badge(state: WorkloadState, id: Option<&str>) -> Markup {
+    html! {
+        span id=[id] class=(format!("badge state-{}", state.as_str())) { (state.as_str()) }
+    }
+}
+
+/// The tabs of a project's pages; `active` is `overview`, `jobs` or `usage`.
+pub(crate) fn project_tabs(pass: &ProjectPass, active: &str) -> Markup {
+    let project = pass.project();
+    let base = format!("/projects/{}/{}", project.organization, project.name);
+    let tabs = [
+        ("overview", base.clone(), "Overview"),
+        ("jobs", format!("{base}/jobs"), "Jobs"),
+        ("usage", format!("{base}/usage"), "Quota & usage"),
+    ];
+    html! {
+        nav.tabs aria-label="Project" {
+            @for (key, href, title) in &tabs {
+                a href=(href) class=[(*key == active).then_some("active")]
+                    aria-current=[(*key == active).then_some("page")] { (title) }
+            }
+        }
+    }
+}
+
+/// The breadcrumb above a project's pages.
+pub(crate) fn project_crumbs(pass: &ProjectPass) -> Markup {
+    let project = pass.project();
+    html! {
+        p.muted {
+            a href="/projects" { "Projects" } " / "
+            a href=(format!("/orgs/{}", project.organization)) { (project.organization) } " / "
+            a href=(format!("/projects/{}/{}", project.organization, project.name)) { (project.name) } " /"
+        }
+    }
+}
+
+/// Returns the message a page shows for `error`: the service's message, or (for server
+/// errors, which are logged) a generic one.
+pub(crate) fn shown_message(error: &crate::ApiError) -> String {
+    if error.status().is_server_error() {
+        tracing::error!(error = ?error, "page request failed");
+        "Something went wrong on the server; the error is logged. Try again later.".to_string()
+    } else {
+        error.message().to_string()
+    }
+}
+
+/// The error page for a service error.
+pub(crate) fn core_error_page(error: plinth_core::CoreError) -> Response {
+    let error = crate::ApiError::from(error);
+    error_page(error.status(), &shown_message(&error))
+}
+
+/// Authorizes `user` as at least a viewer of the project, or answers the error page.
+pub(crate) async fn viewer_pass(
+    state: &AppState,
+    user: &session::PageUser,
+    organization: &str,
+    project: &str,
+) -> Result<ProjectPass, Response> {
+    state
+        .identity()
+        .authorize_project(
+            &user.principal,
+            organization,
+            project,
+            plinth_types::Role::Viewer,
+        )
+        .await
+        .map_err(core_error_page)
+}
+
+/// Whether the pass may submit, stop and re-run work (contributors and up, admins).
+pub(crate) fn may_submit(pass: &ProjectPass) -> bool {
+    pass.role()
+        .is_none_or(|role| role >= plinth_core::RuntimeService::SUBMIT_ROLE)
+}
+
+/// A `403` page for non-admins on admin pages and forms.
+pub(crate) fn admin_only(user: &session::PageUser) -> Option<Response> {
+    (!user.viewer.is_admin()).then(|| {
+        error_page(
+            StatusCode::FORBIDDEN,
+            "This page is for platform administrators.",
+        )
+    })
 }

@@ -45,6 +45,8 @@ pub(crate) async fn status(State(state): State<AppState>, user: PageUser) -> Res
         Ok(status) => status,
         Err(error) => return error_page(error.status(), error.message()),
     };
+    let runtime = state.runtime();
+    let capabilities = runtime.capabilities();
     let code = if status.readiness.is_ready() {
         StatusCode::OK
     } else {
@@ -79,9 +81,21 @@ pub(crate) async fn status(State(state): State<AppState>, user: PageUser) -> Res
                     dt { "Memory (RSS)" } dd { (format!("{:.1} MiB", rss as f64 / 1048576.0)) }
                 }
             }
+            h2 { "Workload runtime" }
+            dl.facts #runtime {
+                dt { "Backend" } dd { code { (runtime.backend()) } }
+                dt { "Limits" } dd { (capabilities.limits) }
+                dt { "GPUs" } dd {
+                    @if capabilities.gpus.is_empty() { span.muted { "none" } }
+                    @for gpu in &capabilities.gpus { (gpu.index) ": " (gpu.name) br; }
+                }
+                @if user.viewer.is_admin() {
+                    dt { "Configure" } dd { a href="/admin/pools" { "Node pools" } ", " a href="/admin/classes" { "resource classes" } ", " a href="/admin/usage" { "usage" } }
+                }
+            }
             p.muted {
                 "Machine-readable: " a href="/readyz" { "/readyz" } ", " a href="/api/v1/status" { "/api/v1/status" }
-                ", " a href="/metrics" { "/metrics" } "."
+                ", " a href="/api/v1/runtime" { "/api/v1/runtime" } ", " a href="/metrics" { "/metrics" } "."
             }
         },
     );

@@ -300,6 +300,7 @@ pub(crate) async fn project(
         html! {
             p.muted { a href="/projects" { "Projects" } " / " a href=(format!("/orgs/{organization}")) { (organization) } " /" }
             h1 { (project.display_name) " " span.muted { code { (project.name) } } }
+            (super::project_tabs(&pass, "overview"))
             @if !project.description.is_empty() { p.lead { (project.description) } }
             p { "Your role: " @match pass.role() { Some(role) => span.badge.role { (role) }, None => span.muted { "platform admin" } } }
             (notice(query.ok.as_deref(), query.error.as_deref()))

@@ -1,5 +1,6 @@
 //! The UI in a real browser (headless Debian Chromium through chromedriver): the login
-//! flow with two-factor enrollment, the shell and status page, and project membership.
+//! flow with two-factor enrollment, the shell and status page, project membership, and
+//! jobs: submitting one, its log streaming in live, re-running it, and the usage chart.
 
 use fantoccini::{ClientBuilder, Locator};
 use plinth_auth::Totp;
@@ -99,9 +100,41 @@ async fn shot(browser: &fantoccini::Client, name: &str) -> Result<(), fantoccini
     Ok(())
 }
 
+async fn api_put(server: &Server, token: &str, path: &str, body: serde_json::Value) {
+    let answer = client()
+        .put(server.url(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    assert!(
+        answer.status().is_success(),
+        "PUT {path}: {}",
+        answer.status()
+    );
+}
+
+/// Scrolls `selector` into the middle of the window, then takes a screenshot.
+async fn shot_at(
+    browser: &fantoccini::Client,
+    selector: &str,
+    name: &str,
+) -> Result<(), fantoccini::error::CmdError> {
+    browser
+        .execute(
+            "const element = document.querySelector(arguments[0]); if (element) { element.scrollIntoView({ block: 'center' }); }",
+            vec![serde_json::json!(selector)],
+        )
+        .await?;
+    shot(browser, name).await
+}
+
 async fn log_in(
     browser: &fantoccini::Client,
     server: &Server,
+    username: &str,
+    password: &str,
 ) -> Result<(), fantoccini::error::CmdError> {
     browser.goto(&server.url("/")).await?;
     assert_eq!(
@@ -109,9 +142,27 @@ async fn log_in(
         "/login",
         "pages need a login"
     );
-    fill(browser, "input[name=username]", "admin").await?;
-    fill(browser, "input[name=password]", ADMIN_PASSWORD).await?;
+    fill(browser, "input[name=username]", username).await?;
+    fill(browser, "input[name=password]", password).await?;
     submit(browser, "form[action='/login']").await
+}
+
+/// Runs `script` (which returns a value) until `done` accepts its result, for up to
+/// `seconds`; returns the last result.
+async fn wait_until(
+    browser: &fantoccini::Client,
+    script: &str,
+    seconds: u64,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> Result<serde_json::Value, fantoccini::error::CmdError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    loop {
+        let value = browser.execute(script, vec![]).await?;
+        if done(&value) || std::time::Instant::now() > deadline {
+            return Ok(value);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 fn now_seconds() -> u64 {
@@ -139,7 +190,7 @@ async fn login_enroll_mfa_logout_login_with_totp_then_manage_a_project() {
     let browser = browser().await;
     let outcome = async {
         // The login page, then the shell.
-        log_in(&browser, &server).await?;
+        log_in(&browser, &server, "admin", ADMIN_PASSWORD).await?;
         assert_eq!(browser.title().await?, "Home · Plinth");
         let links = browser.find_all(Locator::Css("nav.sidebar ul a")).await?;
         let mut titles = Vec::new();
@@ -150,6 +201,7 @@ async fn login_enroll_mfa_logout_login_with_totp_then_manage_a_project() {
             titles,
             [
                 "Projects",
+                "Jobs",
                 "Experiments",
                 "Models",
                 "Pipelines",
@@ -326,4 +378,216 @@ async fn login_enroll_mfa_logout_login_with_totp_then_manage_a_project() {
             "{action} missing from {actions:?}"
         );
     }
+}
+
+#[tokio::test]
+#[ignore = "needs PLINTH_TEST_WEBDRIVER_URL"]
+async fn submit_a_job_watch_its_log_live_rerun_it_and_see_the_usage_chart() {
+    let dir = workdir();
+    let server = Server::start(dir.path(), &[], &[]);
+    let admin_token = server.admin_token().await;
+    let bob_password = "violet-harbour-thimble-42";
+    api_post(&server, &admin_token, "/api/v1/users", serde_json::json!({ "username": "bob", "email": "bob@example.com", "password": bob_password })).await;
+    api_post(
+        &server,
+        &admin_token,
+        "/api/v1/orgs",
+        serde_json::json!({ "name": "acme", "owner": "admin" }),
+    )
+    .await;
+    api_post(
+        &server,
+        &admin_token,
+        "/api/v1/orgs/acme/projects",
+        serde_json::json!({ "name": "churn", "display_name": "Churn model" }),
+    )
+    .await;
+    api_put(
+        &server,
+        &admin_token,
+        "/api/v1/orgs/acme/projects/churn/members/bob",
+        serde_json::json!({ "role": "contributor" }),
+    )
+    .await;
+
+    api_put(
+        &server,
+        &admin_token,
+        "/api/v1/orgs/acme/projects/churn/quota",
+        serde_json::json!({ "cpu_millis": 4000, "memory_bytes": 8u64 << 30, "max_jobs": 3 }),
+    )
+    .await;
+
+    let browser = browser().await;
+    let outcome = async {
+        // A contributor finds Jobs from the project page and submits one through the form.
+        log_in(&browser, &server, "bob", bob_password).await?;
+        browser.goto(&server.url("/projects/acme/churn")).await?;
+        let tab = browser
+            .find(Locator::Css("nav.tabs a[href='/projects/acme/churn/jobs']"))
+            .await?;
+        click_and_wait(&browser, tab).await?;
+        assert_eq!(browser.title().await?, "Jobs · Churn model · Plinth");
+        browser
+            .find(Locator::Css("#new-job select[name=class] option[value=small]"))
+            .await?
+            .click()
+            .await?;
+        fill(
+            &browser,
+            "#new-job input[name=command]",
+            "sh -c 'echo step-1; sleep 2; echo done-2'",
+        )
+        .await?;
+        fill(&browser, "#new-job textarea[name=env]", "GREETING=hello").await?;
+        shot(&browser, "jobs-form.png").await?;
+        submit(&browser, "#new-job").await?;
+        let first_job = browser.current_url().await?.path().to_string();
+        assert!(
+            first_job.starts_with("/projects/acme/churn/jobs/"),
+            "landed on {first_job}"
+        );
+
+        // The output streams in without a reload, and the state follows.
+        let loaded = browser
+            .execute(
+                "window.__plinthSamePage = true; return document.getElementById('job-log').textContent;",
+                vec![],
+            )
+            .await?;
+        assert!(
+            !loaded.as_str().unwrap_or_default().contains("done-2"),
+            "the job was still sleeping when its page loaded: {loaded}"
+        );
+        let seen = wait_until(
+            &browser,
+            "return [window.__plinthSamePage === true, document.getElementById('job-log').textContent];",
+            30,
+            |value| value[1].as_str().is_some_and(|text| text.contains("done-2")),
+        )
+        .await?;
+        assert_eq!(seen[0], true, "the page was not reloaded");
+        let text = seen[1].as_str().unwrap_or_default();
+        assert!(
+            text.contains("step-1\ndone-2"),
+            "the log streamed in order: {text:?}"
+        );
+        let state = wait_until(
+            &browser,
+            "return [window.__plinthSamePage === true, document.getElementById('job-state').textContent, document.getElementById('job-exit-code').textContent, document.getElementById('stop-form') === null || document.getElementById('stop-form').hidden];",
+            30,
+            |value| value[1] == "succeeded",
+        )
+        .await?;
+        assert_eq!(
+            state,
+            serde_json::json!([true, "succeeded", "0", true]),
+            "the state badge, exit code and stop button follow the job without a reload"
+        );
+        assert!(browser
+            .find(Locator::Css("#job-state.state-succeeded"))
+            .await
+            .is_ok());
+        shot(&browser, "job-page.png").await?;
+        shot_at(&browser, "#job-log", "job-live-log.png").await?;
+
+        // Re-run: a new job page for the same command.
+        let rerun = browser
+            .find(Locator::Css("#rerun-form button[type=submit]"))
+            .await?;
+        click_and_wait(&browser, rerun).await?;
+        let second_job = browser.current_url().await?.path().to_string();
+        assert!(second_job.starts_with("/projects/acme/churn/jobs/"));
+        assert_ne!(second_job, first_job, "re-run lands on a new job");
+        let command = browser
+            .find(Locator::Css("#job-command"))
+            .await?
+            .text()
+            .await?;
+        assert_eq!(command, "sh -c 'echo step-1; sleep 2; echo done-2'");
+        wait_until(
+            &browser,
+            "return document.getElementById('job-log').textContent;",
+            30,
+            |value| value.as_str().is_some_and(|text| text.contains("done-2")),
+        )
+        .await?;
+        browser
+            .goto(&server.url("/projects/acme/churn/jobs"))
+            .await?;
+        let rows = browser.find_all(Locator::Css("table#jobs tbody tr")).await?;
+        assert_eq!(rows.len(), 2, "both jobs listed");
+        shot_at(&browser, "table#jobs", "jobs-list.png").await?;
+
+        // A longer output: the page shows its last 2000 lines, and the script reads that tail
+        // again and follows it (no offset to resume from), without showing anything twice.
+        fill(
+            &browser,
+            "#new-job input[name=command]",
+            "sh -c 'seq 1 2500; sleep 2; echo tail-done'",
+        )
+        .await?;
+        submit(&browser, "#new-job").await?;
+        let long = wait_until(
+            &browser,
+            "return [document.getElementById('job-log').dataset.offset === undefined, document.getElementById('job-log').textContent];",
+            30,
+            |value| value[1].as_str().is_some_and(|text| text.contains("tail-done")),
+        )
+        .await?;
+        assert_eq!(long[0], true, "the page showed a cut tail");
+        let text = long[1].as_str().unwrap_or_default();
+        assert!(text.starts_with("501\n502\n"), "{}", &text[..text.len().min(40)]);
+        assert_eq!(text.matches("\n2500\n").count(), 1, "nothing shown twice");
+        assert!(text.ends_with("2500\ntail-done\n"), "{text:?}");
+
+        // The usage page draws the first job's CPU time (written when it ended).
+        let mut chart = None;
+        for _ in 0..50 {
+            browser
+                .goto(&server.url("/projects/acme/churn/usage"))
+                .await?;
+            if let Ok(found) = browser.find(Locator::Css("svg.usage-chart")).await {
+                chart = Some(found);
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        let chart = chart.expect("the usage chart appears once a job has run");
+        let bars = chart.find_all(Locator::Css("rect.bar")).await?;
+        assert!(!bars.is_empty(), "the chart has bars");
+        let legend = browser.find(Locator::Css("ul.legend")).await?.text().await?;
+        assert!(legend.contains("bob"), "{legend}");
+        assert!(browser
+            .find(Locator::Css("a#usage-csv[href*='format=csv']"))
+            .await
+            .is_ok());
+        shot(&browser, "quota.png").await?;
+        shot_at(&browser, "svg.usage-chart", "usage.png").await?;
+
+        // The admin's side: pools, classes and the platform's usage.
+        let logout = browser
+            .find(Locator::Css("form[action='/logout'] button"))
+            .await?;
+        click_and_wait(&browser, logout).await?;
+        log_in(&browser, &server, "admin", ADMIN_PASSWORD).await?;
+        for (path, at, name) in [
+            ("/admin/pools", "h1", "admin-pools.png"),
+            ("/admin/classes", "h1", "admin-classes.png"),
+            ("/admin/usage", "svg.usage-chart", "admin-usage.png"),
+            ("/projects/acme/churn/usage", "#set-quota", "quota-admin.png"),
+            ("/status", "#runtime", "status-runtime.png"),
+        ] {
+            browser.goto(&server.url(path)).await?;
+            assert!(
+                !browser.title().await?.starts_with('4'),
+                "{path} answered an error page"
+            );
+            shot_at(&browser, at, name).await?;
+        }
+        Ok::<(), fantoccini::error::CmdError>(())
+    }
+    .await;
+    browser.close().await.expect("close browser");
+    outcome.expect("browser steps");
 }
