@@ -232,6 +232,7 @@ pub(crate) fn job_request(form: &JobForm) -> Result<JobRequest, String> {
         env,
         snapshot: None,
         image: None,
+        custom_size: None,
     })
 }
 
