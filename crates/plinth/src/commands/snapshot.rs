@@ -4,9 +4,11 @@
 //! What goes in:
 //! - every file under the folder except what `.gitignore` (also outside a git repository),
 //!   `.git/info/exclude`, the global git excludes and `.plinthignore` files leave out
-//!   (`.plinthignore` uses the `.gitignore` syntax and wins over it), and except `.git/`;
+//!   (`.plinthignore` uses the `.gitignore` syntax and wins over it), and except `.git/`.
+//!   Ignore files in folders above it count only inside a git repository, up to its top;
 //! - folders (so empty ones exist in the job too), regular files with their modification
-//!   time and executable bit (mode `755` or `644`; owners are not kept);
+//!   time and executable bit (mode `755` or `644`; owners are not kept). A file still being
+//!   written is taken at the size it had when the snapshot reached it;
 //! - **symbolic links** are never followed outside the folder: a link to a file inside the
 //!   folder is stored as a copy of that file (the server unpacks regular files and folders
 //!   only), a link to a folder inside is skipped with a warning (no loops, no duplicates),
@@ -190,7 +192,9 @@ pub fn build(
     })
 }
 
-/// Walks `root` in name order with the ignore rules of the module documentation.
+/// Walks `root` in name order with the ignore rules of the module documentation. Ignore
+/// files above `root` apply only inside a git repository (up to its top, as git does):
+/// outside one, a stray `~/.gitignore` must not empty the snapshot.
 fn walker(root: &Path) -> ignore::Walk {
     ignore::WalkBuilder::new(root)
         .hidden(false)
@@ -199,12 +203,18 @@ fn walker(root: &Path) -> ignore::Walk {
         .git_exclude(true)
         .git_global(true)
         .require_git(false)
-        .parents(true)
+        .parents(inside_git_repository(root))
         .follow_links(false)
         .add_custom_ignore_filename(IGNORE_FILE_NAME)
         .filter_entry(|entry| entry.file_name() != ".git")
         .sort_by_file_name(|a, b| a.cmp(b))
         .build()
+}
+
+/// Returns whether `dir` or a folder above it has a `.git`.
+fn inside_git_repository(dir: &Path) -> bool {
+    dir.ancestors()
+        .any(|ancestor| ancestor.join(".git").try_exists().unwrap_or(false))
 }
 
 /// Returns `path` relative to `root` with `/` separators; `None` for the root itself or a
@@ -279,12 +289,36 @@ fn append_file<W: Write>(
     let mode = if executable { 0o755 } else { 0o644 };
     let mut header = header_for(&metadata, tar::EntryType::Regular, mode);
     header.set_size(metadata.len());
-    // A file that changes size while it is read would corrupt the archive: tar refuses
-    // a short read, and the extra bytes of a longer one are not read.
+    // The header's size must be what follows it: a file still being written (a log)
+    // is cut at the size it had, one that got shorter stops the snapshot.
+    let mut exact = Exactly {
+        inner: std::io::Read::take(&mut file, metadata.len()),
+        remaining: metadata.len(),
+    };
     archive
-        .append_data(&mut header, name, &mut file)
+        .append_data(&mut header, name, &mut exact)
         .map_err(|error| io_error(shown, error))?;
     Ok(metadata.len())
+}
+
+/// Reads exactly `remaining` bytes: no more, and an error for fewer.
+struct Exactly<R> {
+    inner: std::io::Take<R>,
+    remaining: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for Exactly<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buffer)?;
+        if read == 0 && self.remaining > 0 && !buffer.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the file got shorter while it was read; try again",
+            ));
+        }
+        self.remaining -= read as u64;
+        Ok(read)
+    }
 }
 
 fn header_for(metadata: &std::fs::Metadata, kind: tar::EntryType, mode: u32) -> tar::Header {
@@ -452,6 +486,40 @@ mod tests {
         write(root, IGNORE_FILE_NAME, "up\n");
         let snapshot = build(root, &AtomicBool::new(false), &mut no_progress()).unwrap();
         assert!(!contents(&snapshot).contains_key("up"));
+    }
+
+    #[test]
+    fn files_are_read_at_the_size_they_had() {
+        let longer = Exactly {
+            inner: std::io::Read::take(&b"0123456789"[..], 4),
+            remaining: 4,
+        };
+        let mut text = String::new();
+        std::io::Read::take(longer, 100)
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, "0123");
+        let mut shorter = Exactly {
+            inner: std::io::Read::take(&b"01"[..], 4),
+            remaining: 4,
+        };
+        let error = shorter.read_to_end(&mut Vec::new()).unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::UnexpectedEof);
+    }
+
+    #[test]
+    fn ignore_files_above_the_folder_apply_only_inside_a_repository() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), ".gitignore", "*\n");
+        write(dir.path(), "project/train.py", "x");
+        let project = dir.path().join("project");
+        let names = |snapshot: &Snapshot| contents(snapshot).into_keys().collect::<Vec<_>>();
+        let snapshot = build(&project, &AtomicBool::new(false), &mut no_progress()).unwrap();
+        assert_eq!(names(&snapshot), ["train.py"]);
+        // Inside a repository, as git would: the repository's .gitignore applies.
+        fs_err::create_dir_all(dir.path().join(".git")).unwrap();
+        let snapshot = build(&project, &AtomicBool::new(false), &mut no_progress()).unwrap();
+        assert!(names(&snapshot).is_empty(), "{:?}", names(&snapshot));
     }
 
     #[cfg(unix)]
