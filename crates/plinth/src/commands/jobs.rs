@@ -519,9 +519,13 @@ async fn watch_to_the_end(
     interrupted: &tokio::sync::Notify,
     mut timing: Option<Timing>,
 ) -> Result<(), Failure> {
-    let mut first_output = |_: u64| {
+    let mut first_output = |bytes: u64| {
         if let Some(mut timing) = timing.take() {
-            timing.step("first output");
+            timing.step(if bytes == 0 {
+                "end (no output)"
+            } else {
+                "first output"
+            });
             timing.report();
         }
     };
@@ -533,6 +537,8 @@ async fn watch_to_the_end(
             return Err(Failure::silent(130));
         }
     };
+    // A job without output still gets its timings.
+    first_output(0);
     conclude(&finished)
 }
 
