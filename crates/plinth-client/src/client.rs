@@ -1,8 +1,15 @@
 //! [`Client`]: one server, one optional bearer token, one method per API call.
 
+use std::path::Path;
 use std::time::Duration;
 
-use plinth_types::{ApiTokenInfo, Member, OrgMember, OrgRole, Organization, Project, Role, User};
+use bytes::Bytes;
+use futures::stream::{BoxStream, Stream, StreamExt};
+use plinth_types::{
+    ApiTokenInfo, Member, NodePool, OrgMember, OrgRole, Organization, Project, ProjectQuota,
+    ResourceClass, Role, UsageRecord, User,
+};
+use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -10,15 +17,23 @@ use url::Url;
 
 use crate::wire::{PasswordReset, RoleRequest};
 use crate::{
-    ClientError, ClientResult, CreateOrganizationRequest, CreateProjectRequest, CreateUserRequest,
-    LoginRequest, LoginResponse, MeResponse, ProjectListQuery, ProjectView, TokenRequest,
-    TokenResponse, UpdateUserRequest, UserListQuery,
+    ClassRequest, ClientError, ClientResult, CreateOrganizationRequest, CreateProjectRequest,
+    CreateUserRequest, JobListQuery, JobPage, JobRequest, JobView, LogQuery, LoginRequest,
+    LoginResponse, MeResponse, PoolRequest, ProjectListQuery, ProjectView, QuotaView, RuntimeInfo,
+    SnapshotInfo, TokenRequest, TokenResponse, UpdateUserRequest, UsageQuery, UserListQuery,
 };
 
 /// How long establishing a connection may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a whole request may take.
+/// How long a whole request may take, except the streamed ones (followed logs, snapshot
+/// uploads and downloads), which may take as long as they need.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// TCP keepalive of the connections, so that a followed log stream that is silent for
+/// long still notices a dead peer.
+const TCP_KEEPALIVE: Duration = Duration::from_secs(30);
+
+/// A streamed response body: a job's output, a snapshot being downloaded.
+pub type ByteStream = BoxStream<'static, ClientResult<Bytes>>;
 
 /// Parses and checks a server URL: `http://HOST[:PORT][/PREFIX]`. A URL without a scheme
 /// gets `http://`. `https://` is refused: this client speaks plain http only (see the
@@ -90,7 +105,9 @@ impl Client {
         let http = reqwest::Client::builder()
             .user_agent(concat!("plinth-client/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
+            .tcp_keepalive(TCP_KEEPALIVE)
+            // Plain http only: no root certificates to load (see the crate documentation).
+            .tls_built_in_root_certs(false)
             .build()
             .map_err(ClientError::Setup)?;
         let server = base.as_str().trim_end_matches('/').to_string();
@@ -355,6 +372,311 @@ impl Client {
         .await
     }
 
+    // ---------- runtime: platform ----------
+
+    /// Returns the runtime's backend, how it enforces limits, and its GPUs.
+    pub async fn runtime_info(&self) -> ClientResult<RuntimeInfo> {
+        self.json(self.request(Method::GET, &["runtime"])).await
+    }
+
+    /// Lists the node pools.
+    pub async fn list_pools(&self) -> ClientResult<Vec<NodePool>> {
+        self.json(self.request(Method::GET, &["pools"])).await
+    }
+
+    /// Creates or replaces a node pool (admins).
+    pub async fn put_pool(&self, name: &str, request: &PoolRequest) -> ClientResult<NodePool> {
+        self.json(self.request(Method::PUT, &["pools", name]).json(request))
+            .await
+    }
+
+    /// Deletes a node pool no class uses (admins).
+    pub async fn delete_pool(&self, name: &str) -> ClientResult<()> {
+        self.empty(self.request(Method::DELETE, &["pools", name]))
+            .await
+    }
+
+    /// Lists the resource classes, smallest first.
+    pub async fn list_classes(&self) -> ClientResult<Vec<ResourceClass>> {
+        self.json(self.request(Method::GET, &["classes"])).await
+    }
+
+    /// Creates or replaces a resource class (admins).
+    pub async fn put_class(
+        &self,
+        name: &str,
+        request: &ClassRequest,
+    ) -> ClientResult<ResourceClass> {
+        self.json(self.request(Method::PUT, &["classes", name]).json(request))
+            .await
+    }
+
+    /// Deletes a resource class (admins).
+    pub async fn delete_class(&self, name: &str) -> ClientResult<()> {
+        self.empty(self.request(Method::DELETE, &["classes", name]))
+            .await
+    }
+
+    /// Returns the whole platform's usage ledger (admins).
+    pub async fn platform_usage(&self, query: &UsageQuery) -> ClientResult<Vec<UsageRecord>> {
+        self.json(self.request(Method::GET, &["usage"]).query(query))
+            .await
+    }
+
+    /// Returns the whole platform's usage ledger as the server's CSV (admins).
+    pub async fn platform_usage_csv(&self, query: &UsageQuery) -> ClientResult<String> {
+        self.text(
+            self.request(Method::GET, &["usage"])
+                .query(query)
+                .query(&[("format", "csv")]),
+        )
+        .await
+    }
+
+    // ---------- runtime: per project ----------
+
+    /// Returns a project's quota and what it uses now.
+    pub async fn project_quota(
+        &self,
+        organization: &str,
+        project: &str,
+    ) -> ClientResult<QuotaView> {
+        self.json(self.request(
+            Method::GET,
+            &project_path(organization, project, &["quota"]),
+        ))
+        .await
+    }
+
+    /// Replaces a project's quota (admins).
+    pub async fn set_project_quota(
+        &self,
+        organization: &str,
+        project: &str,
+        quota: &ProjectQuota,
+    ) -> ClientResult<QuotaView> {
+        self.json(
+            self.request(
+                Method::PUT,
+                &project_path(organization, project, &["quota"]),
+            )
+            .json(quota),
+        )
+        .await
+    }
+
+    /// Returns a project's usage ledger.
+    pub async fn project_usage(
+        &self,
+        organization: &str,
+        project: &str,
+        query: &UsageQuery,
+    ) -> ClientResult<Vec<UsageRecord>> {
+        self.json(
+            self.request(
+                Method::GET,
+                &project_path(organization, project, &["usage"]),
+            )
+            .query(query),
+        )
+        .await
+    }
+
+    /// Returns a project's usage ledger as the server's CSV.
+    pub async fn project_usage_csv(
+        &self,
+        organization: &str,
+        project: &str,
+        query: &UsageQuery,
+    ) -> ClientResult<String> {
+        self.text(
+            self.request(
+                Method::GET,
+                &project_path(organization, project, &["usage"]),
+            )
+            .query(query)
+            .query(&[("format", "csv")]),
+        )
+        .await
+    }
+
+    /// Returns whether the project already stores the snapshot with this SHA-256 (a `HEAD`
+    /// request: nothing is downloaded). Any answer but 200 or 404 is an error; callers
+    /// that only want to skip a needless upload may treat it as `false` and upload.
+    pub async fn snapshot_exists(
+        &self,
+        organization: &str,
+        project: &str,
+        sha256: &str,
+    ) -> ClientResult<bool> {
+        let path = project_path(organization, project, &["snapshots", sha256]);
+        let response = self
+            .request(Method::HEAD, &path)
+            .send()
+            .await
+            .map_err(|source| self.transport_error(source))?;
+        match response.status() {
+            status if status.is_success() => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            status => Err(self.unexpected(status, "a snapshot lookup was refused".to_string())),
+        }
+    }
+
+    /// Uploads a snapshot (`.tar.gz`) of `length` bytes, streamed from `body`, named by
+    /// its SHA-256. The server checks both and refuses a body over its limit (HTTP 413,
+    /// with its message). Uploading a snapshot the project has already is cheap.
+    pub async fn upload_snapshot<S>(
+        &self,
+        organization: &str,
+        project: &str,
+        sha256: &str,
+        length: u64,
+        body: S,
+    ) -> ClientResult<SnapshotInfo>
+    where
+        S: Stream<Item = std::io::Result<Bytes>> + Send + 'static,
+    {
+        let path = project_path(organization, project, &["snapshots", sha256]);
+        self.json(
+            self.streaming_request(Method::PUT, &path)
+                .header(CONTENT_TYPE, "application/gzip")
+                .header(CONTENT_LENGTH, length)
+                .body(reqwest::Body::wrap_stream(body)),
+        )
+        .await
+    }
+
+    /// Uploads the snapshot in the file at `path` (see [`Client::upload_snapshot`]).
+    pub async fn upload_snapshot_file(
+        &self,
+        organization: &str,
+        project: &str,
+        sha256: &str,
+        path: &Path,
+    ) -> ClientResult<SnapshotInfo> {
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|error| self.file_error(path, &error))?;
+        let length = file
+            .metadata()
+            .await
+            .map_err(|error| self.file_error(path, &error))?
+            .len();
+        let body = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024);
+        self.upload_snapshot(organization, project, sha256, length, body)
+            .await
+    }
+
+    /// Downloads a snapshot: its size (when the server says) and its bytes as a stream.
+    pub async fn download_snapshot(
+        &self,
+        organization: &str,
+        project: &str,
+        sha256: &str,
+    ) -> ClientResult<(Option<u64>, ByteStream)> {
+        let path = project_path(organization, project, &["snapshots", sha256]);
+        let response = self
+            .send(self.streaming_request(Method::GET, &path))
+            .await?;
+        Ok((response.content_length(), self.byte_stream(response)))
+    }
+
+    // ---------- jobs ----------
+
+    /// Submits a job: it starts at once, or waits in the project's queue when the quota is
+    /// full (`state` is `queued`; `reason` and `queue_position` say why and where).
+    pub async fn submit_job(
+        &self,
+        organization: &str,
+        project: &str,
+        request: &JobRequest,
+    ) -> ClientResult<JobView> {
+        self.json(
+            self.request(
+                Method::POST,
+                &project_path(organization, project, &["jobs"]),
+            )
+            .json(request),
+        )
+        .await
+    }
+
+    /// Lists one page of a project's jobs, newest first.
+    pub async fn list_jobs(
+        &self,
+        organization: &str,
+        project: &str,
+        query: &JobListQuery,
+    ) -> ClientResult<JobPage> {
+        self.json(
+            self.request(Method::GET, &project_path(organization, project, &["jobs"]))
+                .query(query),
+        )
+        .await
+    }
+
+    /// Returns a job.
+    pub async fn get_job(
+        &self,
+        organization: &str,
+        project: &str,
+        id: &str,
+    ) -> ClientResult<JobView> {
+        self.json(self.request(
+            Method::GET,
+            &project_path(organization, project, &["jobs", id]),
+        ))
+        .await
+    }
+
+    /// Stops a job: a queued one leaves the queue, a running one gets SIGTERM and, after
+    /// the server's grace period, SIGKILL. Returns the job as it is right after the
+    /// request (a running job is still `running` for a moment).
+    pub async fn stop_job(
+        &self,
+        organization: &str,
+        project: &str,
+        id: &str,
+    ) -> ClientResult<JobView> {
+        self.json(self.request(
+            Method::POST,
+            &project_path(organization, project, &["jobs", id, "stop"]),
+        ))
+        .await
+    }
+
+    /// Submits a job again with the same class, command, environment and files.
+    pub async fn rerun_job(
+        &self,
+        organization: &str,
+        project: &str,
+        id: &str,
+    ) -> ClientResult<JobView> {
+        self.json(self.request(
+            Method::POST,
+            &project_path(organization, project, &["jobs", id, "rerun"]),
+        ))
+        .await
+    }
+
+    /// Streams a job's output (stdout and stderr interleaved) as it comes. With `follow`
+    /// the stream ends when the job ends (for a queued job it first waits for the start);
+    /// a stream that breaks off earlier ends with an error, and can be resumed with
+    /// `offset` = the bytes received so far.
+    pub async fn job_logs(
+        &self,
+        organization: &str,
+        project: &str,
+        id: &str,
+        query: &LogQuery,
+    ) -> ClientResult<ByteStream> {
+        let path = project_path(organization, project, &["jobs", id, "logs"]);
+        let response = self
+            .send(self.streaming_request(Method::GET, &path).query(query))
+            .await?;
+        Ok(self.byte_stream(response))
+    }
+
     // ---------- plumbing ----------
 
     /// Returns the URL of `/api/v1/{segments…}`, each segment percent-encoded.
@@ -368,12 +690,30 @@ impl Client {
         url
     }
 
-    fn request(&self, method: Method, segments: &[&str]) -> RequestBuilder {
-        let builder = self.http.request(method, self.endpoint(segments));
+    /// Returns a request that must be answered in full within [`REQUEST_TIMEOUT`].
+    fn request<S: AsRef<str>>(&self, method: Method, segments: &[S]) -> RequestBuilder {
+        self.streaming_request(method, segments)
+            .timeout(REQUEST_TIMEOUT)
+    }
+
+    /// Returns a request without an overall time limit (its body streams for as long as
+    /// it takes); connecting is still limited, and TCP keepalive notices dead peers.
+    fn streaming_request<S: AsRef<str>>(&self, method: Method, segments: &[S]) -> RequestBuilder {
+        let segments: Vec<&str> = segments.iter().map(AsRef::as_ref).collect();
+        let builder = self.http.request(method, self.endpoint(&segments));
         match &self.token {
             Some(token) => builder.bearer_auth(token),
             None => builder,
         }
+    }
+
+    /// Turns a successful response into a stream of its body.
+    fn byte_stream(&self, response: Response) -> ByteStream {
+        let client = self.clone();
+        response
+            .bytes_stream()
+            .map(move |chunk| chunk.map_err(|source| client.transport_error(source)))
+            .boxed()
     }
 
     /// Sends the request; any answer but a success becomes an error.
@@ -418,6 +758,21 @@ impl Client {
         self.send(builder).await.map(drop)
     }
 
+    async fn text(&self, builder: RequestBuilder) -> ClientResult<String> {
+        self.send(builder)
+            .await?
+            .text()
+            .await
+            .map_err(|source| self.transport_error(source))
+    }
+
+    fn file_error(&self, path: &Path, error: &std::io::Error) -> ClientError {
+        ClientError::File {
+            path: path.display().to_string(),
+            cause: error.to_string(),
+        }
+    }
+
     fn unexpected(&self, status: StatusCode, reason: String) -> ClientError {
         ClientError::UnexpectedResponse {
             server: self.server.clone(),
@@ -438,6 +793,13 @@ impl Client {
             source,
         }
     }
+}
+
+/// Returns the path segments of `/api/v1/orgs/{organization}/projects/{project}/{rest…}`.
+fn project_path<'a>(organization: &'a str, project: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    let mut segments = vec!["orgs", organization, "projects", project];
+    segments.extend_from_slice(rest);
+    segments
 }
 
 /// Returns the message of the deepest error in the chain: for a refused connection that is

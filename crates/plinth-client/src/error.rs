@@ -42,6 +42,14 @@ pub enum ClientError {
         /// The server's message.
         message: String,
     },
+    /// A local file to send could not be read.
+    #[error("cannot read `{path}`: {cause}")]
+    File {
+        /// The file.
+        path: String,
+        /// Why.
+        cause: String,
+    },
     /// The server answered with something that is not a Plinth API answer (an HTML page
     /// from a proxy, a body that does not parse, …).
     #[error("unexpected answer from `{server}` (HTTP {status}): {reason}")]

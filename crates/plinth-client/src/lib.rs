@@ -1,13 +1,16 @@
 //! A typed HTTP client of Plinth's public REST API (`/api/v1/…`): login and logout, the
-//! caller's profile and tokens, users, organizations and projects. The `plinth` CLI and the
+//! caller's profile and tokens, users, organizations and projects; the workload runtime's
+//! node pools, resource classes, quotas and usage ledger; snapshots of working files
+//! (streamed up and down) and jobs, with their output streamed as it comes. The `plinth` CLI and the
 //! end-to-end tests use it; it owns no state beyond one server URL and one bearer token,
 //! and it does not store credentials (the CLI does).
 //!
-//! **Plain http only, for now.** `reqwest` is built without a TLS feature: enabling one
-//! would pull a second rustls crypto provider next to the `ring` one the binary uses, and
-//! rustls refuses to pick between two at the first handshake. An `https://` server URL is
-//! refused with [`ClientError::InvalidUrl`]; put a TLS-terminating proxy on the same host,
-//! or wait for TLS support to land here.
+//! **Plain http only, for now.** An `https://` server URL is refused with
+//! [`ClientError::InvalidUrl`]; put a TLS-terminating proxy on the same host, or wait for
+//! TLS support to land here. `reqwest` is built with the rustls backend that `object_store`
+//! already brings into the binary (with `ring`: a second crypto provider would make rustls
+//! refuse to pick one at the first handshake), but the client loads no root certificates:
+//! reading the system's store costs about 100 ms, at every start of every CLI command.
 //!
 //! Every failure is a [`ClientError`]: the server's own `{code, message}` error answers
 //! become [`ClientError::Api`] with the message untouched, so callers can show it as is.
@@ -16,17 +19,20 @@ mod client;
 mod error;
 mod wire;
 
-pub use client::{parse_server_url, Client};
+pub use client::{parse_server_url, ByteStream, Client};
 pub use error::{ClientError, ClientResult};
 pub use wire::{
-    CreateOrganizationRequest, CreateProjectRequest, CreateUserRequest, LoginRequest,
-    LoginResponse, MeResponse, ProjectListQuery, ProjectView, TokenRequest, TokenResponse,
-    UpdateUserRequest, UserListQuery,
+    ClassRequest, CreateOrganizationRequest, CreateProjectRequest, CreateUserRequest, GpuInfo,
+    JobListQuery, JobPage, JobRequest, JobView, LogQuery, LoginRequest, LoginResponse, MeResponse,
+    PoolRequest, ProjectListQuery, ProjectView, QuotaView, RuntimeInfo, SnapshotInfo, TokenRequest,
+    TokenResponse, UpdateUserRequest, UsageQuery, UserListQuery,
 };
 
 /// The shared wire types this client answers with, re-exported for convenience.
 pub use plinth_types::{
-    ApiTokenInfo, Member, OrgMember, OrgRole, Organization, Project, Role, User,
+    ApiTokenInfo, Member, NodePool, OrgMember, OrgRole, Organization, PoolTaint, Project,
+    ProjectQuota, ProjectUsageNow, ResourceClass, Role, UsageRecord, User, Workload,
+    WorkloadCommand, WorkloadKind, WorkloadState,
 };
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use futures::StreamExt;
 use serde_json::json;
 
 use crate::{parse_server_url, Client, ClientError, LoginRequest};
@@ -190,4 +191,190 @@ async fn an_unreachable_server_names_the_cause() {
         "{message}"
     );
     assert!(message.to_lowercase().contains("refused"), "{message}");
+}
+
+// ---------- runtime ----------
+
+fn job_json(id: &str, state: &str) -> serde_json::Value {
+    json!({
+        "id": id, "project_id": "p1", "kind": "job", "name": "echo hi", "class": "small",
+        "pool": "compute", "cpu_millis": 1000, "memory_bytes": 2147483648u64, "gpus": 0,
+        "spec": {"command": ["echo", "hi"], "env": {}, "snapshot": null, "image": null, "ports": []},
+        "state": state, "reason": "", "exit_code": null, "stop_requested": false,
+        "created_by": "u1", "created_by_username": "ada", "rerun_of": null,
+        "created_at_ms": 1, "started_at_ms": null, "finished_at_ms": null,
+        "accounted_until_ms": null, "backend": "local",
+        "queue_position": 2, "duration_ms": null,
+    })
+}
+
+async fn fake_runtime_server() -> String {
+    use axum::body::{Body, Bytes};
+    use axum::extract::Query;
+    use axum::routing::put;
+    use std::collections::HashMap;
+
+    const KNOWN: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    let app = Router::new()
+        .route(
+            "/api/v1/orgs/{org}/projects/{project}/snapshots/{sha}",
+            put(
+                |Path((_, _, sha)): Path<(String, String, String)>,
+                 headers: HeaderMap,
+                 body: Bytes| async move {
+                    // The length is announced up front, not chunked.
+                    let announced = headers
+                        .get("content-length")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<usize>().ok());
+                    if announced != Some(body.len()) || headers.contains_key("transfer-encoding") {
+                        return Err((
+                            StatusCode::BAD_REQUEST,
+                            Json(json!({"code": "invalid_argument", "message": "no length"})),
+                        ));
+                    }
+                    Ok(Json(json!({"sha256": sha, "size": body.len()})))
+                },
+            )
+            .get(
+                |Path((_, _, sha)): Path<(String, String, String)>| async move {
+                    if sha == KNOWN {
+                        Ok("archive bytes")
+                    } else {
+                        Err((
+                            StatusCode::NOT_FOUND,
+                            Json(json!({"code": "not_found", "message": "no"})),
+                        ))
+                    }
+                },
+            ),
+        )
+        .route(
+            "/api/v1/orgs/{org}/projects/{project}/jobs/{id}/logs",
+            get(|Query(query): Query<HashMap<String, String>>| async move {
+                let header = format!(
+                    "follow={} offset={};",
+                    query.get("follow").cloned().unwrap_or_default(),
+                    query.get("offset").cloned().unwrap_or_default()
+                );
+                let chunks = futures::stream::iter([header, "one;".to_string(), "two".to_string()])
+                    .then(|chunk| async move {
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                        Ok::<_, std::io::Error>(chunk)
+                    });
+                Body::from_stream(chunks)
+            }),
+        )
+        .route(
+            "/api/v1/orgs/{org}/projects/{project}/jobs",
+            post(|Json(request): Json<serde_json::Value>| async move {
+                assert_eq!(request["class"], "small");
+                assert!(request.get("name").is_none(), "absent options are not sent");
+                (StatusCode::CREATED, Json(job_json("j1", "queued")))
+            }),
+        )
+        .route(
+            "/api/v1/usage",
+            get(|Query(query): Query<HashMap<String, String>>| async move {
+                format!("format={} from={}\n", query["format"], query["from"])
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{address}")
+}
+
+#[tokio::test]
+async fn snapshots_go_up_with_their_length_and_are_looked_up_without_a_download() {
+    let server = fake_runtime_server().await;
+    let client = Client::try_new(&server).unwrap();
+    let known = "a".repeat(64);
+    assert!(client
+        .snapshot_exists("acme", "churn", &known)
+        .await
+        .unwrap());
+    assert!(!client
+        .snapshot_exists("acme", "churn", &"b".repeat(64))
+        .await
+        .unwrap());
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("snapshot.tar.gz");
+    std::fs::File::create(&path)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, &[7u8; 300_000]))
+        .unwrap();
+    let info = client
+        .upload_snapshot_file("acme", "churn", &known, &path)
+        .await
+        .unwrap();
+    assert_eq!((info.sha256.as_str(), info.size), (known.as_str(), 300_000));
+
+    let missing = client
+        .upload_snapshot_file("acme", "churn", &known, &dir.path().join("nope"))
+        .await
+        .unwrap_err();
+    assert!(matches!(missing, ClientError::File { .. }), "{missing:?}");
+
+    let (size, stream) = client
+        .download_snapshot("acme", "churn", &known)
+        .await
+        .unwrap();
+    let bytes: Vec<u8> = stream.map(|chunk| chunk.unwrap().to_vec()).concat().await;
+    assert_eq!(bytes, b"archive bytes");
+    assert_eq!(size, Some(13));
+}
+
+#[tokio::test]
+async fn job_output_streams_chunk_by_chunk() {
+    let server = fake_runtime_server().await;
+    let client = Client::try_new(&server).unwrap();
+    let mut stream = client
+        .job_logs(
+            "acme",
+            "churn",
+            "j1",
+            &crate::LogQuery {
+                follow: true,
+                offset: 42,
+                tail: None,
+            },
+        )
+        .await
+        .unwrap();
+    let mut chunks = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        chunks.push(String::from_utf8(chunk.unwrap().to_vec()).unwrap());
+    }
+    assert_eq!(chunks.concat(), "follow=true offset=42;one;two");
+    assert!(chunks.len() >= 2, "streamed, not buffered: {chunks:?}");
+}
+
+#[tokio::test]
+async fn jobs_and_csv_usage_decode() {
+    let server = fake_runtime_server().await;
+    let client = Client::try_new(&server).unwrap();
+    let job = client
+        .submit_job(
+            "acme",
+            "churn",
+            &crate::JobRequest {
+                class: "small".into(),
+                command: vec!["echo".into(), "hi".into()],
+                ..crate::JobRequest::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(job.job.id, "j1");
+    assert_eq!(job.job.state, crate::WorkloadState::Queued);
+    assert_eq!(job.queue_position, Some(2));
+    let csv = client
+        .platform_usage_csv(&crate::UsageQuery {
+            from: Some("2026-11-01".into()),
+            to: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(csv, "format=csv from=2026-11-01\n");
 }

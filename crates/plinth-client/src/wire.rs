@@ -1,8 +1,13 @@
-//! Request and answer bodies of the identity API that have no home in `plinth-types`.
-//! They mirror the server's types in `plinth-api/src/identity/handlers.rs`; the server
-//! refuses unknown fields, so requests send nothing it does not know.
+//! Request and answer bodies of the API that have no home in `plinth-types`. They mirror
+//! the server's types in `plinth-api/src/identity/handlers.rs`, `plinth-api/src/runtime.rs`
+//! and `plinth-core/src/runtime/jobs.rs` (this crate does not depend on the server's
+//! crates); the server refuses unknown fields, so requests send nothing it does not know.
 
-use plinth_types::{ApiTokenInfo, Project, Role, User};
+use std::collections::BTreeMap;
+
+use plinth_types::{
+    ApiTokenInfo, PoolTaint, Project, ProjectQuota, ProjectUsageNow, Role, User, Workload,
+};
 use serde::{Deserialize, Serialize};
 
 /// Credentials exchanged for a personal API token (`POST /api/v1/auth/login`).
@@ -218,4 +223,150 @@ pub(crate) struct RoleRequest<'a> {
 #[derive(Serialize)]
 pub(crate) struct PasswordReset<'a> {
     pub password: &'a str,
+}
+
+// ---------- runtime ----------
+
+/// The runtime's backend and what it can do (`GET /api/v1/runtime`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuntimeInfo {
+    /// `local` or `kubernetes`.
+    pub backend: String,
+    /// How per-class limits are enforced, in words.
+    pub limits: String,
+    /// GPUs the backend can hand out.
+    pub gpus: Vec<GpuInfo>,
+}
+
+/// One GPU of the runtime.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GpuInfo {
+    /// Its index.
+    pub index: u32,
+    /// Its model.
+    pub name: String,
+}
+
+/// A node pool to create or replace (`PUT /api/v1/pools/{name}`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PoolRequest {
+    /// Free text.
+    pub description: String,
+    /// Labels the pool's nodes carry.
+    pub node_selector: BTreeMap<String, String>,
+    /// Taints the pool's nodes carry.
+    pub taints: Vec<PoolTaint>,
+}
+
+/// A resource class to create or replace (`PUT /api/v1/classes/{name}`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ClassRequest {
+    /// The pool its workloads run on.
+    pub pool: String,
+    /// Free text.
+    pub description: String,
+    /// CPU in thousandths of a core (`1500` = 1.5 cores).
+    pub cpu_millis: u32,
+    /// Memory in bytes.
+    pub memory_bytes: u64,
+    /// Whole GPUs.
+    pub gpus: u32,
+}
+
+/// A project's quota and what it uses now (`GET …/quota`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaView {
+    /// The limits (`None` = unlimited).
+    pub quota: ProjectQuota,
+    /// What admitted, unfinished workloads hold now, and how many jobs wait.
+    pub usage: ProjectUsageNow,
+}
+
+/// Which days of the usage ledger to read (`GET …/usage`); both ends inclusive.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct UsageQuery {
+    /// First day, `YYYY-MM-DD`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Last day, `YYYY-MM-DD`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+}
+
+/// A stored snapshot of working files.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotInfo {
+    /// Its SHA-256, lower-case hex.
+    pub sha256: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+// ---------- jobs ----------
+
+/// A job to submit (`POST …/jobs`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct JobRequest {
+    /// A name for listings; the server derives one from the command when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The resource class.
+    pub class: String,
+    /// The program and its arguments.
+    pub command: Vec<String>,
+    /// Extra environment variables.
+    pub env: BTreeMap<String, String>,
+    /// The SHA-256 of a snapshot uploaded to the project, unpacked as the working folder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
+    /// The container image (Kubernetes backend).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+}
+
+/// A job as the server shows it: the record plus its place in the queue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobView {
+    /// The recorded job.
+    #[serde(flatten)]
+    pub job: Workload,
+    /// 1-based position in the project's queue while queued.
+    pub queue_position: Option<u32>,
+    /// Run time so far (or in total), in milliseconds.
+    pub duration_ms: Option<i64>,
+}
+
+/// A page of jobs, newest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobPage {
+    /// The jobs.
+    pub jobs: Vec<JobView>,
+    /// The cursor of the next page, when there is one.
+    pub next: Option<String>,
+}
+
+/// Which jobs to list (`GET …/jobs`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct JobListQuery {
+    /// Only jobs in these states, comma-separated (`queued,running`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// Continue after this cursor (the `next` of the previous page).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// At most this many (1–500; the server's default is 50).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
+}
+
+/// Which part of a job's output to read (`GET …/jobs/{id}/logs`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LogQuery {
+    /// Keep the response open and send output as it comes, until the job ends.
+    pub follow: bool,
+    /// Start this many bytes into the output (to resume after a broken stream).
+    pub offset: u64,
+    /// Only the last this many lines (before following).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tail: Option<u32>,
 }

@@ -1,6 +1,6 @@
 //! The command line: `plinth serve`, `plinth version`, `plinth config default|check`, and
 //! the commands that talk to a server (`login`, `logout`, `whoami`, `users`, `orgs`,
-//! `projects`, `tokens`; see [`commands`]).
+//! `projects`, `tokens`, `jobs`, `pools`, `classes`, `quota`, `usage`; see [`commands`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -69,6 +69,20 @@ enum Command {
     ///
     /// For scripts and CI: `export PLINTH_URL=… PLINTH_TOKEN=$(plinth tokens create --name ci | tail -n1)`.
     Tokens(commands::tokens::TokensArgs),
+    /// Run commands as jobs with your working files, and follow, list, stop and re-run them.
+    ///
+    /// `plinth jobs run -- python train.py` packs the current folder (minus what
+    /// .gitignore and .plinthignore leave out), runs the command on the platform, shows its
+    /// output and exits with its exit code; Ctrl-C detaches and leaves it running.
+    Jobs(commands::jobs::JobsArgs),
+    /// Manage node pools: the groups of machines work is placed on (changes: admins).
+    Pools(commands::pools::PoolsArgs),
+    /// Manage resource classes: the named sizes jobs ask for (changes: admins).
+    Classes(commands::classes::ClassesArgs),
+    /// Show or change what a project may use at the same time (changes: admins).
+    Quota(commands::quota::QuotaArgs),
+    /// Show CPU-, memory- and GPU-hours by day, user and class.
+    Usage(commands::usage::UsageArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -160,9 +174,30 @@ impl Failure {
             exit_code: EXIT_RUNTIME,
         }
     }
+
+    /// Exits with `exit_code` and no `error:` line: the command has said what there was to
+    /// say (a job's own exit code, a detach after Ctrl-C).
+    pub fn silent(exit_code: u8) -> Self {
+        Failure {
+            message: String::new(),
+            exit_code,
+        }
+    }
 }
 
 pub fn run(cli: Cli) -> Result<(), Failure> {
+    let result = dispatch(cli);
+    if let Err(failure) = &result {
+        if failure.message.is_empty() {
+            // Everything the command held (temporary files included) is dropped by now.
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+            std::process::exit(i32::from(failure.exit_code));
+        }
+    }
+    result
+}
+
+fn dispatch(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Serve(args) => crate::serve::run(&args),
         Command::Version { json } => {
@@ -213,6 +248,11 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Orgs(args) => commands::orgs::run(args),
         Command::Projects(args) => commands::projects::run(args),
         Command::Tokens(args) => commands::tokens::run(args),
+        Command::Jobs(args) => commands::jobs::run(args),
+        Command::Pools(args) => commands::pools::run(args),
+        Command::Classes(args) => commands::classes::run(args),
+        Command::Quota(args) => commands::quota::run(args),
+        Command::Usage(args) => commands::usage::run(args),
     }
 }
 

@@ -44,18 +44,21 @@ pub fn env_var(name: &str) -> Option<String> {
 
 /// Returns the path of the credentials file (which may not exist).
 pub fn path() -> Result<PathBuf, Failure> {
+    Ok(config_dir()?.join(FILE_NAME))
+}
+
+/// Returns the user's Plinth config folder (which may not exist): `$PLINTH_CONFIG_DIR`,
+/// else `$XDG_CONFIG_HOME/plinth`, else `~/.config/plinth`.
+pub fn config_dir() -> Result<PathBuf, Failure> {
     if let Some(dir) = env_var("PLINTH_CONFIG_DIR") {
-        return Ok(PathBuf::from(dir).join(FILE_NAME));
+        return Ok(PathBuf::from(dir));
     }
     // The XDG spec says to ignore a relative XDG_CONFIG_HOME.
     if let Some(dir) = env_var("XDG_CONFIG_HOME").filter(|dir| Path::new(dir).is_absolute()) {
-        return Ok(PathBuf::from(dir).join("plinth").join(FILE_NAME));
+        return Ok(PathBuf::from(dir).join("plinth"));
     }
     if let Some(home) = env_var("HOME") {
-        return Ok(PathBuf::from(home)
-            .join(".config")
-            .join("plinth")
-            .join(FILE_NAME));
+        return Ok(PathBuf::from(home).join(".config").join("plinth"));
     }
     Err(Failure::runtime(
         "cannot find a config folder for the credentials: set `PLINTH_CONFIG_DIR` or `HOME`",
@@ -94,17 +97,26 @@ pub fn save(path: &Path, credentials: &Credentials) -> Result<(), Failure> {
         ))
     };
     let text = toml::to_string(credentials).map_err(|error| cannot_write(&error))?;
+    replace_private(path, &text).map_err(|error| cannot_write(&error))
+}
+
+/// Writes `text` to `path` through a new private file (mode 0600) that replaces the old
+/// one, creating the (private) folder if needed.
+pub fn replace_private(path: &Path, text: &str) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|dir| !dir.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    create_private_dir(dir).map_err(|error| cannot_write(&error))?;
-    let temporary = dir.join(format!(".{FILE_NAME}.{}.tmp", std::process::id()));
+    create_private_dir(dir)?;
+    let name = path
+        .file_name()
+        .map_or_else(|| "file".into(), |name| name.to_string_lossy());
+    let temporary = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let written =
         write_private(&temporary, text.as_bytes()).and_then(|()| fs_err::rename(&temporary, path));
     if let Err(error) = written {
         let _ = fs_err::remove_file(&temporary);
-        return Err(cannot_write(&error));
+        return Err(error);
     }
     Ok(())
 }

@@ -1,17 +1,26 @@
 //! Commands that talk to a Plinth server through its REST API (`plinth-client`): `login`,
-//! `logout`, `whoami`, `users`, `orgs`, `projects` and `tokens`.
+//! `logout`, `whoami`, `users`, `orgs`, `projects`, `tokens`, and the workload runtime's
+//! `jobs`, `pools`, `classes`, `quota` and `usage`.
 //!
 //! Which server and token a command uses: `--url` (or `PLINTH_URL`) and `PLINTH_TOKEN`
 //! when given, else what `plinth login` stored (see [`credentials`]). A stored token is
 //! only ever sent to the server it was issued by.
 
 pub mod auth;
+pub mod classes;
 pub mod credentials;
+pub mod jobs;
 pub mod orgs;
 mod output;
+pub mod pools;
+pub mod project;
 pub mod projects;
 mod prompt;
+pub mod quota;
+pub mod snapshot;
 pub mod tokens;
+mod units;
+pub mod usage;
 pub mod users;
 
 use std::future::Future;

@@ -5,7 +5,7 @@ use plinth_client::{CreateProjectRequest, ProjectListQuery, ProjectView, Role};
 
 use super::orgs::article;
 use super::output::{or_dash, print_fields, print_json, time, Table};
-use super::{block_on, prompt, ProjectRef, RemoteArgs, Session};
+use super::{block_on, project as defaults, prompt, ProjectRef, RemoteArgs, Session};
 use crate::cli::Failure;
 
 /// Flags and subcommands of `plinth projects`.
@@ -73,6 +73,16 @@ enum ProjectsCommand {
         project: ProjectRef,
         /// Their username.
         username: String,
+    },
+    /// Choose the project that `jobs`, `quota` and `usage` use when `--project` is left
+    /// out (stored per server next to your credentials); without arguments, show it.
+    Use {
+        /// `ORGANIZATION/PROJECT`.
+        #[arg(conflicts_with = "clear")]
+        project: Option<ProjectRef>,
+        /// Forget the default project of this server.
+        #[arg(long)]
+        clear: bool,
     },
 }
 
@@ -232,6 +242,48 @@ pub fn run(args: ProjectsArgs) -> Result<(), Failure> {
                         article(role.as_str())
                     );
                 }
+            }
+            ProjectsCommand::Use { project, clear } => {
+                let server = session.server();
+                if clear {
+                    let previous = defaults::store_default(server, None)?;
+                    if !json {
+                        match previous {
+                            Some(previous) => {
+                                println!("forgot the default project `{previous}` of {server}")
+                            }
+                            None => println!("{server} had no default project"),
+                        }
+                    }
+                    return Ok(());
+                }
+                let Some(project) = project else {
+                    let current = defaults::stored_default(server)?;
+                    if json {
+                        return print_json(&serde_json::json!({
+                            "server": server,
+                            "project": current.map(|project| project.to_string()),
+                        }));
+                    }
+                    match current {
+                        Some(project) => println!("{project}"),
+                        None => println!("no default project for {server}; choose one with `plinth projects use ORG/NAME`"),
+                    }
+                    return Ok(());
+                };
+                // Only a project that exists and that the caller can see.
+                client
+                    .get_project(&project.organization, &project.project)
+                    .await
+                    .map_err(fail)?;
+                defaults::store_default(server, Some(&project))?;
+                if json {
+                    return print_json(&serde_json::json!({
+                        "server": server,
+                        "project": project.to_string(),
+                    }));
+                }
+                println!("`{project}` is now the default project on {server}");
             }
             ProjectsCommand::RemoveMember { project, username } => {
                 client

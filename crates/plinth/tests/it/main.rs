@@ -4,6 +4,7 @@
 mod browser;
 mod cli;
 mod cli_identity;
+mod cli_jobs;
 mod jobs;
 mod serve;
 mod services;
