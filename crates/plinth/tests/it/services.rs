@@ -55,10 +55,16 @@ async fn serves_on_postgres_and_s3() {
         .as_str()
         .unwrap()
         .starts_with("postgres://postgres@127.0.0.1:"));
-    // Nothing local was created but the key file named: all state is in PostgreSQL and S3.
+    // Nothing local was created but the key file named and the local workload runtime's
+    // folder (its workloads are processes of this machine: their pids and output live with
+    // them): all platform state is in PostgreSQL and S3.
     assert_eq!(
         crate::support::entries(dir.path()),
-        ["s3-secret", "server.key"]
+        ["plinth-data", "s3-secret", "server.key"]
+    );
+    assert_eq!(
+        crate::support::entries(&dir.path().join("plinth-data")),
+        ["runtime"]
     );
     let (exit, _) = server.terminate();
     assert!(exit.success());
