@@ -423,6 +423,41 @@ pub(crate) fn latest_points<'a>(points: &[StoredPoint<'a>]) -> Vec<StoredPoint<'
     latest
 }
 
+/// Where MLflow's `NTILE(buckets)` over `total` ordered rows starts each bucket: the first
+/// `total % buckets` buckets hold one row more than the others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BucketStarts {
+    /// Rows in each of the first, larger buckets.
+    pub(crate) large_size: i64,
+    /// Rows in each of the remaining buckets (0 when there are fewer rows than buckets).
+    pub(crate) small_size: i64,
+    /// The position (0-based) where the smaller buckets begin.
+    pub(crate) first_small_bucket: i64,
+}
+
+impl BucketStarts {
+    pub(crate) fn new(total: i64, buckets: i64) -> Self {
+        let buckets = buckets.max(1);
+        let small_size = total / buckets;
+        let larger = total % buckets;
+        BucketStarts {
+            large_size: small_size + 1,
+            small_size,
+            first_small_bucket: larger * (small_size + 1),
+        }
+    }
+
+    /// Whether the row at `position` starts a bucket.
+    #[cfg(test)]
+    fn starts(&self, position: i64) -> bool {
+        if position < self.first_small_bucket {
+            position % self.large_size == 0
+        } else {
+            self.small_size > 0 && (position - self.first_small_bucket) % self.small_size == 0
+        }
+    }
+}
+
 /// Samples `max_results` points evenly over an ordered history the way MLflow's
 /// `get-history-bulk-interval` does: `NTILE(max_results)` buckets keep their first row, and
 /// the very last point replaces the final sample (or is appended) when missing.
@@ -1621,16 +1656,27 @@ macro_rules! impl_tracking_queries {
                         range = format!(" AND step >= {} AND step <= {}", sql.bind(start), sql.bind(end));
                     }
                     let filtered = format!("FROM metrics WHERE run_id = {run} AND key = {key}{range}");
-                    sql.text = format!(
+                    let total: i64 = sqlx::query_scalar_with(&format!("SELECT COUNT(*) {filtered}"), arguments::<$db>(&sql.binds)?)
+                        .fetch_one(&mut *connection)
+                        .await?;
+                    // The first row of each of MLflow's `NTILE(max_results)` buckets, found by
+                    // position in one ordered pass (much cheaper than NTILE + ROW_NUMBER).
+                    let sample = $crate::tracking_sql::BucketStarts::new(total, max_results);
+                    let mut sampled = sql.clone();
+                    let below = sampled.bind(sample.first_small_bucket);
+                    let large = sampled.bind(sample.large_size);
+                    let small = sampled.bind(sample.small_size.max(1));
+                    let small_exists = sampled.bind(sample.small_size);
+                    sampled.text = format!(
                         "SELECT step, timestamp, value, is_nan FROM (\
-                         SELECT step, timestamp, value, is_nan, ROW_NUMBER() OVER (PARTITION BY bucket \
-                         ORDER BY step, timestamp, value, is_nan) AS rn FROM (\
-                         SELECT step, timestamp, value, is_nan, NTILE({max_results}) OVER \
-                         (ORDER BY step, timestamp, value, is_nan) AS bucket {filtered}) b) ranked \
-                         WHERE rn = 1 ORDER BY step, timestamp, value, is_nan"
+                         SELECT step, timestamp, value, is_nan, \
+                         ROW_NUMBER() OVER (ORDER BY step, timestamp, value, is_nan) - 1 AS position {filtered}) numbered \
+                         WHERE (position < {below} AND position % {large} = 0) \
+                         OR (position >= {below} AND {small_exists} > 0 AND (position - {below}) % {small} = 0) \
+                         ORDER BY step, timestamp, value, is_nan"
                     );
                     let rows: Vec<$crate::tracking_sql::HistoryRow> =
-                        sqlx::query_as_with(&sql.text, arguments::<$db>(&sql.binds)?)
+                        sqlx::query_as_with(&sampled.text, arguments::<$db>(&sampled.binds)?)
                             .fetch_all(&mut *connection)
                             .await?;
                     let last_sql = format!(
@@ -1956,6 +2002,31 @@ mod tests {
         ];
         let latest = latest_points(&points);
         assert_eq!(latest, vec![point("a", 2, 5, 3.0), point("b", 0, 0, 1.0)]);
+    }
+
+    #[test]
+    fn bucket_starts_match_ntile() {
+        // NTILE semantics: sizes differ by at most one, larger buckets first.
+        for (total, buckets) in [
+            (1000, 10),
+            (1003, 10),
+            (7, 10),
+            (10, 10),
+            (11, 3),
+            (0, 5),
+            (5, 1),
+        ] {
+            let starts = BucketStarts::new(total, buckets);
+            let mut expected = Vec::new();
+            let (size, extra) = (total / buckets, total % buckets);
+            let mut position = 0;
+            for bucket in 0..buckets.min(total) {
+                expected.push(position);
+                position += size + i64::from(bucket < extra);
+            }
+            let actual: Vec<i64> = (0..total).filter(|p| starts.starts(*p)).collect();
+            assert_eq!(actual, expected, "{total} rows in {buckets} buckets");
+        }
     }
 
     #[test]
