@@ -33,6 +33,10 @@ pub enum StoreError {
         /// Why the value is refused.
         reason: String,
     },
+    /// A request refused with a complete message, worded as MLflow words it (the tracking
+    /// and registry stores answer the unmodified MLflow client, which shows it verbatim).
+    #[error("{0}")]
+    InvalidValue(String),
     /// The database cannot be reached or has no free connection.
     #[error("metadata store unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -46,7 +50,9 @@ impl HasErrorKind for StoreError {
         match self {
             StoreError::NotFound { .. } => ErrorKind::NotFound,
             StoreError::AlreadyExists { .. } => ErrorKind::AlreadyExists,
-            StoreError::InvalidArgument { .. } => ErrorKind::InvalidArgument,
+            StoreError::InvalidArgument { .. } | StoreError::InvalidValue(_) => {
+                ErrorKind::InvalidArgument
+            }
             StoreError::Conflict(_) => ErrorKind::Conflict,
             StoreError::Unavailable(_) => ErrorKind::Unavailable,
             StoreError::Backend(_) => ErrorKind::Internal,

@@ -12,11 +12,15 @@ mod identity;
 mod identity_sql;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod registry;
+mod registry_sql;
 mod runtime;
 mod runtime_sql;
 mod sqlite;
 #[cfg(any(test, feature = "testsuite"))]
 pub mod testsuite;
+mod tracking;
+mod tracking_sql;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,17 +35,29 @@ pub use identity::{
 };
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresMetadataStore;
+pub use registry::{
+    NewModelVersion, NewRegisteredModel, RegistrySearch, RegistryStore,
+    MAX_MODEL_VERSIONS_PER_PAGE, MAX_REGISTERED_MODELS_PER_PAGE,
+};
 pub use runtime::{
     NewWorkload, RuntimeStore, UsageDelta, UsageQuery, WorkloadQuery, WorkloadTransition,
 };
 pub use sqlite::SqliteMetadataStore;
+pub use tracking::{
+    BulkIntervalQuery, DatasetFilter, ExperimentSearch, LogBatch, LoggedModelOrderBy,
+    LoggedModelSearch, NewExperiment, NewLoggedModel, NewRun, RunSearch, RunUpdate, TrackingStore,
+    MAX_ENTITIES_PER_BATCH, MAX_EXPERIMENTS_PER_PAGE, MAX_METRICS_PER_BATCH,
+    MAX_PARAMS_TAGS_PER_BATCH, MAX_RUNS_PER_PAGE,
+};
 
 /// Stores platform metadata. One trait, several backends; every method is domain-shaped.
 ///
-/// Later capabilities (identity, tracking, pipelines …) add their methods here, with their
-/// migrations in both backends and their cases in the conformance suite.
+/// Each capability is a supertrait (identity, runtime, experiment tracking, model
+/// registry …) with its migrations in both backends and its cases in the conformance suite.
 #[async_trait]
-pub trait MetadataStore: IdentityStore + RuntimeStore + Send + Sync + 'static {
+pub trait MetadataStore:
+    IdentityStore + RuntimeStore + TrackingStore + RegistryStore + Send + Sync + 'static
+{
     /// Returns the backend's name: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 

@@ -67,6 +67,16 @@ impl PostgresMetadataStore {
 
 crate::identity_sql::impl_identity_queries!(PostgresMetadataStore);
 crate::runtime_sql::impl_runtime_queries!(PostgresMetadataStore, sqlx::Postgres);
+crate::tracking_sql::impl_tracking_queries!(
+    PostgresMetadataStore,
+    sqlx::Postgres,
+    crate::tracking::query::Dialect::Postgres
+);
+crate::registry_sql::impl_registry_queries!(
+    PostgresMetadataStore,
+    sqlx::Postgres,
+    crate::tracking::query::Dialect::Postgres
+);
 impl_shared_queries!(PostgresMetadataStore, "postgres");
 
 #[cfg(test)]

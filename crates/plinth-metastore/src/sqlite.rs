@@ -85,6 +85,16 @@ impl SqliteMetadataStore {
 
 crate::identity_sql::impl_identity_queries!(SqliteMetadataStore);
 crate::runtime_sql::impl_runtime_queries!(SqliteMetadataStore, sqlx::Sqlite);
+crate::tracking_sql::impl_tracking_queries!(
+    SqliteMetadataStore,
+    sqlx::Sqlite,
+    crate::tracking::query::Dialect::Sqlite
+);
+crate::registry_sql::impl_registry_queries!(
+    SqliteMetadataStore,
+    sqlx::Sqlite,
+    crate::tracking::query::Dialect::Sqlite
+);
 impl_shared_queries!(SqliteMetadataStore, "sqlite");
 
 #[cfg(test)]

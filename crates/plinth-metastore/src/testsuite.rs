@@ -4,12 +4,32 @@
 //! passing a future that opens a fresh, empty store. Later capabilities add their cases here
 //! and to the macro, so both backends get them at once.
 
+mod registry;
+mod tracking;
+
 use std::ops::Deref;
 use std::sync::Arc;
 
 use plinth_types::{
     NodePool, PoolTaint, ProjectQuota, ProjectUsageNow, ResourceClass, Role, UserId, Username,
     WorkloadCommand, WorkloadKind, WorkloadState,
+};
+
+pub use registry::{
+    model_versions_are_numbered_staged_aliased_and_deleted,
+    registered_models_are_created_renamed_tagged_and_deleted,
+    registry_search_filters_orders_and_pages,
+};
+pub use tracking::{
+    bulk_interval_history_samples_evenly, datasets_and_model_inputs_are_logged_once,
+    default_experiment_is_created_once_per_project, deleting_a_project_removes_its_tracking_data,
+    experiment_search_filters_orders_and_pages, experiments_are_created_found_renamed_and_tagged,
+    experiments_are_soft_deleted_with_their_runs, log_batch_enforces_mlflow_limits,
+    logged_models_are_created_finalized_tagged_and_searched,
+    metric_history_pages_through_twenty_thousand_points, metrics_keep_history_and_latest_value,
+    params_never_change_value, runs_are_created_read_updated_and_deleted,
+    search_runs_filters_like_mlflow, search_runs_orders_nulls_and_nans_last,
+    search_runs_pages_two_thousand_runs,
 };
 
 use crate::{
@@ -120,6 +140,25 @@ macro_rules! metadata_store_suite {
             quotas_and_usage_now
             workloads_move_through_their_states
             usage_is_accrued_once
+            experiments_are_created_found_renamed_and_tagged
+            default_experiment_is_created_once_per_project
+            experiments_are_soft_deleted_with_their_runs
+            experiment_search_filters_orders_and_pages
+            runs_are_created_read_updated_and_deleted
+            params_never_change_value
+            metrics_keep_history_and_latest_value
+            log_batch_enforces_mlflow_limits
+            metric_history_pages_through_twenty_thousand_points
+            bulk_interval_history_samples_evenly
+            search_runs_filters_like_mlflow
+            search_runs_orders_nulls_and_nans_last
+            search_runs_pages_two_thousand_runs
+            datasets_and_model_inputs_are_logged_once
+            logged_models_are_created_finalized_tagged_and_searched
+            registered_models_are_created_renamed_tagged_and_deleted
+            model_versions_are_numbered_staged_aliased_and_deleted
+            registry_search_filters_orders_and_pages
+            deleting_a_project_removes_its_tracking_data
         );
     };
     (@cases ($open:expr) [$($attrs:tt)*] $case:ident $($rest:ident)*) => {

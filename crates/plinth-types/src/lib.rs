@@ -6,6 +6,7 @@ mod identity;
 mod installation;
 mod redact;
 mod runtime;
+mod tracking;
 
 pub use error::{ErrorBody, ErrorKind, HasErrorKind};
 pub use identity::{
@@ -17,6 +18,13 @@ pub use redact::redact_url;
 pub use runtime::{
     NodePool, PoolTaint, ProjectQuota, ProjectUsageNow, ResourceClass, UsageRecord, Workload,
     WorkloadCommand, WorkloadKind, WorkloadState,
+};
+pub use tracking::{
+    Dataset, DatasetInput, Experiment, ExperimentTag, InputTag, LifecycleStage, LoggedModel,
+    LoggedModelParameter, LoggedModelStatus, LoggedModelTag, Metric, MetricWithRunId, ModelInput,
+    ModelOutput, ModelVersion, ModelVersionStage, ModelVersionStatus, ModelVersionTag, Page, Param,
+    RegisteredModel, RegisteredModelAlias, RegisteredModelTag, Run, RunData, RunInfo, RunInputs,
+    RunOutputs, RunStatus, RunTag, ViewType,
 };
 
 /// The version of this build of Plinth, as set in Cargo.toml.
