@@ -169,7 +169,7 @@ impl TrackingService {
         let mut files: Vec<ArtifactFile> = listing
             .directories
             .iter()
-            .filter(|directory| path.trim_matches('/') != "" || base(directory) != ".uploads")
+            .filter(|directory| !path.trim_matches('/').is_empty() || base(directory) != ".uploads")
             .map(|directory| ArtifactFile {
                 path: base(directory),
                 is_dir: true,
