@@ -94,8 +94,21 @@ pub(crate) async fn create_multipart_upload(
 ) -> MlflowResult<Json<Value>> {
     let path = params.get("artifact_path")?;
     let num_parts = message.opt_i64("num_parts")?.unwrap_or(1);
+    // As MLflow's server: the URL names the folder, `path` the client's local file, whose
+    // base name is the artifact's name.
+    let local_file = message.str("path")?;
+    let file_name = local_file
+        .rsplit(['/', '\\'])
+        .next()
+        .filter(|name| !name.is_empty())
+        .ok_or_else(|| {
+            MlflowError::invalid(format!(
+                "Invalid value '{local_file}' for parameter 'path': names no file"
+            ))
+        })?;
+    let target = format!("{}/{file_name}", path.trim_end_matches('/'));
     let upload = service
-        .create_multipart_upload(&pass, &path, num_parts)
+        .create_multipart_upload(&pass, &target, num_parts)
         .await?;
     let credentials: Vec<Value> = upload
         .part_numbers
