@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use axum::extract::{FromRequestParts, OriginalUri, Request};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, patch, post, put};
+use axum::routing::{get, on, MethodFilter};
 use axum::{Json, Router};
 use plinth_core::{ProjectSelector, TrackingPass, TrackingService};
 use serde_json::json;
@@ -161,182 +161,281 @@ async fn version() -> &'static str {
     MLFLOW_VERSION
 }
 
-fn api_v2() -> Router<AppState> {
+/// Builds a router while listing its `(method, path)` pairs, so the authorization matrix
+/// can prove it covers every route.
+#[derive(Default)]
+pub(crate) struct MlflowRoutes {
+    router: Router<AppState>,
+    listed: Vec<(&'static str, &'static str)>,
+}
+
+impl MlflowRoutes {
+    fn add<H, T>(mut self, method: &'static str, path: &'static str, handler: H) -> Self
+    where
+        H: axum::handler::Handler<T, AppState>,
+        T: 'static,
+    {
+        let filter = match method {
+            "GET" => MethodFilter::GET,
+            "POST" => MethodFilter::POST,
+            "PUT" => MethodFilter::PUT,
+            "PATCH" => MethodFilter::PATCH,
+            "DELETE" => MethodFilter::DELETE,
+            other => unreachable!("no MLflow route uses {other}"),
+        };
+        self.router = self.router.route(path, on(filter, handler));
+        self.listed.push((method, path));
+        self
+    }
+
+    /// Returns every `(method, path template)`.
+    #[cfg(test)]
+    pub(crate) fn listed(&self) -> &[(&'static str, &'static str)] {
+        &self.listed
+    }
+}
+
+/// MLflow's `/api/2.0` routes (also under `/ajax-api/2.0` and the project prefix).
+pub(crate) fn api_v2_routes() -> MlflowRoutes {
     use self::artifacts as a;
     use self::registry as r;
     use self::tracking as t;
-    Router::new()
-        .route("/mlflow/experiments/create", post(t::create_experiment))
-        .route(
-            "/mlflow/experiments/search",
-            get(t::search_experiments).post(t::search_experiments),
-        )
-        .route("/mlflow/experiments/get", get(t::get_experiment))
-        .route(
+    MlflowRoutes::default()
+        .add("POST", "/mlflow/experiments/create", t::create_experiment)
+        .add("GET", "/mlflow/experiments/search", t::search_experiments)
+        .add("POST", "/mlflow/experiments/search", t::search_experiments)
+        .add("GET", "/mlflow/experiments/get", t::get_experiment)
+        .add(
+            "GET",
             "/mlflow/experiments/get-by-name",
-            get(t::get_experiment_by_name),
+            t::get_experiment_by_name,
         )
-        .route("/mlflow/experiments/delete", post(t::delete_experiment))
-        .route("/mlflow/experiments/restore", post(t::restore_experiment))
-        .route("/mlflow/experiments/update", post(t::update_experiment))
-        .route(
+        .add("POST", "/mlflow/experiments/delete", t::delete_experiment)
+        .add("POST", "/mlflow/experiments/restore", t::restore_experiment)
+        .add("POST", "/mlflow/experiments/update", t::update_experiment)
+        .add(
+            "POST",
             "/mlflow/experiments/set-experiment-tag",
-            post(t::set_experiment_tag),
+            t::set_experiment_tag,
         )
-        .route(
+        .add(
+            "POST",
             "/mlflow/experiments/delete-experiment-tag",
-            post(t::delete_experiment_tag),
+            t::delete_experiment_tag,
         )
-        .route("/mlflow/runs/create", post(t::create_run))
-        .route("/mlflow/runs/get", get(t::get_run))
-        .route("/mlflow/runs/update", post(t::update_run))
-        .route("/mlflow/runs/delete", post(t::delete_run))
-        .route("/mlflow/runs/restore", post(t::restore_run))
-        .route("/mlflow/runs/set-tag", post(t::set_tag))
-        .route("/mlflow/runs/delete-tag", post(t::delete_tag))
-        .route("/mlflow/runs/log-parameter", post(t::log_param))
-        .route("/mlflow/runs/log-metric", post(t::log_metric))
-        .route("/mlflow/runs/log-batch", post(t::log_batch))
-        .route("/mlflow/runs/log-inputs", post(t::log_inputs))
-        .route("/mlflow/runs/outputs", post(t::log_outputs))
-        .route("/mlflow/runs/log-model", post(t::log_model))
-        .route("/mlflow/runs/search", post(t::search_runs))
-        .route("/mlflow/metrics/get-history", get(t::get_metric_history))
-        .route(
+        .add("POST", "/mlflow/runs/create", t::create_run)
+        .add("GET", "/mlflow/runs/get", t::get_run)
+        .add("POST", "/mlflow/runs/update", t::update_run)
+        .add("POST", "/mlflow/runs/delete", t::delete_run)
+        .add("POST", "/mlflow/runs/restore", t::restore_run)
+        .add("POST", "/mlflow/runs/set-tag", t::set_tag)
+        .add("POST", "/mlflow/runs/delete-tag", t::delete_tag)
+        .add("POST", "/mlflow/runs/log-parameter", t::log_param)
+        .add("POST", "/mlflow/runs/log-metric", t::log_metric)
+        .add("POST", "/mlflow/runs/log-batch", t::log_batch)
+        .add("POST", "/mlflow/runs/log-inputs", t::log_inputs)
+        .add("POST", "/mlflow/runs/outputs", t::log_outputs)
+        .add("POST", "/mlflow/runs/log-model", t::log_model)
+        .add("POST", "/mlflow/runs/search", t::search_runs)
+        .add("GET", "/mlflow/metrics/get-history", t::get_metric_history)
+        .add(
+            "GET",
             "/mlflow/metrics/get-history-bulk-interval",
-            get(t::get_metric_history_bulk_interval),
+            t::get_metric_history_bulk_interval,
         )
-        .route("/mlflow/artifacts/list", get(t::list_run_artifacts))
-        .route("/mlflow/logged-models", post(t::create_logged_model))
-        .route(
+        .add("GET", "/mlflow/artifacts/list", t::list_run_artifacts)
+        .add("POST", "/mlflow/logged-models", t::create_logged_model)
+        .add(
+            "POST",
             "/mlflow/logged-models/search",
-            post(t::search_logged_models),
+            t::search_logged_models,
         )
-        .route(
+        .add(
+            "GET",
             "/mlflow/logged-models/{model_id}",
-            get(t::get_logged_model)
-                .patch(t::finalize_logged_model)
-                .delete(t::delete_logged_model),
+            t::get_logged_model,
         )
-        .route(
+        .add(
+            "PATCH",
+            "/mlflow/logged-models/{model_id}",
+            t::finalize_logged_model,
+        )
+        .add(
+            "DELETE",
+            "/mlflow/logged-models/{model_id}",
+            t::delete_logged_model,
+        )
+        .add(
+            "PATCH",
             "/mlflow/logged-models/{model_id}/tags",
-            patch(t::set_logged_model_tags),
+            t::set_logged_model_tags,
         )
-        .route(
+        .add(
+            "DELETE",
             "/mlflow/logged-models/{model_id}/tags/{tag_key}",
-            delete(t::delete_logged_model_tag),
+            t::delete_logged_model_tag,
         )
-        .route(
+        .add(
+            "POST",
             "/mlflow/logged-models/{model_id}/params",
-            post(t::log_logged_model_params),
+            t::log_logged_model_params,
         )
-        .route(
+        .add(
+            "GET",
             "/mlflow/logged-models/{model_id}/artifacts/directories",
-            get(t::list_logged_model_artifacts),
+            t::list_logged_model_artifacts,
         )
-        .route(
+        .add(
+            "POST",
             "/mlflow/registered-models/create",
-            post(r::create_registered_model),
+            r::create_registered_model,
         )
-        .route(
+        .add(
+            "GET",
             "/mlflow/registered-models/get",
-            get(r::get_registered_model),
+            r::get_registered_model,
         )
-        .route(
+        .add(
+            "GET",
             "/mlflow/registered-models/search",
-            get(r::search_registered_models),
+            r::search_registered_models,
         )
-        .route(
+        .add(
+            "POST",
             "/mlflow/registered-models/rename",
-            post(r::rename_registered_model),
+            r::rename_registered_model,
         )
-        .route(
+        .add(
+            "PATCH",
             "/mlflow/registered-models/update",
-            patch(r::update_registered_model),
+            r::update_registered_model,
         )
-        .route(
+        .add(
+            "DELETE",
             "/mlflow/registered-models/delete",
-            delete(r::delete_registered_model),
+            r::delete_registered_model,
         )
-        .route(
+        .add(
+            "POST",
             "/mlflow/registered-models/set-tag",
-            post(r::set_registered_model_tag),
+            r::set_registered_model_tag,
         )
-        .route(
+        .add(
+            "DELETE",
             "/mlflow/registered-models/delete-tag",
-            delete(r::delete_registered_model_tag),
+            r::delete_registered_model_tag,
         )
-        .route(
+        .add(
+            "POST",
             "/mlflow/registered-models/alias",
-            post(r::set_registered_model_alias)
-                .delete(r::delete_registered_model_alias)
-                .get(r::get_model_version_by_alias),
+            r::set_registered_model_alias,
         )
-        .route(
+        .add(
+            "DELETE",
+            "/mlflow/registered-models/alias",
+            r::delete_registered_model_alias,
+        )
+        .add(
+            "GET",
+            "/mlflow/registered-models/alias",
+            r::get_model_version_by_alias,
+        )
+        .add(
+            "GET",
             "/mlflow/registered-models/get-latest-versions",
-            get(r::get_latest_versions).post(r::get_latest_versions),
+            r::get_latest_versions,
         )
-        .route(
+        .add(
+            "POST",
+            "/mlflow/registered-models/get-latest-versions",
+            r::get_latest_versions,
+        )
+        .add(
+            "POST",
             "/mlflow/model-versions/create",
-            post(r::create_model_version),
+            r::create_model_version,
         )
-        .route("/mlflow/model-versions/get", get(r::get_model_version))
-        .route(
+        .add("GET", "/mlflow/model-versions/get", r::get_model_version)
+        .add(
+            "PATCH",
             "/mlflow/model-versions/update",
-            patch(r::update_model_version),
+            r::update_model_version,
         )
-        .route(
+        .add(
+            "POST",
             "/mlflow/model-versions/transition-stage",
-            post(r::transition_model_version_stage),
+            r::transition_model_version_stage,
         )
-        .route(
+        .add(
+            "DELETE",
             "/mlflow/model-versions/delete",
-            delete(r::delete_model_version),
+            r::delete_model_version,
         )
-        .route(
+        .add(
+            "GET",
             "/mlflow/model-versions/search",
-            get(r::search_model_versions),
+            r::search_model_versions,
         )
-        .route(
+        .add(
+            "GET",
             "/mlflow/model-versions/get-download-uri",
-            get(r::get_model_version_download_uri),
+            r::get_model_version_download_uri,
         )
-        .route(
+        .add(
+            "POST",
             "/mlflow/model-versions/set-tag",
-            post(r::set_model_version_tag),
+            r::set_model_version_tag,
         )
-        .route(
+        .add(
+            "DELETE",
             "/mlflow/model-versions/delete-tag",
-            delete(r::delete_model_version_tag),
+            r::delete_model_version_tag,
         )
-        .route("/mlflow-artifacts/artifacts", get(a::list_artifacts))
-        .route(
+        .add("GET", "/mlflow-artifacts/artifacts", a::list_artifacts)
+        .add(
+            "GET",
             "/mlflow-artifacts/artifacts/{*artifact_path}",
-            get(a::download_artifact)
-                .put(a::upload_artifact)
-                .delete(a::delete_artifact),
+            a::download_artifact,
         )
-        .route(
+        .add(
+            "PUT",
+            "/mlflow-artifacts/artifacts/{*artifact_path}",
+            a::upload_artifact,
+        )
+        .add(
+            "DELETE",
+            "/mlflow-artifacts/artifacts/{*artifact_path}",
+            a::delete_artifact,
+        )
+        .add(
+            "POST",
             "/mlflow-artifacts/mpu/create/{*artifact_path}",
-            post(a::create_multipart_upload),
+            a::create_multipart_upload,
         )
-        .route(
+        .add(
+            "POST",
             "/mlflow-artifacts/mpu/complete/{*artifact_path}",
-            post(a::complete_multipart_upload),
+            a::complete_multipart_upload,
         )
-        .route(
+        .add(
+            "POST",
             "/mlflow-artifacts/mpu/abort/{*artifact_path}",
-            post(a::abort_multipart_upload),
+            a::abort_multipart_upload,
         )
-        .route(
+        .add(
+            "PUT",
             "/mlflow-artifacts/mpu/part/{upload_id}/{part_number}",
-            put(a::upload_part),
+            a::upload_part,
         )
-        .route(
+        .add(
+            "GET",
             "/mlflow-artifacts/presigned/{*artifact_path}",
-            get(a::presigned_download),
+            a::presigned_download,
         )
-        .fallback(fallback)
+}
+
+fn api_v2() -> Router<AppState> {
+    api_v2_routes().router.fallback(fallback)
 }
 
 fn api_v3() -> Router<AppState> {

@@ -161,10 +161,13 @@ impl<S: Send + Sync> FromRequest<S> for Message {
         let bytes = axum::body::to_bytes(request.into_body(), usize::MAX)
             .await
             .map_err(|error| {
-                if error
-                    .source()
-                    .is_some_and(|source| source.is::<http_body_util::LengthLimitError>())
-                {
+                let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+                let mut too_large = false;
+                while let Some(current) = cause {
+                    too_large |= current.is::<http_body_util::LengthLimitError>();
+                    cause = current.source();
+                }
+                if too_large {
                     MlflowError::new(
                         ErrorKind::PayloadTooLarge,
                         "request body is larger than the server accepts",
@@ -187,8 +190,6 @@ impl<S: Send + Sync> FromRequest<S> for Message {
         }
     }
 }
-
-use std::error::Error as _;
 
 fn missing(key: &str) -> MlflowError {
     MlflowError::invalid(format!(
