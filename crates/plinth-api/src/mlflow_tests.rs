@@ -373,3 +373,44 @@ async fn artifact_uploads_stream_past_the_body_limit() {
         );
     }
 }
+
+#[tokio::test]
+async fn read_only_tokens_search_with_post_but_cannot_write() {
+    let world = world().await;
+    let router = &world.app.router;
+    let carl = world.tokens[2].as_deref().unwrap();
+    let read_only = send(
+        router,
+        json_request(
+            "POST",
+            "/api/v1/me/tokens",
+            Some(carl),
+            &json!({ "name": "ro", "project": "acme/churn", "read_only": true }),
+        ),
+    )
+    .await;
+    let read_only = read_only.json()["token"].as_str().unwrap().to_string();
+    let search = send(
+        router,
+        json_request(
+            "POST",
+            "/api/2.0/mlflow/runs/search",
+            Some(&read_only),
+            &json!({ "experiment_ids": ["0"] }),
+        ),
+    )
+    .await;
+    assert_eq!(search.status, StatusCode::OK, "{}", search.body);
+    let create = send(
+        router,
+        json_request(
+            "POST",
+            "/api/2.0/mlflow/experiments/create",
+            Some(&read_only),
+            &json!({ "name": "nope" }),
+        ),
+    )
+    .await;
+    assert_eq!(create.status, StatusCode::FORBIDDEN, "{}", create.body);
+    assert_eq!(error_code(&create), "PERMISSION_DENIED");
+}

@@ -307,6 +307,7 @@ impl TrackingService {
         for (id, session) in expired {
             self.delete_parts(&session.project_id, &id).await;
         }
+        self.delete_orphaned_parts(pass.project_id(), now).await;
         Ok(UploadParts {
             upload_id,
             part_numbers: (1..=num_parts).collect(),
@@ -356,6 +357,38 @@ impl TrackingService {
                 entity: "multipart upload",
                 id: upload_id.to_string(),
             }),
+        }
+    }
+
+    /// Deletes the parts of the project's uploads that no live session knows and that are
+    /// older than an upload may live (sessions are in memory: a restart loses them).
+    async fn delete_orphaned_parts(&self, project_id: &str, now: i64) {
+        let Ok(prefix) = ObjectKey::parse(&format!("projects/{project_id}/mlflow/.uploads")) else {
+            return;
+        };
+        let parts = match self.inner.objects.list(Some(&prefix)).await {
+            Ok(parts) => parts,
+            Err(error) => {
+                tracing::warn!(%error, "cannot list the parts of multipart uploads");
+                return;
+            }
+        };
+        let live: std::collections::HashSet<String> = self
+            .inner
+            .uploads
+            .sessions
+            .lock()
+            .expect("uploads lock")
+            .keys()
+            .cloned()
+            .collect();
+        for part in parts {
+            let upload_id = part.key.segments().nth(4).unwrap_or_default().to_string();
+            if !live.contains(&upload_id) && now - part.last_modified_ms > UPLOAD_LIFETIME_MS {
+                if let Err(error) = self.inner.objects.delete(&part.key).await {
+                    tracing::warn!(%error, key = %part.key, "cannot delete an orphaned upload part");
+                }
+            }
         }
     }
 

@@ -13,12 +13,14 @@ use plinth_types::Role;
 
 use super::registry::check_source;
 use super::*;
-use crate::{ClientInfo, IdentitySettings, NewAccount, NewTokenRequest, SystemClock};
+use crate::{ClientInfo, Clock, IdentitySettings, NewAccount, NewTokenRequest, SystemClock};
 
 const PASSWORD: &str = "violet-harbour-thimble-42";
 
 struct Fixture {
     tracking: TrackingService,
+    objects: ArtifactStore,
+    store_shared: Arc<dyn plinth_metastore::MetadataStore>,
     identity: IdentityService,
     alice: Principal,
     vera: Principal,
@@ -84,14 +86,17 @@ async fn fixture() -> Fixture {
         .await
         .unwrap();
     let vera = login(&identity, "vera").await;
+    let objects = ArtifactStore::in_memory();
     let tracking = TrackingService::new(
         store.shared(),
         identity.clone(),
-        ArtifactStore::in_memory(),
+        objects.clone(),
         Arc::new(SystemClock),
     );
     Fixture {
         tracking,
+        objects,
+        store_shared: store.shared(),
         identity,
         alice,
         vera,
@@ -418,4 +423,51 @@ async fn multipart_uploads_assemble_their_parts_in_order() {
         .is_err());
     let root = f.tracking.list_artifacts(&pass, "").await.unwrap();
     assert!(root.iter().all(|file| file.path != ".uploads"), "{root:?}");
+}
+
+#[tokio::test]
+async fn parts_of_uploads_lost_in_a_restart_are_deleted_a_day_later() {
+    let f = fixture().await;
+    let pass = f
+        .tracking
+        .authorize(&f.alice, &named("churn"))
+        .await
+        .unwrap();
+    let lost = f
+        .tracking
+        .create_multipart_upload(&pass, "1/r/artifacts/a.bin", 1)
+        .await
+        .unwrap();
+    f.tracking
+        .put_upload_part(&lost.upload_id, 1, body("part"))
+        .await
+        .unwrap();
+    let uploads = plinth_artifacts::ObjectKey::parse(&format!(
+        "projects/{}/mlflow/.uploads",
+        pass.project().id
+    ))
+    .unwrap();
+    let parts = || async { f.objects.list(Some(&uploads)).await.unwrap().len() };
+    assert_eq!(parts().await, 1);
+    // A restarted server (no sessions) a day later cleans them up at its next upload.
+    let clock = crate::ManualClock::new(SystemClock.now_ms() + 25 * 3600 * 1000);
+    let restarted = TrackingService::new(
+        f.store_shared.clone(),
+        f.identity.clone(),
+        f.objects.clone(),
+        Arc::new(clock),
+    );
+    let pass = restarted
+        .authorize(&f.alice, &named("churn"))
+        .await
+        .unwrap();
+    restarted
+        .create_multipart_upload(&pass, "1/r/artifacts/b.bin", 1)
+        .await
+        .unwrap();
+    assert_eq!(parts().await, 0);
+    assert!(restarted
+        .complete_multipart_upload(&pass, &lost.upload_id)
+        .await
+        .is_err());
 }
