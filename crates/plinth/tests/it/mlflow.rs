@@ -2,7 +2,8 @@
 //! `tests/mlflow/` (experiments, runs, searches, history, artifacts with a multipart upload,
 //! `mlflow.sklearn.log_model`, the registry and `pyfunc` loading, permissions), driven with
 //! both ways of reaching a project (a project-scoped token on the plain tracking URI, a
-//! personal token with `/projects/ORG/NAME` in the URI), on SQLite and on PostgreSQL.
+//! personal token with `/projects/ORG/NAME` in the URI), on SQLite with local files and
+//! on PostgreSQL with S3.
 //!
 //! The client comes from the test venv that `scripts/test` creates
 //! (`scripts/test-requirements.txt`); `PLINTH_TEST_VENV` names another one.
@@ -230,10 +231,35 @@ async fn mlflow_client_on_sqlite() {
 }
 
 #[tokio::test]
-#[ignore = "needs the test venv (scripts/test) and PLINTH_TEST_POSTGRES_URL"]
-async fn mlflow_client_on_postgres() {
+#[ignore = "needs the test venv (scripts/test), PLINTH_TEST_POSTGRES_URL and PLINTH_TEST_S3_ENDPOINT"]
+async fn mlflow_client_on_postgres_and_s3() {
     let dir = workdir();
     let database_url = plinth_metastore::testsuite::postgres_fresh_database_url().await;
-    let server = Server::start(dir.path(), &["--metastore-url", &database_url], &[]);
+    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} must be set"));
+    let objects_url = format!(
+        "s3://{}/mlflow-{}",
+        var("PLINTH_TEST_S3_BUCKET"),
+        std::process::id()
+    );
+    let (endpoint, key, secret) = (
+        var("PLINTH_TEST_S3_ENDPOINT"),
+        var("PLINTH_TEST_S3_ACCESS_KEY_ID"),
+        var("PLINTH_TEST_S3_SECRET_ACCESS_KEY"),
+    );
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--metastore-url",
+            &database_url,
+            "--objects-url",
+            &objects_url,
+        ],
+        &[
+            ("PLINTH__OBJECTS__S3__ENDPOINT", endpoint.as_str()),
+            ("PLINTH__OBJECTS__S3__ALLOW_HTTP", "true"),
+            ("PLINTH__OBJECTS__S3__ACCESS_KEY_ID", key.as_str()),
+            ("PLINTH__OBJECTS__S3__SECRET_ACCESS_KEY", secret.as_str()),
+        ],
+    );
     whole_suite(&server, 40).await;
 }
