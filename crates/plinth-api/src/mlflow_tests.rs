@@ -336,6 +336,24 @@ async fn artifact_uploads_stream_past_the_body_limit() {
     let got = send(&app.router, get_as(path, &admin)).await;
     assert_eq!(got.body.len(), big.len());
     assert_eq!(got.header("content-length"), big.len().to_string());
+    // Markup is never served as markup, nor run by a browser.
+    let page = "/projects/acme/churn/api/2.0/mlflow-artifacts/artifacts/1/r/artifacts/x.html";
+    send(
+        &app.router,
+        Request::put(page)
+            .header(header::AUTHORIZATION, format!("Bearer {admin}"))
+            .body(Body::from("<script>alert(1)</script>"))
+            .unwrap(),
+    )
+    .await;
+    let served = send(&app.router, get_as(page, &admin)).await;
+    assert_eq!(served.header("content-type"), "text/plain; charset=utf-8");
+    assert!(served
+        .header("content-security-policy")
+        .starts_with("sandbox"));
+    assert!(served
+        .header("content-disposition")
+        .starts_with("attachment"));
     // JSON requests keep the limit, answered in MLflow's format.
     let tag = "v".repeat(4096);
     let too_big = send(

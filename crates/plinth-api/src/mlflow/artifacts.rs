@@ -36,17 +36,44 @@ pub(crate) async fn download_artifact(
 ) -> MlflowResult<Response> {
     let path = params.get("artifact_path")?;
     let (info, stream) = service.get_artifact(&pass, &path).await?;
-    let content_type = mime_guess::from_path(&path)
-        .first_raw()
-        .unwrap_or("application/octet-stream");
+    let file_name = path.rsplit('/').next().unwrap_or("artifact");
     Ok((
         [
-            (header::CONTENT_TYPE, content_type.to_string()),
+            (header::CONTENT_TYPE, content_type_of(file_name).to_string()),
             (header::CONTENT_LENGTH, info.size.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!(
+                    "attachment; filename=\"{}\"",
+                    file_name.replace(['"', '\\', '\r', '\n'], "_")
+                ),
+            ),
+            // Artifacts are anyone's uploads: a browser must never run them as this site.
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "sandbox; default-src 'none'".to_string(),
+            ),
         ],
         Body::from_stream(stream),
     )
         .into_response())
+}
+
+/// The content type an artifact is served with: guessed from its name, but markup and
+/// scripts, which a browser could run, are served as plain text.
+fn content_type_of(file_name: &str) -> &'static str {
+    let guessed = mime_guess::from_path(file_name)
+        .first_raw()
+        .unwrap_or("application/octet-stream");
+    let active = guessed.contains("html")
+        || guessed.contains("javascript")
+        || guessed.contains("xml")
+        || guessed.starts_with("image/svg");
+    if active {
+        "text/plain; charset=utf-8"
+    } else {
+        guessed
+    }
 }
 
 pub(crate) async fn upload_artifact(
