@@ -8,6 +8,7 @@
 #   PLINTH_TEST_S3_ACCESS_KEY_ID and PLINTH_TEST_S3_SECRET_ACCESS_KEY
 #   PLINTH_TEST_WEBDRIVER_URL   a chromedriver driving headless Debian Chromium
 #   PLINTH_TEST_CHROMIUM        the Chromium binary chromedriver must start
+#   PLINTH_TEST_VENV            the test venv (the mlflow client, moto, kubernetes-validate)
 
 SERVICES_DIR="${SERVICES_DIR:-$(mktemp -d /tmp/plinth-services.XXXXXX)}"
 SERVICE_PIDS=()
@@ -95,6 +96,7 @@ ensure_venv() {
         "$VENV/bin/pip" install -q --disable-pip-version-check -r "$requirements" >&2 || die "pip install failed"
         cp "$requirements" "$VENV/.requirements"
     fi
+    export PLINTH_TEST_VENV="$VENV"
 }
 
 start_s3() {

@@ -83,12 +83,17 @@ pub(crate) fn apply(app: Router<AppState>, state: AppState) -> Router<AppState> 
 
 /// Returns whether a request streams a large upload that its handler limits itself (a
 /// snapshot is limited by `runtime.max_snapshot_bytes`, not `server.max_body_bytes`).
+/// MLflow artifact uploads (`PUT …/mlflow-artifacts/artifacts/…` and multipart parts) are
+/// streamed to the object store whatever their size.
 fn is_streamed_upload(method: &http::Method, path: &str) -> bool {
-    method == http::Method::PUT
-        && path.starts_with("/api/v1/orgs/")
+    let snapshot = path.starts_with("/api/v1/orgs/")
         && path
             .rsplit_once('/')
-            .is_some_and(|(parent, _)| parent.ends_with("/snapshots"))
+            .is_some_and(|(parent, _)| parent.ends_with("/snapshots"));
+    let mlflow_artifact = crate::mlflow::is_mlflow_path(path)
+        && (path.contains("/mlflow-artifacts/artifacts/")
+            || path.contains("/mlflow-artifacts/mpu/part/"));
+    method == http::Method::PUT && (snapshot || mlflow_artifact)
 }
 
 /// `server.max_body_bytes` for every request but streamed uploads.
@@ -147,6 +152,7 @@ pub(crate) async fn not_found(request: Request) -> Response {
 /// limit) into the format of their surface: `{code, message}` JSON for APIs, a page for the UI.
 async fn normalize_errors(request: Request, next: Next) -> Response {
     let api = is_api_path(request.uri().path());
+    let mlflow = crate::mlflow::is_mlflow_path(request.uri().path());
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let response = next.run(request).await;
@@ -177,7 +183,9 @@ async fn normalize_errors(request: Request, next: Next) -> Response {
             .unwrap_or("request failed")
             .to_lowercase(),
     };
-    let mut normalized = if api {
+    let mut normalized = if mlflow {
+        crate::mlflow::normalized_error(status, message)
+    } else if api {
         (
             status,
             Json(ErrorBody {

@@ -11,6 +11,7 @@ pub mod identity;
 mod json;
 mod layers;
 mod metrics;
+mod mlflow;
 mod openapi;
 mod runtime;
 mod ui;
@@ -21,7 +22,7 @@ use std::time::Instant;
 
 use axum::Router;
 use plinth_artifacts::ArtifactStore;
-use plinth_core::{IdentityService, RuntimeService};
+use plinth_core::{IdentityService, RuntimeService, TrackingService};
 use plinth_metastore::MetadataStore;
 use plinth_types::Installation;
 
@@ -44,6 +45,7 @@ struct AppStateInner {
     artifacts: ArtifactStore,
     identity: IdentityService,
     runtime: RuntimeService,
+    tracking: TrackingService,
     installation: Installation,
     settings: ServerSettings,
     metrics: HttpMetrics,
@@ -80,6 +82,12 @@ impl AppState {
         installation: Installation,
         settings: ServerSettings,
     ) -> Self {
+        let tracking = TrackingService::new(
+            metastore.clone(),
+            identity.clone(),
+            artifacts.clone(),
+            Arc::new(plinth_core::SystemClock),
+        );
         AppState {
             inner: Arc::new(AppStateInner {
                 metastore,
@@ -87,6 +95,7 @@ impl AppState {
                 artifacts,
                 identity,
                 runtime,
+                tracking,
                 installation,
                 settings,
                 metrics: HttpMetrics::new(plinth_types::VERSION),
@@ -120,6 +129,11 @@ impl AppState {
         &self.inner.runtime
     }
 
+    /// Returns experiment tracking and the model registry (the MLflow API).
+    pub fn tracking(&self) -> &TrackingService {
+        &self.inner.tracking
+    }
+
     /// Returns this installation's identity.
     pub fn installation(&self) -> &Installation {
         &self.inner.installation
@@ -145,7 +159,10 @@ impl AppState {
 /// (request ids, tracing, metrics, body limit, error normalisation, security headers).
 pub fn router(state: AppState) -> Router {
     let (api, _) = openapi::api_router().split_for_parts();
-    let app = api.merge(ui::router()).fallback(layers::not_found);
+    let app = api
+        .merge(mlflow::router())
+        .merge(ui::router())
+        .fallback(layers::not_found);
     layers::apply(app, state.clone()).with_state(state)
 }
 
@@ -174,6 +191,10 @@ pub async fn serve(
 
 #[cfg(test)]
 mod authz_tests;
+#[cfg(test)]
+mod mlflow_authz_tests;
+#[cfg(test)]
+mod mlflow_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod clock;
 mod error;
 pub mod identity;
 pub mod runtime;
+pub mod tracking;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{CoreError, CoreResult};
@@ -18,3 +19,4 @@ pub use identity::{
     PasswordAuthenticator, Principal, ProjectPass, SessionCookie,
 };
 pub use runtime::{RuntimeService, RuntimeSettings};
+pub use tracking::{ProjectSelector, TrackingPass, TrackingService};

@@ -125,31 +125,41 @@ impl FromRequestParts<AppState> for Authenticated {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let caller = authenticate(parts, state).await?;
-        if caller.mfa_pending {
-            return Err(ApiError::new(
-                ErrorKind::Unauthenticated,
-                "finish logging in: the two-factor step is still due",
-            ));
-        }
-        check_csrf(parts, &caller.principal)?;
+        let principal = authenticate_caller(parts, state).await?;
         if is_unsafe(&parts.method) {
-            caller.principal.require_write().map_err(ApiError::from)?;
+            principal.require_write().map_err(ApiError::from)?;
         }
-        let session = matches!(caller.principal.credential(), Credential::Session { .. });
-        if session
-            && !parts.uri.path().starts_with("/api/v1/me")
-            && state
-                .identity()
-                .must_enroll_mfa(caller.principal.user())
-                .await?
-        {
-            return Err(ApiError::from(CoreError::Forbidden(
-                "two-factor authentication is required on this server: enroll it on your profile first".to_string(),
-            )));
-        }
-        Ok(Authenticated(caller.principal))
+        Ok(Authenticated(principal))
     }
+}
+
+/// Authenticates a caller as [`Authenticated`] does (two-factor step done, CSRF token on
+/// cookie-authenticated changes, MFA enrolment when required), without refusing read-only
+/// credentials by method: for APIs whose reads use `POST` (MLflow's searches), where the
+/// domain service refuses writes itself.
+pub async fn authenticate_caller(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+    let caller = authenticate(parts, state).await?;
+    if caller.mfa_pending {
+        return Err(ApiError::new(
+            ErrorKind::Unauthenticated,
+            "finish logging in: the two-factor step is still due",
+        ));
+    }
+    check_csrf(parts, &caller.principal)?;
+    let session = matches!(caller.principal.credential(), Credential::Session { .. });
+    if session
+        && !parts.uri.path().starts_with("/api/v1/me")
+        && state
+            .identity()
+            .must_enroll_mfa(caller.principal.user())
+            .await?
+    {
+        return Err(ApiError::from(CoreError::Forbidden(
+            "two-factor authentication is required on this server: enroll it on your profile first"
+                .to_string(),
+        )));
+    }
+    Ok(caller.principal)
 }
 
 fn check_csrf(parts: &Parts, principal: &Principal) -> Result<(), ApiError> {

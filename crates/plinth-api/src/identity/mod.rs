@@ -5,7 +5,7 @@ mod extract;
 mod handlers;
 
 pub use extract::{
-    authenticate, client_info, constant_time_eq, is_unsafe, Authenticated, ClientInfoExtractor,
-    PendingOrAuthenticated, CSRF_HEADER, SESSION_COOKIE,
+    authenticate, authenticate_caller, client_info, constant_time_eq, is_unsafe, Authenticated,
+    ClientInfoExtractor, PendingOrAuthenticated, CSRF_HEADER, SESSION_COOKIE,
 };
 pub(crate) use handlers::*;

@@ -312,6 +312,40 @@ impl IdentityService {
             Err(plinth_metastore::StoreError::NotFound { .. }) => return Err(not_found()),
             Err(error) => return Err(error.into()),
         };
+        self.check_project_access(principal, access, needed, not_found)
+    }
+
+    /// Like [`IdentityService::authorize_project`], for a project named by its id (what a
+    /// project-scoped token carries).
+    pub async fn authorize_project_by_id(
+        &self,
+        principal: &Principal,
+        project_id: &str,
+        needed: Role,
+    ) -> CoreResult<ProjectPass> {
+        let not_found = || CoreError::NotFound {
+            entity: "project",
+            id: project_id.to_string(),
+        };
+        let access = match self
+            .store
+            .get_project_by_id(project_id, &principal.user.id)
+            .await
+        {
+            Ok(access) => access,
+            Err(plinth_metastore::StoreError::NotFound { .. }) => return Err(not_found()),
+            Err(error) => return Err(error.into()),
+        };
+        self.check_project_access(principal, access, needed, not_found)
+    }
+
+    fn check_project_access(
+        &self,
+        principal: &Principal,
+        access: plinth_metastore::ProjectAccess,
+        needed: Role,
+        not_found: impl Fn() -> CoreError,
+    ) -> CoreResult<ProjectPass> {
         if principal
             .project_scope()
             .is_some_and(|scope| scope != access.project.id)
@@ -328,7 +362,8 @@ impl IdentityService {
         };
         if effective < needed {
             return Err(CoreError::Forbidden(format!(
-                "needs the `{needed}` role in project `{organization}/{project}`; you have `{effective}`"
+                "needs the `{needed}` role in project `{}/{}`; you have `{effective}`",
+                access.project.organization, access.project.name
             )));
         }
         if needed > Role::Viewer {

@@ -6,6 +6,7 @@ mod cli;
 mod cli_identity;
 mod cli_jobs;
 mod jobs;
+mod mlflow;
 mod serve;
 mod services;
 mod startup;

@@ -1,0 +1,208 @@
+//! Plinth's tracking and registry types as MLflow's JSON (proto3 JSON mapping with proto
+//! field names, as MLflow's server writes it: int64 as numbers, ids as strings, unset
+//! fields left out).
+
+use plinth_core::tracking::ArtifactFile;
+use plinth_types::{
+    Experiment, LoggedModel, LoggedModelStatus, Metric, MetricWithRunId, ModelVersion,
+    RegisteredModel, Run, RunInfo,
+};
+use serde_json::{json, Map, Value};
+
+use super::wire::double;
+
+fn tags<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Value {
+    Value::Array(
+        pairs
+            .map(|(key, value)| json!({ "key": key, "value": value }))
+            .collect(),
+    )
+}
+
+/// Removes `null` members, as proto3 JSON leaves unset fields out.
+fn compact(mut value: Value) -> Value {
+    if let Value::Object(map) = &mut value {
+        map.retain(|_, member| !member.is_null());
+    }
+    value
+}
+
+pub(crate) fn experiment(experiment: &Experiment) -> Value {
+    json!({
+        "experiment_id": experiment.experiment_id.to_string(),
+        "name": experiment.name,
+        "artifact_location": experiment.artifact_location,
+        "lifecycle_stage": experiment.lifecycle_stage.as_str(),
+        "last_update_time": experiment.last_update_time,
+        "creation_time": experiment.creation_time,
+        "tags": tags(experiment.tags.iter().map(|tag| (tag.key.as_str(), tag.value.as_str()))),
+    })
+}
+
+pub(crate) fn metric(metric: &Metric) -> Value {
+    compact(json!({
+        "key": metric.key,
+        "value": double(metric.value),
+        "timestamp": metric.timestamp,
+        "step": metric.step,
+        "dataset_name": metric.dataset_name,
+        "dataset_digest": metric.dataset_digest,
+        "model_id": metric.model_id,
+    }))
+}
+
+pub(crate) fn metric_with_run_id(metric: &MetricWithRunId) -> Value {
+    json!({
+        "key": metric.key,
+        "value": double(metric.value),
+        "timestamp": metric.timestamp,
+        "step": metric.step,
+        "run_id": metric.run_id,
+    })
+}
+
+pub(crate) fn run_info(info: &RunInfo) -> Value {
+    compact(json!({
+        "run_id": info.run_id,
+        "run_uuid": info.run_id,
+        "run_name": info.run_name,
+        "experiment_id": info.experiment_id.to_string(),
+        "user_id": info.user_id,
+        "status": info.status.as_str(),
+        "start_time": info.start_time,
+        "end_time": info.end_time,
+        "artifact_uri": info.artifact_uri,
+        "lifecycle_stage": info.lifecycle_stage.as_str(),
+    }))
+}
+
+pub(crate) fn run(run: &Run) -> Value {
+    let dataset_inputs: Vec<Value> = run
+        .inputs
+        .dataset_inputs
+        .iter()
+        .map(|input| {
+            json!({
+                "tags": tags(input.tags.iter().map(|tag| (tag.key.as_str(), tag.value.as_str()))),
+                "dataset": compact(json!({
+                    "name": input.dataset.name,
+                    "digest": input.dataset.digest,
+                    "source_type": input.dataset.source_type,
+                    "source": input.dataset.source,
+                    "schema": input.dataset.schema,
+                    "profile": input.dataset.profile,
+                })),
+            })
+        })
+        .collect();
+    let model_inputs: Vec<Value> = run
+        .inputs
+        .model_inputs
+        .iter()
+        .map(|input| json!({ "model_id": input.model_id }))
+        .collect();
+    let model_outputs: Vec<Value> = run
+        .outputs
+        .model_outputs
+        .iter()
+        .map(|output| json!({ "model_id": output.model_id, "step": output.step }))
+        .collect();
+    json!({
+        "info": run_info(&run.info),
+        "data": {
+            "metrics": run.data.metrics.iter().map(metric).collect::<Vec<_>>(),
+            "params": tags(run.data.params.iter().map(|p| (p.key.as_str(), p.value.as_str()))),
+            "tags": tags(run.data.tags.iter().map(|t| (t.key.as_str(), t.value.as_str()))),
+        },
+        "inputs": { "dataset_inputs": dataset_inputs, "model_inputs": model_inputs },
+        "outputs": { "model_outputs": model_outputs },
+    })
+}
+
+pub(crate) fn logged_model(model: &LoggedModel) -> Value {
+    let info = compact(json!({
+        "model_id": model.model_id,
+        "experiment_id": model.experiment_id.to_string(),
+        "name": model.name,
+        "creation_timestamp_ms": model.creation_timestamp,
+        "last_updated_timestamp_ms": model.last_updated_timestamp,
+        "artifact_uri": model.artifact_location,
+        "status": logged_model_status(model.status),
+        "model_type": model.model_type,
+        "source_run_id": model.source_run_id,
+        "status_message": model.status_message,
+        "tags": tags(model.tags.iter().map(|t| (t.key.as_str(), t.value.as_str()))),
+    }));
+    json!({
+        "info": info,
+        "data": {
+            "params": tags(model.params.iter().map(|p| (p.key.as_str(), p.value.as_str()))),
+            "metrics": model.metrics.iter().map(metric).collect::<Vec<_>>(),
+        },
+    })
+}
+
+/// A logged model's status as MLflow's enum names it.
+pub(crate) fn logged_model_status(status: LoggedModelStatus) -> &'static str {
+    match status {
+        LoggedModelStatus::Unspecified => "LOGGED_MODEL_STATUS_UNSPECIFIED",
+        LoggedModelStatus::Pending => "LOGGED_MODEL_PENDING",
+        LoggedModelStatus::Ready => "LOGGED_MODEL_READY",
+        LoggedModelStatus::Failed => "LOGGED_MODEL_UPLOAD_FAILED",
+    }
+}
+
+pub(crate) fn model_version(version: &ModelVersion) -> Value {
+    compact(json!({
+        "name": version.name,
+        "version": version.version.to_string(),
+        "creation_timestamp": version.creation_timestamp,
+        "last_updated_timestamp": version.last_updated_timestamp,
+        "user_id": version.user_id,
+        "current_stage": version.current_stage.as_str(),
+        "description": version.description,
+        "source": version.source,
+        "run_id": version.run_id,
+        "status": version.status.as_str(),
+        "status_message": version.status_message,
+        "tags": tags(version.tags.iter().map(|t| (t.key.as_str(), t.value.as_str()))),
+        "run_link": version.run_link,
+        "aliases": version.aliases,
+        "model_id": version.model_id,
+    }))
+}
+
+pub(crate) fn registered_model(model: &RegisteredModel) -> Value {
+    compact(json!({
+        "name": model.name,
+        "creation_timestamp": model.creation_timestamp,
+        "last_updated_timestamp": model.last_updated_timestamp,
+        "description": model.description,
+        "latest_versions": model.latest_versions.iter().map(model_version).collect::<Vec<_>>(),
+        "tags": tags(model.tags.iter().map(|t| (t.key.as_str(), t.value.as_str()))),
+        "aliases": model.aliases.iter().map(|alias| json!({
+            "alias": alias.alias,
+            "version": alias.version.to_string(),
+        })).collect::<Vec<_>>(),
+    }))
+}
+
+pub(crate) fn file_info(file: &ArtifactFile) -> Value {
+    let mut map = Map::new();
+    map.insert("path".to_string(), json!(file.path));
+    map.insert("is_dir".to_string(), json!(file.is_dir));
+    if let Some(size) = file.file_size {
+        map.insert("file_size".to_string(), json!(size));
+    }
+    Value::Object(map)
+}
+
+/// A page of results: `{key: [...], "next_page_token": …}` (the token left out on the last page).
+pub(crate) fn page(key: &str, items: Vec<Value>, next_page_token: Option<String>) -> Value {
+    let mut map = Map::new();
+    map.insert(key.to_string(), Value::Array(items));
+    if let Some(token) = next_page_token {
+        map.insert("next_page_token".to_string(), Value::String(token));
+    }
+    Value::Object(map)
+}

@@ -1,0 +1,434 @@
+//! Router tests of the MLflow wire layer: error shapes and statuses everywhere under its
+//! prefixes, how a call finds its project, MLflow's JSON (ids as strings, int64 as numbers,
+//! NaN and infinities as strings), GET query parameters (repeated keys as lists), the
+//! unauthenticated `server-info`, and streamed artifact uploads past the body limit.
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use serde_json::{json, Value};
+
+use crate::authz_tests::world;
+use crate::tests::{app_with, get_as, json_request, send, Answer};
+use crate::ServerSettings;
+
+fn error_code(answer: &Answer) -> String {
+    answer.json()["error_code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test]
+async fn errors_are_mlflow_shaped_under_every_prefix() {
+    let world = world().await;
+    let router = &world.app.router;
+    let olga = world.tokens[3].as_deref().unwrap();
+    for prefix in ["", "/projects/acme/churn"] {
+        for api in ["api", "ajax-api"] {
+            let base = format!("{prefix}/{api}/2.0/mlflow");
+            let anonymous = send(
+                router,
+                Request::get(format!("{base}/experiments/search"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(
+                anonymous.status,
+                StatusCode::UNAUTHORIZED,
+                "{}",
+                anonymous.body
+            );
+            assert_eq!(error_code(&anonymous), "UNAUTHENTICATED");
+
+            let unknown = send(router, get_as(&format!("{base}/no-such-thing"), olga)).await;
+            assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+            assert_eq!(
+                error_code(&unknown),
+                "ENDPOINT_NOT_FOUND",
+                "{}",
+                unknown.body
+            );
+
+            let traces = send(router, get_as(&format!("{base}/traces/abc"), olga)).await;
+            assert_eq!(traces.status, StatusCode::NOT_IMPLEMENTED);
+            assert_eq!(error_code(&traces), "NOT_IMPLEMENTED");
+            assert!(
+                traces.body.contains("not supported by Plinth yet"),
+                "{}",
+                traces.body
+            );
+
+            let wrong_method = send(
+                router,
+                json_request("PUT", &format!("{base}/runs/get"), Some(olga), &json!({})),
+            )
+            .await;
+            assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
+            assert_eq!(error_code(&wrong_method), "ENDPOINT_NOT_FOUND");
+        }
+        let v3 = send(
+            router,
+            get_as(&format!("{prefix}/api/3.0/mlflow/scorers/list"), olga),
+        )
+        .await;
+        assert_eq!(v3.status, StatusCode::NOT_IMPLEMENTED, "{}", v3.body);
+    }
+    let bad_json = send(
+        router,
+        Request::post("/projects/acme/churn/api/2.0/mlflow/experiments/create")
+            .header(header::AUTHORIZATION, format!("Bearer {olga}"))
+            .body(Body::from("{not json"))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(bad_json.status, StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(&bad_json), "INVALID_PARAMETER_VALUE");
+    let missing = send(
+        router,
+        get_as("/projects/acme/churn/api/2.0/mlflow/runs/get", olga),
+    )
+    .await;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+    assert!(missing.body.contains("'run_id'"), "{}", missing.body);
+}
+
+#[tokio::test]
+async fn the_project_comes_from_a_scoped_token_or_the_uri() {
+    let world = world().await;
+    let router = &world.app.router;
+    let carl = world.tokens[2].as_deref().unwrap();
+    // A personal token on the plain URI names no project.
+    let plain = send(router, get_as("/api/2.0/mlflow/experiments/search", carl)).await;
+    assert_eq!(plain.status, StatusCode::BAD_REQUEST, "{}", plain.body);
+    assert_eq!(error_code(&plain), "INVALID_PARAMETER_VALUE");
+    assert!(
+        plain.body.contains("/projects/ORG/PROJECT"),
+        "{}",
+        plain.body
+    );
+
+    let scoped = send(
+        router,
+        json_request(
+            "POST",
+            "/api/v1/me/tokens",
+            Some(carl),
+            &json!({ "name": "job", "project": "acme/churn" }),
+        ),
+    )
+    .await;
+    let scoped = scoped.json()["token"].as_str().unwrap().to_string();
+    let created = send(
+        router,
+        json_request(
+            "POST",
+            "/api/2.0/mlflow/experiments/create",
+            Some(&scoped),
+            &json!({ "name": "through-scope" }),
+        ),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    // The same experiment, seen through the URI with a personal token.
+    let by_uri = send(
+        router,
+        get_as(
+            "/projects/acme/churn/api/2.0/mlflow/experiments/get-by-name?experiment_name=through-scope",
+            carl,
+        ),
+    )
+    .await;
+    assert_eq!(by_uri.status, StatusCode::OK, "{}", by_uri.body);
+    assert_eq!(
+        by_uri.json()["experiment"]["experiment_id"],
+        created.json()["experiment_id"]
+    );
+    // A scoped token naming another project in the URI is refused.
+    let elsewhere = send(
+        router,
+        get_as(
+            "/projects/globex/ads/api/2.0/mlflow/experiments/search",
+            &scoped,
+        ),
+    )
+    .await;
+    assert_eq!(
+        elsewhere.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        elsewhere.body
+    );
+    assert_eq!(error_code(&elsewhere), "PERMISSION_DENIED");
+    // An unknown project is not found.
+    let unknown = send(
+        router,
+        get_as(
+            "/projects/acme/nope/api/2.0/mlflow/experiments/search",
+            carl,
+        ),
+    )
+    .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(error_code(&unknown), "RESOURCE_DOES_NOT_EXIST");
+}
+
+#[tokio::test]
+async fn runs_are_mlflow_json() {
+    let world = world().await;
+    let router = &world.app.router;
+    let carl = world.tokens[2].as_deref().unwrap();
+    let base = "/projects/acme/churn/api/2.0/mlflow";
+    let post =
+        |path: &str, body: Value| json_request("POST", &format!("{base}{path}"), Some(carl), &body);
+    let run = send(
+        router,
+        post(
+            "/runs/create",
+            json!({ "experiment_id": "0", "start_time": "1700000000000", "run_name": "r" }),
+        ),
+    )
+    .await;
+    assert_eq!(run.status, StatusCode::OK, "{}", run.body);
+    let info = &run.json()["run"]["info"];
+    let run_id = info["run_id"].as_str().unwrap().to_string();
+    assert_eq!(info["run_uuid"], info["run_id"]);
+    assert!(info["experiment_id"].is_string(), "{info}");
+    assert_eq!(info["start_time"], json!(1_700_000_000_000_i64));
+    assert_eq!(info["status"], "RUNNING");
+    assert_eq!(info["user_id"], "carl");
+    for (value, step) in [(json!("NaN"), 0), (json!("Infinity"), 1), (json!(-1.5), 2)] {
+        let logged = send(
+            router,
+            post("/runs/log-metric", json!({ "run_id": run_id, "key": "m", "value": value, "timestamp": 5, "step": step })),
+        )
+        .await;
+        assert_eq!(logged.status, StatusCode::OK, "{}", logged.body);
+    }
+    send(
+        router,
+        post(
+            "/runs/log-metric",
+            json!({ "run_uuid": run_id, "key": "n", "value": "NaN", "timestamp": 5 }),
+        ),
+    )
+    .await;
+    let history = send(
+        router,
+        get_as(
+            &format!("{base}/metrics/get-history?run_id={run_id}&metric_key=m"),
+            carl,
+        ),
+    )
+    .await;
+    let values: Vec<Value> = history.json()["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|metric| metric["value"].clone())
+        .collect();
+    assert_eq!(values, vec![json!("NaN"), json!("Infinity"), json!(-1.5)]);
+    let bulk = send(
+        router,
+        get_as(
+            &format!("{base}/metrics/get-history-bulk-interval?run_ids={run_id}&run_ids={run_id}&metric_key=m&max_results=2"),
+            carl,
+        ),
+    )
+    .await;
+    assert_eq!(bulk.status, StatusCode::OK, "{}", bulk.body);
+    assert!(bulk.json()["metrics"][0]["run_id"].is_string());
+    let searched = send(
+        router,
+        post("/runs/search", json!({ "experiment_ids": ["0"], "filter": "attributes.run_name = 'r'", "run_view_type": "ALL" })),
+    )
+    .await;
+    assert_eq!(searched.status, StatusCode::OK, "{}", searched.body);
+    let runs = searched.json()["runs"].as_array().unwrap().clone();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(
+        runs[0]["data"]["tags"][0]["key"], "mlflow.runName",
+        "{}",
+        runs[0]
+    );
+    let finished = send(
+        router,
+        post(
+            "/runs/update",
+            json!({ "run_id": run_id, "status": 3, "end_time": 1700000000500_i64 }),
+        ),
+    )
+    .await;
+    assert_eq!(
+        finished.json()["run_info"]["status"],
+        "FINISHED",
+        "{}",
+        finished.body
+    );
+    // The GET search takes repeated query parameters.
+    let experiments = send(
+        router,
+        get_as(&format!("{base}/experiments/search?max_results=5&order_by=name%20ASC&order_by=creation_time%20DESC"), carl),
+    )
+    .await;
+    assert_eq!(experiments.status, StatusCode::OK, "{}", experiments.body);
+    assert_eq!(experiments.json()["experiments"][0]["name"], "Default");
+}
+
+#[tokio::test]
+async fn server_info_health_and_version_need_no_login() {
+    let world = world().await;
+    let router = &world.app.router;
+    for path in [
+        "/api/3.0/mlflow/server-info",
+        "/projects/acme/churn/api/3.0/mlflow/server-info",
+        "/ajax-api/3.0/mlflow/server-info",
+    ] {
+        let answer = send(router, Request::get(path).body(Body::empty()).unwrap()).await;
+        assert_eq!(answer.status, StatusCode::OK, "{path}");
+        assert_eq!(answer.json()["multipart_uploads_enabled"], true);
+        assert_eq!(answer.json()["multipart_downloads_enabled"], false);
+    }
+    let health = send(router, Request::get("/health").body(Body::empty()).unwrap()).await;
+    assert_eq!(
+        (health.status, health.body.as_str()),
+        (StatusCode::OK, "OK")
+    );
+    let version = send(
+        router,
+        Request::get("/version").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(version.body, crate::mlflow::MLFLOW_VERSION);
+}
+
+#[tokio::test]
+async fn artifact_uploads_stream_past_the_body_limit() {
+    let app = app_with(ServerSettings {
+        max_body_bytes: 1024,
+        ..ServerSettings::default()
+    })
+    .await;
+    let admin = app.admin_token.clone();
+    for (method, uri, body) in [
+        ("POST", "/api/v1/orgs", json!({ "name": "acme" })),
+        (
+            "POST",
+            "/api/v1/orgs/acme/projects",
+            json!({ "name": "churn" }),
+        ),
+    ] {
+        let answer = send(&app.router, json_request(method, uri, Some(&admin), &body)).await;
+        assert!(answer.status.is_success(), "{}", answer.body);
+    }
+    let big = vec![b'x'; 64 * 1024];
+    let path = "/projects/acme/churn/api/2.0/mlflow-artifacts/artifacts/1/r/artifacts/big.bin";
+    let put = send(
+        &app.router,
+        Request::put(path)
+            .header(header::AUTHORIZATION, format!("Bearer {admin}"))
+            .header(header::CONTENT_LENGTH, big.len())
+            .body(Body::from(big.clone()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    let got = send(&app.router, get_as(path, &admin)).await;
+    assert_eq!(got.body.len(), big.len());
+    assert_eq!(got.header("content-length"), big.len().to_string());
+    // Markup is never served as markup, nor run by a browser.
+    let page = "/projects/acme/churn/api/2.0/mlflow-artifacts/artifacts/1/r/artifacts/x.html";
+    send(
+        &app.router,
+        Request::put(page)
+            .header(header::AUTHORIZATION, format!("Bearer {admin}"))
+            .body(Body::from("<script>alert(1)</script>"))
+            .unwrap(),
+    )
+    .await;
+    let served = send(&app.router, get_as(page, &admin)).await;
+    assert_eq!(served.header("content-type"), "text/plain; charset=utf-8");
+    assert!(served
+        .header("content-security-policy")
+        .starts_with("sandbox"));
+    assert!(served
+        .header("content-disposition")
+        .starts_with("attachment"));
+    // JSON requests keep the limit, answered in MLflow's format.
+    let tag = "v".repeat(4096);
+    let too_big = send(
+        &app.router,
+        json_request(
+            "POST",
+            "/projects/acme/churn/api/2.0/mlflow/experiments/create",
+            Some(&admin),
+            &json!({ "name": "x", "tags": [{ "key": "k", "value": tag }] }),
+        ),
+    )
+    .await;
+    assert_eq!(
+        too_big.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        too_big.body
+    );
+    assert!(too_big.json()["error_code"].is_string(), "{}", too_big.body);
+    // Paths that would leave the project are refused.
+    for escape in ["1/../../x", "%2e%2e/x"] {
+        let answer = send(
+            &app.router,
+            get_as(
+                &format!("/projects/acme/churn/api/2.0/mlflow-artifacts/artifacts/{escape}"),
+                &admin,
+            ),
+        )
+        .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::BAD_REQUEST,
+            "{escape}: {}",
+            answer.body
+        );
+    }
+}
+
+#[tokio::test]
+async fn read_only_tokens_search_with_post_but_cannot_write() {
+    let world = world().await;
+    let router = &world.app.router;
+    let carl = world.tokens[2].as_deref().unwrap();
+    let read_only = send(
+        router,
+        json_request(
+            "POST",
+            "/api/v1/me/tokens",
+            Some(carl),
+            &json!({ "name": "ro", "project": "acme/churn", "read_only": true }),
+        ),
+    )
+    .await;
+    let read_only = read_only.json()["token"].as_str().unwrap().to_string();
+    let search = send(
+        router,
+        json_request(
+            "POST",
+            "/api/2.0/mlflow/runs/search",
+            Some(&read_only),
+            &json!({ "experiment_ids": ["0"] }),
+        ),
+    )
+    .await;
+    assert_eq!(search.status, StatusCode::OK, "{}", search.body);
+    let create = send(
+        router,
+        json_request(
+            "POST",
+            "/api/2.0/mlflow/experiments/create",
+            Some(&read_only),
+            &json!({ "name": "nope" }),
+        ),
+    )
+    .await;
+    assert_eq!(create.status, StatusCode::FORBIDDEN, "{}", create.body);
+    assert_eq!(error_code(&create), "PERMISSION_DENIED");
+}

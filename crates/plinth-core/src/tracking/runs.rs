@@ -1,0 +1,326 @@
+//! Runs, their metrics, params, tags and inputs/outputs, and MLflow 3 logged models.
+
+use plinth_metastore::{
+    BulkIntervalQuery, LogBatch, LoggedModelSearch, NewLoggedModel, NewRun, RunSearch, RunUpdate,
+};
+use plinth_types::{
+    DatasetInput, LoggedModel, LoggedModelParameter, LoggedModelStatus, LoggedModelTag, Metric,
+    MetricWithRunId, ModelInput, ModelOutput, Page, Param, Run, RunInfo, RunTag,
+};
+
+use super::{TrackingPass, TrackingService};
+use crate::CoreResult;
+
+/// A run to create, as the client sends it.
+#[derive(Clone, Debug, Default)]
+pub struct RunRequest {
+    /// The experiment on the wire (`0`: the default one).
+    pub experiment_id: String,
+    /// The run's name, if given.
+    pub run_name: Option<String>,
+    /// Start, ms since the epoch; now when not given.
+    pub start_time: Option<i64>,
+    /// Initial tags.
+    pub tags: Vec<RunTag>,
+}
+
+impl TrackingService {
+    /// Creates a run. Its `user_id` is the caller's login name, whatever the client says.
+    pub async fn create_run(&self, pass: &TrackingPass, request: RunRequest) -> CoreResult<Run> {
+        pass.require_write()?;
+        let experiment_id = self.experiment_id(pass, &request.experiment_id).await?;
+        let run = NewRun {
+            experiment_id,
+            user_id: pass.username().to_string(),
+            start_time: request.start_time.unwrap_or_else(|| self.now()),
+            run_name: request.run_name.filter(|name| !name.is_empty()),
+            tags: request.tags,
+        };
+        Ok(self.store().create_run(pass.project_id(), &run).await?)
+    }
+
+    /// Returns a run with everything it logged.
+    pub async fn get_run(&self, pass: &TrackingPass, run_id: &str) -> CoreResult<Run> {
+        Ok(self.store().get_run(pass.project_id(), run_id).await?)
+    }
+
+    /// Changes a run's status, end time or name.
+    pub async fn update_run(
+        &self,
+        pass: &TrackingPass,
+        run_id: &str,
+        update: &RunUpdate,
+    ) -> CoreResult<RunInfo> {
+        pass.require_write()?;
+        Ok(self
+            .store()
+            .update_run(pass.project_id(), run_id, update)
+            .await?)
+    }
+
+    /// Soft-deletes a run.
+    pub async fn delete_run(&self, pass: &TrackingPass, run_id: &str) -> CoreResult<()> {
+        pass.require_write()?;
+        Ok(self
+            .store()
+            .delete_run(pass.project_id(), run_id, self.now())
+            .await?)
+    }
+
+    /// Restores a deleted run.
+    pub async fn restore_run(&self, pass: &TrackingPass, run_id: &str) -> CoreResult<()> {
+        pass.require_write()?;
+        Ok(self.store().restore_run(pass.project_id(), run_id).await?)
+    }
+
+    /// Sets a tag on a run.
+    pub async fn set_run_tag(
+        &self,
+        pass: &TrackingPass,
+        run_id: &str,
+        tag: &RunTag,
+    ) -> CoreResult<()> {
+        pass.require_write()?;
+        Ok(self
+            .store()
+            .set_run_tag(pass.project_id(), run_id, tag)
+            .await?)
+    }
+
+    /// Removes a tag from a run.
+    pub async fn delete_run_tag(
+        &self,
+        pass: &TrackingPass,
+        run_id: &str,
+        key: &str,
+    ) -> CoreResult<()> {
+        pass.require_write()?;
+        Ok(self
+            .store()
+            .delete_run_tag(pass.project_id(), run_id, key)
+            .await?)
+    }
+
+    /// Logs a param.
+    pub async fn log_param(
+        &self,
+        pass: &TrackingPass,
+        run_id: &str,
+        param: &Param,
+    ) -> CoreResult<()> {
+        pass.require_write()?;
+        Ok(self
+            .store()
+            .log_param(pass.project_id(), run_id, param)
+            .await?)
+    }
+
+    /// Logs one metric point.
+    pub async fn log_metric(
+        &self,
+        pass: &TrackingPass,
+        run_id: &str,
+        metric: &Metric,
+    ) -> CoreResult<()> {
+        pass.require_write()?;
+        Ok(self
+            .store()
+            .log_metric(pass.project_id(), run_id, metric)
+            .await?)
+    }
+
+    /// Logs metrics, params and tags in one transaction.
+    pub async fn log_batch(
+        &self,
+        pass: &TrackingPass,
+        run_id: &str,
+        batch: &LogBatch,
+    ) -> CoreResult<()> {
+        pass.require_write()?;
+        Ok(self
+            .store()
+            .log_batch(pass.project_id(), run_id, batch)
+            .await?)
+    }
+
+    /// Records datasets and logged models a run used.
+    pub async fn log_inputs(
+        &self,
+        pass: &TrackingPass,
+        run_id: &str,
+        datasets: &[DatasetInput],
+        models: &[ModelInput],
+    ) -> CoreResult<()> {
+        pass.require_write()?;
+        Ok(self
+            .store()
+            .log_inputs(pass.project_id(), run_id, datasets, models)
+            .await?)
+    }
+
+    /// Records logged models a run produced.
+    pub async fn log_outputs(
+        &self,
+        pass: &TrackingPass,
+        run_id: &str,
+        models: &[ModelOutput],
+    ) -> CoreResult<()> {
+        pass.require_write()?;
+        Ok(self
+            .store()
+            .log_outputs(pass.project_id(), run_id, models)
+            .await?)
+    }
+
+    /// Returns one metric's history, paged when `max_results` is given.
+    pub async fn get_metric_history(
+        &self,
+        pass: &TrackingPass,
+        run_id: &str,
+        metric_key: &str,
+        max_results: Option<i64>,
+        page_token: Option<&str>,
+    ) -> CoreResult<Page<Metric>> {
+        Ok(self
+            .store()
+            .get_metric_history(
+                pass.project_id(),
+                run_id,
+                metric_key,
+                max_results,
+                page_token,
+            )
+            .await?)
+    }
+
+    /// Returns a metric sampled over several runs.
+    pub async fn get_metric_history_bulk_interval(
+        &self,
+        pass: &TrackingPass,
+        query: &BulkIntervalQuery,
+    ) -> CoreResult<Vec<MetricWithRunId>> {
+        Ok(self
+            .store()
+            .get_metric_history_bulk_interval(pass.project_id(), query)
+            .await?)
+    }
+
+    /// Searches runs of the experiments named on the wire (`0`: the default one).
+    pub async fn search_runs(
+        &self,
+        pass: &TrackingPass,
+        experiment_ids: &[String],
+        mut search: RunSearch,
+    ) -> CoreResult<Page<Run>> {
+        search.experiment_ids = self.experiment_ids(pass, experiment_ids).await?;
+        Ok(self.store().search_runs(pass.project_id(), &search).await?)
+    }
+
+    // ---------- logged models ----------
+
+    /// Creates a logged model in an experiment named on the wire.
+    pub async fn create_logged_model(
+        &self,
+        pass: &TrackingPass,
+        experiment_id: &str,
+        mut model: NewLoggedModel,
+    ) -> CoreResult<LoggedModel> {
+        pass.require_write()?;
+        model.experiment_id = self.experiment_id(pass, experiment_id).await?;
+        Ok(self
+            .store()
+            .create_logged_model(pass.project_id(), &model, self.now())
+            .await?)
+    }
+
+    /// Returns a logged model.
+    pub async fn get_logged_model(
+        &self,
+        pass: &TrackingPass,
+        model_id: &str,
+    ) -> CoreResult<LoggedModel> {
+        Ok(self
+            .store()
+            .get_logged_model(pass.project_id(), model_id)
+            .await?)
+    }
+
+    /// Sets a logged model's status.
+    pub async fn finalize_logged_model(
+        &self,
+        pass: &TrackingPass,
+        model_id: &str,
+        status: LoggedModelStatus,
+    ) -> CoreResult<LoggedModel> {
+        pass.require_write()?;
+        Ok(self
+            .store()
+            .finalize_logged_model(pass.project_id(), model_id, status, self.now())
+            .await?)
+    }
+
+    /// Sets tags on a logged model and returns it.
+    pub async fn set_logged_model_tags(
+        &self,
+        pass: &TrackingPass,
+        model_id: &str,
+        tags: &[LoggedModelTag],
+    ) -> CoreResult<LoggedModel> {
+        pass.require_write()?;
+        self.store()
+            .set_logged_model_tags(pass.project_id(), model_id, tags)
+            .await?;
+        self.get_logged_model(pass, model_id).await
+    }
+
+    /// Removes a tag from a logged model.
+    pub async fn delete_logged_model_tag(
+        &self,
+        pass: &TrackingPass,
+        model_id: &str,
+        key: &str,
+    ) -> CoreResult<()> {
+        pass.require_write()?;
+        Ok(self
+            .store()
+            .delete_logged_model_tag(pass.project_id(), model_id, key)
+            .await?)
+    }
+
+    /// Sets params on a logged model.
+    pub async fn log_logged_model_params(
+        &self,
+        pass: &TrackingPass,
+        model_id: &str,
+        params: &[LoggedModelParameter],
+    ) -> CoreResult<()> {
+        pass.require_write()?;
+        Ok(self
+            .store()
+            .log_logged_model_params(pass.project_id(), model_id, params)
+            .await?)
+    }
+
+    /// Soft-deletes a logged model.
+    pub async fn delete_logged_model(&self, pass: &TrackingPass, model_id: &str) -> CoreResult<()> {
+        pass.require_write()?;
+        Ok(self
+            .store()
+            .delete_logged_model(pass.project_id(), model_id, self.now())
+            .await?)
+    }
+
+    /// Searches logged models of the experiments named on the wire.
+    pub async fn search_logged_models(
+        &self,
+        pass: &TrackingPass,
+        experiment_ids: &[String],
+        mut search: LoggedModelSearch,
+    ) -> CoreResult<Page<LoggedModel>> {
+        search.experiment_ids = self.experiment_ids(pass, experiment_ids).await?;
+        Ok(self
+            .store()
+            .search_logged_models(pass.project_id(), &search)
+            .await?)
+    }
+}
