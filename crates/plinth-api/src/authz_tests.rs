@@ -588,6 +588,46 @@ pub(crate) async fn world() -> World {
     )
     .await;
     assert_eq!(snapshot.status, StatusCode::OK, "{}", snapshot.body);
+    // The registry: model `fraud` with version 1 from a run, a tag on each, alias
+    // `champion`.
+    let mlflow = "/projects/acme/churn/api/2.0/mlflow";
+    let run = send(
+        &app.router,
+        json_request(
+            "POST",
+            &format!("{mlflow}/runs/create"),
+            Some(&carl),
+            &json!({ "experiment_id": "0", "run_name": "baseline" }),
+        ),
+    )
+    .await;
+    assert_eq!(run.status, StatusCode::OK, "{}", run.body);
+    let run_id = run.json()["run"]["info"]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    post(
+        &app,
+        &format!("{mlflow}/registered-models/create"),
+        &carl,
+        json!({ "name": "fraud", "tags": [{ "key": "team", "value": "risk" }] }),
+    )
+    .await;
+    post(
+        &app,
+        &format!("{mlflow}/model-versions/create"),
+        &carl,
+        json!({ "name": "fraud", "source": format!("runs:/{run_id}/model"), "run_id": run_id,
+                "tags": [{ "key": "team", "value": "risk" }] }),
+    )
+    .await;
+    post(
+        &app,
+        &format!("{mlflow}/registered-models/alias"),
+        &carl,
+        json!({ "name": "fraud", "alias": "champion", "version": "1" }),
+    )
+    .await;
     let tina = login_token(&app.router, "tina", PASSWORD).await;
     let me = send(
         &app.router,

@@ -6,6 +6,9 @@ mod assets;
 mod auth_pages;
 mod jobs;
 mod layout;
+mod models;
+#[cfg(test)]
+mod models_tests;
 mod pages;
 mod profile;
 mod projects;
@@ -54,7 +57,7 @@ pub(crate) const AREAS: &[Area] = &[
         title: "Models",
         summary:
             "The model registry: versions, aliases, stages and lineage to the run that made them.",
-        built: false,
+        built: true,
     },
     Area {
         path: "/pipelines",
@@ -207,6 +210,65 @@ pub(crate) fn routes() -> UiRoutes {
             "/projects/{organization}/{project}/jobs/{id}/rerun",
             jobs::rerun,
         )
+        .get("/models", models::overview)
+        .get("/projects/{organization}/{project}/models", models::list)
+        .post("/projects/{organization}/{project}/models", models::create)
+        .get(
+            "/projects/{organization}/{project}/models/{name}",
+            models::show,
+        )
+        .post(
+            "/projects/{organization}/{project}/models/{name}/update",
+            models::update,
+        )
+        .post(
+            "/projects/{organization}/{project}/models/{name}/rename",
+            models::rename,
+        )
+        .post(
+            "/projects/{organization}/{project}/models/{name}/delete",
+            models::delete,
+        )
+        .post(
+            "/projects/{organization}/{project}/models/{name}/tags",
+            models::set_tag,
+        )
+        .post(
+            "/projects/{organization}/{project}/models/{name}/tags/delete",
+            models::delete_tag,
+        )
+        .post(
+            "/projects/{organization}/{project}/models/{name}/aliases",
+            models::set_alias,
+        )
+        .post(
+            "/projects/{organization}/{project}/models/{name}/aliases/{alias}/delete",
+            models::delete_alias,
+        )
+        .get(
+            "/projects/{organization}/{project}/models/{name}/versions/{version}",
+            models::version,
+        )
+        .post(
+            "/projects/{organization}/{project}/models/{name}/versions/{version}/update",
+            models::update_version,
+        )
+        .post(
+            "/projects/{organization}/{project}/models/{name}/versions/{version}/stage",
+            models::transition,
+        )
+        .post(
+            "/projects/{organization}/{project}/models/{name}/versions/{version}/tags",
+            models::set_version_tag,
+        )
+        .post(
+            "/projects/{organization}/{project}/models/{name}/versions/{version}/tags/delete",
+            models::delete_version_tag,
+        )
+        .post(
+            "/projects/{organization}/{project}/models/{name}/versions/{version}/delete",
+            models::delete_version,
+        )
         .get("/projects/{organization}/{project}/usage", usage::project)
         .post("/projects/{organization}/{project}/quota", usage::set_quota)
         .get("/admin", admin::users)
@@ -269,13 +331,14 @@ pub(crate) fn state_badge(state: WorkloadState, id: Option<&str>) -> Markup {
     }
 }
 
-/// The tabs of a project's pages; `active` is `overview`, `jobs` or `usage`.
+/// The tabs of a project's pages; `active` is `overview`, `jobs`, `models` or `usage`.
 pub(crate) fn project_tabs(pass: &ProjectPass, active: &str) -> Markup {
     let project = pass.project();
     let base = format!("/projects/{}/{}", project.organization, project.name);
     let tabs = [
         ("overview", base.clone(), "Overview"),
         ("jobs", format!("{base}/jobs"), "Jobs"),
+        ("models", format!("{base}/models"), "Models"),
         ("usage", format!("{base}/usage"), "Quota & usage"),
     ];
     html! {

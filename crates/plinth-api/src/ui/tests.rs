@@ -16,7 +16,7 @@ use crate::tests::{
 const JOBS: &str = "/projects/acme/churn/jobs";
 const API_JOBS: &str = "/api/v1/orgs/acme/projects/churn/jobs";
 
-fn form(uri: &str, cookie: &str, csrf: &str, fields: &[(&str, &str)]) -> Request<Body> {
+pub(crate) fn form(uri: &str, cookie: &str, csrf: &str, fields: &[(&str, &str)]) -> Request<Body> {
     let mut fields: Vec<(&str, &str)> = fields.to_vec();
     fields.push(("_csrf", csrf));
     Request::post(uri)
