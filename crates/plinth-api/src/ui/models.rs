@@ -944,15 +944,22 @@ fn metric_text(value: f64) -> String {
     }
 }
 
-/// Resolves the version of a version form's path, or goes back to the model with why not.
-fn form_version(pass: &ProjectPass, name: &str, version: &str) -> Result<i64, Response> {
-    parse_version(version).ok_or_else(|| {
-        back(
-            &model_path(pass, name),
+/// The passes of a version form, and the version its path names (or the way back to the
+/// model with why it is not a version).
+async fn version_passes(
+    state: &AppState,
+    user: &PageUser,
+    (organization, project, name, version): (&str, &str, &str, &str),
+) -> Result<(Passes, i64), Response> {
+    let passes = passes(state, user, organization, project).await?;
+    match parse_version(version) {
+        Some(number) => Ok((passes, number)),
+        None => Err(back(
+            &model_path(&passes.project, name),
             "error",
             &format!("`{version}` is not a version number (1, 2, 3 …)"),
-        )
-    })
+        )),
+    }
 }
 
 pub(crate) async fn update_version(
@@ -960,14 +967,11 @@ pub(crate) async fn update_version(
     Path((organization, project, name, version)): Path<(String, String, String, String)>,
     PageForm { user, form }: PageForm<DescriptionForm>,
 ) -> Response {
-    let passes = match passes(&state, &user, &organization, &project).await {
-        Ok(passes) => passes,
-        Err(response) => return response,
-    };
-    let number = match form_version(&passes.project, &name, &version) {
-        Ok(number) => number,
-        Err(response) => return response,
-    };
+    let (passes, number) =
+        match version_passes(&state, &user, (&organization, &project, &name, &version)).await {
+            Ok(found) => found,
+            Err(response) => return response,
+        };
     let result = state
         .tracking()
         .update_model_version(
@@ -993,14 +997,11 @@ pub(crate) async fn transition(
     Path((organization, project, name, version)): Path<(String, String, String, String)>,
     PageForm { user, form }: PageForm<StageForm>,
 ) -> Response {
-    let passes = match passes(&state, &user, &organization, &project).await {
-        Ok(passes) => passes,
-        Err(response) => return response,
-    };
-    let number = match form_version(&passes.project, &name, &version) {
-        Ok(number) => number,
-        Err(response) => return response,
-    };
+    let (passes, number) =
+        match version_passes(&state, &user, (&organization, &project, &name, &version)).await {
+            Ok(found) => found,
+            Err(response) => return response,
+        };
     let here = version_path(&passes.project, &name, number);
     let Some(stage) = ModelVersionStage::parse_any_case(form.stage.trim()) else {
         return back(
@@ -1029,14 +1030,11 @@ pub(crate) async fn set_version_tag(
     Path((organization, project, name, version)): Path<(String, String, String, String)>,
     PageForm { user, form }: PageForm<TagForm>,
 ) -> Response {
-    let passes = match passes(&state, &user, &organization, &project).await {
-        Ok(passes) => passes,
-        Err(response) => return response,
-    };
-    let number = match form_version(&passes.project, &name, &version) {
-        Ok(number) => number,
-        Err(response) => return response,
-    };
+    let (passes, number) =
+        match version_passes(&state, &user, (&organization, &project, &name, &version)).await {
+            Ok(found) => found,
+            Err(response) => return response,
+        };
     let tag = ModelVersionTag {
         key: form.key.trim().to_string(),
         value: form.value,
@@ -1054,14 +1052,11 @@ pub(crate) async fn delete_version_tag(
     Path((organization, project, name, version)): Path<(String, String, String, String)>,
     PageForm { user, form }: PageForm<TagKeyForm>,
 ) -> Response {
-    let passes = match passes(&state, &user, &organization, &project).await {
-        Ok(passes) => passes,
-        Err(response) => return response,
-    };
-    let number = match form_version(&passes.project, &name, &version) {
-        Ok(number) => number,
-        Err(response) => return response,
-    };
+    let (passes, number) =
+        match version_passes(&state, &user, (&organization, &project, &name, &version)).await {
+            Ok(found) => found,
+            Err(response) => return response,
+        };
     let result = state
         .tracking()
         .delete_model_version_tag(&passes.tracking, &name, number, &form.key)
@@ -1075,14 +1070,11 @@ pub(crate) async fn delete_version(
     Path((organization, project, name, version)): Path<(String, String, String, String)>,
     PageForm { user, .. }: PageForm<CsrfOnly>,
 ) -> Response {
-    let passes = match passes(&state, &user, &organization, &project).await {
-        Ok(passes) => passes,
-        Err(response) => return response,
-    };
-    let number = match form_version(&passes.project, &name, &version) {
-        Ok(number) => number,
-        Err(response) => return response,
-    };
+    let (passes, number) =
+        match version_passes(&state, &user, (&organization, &project, &name, &version)).await {
+            Ok(found) => found,
+            Err(response) => return response,
+        };
     match state
         .tracking()
         .delete_model_version(&passes.tracking, &name, number)
