@@ -207,11 +207,8 @@ pub(crate) async fn list(
     user: PageUser,
     Path((organization, project)): Path<(String, String)>,
     Query(query): Query<ListQuery>,
-) -> Response {
-    let passes = match passes(&state, &user, &organization, &project).await {
-        Ok(passes) => passes,
-        Err(response) => return response,
-    };
+) -> Result<Response, Response> {
+    let passes = passes(&state, &user, &organization, &project).await?;
     let filter = query
         .filter
         .as_deref()
@@ -235,7 +232,7 @@ pub(crate) async fn list(
     let base = models_path(pass);
     let project = pass.project();
     let viewer = &user.viewer;
-    page(
+    Ok(page(
         viewer,
         &format!("Models · {}", project.display_name),
         "/models",
@@ -288,7 +285,7 @@ pub(crate) async fn list(
             }
         },
     )
-    .into_response()
+    .into_response())
 }
 
 fn model_row(pass: &ProjectPass, model: &RegisteredModel) -> Markup {
@@ -335,11 +332,8 @@ pub(crate) async fn create(
     State(state): State<AppState>,
     Path((organization, project)): Path<(String, String)>,
     PageForm { user, form }: PageForm<CreateForm>,
-) -> Response {
-    let passes = match passes(&state, &user, &organization, &project).await {
-        Ok(passes) => passes,
-        Err(response) => return response,
-    };
+) -> Result<Response, Response> {
+    let passes = passes(&state, &user, &organization, &project).await?;
     let here = models_path(&passes.project);
     let name = form.name.trim();
     let model = NewRegisteredModel {
@@ -347,18 +341,20 @@ pub(crate) async fn create(
         description: non_empty(&form.description),
         tags: Vec::new(),
     };
-    match state
-        .tracking()
-        .create_registered_model(&passes.tracking, &model)
-        .await
-    {
-        Ok(model) => back(
-            &model_path(&passes.project, &model.name),
-            "ok",
-            &format!("Registered model `{}` created.", model.name),
-        ),
-        Err(error) => back(&here, "error", &shown_message(&ApiError::from(error))),
-    }
+    Ok(
+        match state
+            .tracking()
+            .create_registered_model(&passes.tracking, &model)
+            .await
+        {
+            Ok(model) => back(
+                &model_path(&passes.project, &model.name),
+                "ok",
+                &format!("Registered model `{}` created.", model.name),
+            ),
+            Err(error) => back(&here, "error", &shown_message(&ApiError::from(error))),
+        },
+    )
 }
 
 fn non_empty(text: &str) -> Option<String> {
@@ -380,15 +376,12 @@ pub(crate) async fn show(
     user: PageUser,
     Path((organization, project, name)): Path<(String, String, String)>,
     Query(query): Query<ModelQuery>,
-) -> Response {
-    let passes = match passes(&state, &user, &organization, &project).await {
-        Ok(passes) => passes,
-        Err(response) => return response,
-    };
+) -> Result<Response, Response> {
+    let passes = passes(&state, &user, &organization, &project).await?;
     let tracking = state.tracking();
     let model = match tracking.get_registered_model(&passes.tracking, &name).await {
         Ok(model) => model,
-        Err(error) => return core_error_page(error),
+        Err(error) => return Ok(core_error_page(error)),
     };
     let (versions, next_page_token, versions_error) = match versions_filter(&name) {
         Some(filter) => {
@@ -424,7 +417,7 @@ pub(crate) async fn show(
     let here = model_path(pass, &model.name);
     let viewer = &user.viewer;
     let writable = may_submit(pass);
-    page(
+    Ok(page(
         viewer,
         &format!("{} · Models", model.name),
         "/models",
@@ -532,7 +525,7 @@ pub(crate) async fn show(
             }
         },
     )
-    .into_response()
+    .into_response())
 }
 
 /// The tags of a model or a version, with set and remove forms for writers.
@@ -588,18 +581,15 @@ pub(crate) async fn update(
     State(state): State<AppState>,
     Path((organization, project, name)): Path<(String, String, String)>,
     PageForm { user, form }: PageForm<DescriptionForm>,
-) -> Response {
-    let passes = match passes(&state, &user, &organization, &project).await {
-        Ok(passes) => passes,
-        Err(response) => return response,
-    };
+) -> Result<Response, Response> {
+    let passes = passes(&state, &user, &organization, &project).await?;
     let here = model_path(&passes.project, &name);
     let result = state
         .tracking()
         .update_registered_model(&passes.tracking, &name, Some(form.description.trim()))
         .await
         .map(|_| "Description saved.");
-    answer(&here, result)
+    Ok(answer(&here, result))
 }
 
 #[derive(Debug, Deserialize)]
@@ -611,54 +601,52 @@ pub(crate) async fn rename(
     State(state): State<AppState>,
     Path((organization, project, name)): Path<(String, String, String)>,
     PageForm { user, form }: PageForm<RenameForm>,
-) -> Response {
-    let passes = match passes(&state, &user, &organization, &project).await {
-        Ok(passes) => passes,
-        Err(response) => return response,
-    };
-    match state
-        .tracking()
-        .rename_registered_model(&passes.tracking, &name, form.new_name.trim())
-        .await
-    {
-        Ok(model) => back(
-            &model_path(&passes.project, &model.name),
-            "ok",
-            &format!("Renamed to `{}`.", model.name),
-        ),
-        Err(error) => back(
-            &model_path(&passes.project, &name),
-            "error",
-            &shown_message(&ApiError::from(error)),
-        ),
-    }
+) -> Result<Response, Response> {
+    let passes = passes(&state, &user, &organization, &project).await?;
+    Ok(
+        match state
+            .tracking()
+            .rename_registered_model(&passes.tracking, &name, form.new_name.trim())
+            .await
+        {
+            Ok(model) => back(
+                &model_path(&passes.project, &model.name),
+                "ok",
+                &format!("Renamed to `{}`.", model.name),
+            ),
+            Err(error) => back(
+                &model_path(&passes.project, &name),
+                "error",
+                &shown_message(&ApiError::from(error)),
+            ),
+        },
+    )
 }
 
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Path((organization, project, name)): Path<(String, String, String)>,
     PageForm { user, .. }: PageForm<CsrfOnly>,
-) -> Response {
-    let passes = match passes(&state, &user, &organization, &project).await {
-        Ok(passes) => passes,
-        Err(response) => return response,
-    };
-    match state
-        .tracking()
-        .delete_registered_model(&passes.tracking, &name)
-        .await
-    {
-        Ok(()) => back(
-            &models_path(&passes.project),
-            "ok",
-            &format!("Registered model `{name}` and its versions deleted."),
-        ),
-        Err(error) => back(
-            &model_path(&passes.project, &name),
-            "error",
-            &shown_message(&ApiError::from(error)),
-        ),
-    }
+) -> Result<Response, Response> {
+    let passes = passes(&state, &user, &organization, &project).await?;
+    Ok(
+        match state
+            .tracking()
+            .delete_registered_model(&passes.tracking, &name)
+            .await
+        {
+            Ok(()) => back(
+                &models_path(&passes.project),
+                "ok",
+                &format!("Registered model `{name}` and its versions deleted."),
+            ),
+            Err(error) => back(
+                &model_path(&passes.project, &name),
+                "error",
+                &shown_message(&ApiError::from(error)),
+            ),
+        },
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -677,11 +665,8 @@ pub(crate) async fn set_tag(
     State(state): State<AppState>,
     Path((organization, project, name)): Path<(String, String, String)>,
     PageForm { user, form }: PageForm<TagForm>,
-) -> Response {
-    let passes = match passes(&state, &user, &organization, &project).await {
-        Ok(passes) => passes,
-        Err(response) => return response,
-    };
+) -> Result<Response, Response> {
+    let passes = passes(&state, &user, &organization, &project).await?;
     let tag = RegisteredModelTag {
         key: form.key.trim().to_string(),
         value: form.value,
@@ -691,24 +676,21 @@ pub(crate) async fn set_tag(
         .set_registered_model_tag(&passes.tracking, &name, &tag)
         .await
         .map(|()| "Tag set.");
-    answer(&model_path(&passes.project, &name), result)
+    Ok(answer(&model_path(&passes.project, &name), result))
 }
 
 pub(crate) async fn delete_tag(
     State(state): State<AppState>,
     Path((organization, project, name)): Path<(String, String, String)>,
     PageForm { user, form }: PageForm<TagKeyForm>,
-) -> Response {
-    let passes = match passes(&state, &user, &organization, &project).await {
-        Ok(passes) => passes,
-        Err(response) => return response,
-    };
+) -> Result<Response, Response> {
+    let passes = passes(&state, &user, &organization, &project).await?;
     let result = state
         .tracking()
         .delete_registered_model_tag(&passes.tracking, &name, &form.key)
         .await
         .map(|()| "Tag removed.");
-    answer(&model_path(&passes.project, &name), result)
+    Ok(answer(&model_path(&passes.project, &name), result))
 }
 
 #[derive(Debug, Deserialize)]
@@ -721,21 +703,18 @@ pub(crate) async fn set_alias(
     State(state): State<AppState>,
     Path((organization, project, name)): Path<(String, String, String)>,
     PageForm { user, form }: PageForm<AliasForm>,
-) -> Response {
-    let passes = match passes(&state, &user, &organization, &project).await {
-        Ok(passes) => passes,
-        Err(response) => return response,
-    };
+) -> Result<Response, Response> {
+    let passes = passes(&state, &user, &organization, &project).await?;
     let here = model_path(&passes.project, &name);
     let Some(version) = parse_version(&form.version) else {
-        return back(
+        return Ok(back(
             &here,
             "error",
             &format!(
                 "version: `{}` is not a version number (1, 2, 3 …)",
                 form.version.trim()
             ),
-        );
+        ));
     };
     let alias = form.alias.trim();
     let result = state
@@ -743,24 +722,21 @@ pub(crate) async fn set_alias(
         .set_registered_model_alias(&passes.tracking, &name, alias, version)
         .await
         .map(|()| format!("@{alias} now points to version {version}."));
-    answer(&here, result)
+    Ok(answer(&here, result))
 }
 
 pub(crate) async fn delete_alias(
     State(state): State<AppState>,
     Path((organization, project, name, alias)): Path<(String, String, String, String)>,
     PageForm { user, .. }: PageForm<CsrfOnly>,
-) -> Response {
-    let passes = match passes(&state, &user, &organization, &project).await {
-        Ok(passes) => passes,
-        Err(response) => return response,
-    };
+) -> Result<Response, Response> {
+    let passes = passes(&state, &user, &organization, &project).await?;
     let result = state
         .tracking()
         .delete_registered_model_alias(&passes.tracking, &name, &alias)
         .await
         .map(|()| format!("Alias @{alias} removed."));
-    answer(&model_path(&passes.project, &name), result)
+    Ok(answer(&model_path(&passes.project, &name), result))
 }
 
 /// A version number from a form or a path: a positive integer.
@@ -783,16 +759,13 @@ pub(crate) async fn version(
     user: PageUser,
     Path((organization, project, name, version)): Path<(String, String, String, String)>,
     Query(query): Query<Notices>,
-) -> Response {
-    let passes = match passes(&state, &user, &organization, &project).await {
-        Ok(passes) => passes,
-        Err(response) => return response,
-    };
+) -> Result<Response, Response> {
+    let passes = passes(&state, &user, &organization, &project).await?;
     let Some(number) = parse_version(&version) else {
-        return super::error_page(
+        return Ok(super::error_page(
             axum::http::StatusCode::NOT_FOUND,
             &format!("`{version}` is not a version number (1, 2, 3 …)."),
-        );
+        ));
     };
     let tracking = state.tracking();
     let model_version = match tracking
@@ -800,7 +773,7 @@ pub(crate) async fn version(
         .await
     {
         Ok(version) => version,
-        Err(error) => return core_error_page(error),
+        Err(error) => return Ok(core_error_page(error)),
     };
     // Lineage: the run and the logged model, when they still exist in this project.
     let run = match &model_version.run_id {
@@ -828,7 +801,7 @@ pub(crate) async fn version(
         ref source,
         ..
     } = model_version;
-    page(
+    Ok(page(
         viewer,
         &format!("{name} v{number} · Models"),
         "/models",
@@ -930,7 +903,7 @@ pub(crate) async fn version(
             }
         },
     )
-    .into_response()
+    .into_response())
 }
 
 /// A metric value as MLflow shows it (NaN and infinities spelled out).
@@ -966,12 +939,9 @@ pub(crate) async fn update_version(
     State(state): State<AppState>,
     Path((organization, project, name, version)): Path<(String, String, String, String)>,
     PageForm { user, form }: PageForm<DescriptionForm>,
-) -> Response {
+) -> Result<Response, Response> {
     let (passes, number) =
-        match version_passes(&state, &user, (&organization, &project, &name, &version)).await {
-            Ok(found) => found,
-            Err(response) => return response,
-        };
+        version_passes(&state, &user, (&organization, &project, &name, &version)).await?;
     let result = state
         .tracking()
         .update_model_version(
@@ -982,7 +952,10 @@ pub(crate) async fn update_version(
         )
         .await
         .map(|_| "Description saved.");
-    answer(&version_path(&passes.project, &name, number), result)
+    Ok(answer(
+        &version_path(&passes.project, &name, number),
+        result,
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -996,22 +969,19 @@ pub(crate) async fn transition(
     State(state): State<AppState>,
     Path((organization, project, name, version)): Path<(String, String, String, String)>,
     PageForm { user, form }: PageForm<StageForm>,
-) -> Response {
+) -> Result<Response, Response> {
     let (passes, number) =
-        match version_passes(&state, &user, (&organization, &project, &name, &version)).await {
-            Ok(found) => found,
-            Err(response) => return response,
-        };
+        version_passes(&state, &user, (&organization, &project, &name, &version)).await?;
     let here = version_path(&passes.project, &name, number);
     let Some(stage) = ModelVersionStage::parse_any_case(form.stage.trim()) else {
-        return back(
+        return Ok(back(
             &here,
             "error",
             &format!(
                 "stage: `{}` is not one of None, Staging, Production, Archived",
                 form.stage.trim()
             ),
-        );
+        ));
     };
     let archive = form
         .archive_existing_versions
@@ -1022,19 +992,16 @@ pub(crate) async fn transition(
         .transition_model_version_stage(&passes.tracking, &name, number, stage, archive)
         .await
         .map(|_| format!("Version {number} is now in {}.", stage.as_str()));
-    answer(&here, result)
+    Ok(answer(&here, result))
 }
 
 pub(crate) async fn set_version_tag(
     State(state): State<AppState>,
     Path((organization, project, name, version)): Path<(String, String, String, String)>,
     PageForm { user, form }: PageForm<TagForm>,
-) -> Response {
+) -> Result<Response, Response> {
     let (passes, number) =
-        match version_passes(&state, &user, (&organization, &project, &name, &version)).await {
-            Ok(found) => found,
-            Err(response) => return response,
-        };
+        version_passes(&state, &user, (&organization, &project, &name, &version)).await?;
     let tag = ModelVersionTag {
         key: form.key.trim().to_string(),
         value: form.value,
@@ -1044,53 +1011,55 @@ pub(crate) async fn set_version_tag(
         .set_model_version_tag(&passes.tracking, &name, number, &tag)
         .await
         .map(|()| "Tag set.");
-    answer(&version_path(&passes.project, &name, number), result)
+    Ok(answer(
+        &version_path(&passes.project, &name, number),
+        result,
+    ))
 }
 
 pub(crate) async fn delete_version_tag(
     State(state): State<AppState>,
     Path((organization, project, name, version)): Path<(String, String, String, String)>,
     PageForm { user, form }: PageForm<TagKeyForm>,
-) -> Response {
+) -> Result<Response, Response> {
     let (passes, number) =
-        match version_passes(&state, &user, (&organization, &project, &name, &version)).await {
-            Ok(found) => found,
-            Err(response) => return response,
-        };
+        version_passes(&state, &user, (&organization, &project, &name, &version)).await?;
     let result = state
         .tracking()
         .delete_model_version_tag(&passes.tracking, &name, number, &form.key)
         .await
         .map(|()| "Tag removed.");
-    answer(&version_path(&passes.project, &name, number), result)
+    Ok(answer(
+        &version_path(&passes.project, &name, number),
+        result,
+    ))
 }
 
 pub(crate) async fn delete_version(
     State(state): State<AppState>,
     Path((organization, project, name, version)): Path<(String, String, String, String)>,
     PageForm { user, .. }: PageForm<CsrfOnly>,
-) -> Response {
+) -> Result<Response, Response> {
     let (passes, number) =
-        match version_passes(&state, &user, (&organization, &project, &name, &version)).await {
-            Ok(found) => found,
-            Err(response) => return response,
-        };
-    match state
-        .tracking()
-        .delete_model_version(&passes.tracking, &name, number)
-        .await
-    {
-        Ok(()) => back(
-            &model_path(&passes.project, &name),
-            "ok",
-            &format!("Version {number} deleted."),
-        ),
-        Err(error) => back(
-            &version_path(&passes.project, &name, number),
-            "error",
-            &shown_message(&ApiError::from(error)),
-        ),
-    }
+        version_passes(&state, &user, (&organization, &project, &name, &version)).await?;
+    Ok(
+        match state
+            .tracking()
+            .delete_model_version(&passes.tracking, &name, number)
+            .await
+        {
+            Ok(()) => back(
+                &model_path(&passes.project, &name),
+                "ok",
+                &format!("Version {number} deleted."),
+            ),
+            Err(error) => back(
+                &version_path(&passes.project, &name, number),
+                "error",
+                &shown_message(&ApiError::from(error)),
+            ),
+        },
+    )
 }
 
 #[cfg(test)]
