@@ -3,10 +3,9 @@
 //! client-supplied path reaches outside the project's prefix. Large files go through
 //! MLflow's proxied multipart upload: the client asks for an upload, `PUT`s each part to the
 //! URL it is given (the upload id, 128 random bits, is the capability: the client sends
-//! no credentials with parts), then completes or aborts it.
-
-use std::collections::HashMap;
-use std::sync::Mutex;
+//! no credentials with parts), then completes or aborts it. Each upload's session is also
+//! written to the object store (`mlflow-uploads/{upload_id}`), so uploads in flight survive
+//! a restart of the server.
 
 use bytes::Bytes;
 use futures::stream::{BoxStream, StreamExt};
@@ -56,13 +55,37 @@ struct UploadSession {
     project_id: String,
     key: ObjectKey,
     num_parts: i64,
+}
+
+/// An upload session as the object store keeps it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredSession {
+    project_id: String,
+    key: String,
+    num_parts: i64,
     created_ms: i64,
 }
 
-/// The multipart uploads in progress on this server.
-#[derive(Debug, Default)]
-pub(super) struct Uploads {
-    sessions: Mutex<HashMap<String, UploadSession>>,
+/// Where an upload's session is kept, or `None` for an id the server cannot have issued
+/// (64 lower-case hex digits).
+fn session_key(upload_id: &str) -> Option<ObjectKey> {
+    let issued = upload_id.len() == 64
+        && upload_id
+            .bytes()
+            .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte));
+    issued
+        .then(|| ObjectKey::parse(&format!("{UPLOAD_SESSIONS}/{upload_id}")).ok())
+        .flatten()
+}
+
+/// The prefix of the stored upload sessions.
+const UPLOAD_SESSIONS: &str = "mlflow-uploads";
+
+fn unknown_upload(upload_id: &str) -> CoreError {
+    CoreError::NotFound {
+        entity: "multipart upload",
+        id: upload_id.to_string(),
+    }
 }
 
 /// Returns the path of an `mlflow-artifacts:` URI (`mlflow-artifacts:/5/abc/artifacts` →
@@ -282,53 +305,57 @@ impl TrackingService {
             uuid::Uuid::new_v4().simple()
         );
         let now = self.now();
-        let expired: Vec<(String, UploadSession)> = {
-            let mut sessions = self.inner.uploads.sessions.lock().expect("uploads lock");
-            let stale: Vec<String> = sessions
-                .iter()
-                .filter(|(_, session)| now - session.created_ms > UPLOAD_LIFETIME_MS)
-                .map(|(id, _)| id.clone())
-                .collect();
-            let expired = stale
-                .into_iter()
-                .filter_map(|id| sessions.remove(&id).map(|session| (id, session)))
-                .collect();
-            sessions.insert(
-                upload_id.clone(),
-                UploadSession {
-                    project_id: pass.project_id().to_string(),
-                    key,
-                    num_parts,
-                    created_ms: now,
-                },
-            );
-            expired
+        let stored = StoredSession {
+            project_id: pass.project_id().to_string(),
+            key: key.as_str().to_string(),
+            num_parts,
+            created_ms: now,
         };
-        for (id, session) in expired {
-            self.delete_parts(&session.project_id, &id).await;
-        }
+        let manifest = session_key(&upload_id).ok_or_else(|| unknown_upload(&upload_id))?;
+        let json = serde_json::to_vec(&stored).expect("a session serializes");
+        self.inner.objects.put(&manifest, Bytes::from(json)).await?;
         self.delete_orphaned_parts(pass.project_id(), now).await;
+        self.delete_expired_sessions(now).await;
         Ok(UploadParts {
             upload_id,
             part_numbers: (1..=num_parts).collect(),
         })
     }
 
-    fn session_project(&self, upload_id: &str, part: Option<i64>) -> CoreResult<String> {
-        let sessions = self.inner.uploads.sessions.lock().expect("uploads lock");
-        let session = sessions.get(upload_id).ok_or_else(|| CoreError::NotFound {
-            entity: "multipart upload",
-            id: upload_id.to_string(),
-        })?;
-        if let Some(part) = part {
-            if !(1..=session.num_parts).contains(&part) {
-                return Err(CoreError::InvalidArgument(format!(
-                    "Invalid part number {part}: the upload has parts 1 to {}",
-                    session.num_parts
-                )));
+    /// Returns an upload's session, kept in the object store (so every server of the
+    /// platform, and one restarted, knows it). Expired sessions are unknown.
+    async fn session(&self, upload_id: &str) -> CoreResult<UploadSession> {
+        let manifest = session_key(upload_id).ok_or_else(|| unknown_upload(upload_id))?;
+        let bytes = match self.inner.objects.get(&manifest).await {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == plinth_types::ErrorKind::NotFound => {
+                return Err(unknown_upload(upload_id))
             }
+            Err(error) => return Err(error.into()),
+        };
+        let stored: StoredSession = serde_json::from_slice(&bytes).map_err(|error| {
+            tracing::warn!(%error, upload_id, "a multipart upload's session is unreadable");
+            unknown_upload(upload_id)
+        })?;
+        if self.now() - stored.created_ms > UPLOAD_LIFETIME_MS {
+            return Err(unknown_upload(upload_id));
         }
-        Ok(session.project_id.clone())
+        Ok(UploadSession {
+            project_id: stored.project_id,
+            key: ObjectKey::parse(&stored.key)?,
+            num_parts: stored.num_parts,
+        })
+    }
+
+    async fn session_project(&self, upload_id: &str, part: i64) -> CoreResult<String> {
+        let session = self.session(upload_id).await?;
+        if !(1..=session.num_parts).contains(&part) {
+            return Err(CoreError::InvalidArgument(format!(
+                "Invalid part number {part}: the upload has parts 1 to {}",
+                session.num_parts
+            )));
+        }
+        Ok(session.project_id)
     }
 
     /// Stores one part of a multipart upload; the upload id is the capability.
@@ -341,27 +368,27 @@ impl TrackingService {
     where
         E: std::error::Error + Send + Sync + 'static,
     {
-        let project_id = self.session_project(upload_id, Some(part))?;
+        let project_id = self.session_project(upload_id, part).await?;
         let key = self.part_key(&project_id, upload_id, part)?;
         let size = self.inner.objects.put_stream(&key, chunks).await?;
         Ok(format!("\"{upload_id}-{part}-{size}\""))
     }
 
-    fn take_session(&self, pass: &TrackingPass, upload_id: &str) -> CoreResult<UploadSession> {
-        let mut sessions = self.inner.uploads.sessions.lock().expect("uploads lock");
-        match sessions.get(upload_id) {
-            Some(session) if session.project_id == pass.project_id() => {
-                Ok(sessions.remove(upload_id).expect("present"))
-            }
-            _ => Err(CoreError::NotFound {
-                entity: "multipart upload",
-                id: upload_id.to_string(),
-            }),
+    /// Returns an upload's session for completion or abortion: it must be the project's.
+    async fn take_session(
+        &self,
+        pass: &TrackingPass,
+        upload_id: &str,
+    ) -> CoreResult<UploadSession> {
+        let session = self.session(upload_id).await?;
+        if session.project_id != pass.project_id() {
+            return Err(unknown_upload(upload_id));
         }
+        Ok(session)
     }
 
-    /// Deletes the parts of the project's uploads that no live session knows and that are
-    /// older than an upload may live (sessions are in memory: a restart loses them).
+    /// Deletes the parts of the project's uploads that are older than an upload may live
+    /// (their uploads were neither completed nor aborted).
     async fn delete_orphaned_parts(&self, project_id: &str, now: i64) {
         let Ok(prefix) = ObjectKey::parse(&format!("projects/{project_id}/mlflow/.uploads")) else {
             return;
@@ -373,18 +400,8 @@ impl TrackingService {
                 return;
             }
         };
-        let live: std::collections::HashSet<String> = self
-            .inner
-            .uploads
-            .sessions
-            .lock()
-            .expect("uploads lock")
-            .keys()
-            .cloned()
-            .collect();
         for part in parts {
-            let upload_id = part.key.segments().nth(4).unwrap_or_default().to_string();
-            if !live.contains(&upload_id) && now - part.last_modified_ms > UPLOAD_LIFETIME_MS {
+            if now - part.last_modified_ms > UPLOAD_LIFETIME_MS {
                 if let Err(error) = self.inner.objects.delete(&part.key).await {
                     tracing::warn!(%error, key = %part.key, "cannot delete an orphaned upload part");
                 }
@@ -392,7 +409,34 @@ impl TrackingService {
         }
     }
 
+    /// Deletes the stored sessions of uploads that have expired.
+    async fn delete_expired_sessions(&self, now: i64) {
+        let Ok(prefix) = ObjectKey::parse(UPLOAD_SESSIONS) else {
+            return;
+        };
+        let stored = match self.inner.objects.list(Some(&prefix)).await {
+            Ok(stored) => stored,
+            Err(error) => {
+                tracing::warn!(%error, "cannot list the sessions of multipart uploads");
+                return;
+            }
+        };
+        for manifest in stored {
+            if now - manifest.last_modified_ms > UPLOAD_LIFETIME_MS {
+                if let Err(error) = self.inner.objects.delete(&manifest.key).await {
+                    tracing::warn!(%error, key = %manifest.key, "cannot delete an expired upload session");
+                }
+            }
+        }
+    }
+
+    /// Deletes an upload's parts and its stored session.
     async fn delete_parts(&self, project_id: &str, upload_id: &str) {
+        if let Some(manifest) = session_key(upload_id) {
+            if let Err(error) = self.inner.objects.delete(&manifest).await {
+                tracing::warn!(%error, upload_id, "cannot delete a multipart upload's session");
+            }
+        }
         if let Ok(prefix) = ObjectKey::parse(&format!(
             "projects/{project_id}/mlflow/.uploads/{upload_id}"
         )) {
@@ -410,7 +454,7 @@ impl TrackingService {
         upload_id: &str,
     ) -> CoreResult<u64> {
         pass.require_write()?;
-        let session = self.take_session(pass, upload_id)?;
+        let session = self.take_session(pass, upload_id).await?;
         let mut keys = Vec::new();
         for part in 1..=session.num_parts {
             let key = self.part_key(&session.project_id, upload_id, part)?;
@@ -446,7 +490,7 @@ impl TrackingService {
         upload_id: &str,
     ) -> CoreResult<()> {
         pass.require_write()?;
-        let session = self.take_session(pass, upload_id)?;
+        let session = self.take_session(pass, upload_id).await?;
         self.delete_parts(&session.project_id, upload_id).await;
         Ok(())
     }

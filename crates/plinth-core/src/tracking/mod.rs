@@ -89,7 +89,6 @@ struct Inner {
     identity: IdentityService,
     objects: ArtifactStore,
     clock: Arc<dyn Clock>,
-    uploads: artifacts::Uploads,
 }
 
 impl std::fmt::Debug for TrackingService {
@@ -117,7 +116,6 @@ impl TrackingService {
                 identity,
                 objects,
                 clock,
-                uploads: artifacts::Uploads::default(),
             }),
         }
     }

@@ -426,7 +426,81 @@ async fn multipart_uploads_assemble_their_parts_in_order() {
 }
 
 #[tokio::test]
-async fn parts_of_uploads_lost_in_a_restart_are_deleted_a_day_later() {
+async fn multipart_uploads_survive_a_restart_of_the_server() {
+    let f = fixture().await;
+    let pass = f
+        .tracking
+        .authorize(&f.alice, &named("churn"))
+        .await
+        .unwrap();
+    let upload = f
+        .tracking
+        .create_multipart_upload(&pass, "1/r/artifacts/big.bin", 2)
+        .await
+        .unwrap();
+    f.tracking
+        .put_upload_part(&upload.upload_id, 1, body("first "))
+        .await
+        .unwrap();
+    // A new server over the same stores (its memory empty) takes the rest of the upload.
+    let restarted = TrackingService::new(
+        f.store_shared.clone(),
+        f.identity.clone(),
+        f.objects.clone(),
+        Arc::new(SystemClock),
+    );
+    assert!(
+        restarted
+            .put_upload_part(&upload.upload_id, 3, body("x"))
+            .await
+            .is_err(),
+        "the part count is remembered too"
+    );
+    restarted
+        .put_upload_part(&upload.upload_id, 2, body("second"))
+        .await
+        .unwrap();
+    // Another project cannot complete it.
+    let other = restarted.authorize(&f.alice, &named("ads")).await.unwrap();
+    assert!(restarted
+        .complete_multipart_upload(&other, &upload.upload_id)
+        .await
+        .is_err());
+    let pass = restarted
+        .authorize(&f.alice, &named("churn"))
+        .await
+        .unwrap();
+    assert_eq!(
+        restarted
+            .complete_multipart_upload(&pass, &upload.upload_id)
+            .await
+            .unwrap(),
+        12
+    );
+    let (_, stream) = restarted
+        .get_artifact(&pass, "1/r/artifacts/big.bin")
+        .await
+        .unwrap();
+    let bytes: Vec<Bytes> = stream.map(Result::unwrap).collect().await;
+    assert_eq!(bytes.concat(), b"first second");
+    // The session is gone with the parts; made-up ids never reach the object store.
+    assert!(f
+        .tracking
+        .put_upload_part(&upload.upload_id, 1, body("x"))
+        .await
+        .is_err());
+    for forged in ["../../etc/passwd", "", &"A".repeat(64)] {
+        assert!(restarted
+            .put_upload_part(forged, 1, body("x"))
+            .await
+            .is_err());
+    }
+    let sessions = plinth_artifacts::ObjectKey::parse("mlflow-uploads").unwrap();
+    assert!(f.objects.list(Some(&sessions)).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn parts_of_abandoned_uploads_are_deleted_a_day_later() {
     let f = fixture().await;
     let pass = f
         .tracking
