@@ -27,6 +27,16 @@ struct Fixture {
     _store: TestStore,
 }
 
+impl Fixture {
+    /// The pass of `principal` in project `project` of `lab`.
+    async fn pass(&self, principal: &Principal, project: &str) -> TrackingPass {
+        self.tracking
+            .authorize(principal, &named(project))
+            .await
+            .unwrap()
+    }
+}
+
 fn client() -> ClientInfo {
     ClientInfo::default()
 }
@@ -125,11 +135,7 @@ async fn projects_resolve_from_the_uri_or_the_scoped_token() {
         .await
         .unwrap_err();
     assert!(matches!(error, CoreError::InvalidArgument(_)), "{error}");
-    let pass = f
-        .tracking
-        .authorize(&f.alice, &named("churn"))
-        .await
-        .unwrap();
+    let pass = f.pass(&f.alice, "churn").await;
     assert_eq!(pass.project().name.to_string(), "churn");
 
     let (_, secret) = f
@@ -170,16 +176,8 @@ async fn projects_resolve_from_the_uri_or_the_scoped_token() {
 #[tokio::test]
 async fn viewers_read_and_contributors_write() {
     let f = fixture().await;
-    let owner = f
-        .tracking
-        .authorize(&f.alice, &named("churn"))
-        .await
-        .unwrap();
-    let viewer = f
-        .tracking
-        .authorize(&f.vera, &named("churn"))
-        .await
-        .unwrap();
+    let owner = f.pass(&f.alice, "churn").await;
+    let viewer = f.pass(&f.vera, "churn").await;
     let experiment = f
         .tracking
         .create_experiment(&owner, "exp", None, Vec::new())
@@ -218,12 +216,8 @@ async fn viewers_read_and_contributors_write() {
 #[tokio::test]
 async fn experiment_zero_is_each_projects_default() {
     let f = fixture().await;
-    let churn = f
-        .tracking
-        .authorize(&f.alice, &named("churn"))
-        .await
-        .unwrap();
-    let ads = f.tracking.authorize(&f.alice, &named("ads")).await.unwrap();
+    let churn = f.pass(&f.alice, "churn").await;
+    let ads = f.pass(&f.alice, "ads").await;
     let churn_default = f.tracking.get_experiment(&churn, "0").await.unwrap();
     let ads_default = f.tracking.get_experiment(&ads, "0").await.unwrap();
     assert_eq!(churn_default.name, "Default");
@@ -255,11 +249,7 @@ async fn experiment_zero_is_each_projects_default() {
 #[tokio::test]
 async fn artifact_locations_and_sources_stay_on_the_server() {
     let f = fixture().await;
-    let pass = f
-        .tracking
-        .authorize(&f.alice, &named("churn"))
-        .await
-        .unwrap();
+    let pass = f.pass(&f.alice, "churn").await;
     for location in [
         "file:///etc",
         "s3://bucket/x",
@@ -319,12 +309,8 @@ async fn artifact_locations_and_sources_stay_on_the_server() {
 #[tokio::test]
 async fn artifacts_are_kept_per_project_and_paths_cannot_escape() {
     let f = fixture().await;
-    let churn = f
-        .tracking
-        .authorize(&f.alice, &named("churn"))
-        .await
-        .unwrap();
-    let ads = f.tracking.authorize(&f.alice, &named("ads")).await.unwrap();
+    let churn = f.pass(&f.alice, "churn").await;
+    let ads = f.pass(&f.alice, "ads").await;
     f.tracking
         .put_artifact(&churn, "1/r/artifacts/dir/a.txt", body("hello"))
         .await
@@ -380,11 +366,7 @@ async fn artifacts_are_kept_per_project_and_paths_cannot_escape() {
 #[tokio::test]
 async fn multipart_uploads_assemble_their_parts_in_order() {
     let f = fixture().await;
-    let pass = f
-        .tracking
-        .authorize(&f.alice, &named("churn"))
-        .await
-        .unwrap();
+    let pass = f.pass(&f.alice, "churn").await;
     let upload = f
         .tracking
         .create_multipart_upload(&pass, "1/r/artifacts/big.bin", 3)
@@ -428,11 +410,7 @@ async fn multipart_uploads_assemble_their_parts_in_order() {
 #[tokio::test]
 async fn multipart_uploads_survive_a_restart_of_the_server() {
     let f = fixture().await;
-    let pass = f
-        .tracking
-        .authorize(&f.alice, &named("churn"))
-        .await
-        .unwrap();
+    let pass = f.pass(&f.alice, "churn").await;
     let upload = f
         .tracking
         .create_multipart_upload(&pass, "1/r/artifacts/big.bin", 2)
@@ -502,11 +480,7 @@ async fn multipart_uploads_survive_a_restart_of_the_server() {
 #[tokio::test]
 async fn parts_of_abandoned_uploads_are_deleted_a_day_later() {
     let f = fixture().await;
-    let pass = f
-        .tracking
-        .authorize(&f.alice, &named("churn"))
-        .await
-        .unwrap();
+    let pass = f.pass(&f.alice, "churn").await;
     let lost = f
         .tracking
         .create_multipart_upload(&pass, "1/r/artifacts/a.bin", 1)
