@@ -2,10 +2,10 @@
 //! grammar), create, show, rename, delete, restore, and tags.
 
 use clap::{Args, Subcommand};
-use plinth_client::mlflow::{Experiment, Search, Tag, ViewType};
+use plinth_client::mlflow::{Experiment, Tag, ViewType};
 
 use super::output::{optional_time, print_fields, print_json, Table};
-use super::tracking::{collect_pages, parse_tag, user_tags, Tracking, TrackingArgs};
+use super::tracking::{collect_pages, parse_tag, user_tags, SearchArgs, Tracking, TrackingArgs};
 use super::{block_on, Session};
 use crate::cli::Failure;
 
@@ -34,15 +34,8 @@ enum ExperimentsCommand {
         /// Only deleted experiments.
         #[arg(long, conflicts_with = "all")]
         deleted: bool,
-        /// MLflow's filter, e.g. `name LIKE 'churn%'` or `tags.team = 'ml'`.
-        #[arg(long, value_name = "FILTER")]
-        filter: Option<String>,
-        /// MLflow's order, e.g. `name ASC` (repeatable) [default: newest first].
-        #[arg(long, value_name = "ORDER")]
-        order_by: Vec<String>,
-        /// At most this many.
-        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-        limit: u32,
+        #[command(flatten)]
+        search: SearchArgs,
     },
     /// Create an experiment; prints its id.
     Create {
@@ -111,30 +104,20 @@ pub fn run(args: ExperimentsArgs) -> Result<(), Failure> {
             ExperimentsCommand::List {
                 all,
                 deleted,
-                filter,
-                order_by,
-                limit,
+                search,
             } => {
                 let view = match (all, deleted) {
                     (true, _) => ViewType::All,
                     (false, true) => ViewType::DeletedOnly,
                     (false, false) => ViewType::ActiveOnly,
                 };
-                let (experiments, more) = collect_pages(
-                    limit as usize,
-                    PAGE_SIZE,
-                    async |max_results, page_token| {
-                        let search = Search {
-                            filter: filter.clone(),
-                            order_by: order_by.clone(),
-                            max_results,
-                            page_token,
-                        };
-                        let page = api.search_experiments(&search, view).await.map_err(fail)?;
+                let limit = search.limit;
+                let (experiments, more) =
+                    collect_pages(search.search(), search.limit(), PAGE_SIZE, async |search| {
+                        let page = api.search_experiments(search, view).await.map_err(fail)?;
                         Ok((page.experiments, page.next_page_token))
-                    },
-                )
-                .await?;
+                    })
+                    .await?;
                 if json {
                     return print_json(&experiments);
                 }

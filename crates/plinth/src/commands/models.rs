@@ -9,7 +9,7 @@ use plinth_client::mlflow::{ModelVersion, RegisteredModel, Search, Tag};
 use super::artifacts::{self, checked_path, proxy_root};
 use super::output::{optional_time, or_dash, print_fields, print_json, Table};
 use super::runs::get_run;
-use super::tracking::{collect_pages, parse_tag, user_tags, Tracking, TrackingArgs};
+use super::tracking::{collect_pages, parse_tag, user_tags, SearchArgs, Tracking, TrackingArgs};
 use super::{block_on, Session};
 use crate::cli::Failure;
 
@@ -31,15 +31,8 @@ pub struct ModelsArgs {
 enum ModelsCommand {
     /// List the project's registered models.
     List {
-        /// MLflow's filter, e.g. `name LIKE 'churn%'`.
-        #[arg(long, value_name = "FILTER")]
-        filter: Option<String>,
-        /// MLflow's order, e.g. `name ASC` (repeatable).
-        #[arg(long, value_name = "ORDER")]
-        order_by: Vec<String>,
-        /// At most this many.
-        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-        limit: u32,
+        #[command(flatten)]
+        search: SearchArgs,
     },
     /// Show a registered model: description, tags, aliases and every version.
     Show {
@@ -156,26 +149,14 @@ pub fn run(args: ModelsArgs) -> Result<(), Failure> {
             move |error| tracking.fail_lookup(error, &what, MODELS_HINT)
         };
         match args.command {
-            ModelsCommand::List {
-                filter,
-                order_by,
-                limit,
-            } => {
-                let (models, more) = collect_pages(
-                    limit as usize,
-                    PAGE_SIZE,
-                    async |max_results, page_token| {
-                        let search = Search {
-                            filter: filter.clone(),
-                            order_by: order_by.clone(),
-                            max_results,
-                            page_token,
-                        };
-                        let page = api.search_registered_models(&search).await.map_err(fail)?;
+            ModelsCommand::List { search } => {
+                let limit = search.limit;
+                let (models, more) =
+                    collect_pages(search.search(), search.limit(), PAGE_SIZE, async |search| {
+                        let page = api.search_registered_models(search).await.map_err(fail)?;
                         Ok((page.registered_models, page.next_page_token))
-                    },
-                )
-                .await?;
+                    })
+                    .await?;
                 if json {
                     return print_json(&models);
                 }
@@ -297,21 +278,18 @@ async fn versions(tracking: &Tracking, name: &str) -> Result<Vec<ModelVersion>, 
     let api = tracking.api();
     // MLflow's filter grammar has no escapes: a name with a `'` is matched here instead.
     let filter = (!name.contains('\'')).then(|| format!("name = '{name}'"));
-    let (mut versions, _) =
-        collect_pages(usize::MAX, PAGE_SIZE, async |max_results, page_token| {
-            let search = Search {
-                filter: filter.clone(),
-                order_by: Vec::new(),
-                max_results,
-                page_token,
-            };
-            let page = api
-                .search_model_versions(&search)
-                .await
-                .map_err(|error| tracking.fail(error))?;
-            Ok((page.model_versions, page.next_page_token))
-        })
-        .await?;
+    let search = Search {
+        filter,
+        ..Search::default()
+    };
+    let (mut versions, _) = collect_pages(search, usize::MAX, PAGE_SIZE, async |search| {
+        let page = api
+            .search_model_versions(search)
+            .await
+            .map_err(|error| tracking.fail(error))?;
+        Ok((page.model_versions, page.next_page_token))
+    })
+    .await?;
     versions.retain(|version| version.name == name);
     versions.sort_by_key(|version| std::cmp::Reverse(version.version.parse::<i64>().unwrap_or(0)));
     Ok(versions)

@@ -85,16 +85,17 @@ pub fn transfer_bar(what: &str, size: u64) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::new(size);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{prefix} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}) {wide_msg}",
-        )
-        .expect("a valid template")
-        .progress_chars("=> "),
-    );
+    let bar = ProgressBar::new(size).with_style(transfer_style());
     bar.set_prefix(what.to_string());
     bar
+}
+
+fn transfer_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{prefix} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}) {wide_msg}",
+    )
+    .expect("a valid template")
+    .progress_chars("=> ")
 }
 
 /// Returns `yes` or `no`.
@@ -130,6 +131,14 @@ pub fn or_dash(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transfer_bars_have_a_valid_style() {
+        // Only terminals see the bar: check its template here.
+        let bar = ProgressBar::hidden().with_style(transfer_style());
+        bar.inc(3);
+        assert_eq!(bar.position(), 3);
+    }
 
     #[test]
     fn tables_align_columns_and_trim_line_ends() {

@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use plinth_client::mlflow::{Experiment, Run, Search, ViewType};
 
 use super::output::{optional_time, or_dash, print_fields, print_json, Table};
-use super::tracking::{collect_pages, Tracking, TrackingArgs};
+use super::tracking::{collect_pages, SearchArgs, Tracking, TrackingArgs};
 use super::units::format_duration;
 use super::{block_on, Session};
 use crate::cli::Failure;
@@ -57,18 +57,11 @@ struct ListArgs {
     /// experiment of the project].
     #[arg(long, short = 'x', value_name = "NAME|ID")]
     experiment: Vec<String>,
-    /// MLflow's filter, e.g. `metrics.loss < 0.5 and params.lr = '0.01'`.
-    #[arg(long, value_name = "FILTER")]
-    filter: Option<String>,
-    /// MLflow's order, e.g. `metrics.loss ASC` (repeatable).
-    #[arg(long, value_name = "ORDER")]
-    order_by: Vec<String>,
+    #[command(flatten)]
+    search: SearchArgs,
     /// Extra columns: `metrics.KEY`, `params.KEY`, `tags.KEY` (comma-separated).
     #[arg(long, value_delimiter = ',', value_name = "COLUMN,…", value_parser = parse_column)]
     columns: Vec<Column>,
-    /// At most this many (the pages are followed until then).
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    limit: u32,
     /// Deleted runs (and the runs of deleted experiments) too.
     #[arg(long)]
     all: bool,
@@ -215,14 +208,9 @@ async fn list(tracking: &Tracking, args: &ListArgs, json: bool) -> Result<(), Fa
     };
     // The experiments searched, by id: the ones named, else every one of the project.
     let experiments: Vec<Experiment> = if args.experiment.is_empty() {
-        collect_pages(usize::MAX, PAGE_SIZE, async |max_results, page_token| {
-            let search = Search {
-                max_results,
-                page_token,
-                ..Search::default()
-            };
+        collect_pages(Search::default(), usize::MAX, PAGE_SIZE, async |search| {
             let page = api
-                .search_experiments(&search, view)
+                .search_experiments(search, view)
                 .await
                 .map_err(|error| tracking.fail(error))?;
             Ok((page.experiments, page.next_page_token))
@@ -244,23 +232,22 @@ async fn list(tracking: &Tracking, args: &ListArgs, json: bool) -> Result<(), Fa
         .iter()
         .map(|experiment| (experiment.experiment_id.clone(), experiment.name.clone()))
         .collect();
-    let limit = args.limit as usize;
+    let limit = args.search.limit();
     let (runs, more) = if ids.is_empty() {
         (Vec::new(), false)
     } else {
-        collect_pages(limit, args.page_size, async |max_results, page_token| {
-            let search = Search {
-                filter: args.filter.clone(),
-                order_by: args.order_by.clone(),
-                max_results,
-                page_token,
-            };
-            let page = api
-                .search_runs(&ids, &search, view)
-                .await
-                .map_err(|error| tracking.fail(error))?;
-            Ok((page.runs, page.next_page_token))
-        })
+        collect_pages(
+            args.search.search(),
+            limit,
+            args.page_size,
+            async |search| {
+                let page = api
+                    .search_runs(&ids, search, view)
+                    .await
+                    .map_err(|error| tracking.fail(error))?;
+                Ok((page.runs, page.next_page_token))
+            },
+        )
         .await?
     };
     if json {

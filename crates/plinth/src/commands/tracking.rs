@@ -4,7 +4,7 @@
 //! to look, following page tokens, and `KEY=VALUE` tags.
 
 use clap::Args;
-use plinth_client::mlflow::{Experiment, Mlflow, Tag};
+use plinth_client::mlflow::{Experiment, Mlflow, Search, Tag};
 use plinth_client::ClientError;
 
 use super::project::{self, ProjectArgs};
@@ -21,6 +21,37 @@ pub struct TrackingArgs {
     pub remote: RemoteArgs,
     #[command(flatten)]
     pub project: ProjectArgs,
+}
+
+/// The flags of a listing: MLflow's filter and order, and how many to show.
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// MLflow's filter, e.g. `metrics.loss < 0.5 and params.lr = '0.01'` (runs) or
+    /// `name LIKE 'churn%'`.
+    #[arg(long, value_name = "FILTER")]
+    pub filter: Option<String>,
+    /// MLflow's order, e.g. `metrics.loss ASC` or `name DESC` (repeatable).
+    #[arg(long, value_name = "ORDER")]
+    pub order_by: Vec<String>,
+    /// At most this many (pages are followed until then).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub limit: u32,
+}
+
+impl SearchArgs {
+    /// Returns the search these flags describe (first page, size still to set).
+    pub fn search(&self) -> Search {
+        Search {
+            filter: self.filter.clone(),
+            order_by: self.order_by.clone(),
+            ..Search::default()
+        }
+    }
+
+    /// Returns `--limit`.
+    pub fn limit(&self) -> usize {
+        self.limit as usize
+    }
 }
 
 /// A session and the project its tracking commands act in.
@@ -101,27 +132,30 @@ pub fn parse_tag(text: &str) -> Result<Tag, String> {
     }
 }
 
-/// Fetches pages until `limit` items or the last page: `fetch(page_size, token)` returns a
-/// page and the next token. Returns the items and whether more were left.
+/// Runs `search` page after page until `limit` items or the last page: `fetch` gets the
+/// search with its page size and token set, and returns a page and the next token. Returns
+/// the items and whether more were left.
 pub async fn collect_pages<T>(
+    mut search: Search,
     limit: usize,
     max_page_size: usize,
-    mut fetch: impl AsyncFnMut(i64, Option<String>) -> Result<(Vec<T>, Option<String>), Failure>,
+    mut fetch: impl AsyncFnMut(&Search) -> Result<(Vec<T>, Option<String>), Failure>,
 ) -> Result<(Vec<T>, bool), Failure> {
     let mut items = Vec::new();
-    let mut token = None;
+    search.page_token = None;
     while items.len() < limit {
         let page_size = (limit - items.len()).min(max_page_size).max(1);
-        let (page, next) = fetch(i64::try_from(page_size).unwrap_or(i64::MAX), token).await?;
+        search.max_results = i64::try_from(page_size).unwrap_or(i64::MAX);
+        let (page, next) = fetch(&search).await?;
         items.extend(page);
         match next {
-            Some(next) if !next.is_empty() => token = Some(next),
+            Some(next) if !next.is_empty() => search.page_token = Some(next),
             _ => return Ok((items, false)),
         }
     }
     // A full page with a token: there may be more (or an empty last page).
     items.truncate(limit);
-    Ok((items, token.is_some()))
+    Ok((items, search.page_token.is_some()))
 }
 
 /// Returns `mlflow.`-free tags as `k=v, …` for tables.
@@ -154,9 +188,13 @@ mod tests {
     #[test]
     fn pages_are_followed_up_to_the_limit() {
         let pages = |limit: usize| {
-            super::super::block_on(collect_pages(limit, 2, async |size, token| {
-                let start: usize = token.map_or(0, |token| token.parse().unwrap());
-                let end = (start + usize::try_from(size).unwrap()).min(5);
+            super::super::block_on(collect_pages(Search::default(), limit, 2, async |search| {
+                let start: usize = search
+                    .page_token
+                    .as_ref()
+                    .map_or(0, |token| token.parse().unwrap());
+                let size = usize::try_from(search.max_results).unwrap();
+                let end = (start + size).min(5);
                 let next = (end < 5).then(|| end.to_string());
                 Ok(((start..end).collect::<Vec<_>>(), next))
             }))
