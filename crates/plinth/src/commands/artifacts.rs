@@ -360,8 +360,12 @@ async fn fetch(
         .download_artifact(&file.remote)
         .await
         .map_err(|error| tracking.fail(error))?;
-    let temporary = tempfile::Builder::new()
-        .prefix(".plinth-download-")
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".plinth-download-");
+    // Temporary files are private (0600); a download gets what the umask gives new files.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let temporary = builder
         .tempfile_in(parent)
         .map_err(|error| cannot_write(&error))?;
     let mut writer = tokio::fs::File::from_std(

@@ -422,6 +422,20 @@ async fn tracking_commands_list_filter_show_download_and_refuse() {
         "{download:#?}"
     );
     assert_same_tree(&read_tree(&out), &tree);
+    // Files get the modes new files get here (the umask), not a temporary file's 0600.
+    let umask = fs_err::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix("Umask:"))
+        .map(|mask| u32::from_str_radix(mask.trim(), 8).unwrap())
+        .unwrap();
+    let mode = fs_err::metadata(out.join("model/data/weights.bin"))
+        .unwrap()
+        .permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o666 & !umask
+    );
     // One folder or one file lands at its path inside DEST, as MLflow's download does.
     let part = dir.path().join("part");
     olga.run(&[
