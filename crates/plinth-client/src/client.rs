@@ -90,11 +90,12 @@ impl std::fmt::Debug for Client {
     }
 }
 
-/// The error body of every Plinth API error.
+/// The error body of every Plinth API error, and of MLflow's API (`{error_code, message}`).
 #[derive(Deserialize)]
-struct WireError {
-    code: String,
-    message: String,
+#[serde(untagged)]
+enum WireError {
+    Plinth { code: String, message: String },
+    Mlflow { error_code: String, message: String },
 }
 
 impl Client {
@@ -441,11 +442,8 @@ impl Client {
         organization: &str,
         project: &str,
     ) -> ClientResult<QuotaView> {
-        self.json(self.request(
-            Method::GET,
-            &project_path(organization, project, &["quota"]),
-        ))
-        .await
+        self.json(self.project_request(Method::GET, organization, project, &["quota"]))
+            .await
     }
 
     /// Replaces a project's quota (admins).
@@ -456,11 +454,8 @@ impl Client {
         quota: &ProjectQuota,
     ) -> ClientResult<QuotaView> {
         self.json(
-            self.request(
-                Method::PUT,
-                &project_path(organization, project, &["quota"]),
-            )
-            .json(quota),
+            self.project_request(Method::PUT, organization, project, &["quota"])
+                .json(quota),
         )
         .await
     }
@@ -473,11 +468,8 @@ impl Client {
         query: &UsageQuery,
     ) -> ClientResult<Vec<UsageRecord>> {
         self.json(
-            self.request(
-                Method::GET,
-                &project_path(organization, project, &["usage"]),
-            )
-            .query(query),
+            self.project_request(Method::GET, organization, project, &["usage"])
+                .query(query),
         )
         .await
     }
@@ -490,12 +482,9 @@ impl Client {
         query: &UsageQuery,
     ) -> ClientResult<String> {
         self.text(
-            self.request(
-                Method::GET,
-                &project_path(organization, project, &["usage"]),
-            )
-            .query(query)
-            .query(&[("format", "csv")]),
+            self.project_request(Method::GET, organization, project, &["usage"])
+                .query(query)
+                .query(&[("format", "csv")]),
         )
         .await
     }
@@ -592,11 +581,8 @@ impl Client {
         request: &JobRequest,
     ) -> ClientResult<JobView> {
         self.json(
-            self.request(
-                Method::POST,
-                &project_path(organization, project, &["jobs"]),
-            )
-            .json(request),
+            self.project_request(Method::POST, organization, project, &["jobs"])
+                .json(request),
         )
         .await
     }
@@ -609,7 +595,7 @@ impl Client {
         query: &JobListQuery,
     ) -> ClientResult<JobPage> {
         self.json(
-            self.request(Method::GET, &project_path(organization, project, &["jobs"]))
+            self.project_request(Method::GET, organization, project, &["jobs"])
                 .query(query),
         )
         .await
@@ -622,11 +608,8 @@ impl Client {
         project: &str,
         id: &str,
     ) -> ClientResult<JobView> {
-        self.json(self.request(
-            Method::GET,
-            &project_path(organization, project, &["jobs", id]),
-        ))
-        .await
+        self.json(self.project_request(Method::GET, organization, project, &["jobs", id]))
+            .await
     }
 
     /// Stops a job: a queued one leaves the queue, a running one gets SIGTERM and, after
@@ -638,11 +621,8 @@ impl Client {
         project: &str,
         id: &str,
     ) -> ClientResult<JobView> {
-        self.json(self.request(
-            Method::POST,
-            &project_path(organization, project, &["jobs", id, "stop"]),
-        ))
-        .await
+        self.json(self.project_request(Method::POST, organization, project, &["jobs", id, "stop"]))
+            .await
     }
 
     /// Submits a job again with the same class, command, environment and files.
@@ -652,11 +632,8 @@ impl Client {
         project: &str,
         id: &str,
     ) -> ClientResult<JobView> {
-        self.json(self.request(
-            Method::POST,
-            &project_path(organization, project, &["jobs", id, "rerun"]),
-        ))
-        .await
+        self.json(self.project_request(Method::POST, organization, project, &["jobs", id, "rerun"]))
+            .await
     }
 
     /// Streams a job's output (stdout and stderr interleaved) as it comes. With `follow`
@@ -679,28 +656,57 @@ impl Client {
 
     // ---------- plumbing ----------
 
-    /// Returns the URL of `/api/v1/{segments…}`, each segment percent-encoded.
-    fn endpoint(&self, segments: &[&str]) -> Url {
+    /// Returns the URL of `{server}/{segments…}`, each segment percent-encoded.
+    pub(crate) fn url<'a>(&self, segments: impl IntoIterator<Item = &'a str>) -> Url {
         let mut url = self.base.clone();
         url.path_segments_mut()
             .expect("parse_server_url accepts only http URLs, which have a path")
             .pop_if_empty()
-            .extend(["api", "v1"])
             .extend(segments);
         url
     }
 
-    /// Returns a request that must be answered in full within [`REQUEST_TIMEOUT`].
+    /// Returns a request to `/api/v1/{segments…}` that must be answered in full within
+    /// [`REQUEST_TIMEOUT`].
     fn request<S: AsRef<str>>(&self, method: Method, segments: &[S]) -> RequestBuilder {
         self.streaming_request(method, segments)
             .timeout(REQUEST_TIMEOUT)
     }
 
-    /// Returns a request without an overall time limit (its body streams for as long as
-    /// it takes); connecting is still limited, and TCP keepalive notices dead peers.
+    /// Returns a request to `/api/v1/{segments…}` without an overall time limit (see
+    /// [`Client::streaming_request_to`]).
     fn streaming_request<S: AsRef<str>>(&self, method: Method, segments: &[S]) -> RequestBuilder {
-        let segments: Vec<&str> = segments.iter().map(AsRef::as_ref).collect();
-        let builder = self.http.request(method, self.endpoint(&segments));
+        let url = self.url(
+            ["api", "v1"]
+                .into_iter()
+                .chain(segments.iter().map(AsRef::as_ref)),
+        );
+        self.streaming_request_to(method, url)
+    }
+
+    /// Returns a request to `/api/v1/orgs/{organization}/projects/{project}/{rest…}` that
+    /// must be answered in full within [`REQUEST_TIMEOUT`].
+    fn project_request(
+        &self,
+        method: Method,
+        organization: &str,
+        project: &str,
+        rest: &[&str],
+    ) -> RequestBuilder {
+        self.request(method, &project_path(organization, project, rest))
+    }
+
+    /// Returns a request to `url` that must be answered in full within [`REQUEST_TIMEOUT`].
+    pub(crate) fn request_to(&self, method: Method, url: Url) -> RequestBuilder {
+        self.streaming_request_to(method, url)
+            .timeout(REQUEST_TIMEOUT)
+    }
+
+    /// Returns a request to `url` with the bearer token and without an overall time limit
+    /// (its body streams for as long as it takes); connecting is still limited, and TCP
+    /// keepalive notices dead peers.
+    pub(crate) fn streaming_request_to(&self, method: Method, url: Url) -> RequestBuilder {
+        let builder = self.http.request(method, url);
         match &self.token {
             Some(token) => builder.bearer_auth(token),
             None => builder,
@@ -708,7 +714,7 @@ impl Client {
     }
 
     /// Turns a successful response into a stream of its body.
-    fn byte_stream(&self, response: Response) -> ByteStream {
+    pub(crate) fn byte_stream(&self, response: Response) -> ByteStream {
         let client = self.clone();
         response
             .bytes_stream()
@@ -717,7 +723,7 @@ impl Client {
     }
 
     /// Sends the request; any answer but a success becomes an error.
-    async fn send(&self, builder: RequestBuilder) -> ClientResult<Response> {
+    pub(crate) async fn send(&self, builder: RequestBuilder) -> ClientResult<Response> {
         let response = builder
             .send()
             .await
@@ -731,10 +737,16 @@ impl Client {
             .await
             .map_err(|source| self.transport_error(source))?;
         match serde_json::from_str::<WireError>(&body) {
-            Ok(error) => Err(ClientError::Api {
+            Ok(
+                WireError::Plinth { code, message }
+                | WireError::Mlflow {
+                    error_code: code,
+                    message,
+                },
+            ) => Err(ClientError::Api {
                 status: status.as_u16(),
-                code: error.code,
-                message: error.message,
+                code,
+                message,
             }),
             Err(_) => Err(self.unexpected(
                 status,
@@ -743,7 +755,10 @@ impl Client {
         }
     }
 
-    async fn json<T: DeserializeOwned>(&self, builder: RequestBuilder) -> ClientResult<T> {
+    pub(crate) async fn json<T: DeserializeOwned>(
+        &self,
+        builder: RequestBuilder,
+    ) -> ClientResult<T> {
         let response = self.send(builder).await?;
         let status = response.status();
         let body = response

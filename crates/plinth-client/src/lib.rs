@@ -1,9 +1,10 @@
 //! A typed HTTP client of Plinth's public REST API (`/api/v1/…`): login and logout, the
 //! caller's profile and tokens, users, organizations and projects; the workload runtime's
 //! node pools, resource classes, quotas and usage ledger; snapshots of working files
-//! (streamed up and down) and jobs, with their output streamed as it comes. The `plinth` CLI and the
-//! end-to-end tests use it; it owns no state beyond one server URL and one bearer token,
-//! and it does not store credentials (the CLI does).
+//! (streamed up and down) and jobs, with their output streamed as it comes; and MLflow's
+//! tracking, registry and artifact API of a project ([`Client::mlflow`], [`mlflow`]). The
+//! `plinth` CLI and the end-to-end tests use it; it owns no state beyond one server URL and
+//! one bearer token, and it does not store credentials (the CLI does).
 //!
 //! **Plain http only, for now.** An `https://` server URL is refused with
 //! [`ClientError::InvalidUrl`]; put a TLS-terminating proxy on the same host, or wait for
@@ -17,6 +18,7 @@
 
 mod client;
 mod error;
+pub mod mlflow;
 mod wire;
 
 pub use client::{parse_server_url, ByteStream, Client};

@@ -1,6 +1,6 @@
 //! The client against a small fake server: paths, bearer tokens, and each kind of failure.
 
-use axum::extract::Path;
+use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -69,7 +69,25 @@ async fn fake_server() -> String {
             "/api/v1/orgs",
             get(|| async { (StatusCode::BAD_GATEWAY, "<html>bad gateway</html>") }),
         )
-        .route("/api/v1/projects", get(|| async { "not json" }));
+        .route("/api/v1/projects", get(|| async { "not json" }))
+        .route(
+            "/projects/{organization}/{project}/api/2.0/mlflow/experiments/get-by-name",
+            get(
+                |Path((organization, project)): Path<(String, String)>,
+                 Query(query): Query<std::collections::HashMap<String, String>>| async move {
+                    (
+                        StatusCode::NOT_FOUND,
+                        Json(json!({
+                            "error_code": "RESOURCE_DOES_NOT_EXIST",
+                            "message": format!(
+                                "Experiment '{}' does not exist in {organization}/{project}",
+                                query["experiment_name"]
+                            ),
+                        })),
+                    )
+                },
+            ),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -377,4 +395,23 @@ async fn jobs_and_csv_usage_decode() {
         .await
         .unwrap();
     assert_eq!(csv, "format=csv from=2026-11-01\n");
+}
+
+#[tokio::test]
+async fn mlflow_calls_go_under_the_project_and_keep_mlflow_errors() {
+    let server = fake_server().await;
+    let client = Client::try_new(&server).unwrap();
+    let error = client
+        .mlflow("acme", "churn team")
+        .get_experiment_by_name("a&b")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "Experiment 'a&b' does not exist in acme/churn team"
+    );
+    assert!(
+        matches!(&error, ClientError::Api { status: 404, code, .. } if code == "RESOURCE_DOES_NOT_EXIST"),
+        "{error:?}"
+    );
 }

@@ -1,6 +1,7 @@
 //! The command line: `plinth serve`, `plinth version`, `plinth config default|check`, and
 //! the commands that talk to a server (`login`, `logout`, `whoami`, `users`, `orgs`,
-//! `projects`, `tokens`, `jobs`, `pools`, `classes`, `quota`, `usage`; see [`commands`]).
+//! `projects`, `tokens`, `jobs`, `pools`, `classes`, `quota`, `usage`, `experiments`,
+//! `runs`, `models`, `artifacts`; see [`commands`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -83,6 +84,14 @@ enum Command {
     Quota(commands::quota::QuotaArgs),
     /// Show CPU-, memory- and GPU-hours by day, user and class.
     Usage(commands::usage::UsageArgs),
+    /// List, create, show, rename, delete and restore MLflow experiments, and tag them.
+    Experiments(commands::experiments::ExperimentsArgs),
+    /// Search runs with MLflow's filter grammar, show one, delete and restore them.
+    Runs(commands::runs::RunsArgs),
+    /// The model registry: registered models, versions, aliases, stages, downloads.
+    Models(commands::models::ModelsArgs),
+    /// List and download a run's artifacts.
+    Artifacts(commands::artifacts::ArtifactsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -253,6 +262,10 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Classes(args) => commands::classes::run(args),
         Command::Quota(args) => commands::quota::run(args),
         Command::Usage(args) => commands::usage::run(args),
+        Command::Experiments(args) => commands::experiments::run(args),
+        Command::Runs(args) => commands::runs::run(args),
+        Command::Models(args) => commands::models::run(args),
+        Command::Artifacts(args) => commands::artifacts::run(args),
     }
 }
 
@@ -267,4 +280,18 @@ fn redacted_toml(config: &plinth_config::Config) -> Result<String, Failure> {
     }
     toml::to_string(&config)
         .map_err(|error| Failure::runtime(format!("cannot render the configuration: {error}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        // clap checks every subcommand's arguments (unique names, valid defaults) here,
+        // which it otherwise does only when that subcommand is first used.
+        Cli::command().debug_assert();
+    }
 }

@@ -19,7 +19,7 @@ use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use plinth_client::{ClientError, JobListQuery, JobRequest, JobView, LogQuery, WorkloadState};
 
-use super::output::{optional_time, or_dash, print_fields, print_json, time, Table};
+use super::output::{optional_time, or_dash, print_fields, print_json, time, transfer_bar, Table};
 use super::project::{self, ProjectArgs, ProjectSource};
 use super::snapshot::{self, Snapshot};
 use super::units::{format_age, format_bytes, format_cpu, format_duration, now_ms};
@@ -447,7 +447,7 @@ async fn upload(
     let file = tokio::fs::File::open(path)
         .await
         .map_err(|error| Failure::runtime(format!("cannot read `{}`: {error}", path.display())))?;
-    let bar = upload_bar(snapshot.size);
+    let bar = transfer_bar("uploading working files", snapshot.size);
     let counter = bar.clone();
     let body =
         tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024).inspect(move |chunk| {
@@ -473,21 +473,6 @@ fn spinner() -> ProgressBar {
             .expect("a valid template"),
     );
     bar.enable_steady_tick(Duration::from_millis(100));
-    bar
-}
-
-fn upload_bar(size: u64) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(size);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "uploading working files [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})",
-        )
-        .expect("a valid template")
-        .progress_chars("=> "),
-    );
     bar
 }
 

@@ -1,15 +1,19 @@
 //! Commands that talk to a Plinth server through its REST API (`plinth-client`): `login`,
-//! `logout`, `whoami`, `users`, `orgs`, `projects`, `tokens`, and the workload runtime's
-//! `jobs`, `pools`, `classes`, `quota` and `usage`.
+//! `logout`, `whoami`, `users`, `orgs`, `projects`, `tokens`, the workload runtime's
+//! `jobs`, `pools`, `classes`, `quota` and `usage`, and experiment tracking's
+//! `experiments`, `runs`, `models` and `artifacts` (MLflow's API of the project).
 //!
 //! Which server and token a command uses: `--url` (or `PLINTH_URL`) and `PLINTH_TOKEN`
 //! when given, else what `plinth login` stored (see [`credentials`]). A stored token is
 //! only ever sent to the server it was issued by.
 
+pub mod artifacts;
 pub mod auth;
 pub mod classes;
 pub mod credentials;
+pub mod experiments;
 pub mod jobs;
+pub mod models;
 pub mod orgs;
 mod output;
 pub mod pools;
@@ -17,8 +21,10 @@ pub mod project;
 pub mod projects;
 mod prompt;
 pub mod quota;
+pub mod runs;
 pub mod snapshot;
 pub mod tokens;
+mod tracking;
 mod units;
 pub mod usage;
 pub mod users;

@@ -1,5 +1,8 @@
 //! Human output: aligned tables and fields, dates, and `--json`.
 
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::cli::Failure;
@@ -14,15 +17,15 @@ pub fn print_json<T: Serialize + ?Sized>(value: &T) -> Result<(), Failure> {
 
 /// A table printed with aligned columns.
 pub struct Table {
-    headers: Vec<&'static str>,
+    headers: Vec<String>,
     rows: Vec<Vec<String>>,
 }
 
 impl Table {
     /// Returns an empty table with these column headers.
-    pub fn new(headers: &[&'static str]) -> Self {
+    pub fn new<S: AsRef<str>>(headers: &[S]) -> Self {
         Table {
-            headers: headers.to_vec(),
+            headers: headers.iter().map(|h| h.as_ref().to_string()).collect(),
             rows: Vec::new(),
         }
     }
@@ -44,9 +47,8 @@ impl Table {
                 *width = (*width).max(cell.chars().count());
             }
         }
-        let headers: Vec<String> = self.headers.iter().map(|h| (*h).to_string()).collect();
         let mut text = String::new();
-        for row in std::iter::once(&headers).chain(&self.rows) {
+        for row in std::iter::once(&self.headers).chain(&self.rows) {
             let line: Vec<String> = row
                 .iter()
                 .zip(&widths)
@@ -75,6 +77,25 @@ pub fn print_fields(fields: &[(&str, String)]) {
         let label = format!("{label}:");
         println!("{label:<width$}  {value}");
     }
+}
+
+/// Returns a progress bar of `size` bytes on stderr (`{what} [====>  ] 3 MiB/9 MiB (…/s)
+/// {message}`), or a hidden one when stderr is not a terminal.
+pub fn transfer_bar(what: &str, size: u64) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(size).with_style(transfer_style());
+    bar.set_prefix(what.to_string());
+    bar
+}
+
+fn transfer_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{prefix} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}) {wide_msg}",
+    )
+    .expect("a valid template")
+    .progress_chars("=> ")
 }
 
 /// Returns `yes` or `no`.
@@ -110,6 +131,14 @@ pub fn or_dash(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transfer_bars_have_a_valid_style() {
+        // Only terminals see the bar: check its template here.
+        let bar = ProgressBar::hidden().with_style(transfer_style());
+        bar.inc(3);
+        assert_eq!(bar.position(), 3);
+    }
 
     #[test]
     fn tables_align_columns_and_trim_line_ends() {

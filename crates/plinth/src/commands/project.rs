@@ -29,7 +29,13 @@ const FILE_NAME: &str = "defaults.toml";
 pub struct ProjectArgs {
     /// `ORGANIZATION/PROJECT` [default: the one `plinth projects use` chose, else your only
     /// project].
-    #[arg(long, short = 'p', env = "PLINTH_PROJECT", value_name = "ORG/NAME")]
+    #[arg(
+        long,
+        short = 'p',
+        global = true,
+        env = "PLINTH_PROJECT",
+        value_name = "ORG/NAME"
+    )]
     pub project: Option<ProjectRef>,
 }
 

@@ -18,23 +18,23 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// One run of the binary.
 #[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Run {
     /// Asserts success and returns stdout.
     #[track_caller]
-    fn ok(self) -> String {
+    pub(crate) fn ok(self) -> String {
         assert_eq!(self.code, 0, "failed: {self:#?}");
         self.stdout
     }
 
     /// Asserts a one-line `error: …` and exit code 1, and returns that line.
     #[track_caller]
-    fn error(self) -> String {
+    pub(crate) fn error(self) -> String {
         assert_eq!(self.code, 1, "expected exit code 1: {self:#?}");
         let line = self.stderr.lines().last().unwrap_or_default().to_string();
         assert!(
@@ -46,13 +46,13 @@ impl Run {
 }
 
 /// The CLI of one user: its own config folder and working folder.
-struct Cli {
-    work: PathBuf,
+pub(crate) struct Cli {
+    pub(crate) work: PathBuf,
     config: PathBuf,
 }
 
 impl Cli {
-    fn new(root: &Path, name: &str) -> Cli {
+    pub(crate) fn new(root: &Path, name: &str) -> Cli {
         let work = root.join(format!("{name}-work"));
         fs_err::create_dir_all(&work).unwrap();
         Cli {
@@ -61,18 +61,18 @@ impl Cli {
         }
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
         let mut command = plinth(&self.work);
         command.env("PLINTH_CONFIG_DIR", &self.config).args(args);
         command
     }
 
-    fn run(&self, args: &[&str]) -> Run {
+    pub(crate) fn run(&self, args: &[&str]) -> Run {
         self.run_with(args, "")
     }
 
     /// Runs the binary to its end (at most [`COMMAND_TIMEOUT`]).
-    fn run_with(&self, args: &[&str], stdin: &str) -> Run {
+    pub(crate) fn run_with(&self, args: &[&str], stdin: &str) -> Run {
         let mut child = self
             .command(args)
             .stdin(Stdio::piped())
@@ -106,14 +106,14 @@ impl Cli {
         }
     }
 
-    fn json(&self, args: &[&str]) -> serde_json::Value {
+    pub(crate) fn json(&self, args: &[&str]) -> serde_json::Value {
         let mut args = args.to_vec();
         args.push("--json");
         let stdout = self.run(&args).ok();
         serde_json::from_str(&stdout).unwrap_or_else(|error| panic!("{error}: {stdout}"))
     }
 
-    fn login(&self, address: &str, username: &str, password: &str) {
+    pub(crate) fn login(&self, address: &str, username: &str, password: &str) {
         self.run_with(
             &[
                 "login",

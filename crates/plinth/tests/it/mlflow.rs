@@ -16,9 +16,9 @@ use serde_json::{json, Value};
 
 use crate::support::{client, workdir, Server};
 
-const PASSWORD: &str = "violet-harbour-thimble-42";
+pub(crate) const PASSWORD: &str = "violet-harbour-thimble-42";
 
-fn venv_python() -> PathBuf {
+pub(crate) fn venv_python() -> PathBuf {
     let venv = std::env::var_os("PLINTH_TEST_VENV").map_or_else(
         || {
             let home = std::env::var_os("HOME").expect("HOME is set");
@@ -44,19 +44,25 @@ fn venv_python() -> PathBuf {
     }
 }
 
-fn scripts_dir() -> PathBuf {
+pub(crate) fn scripts_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mlflow")
 }
 
 /// The people and tokens of one server: `olga` owns project `acme/churn` (and has a token
 /// scoped to it), `vera` views it.
-struct Callers {
-    personal: String,
-    scoped: String,
-    viewer: String,
+pub(crate) struct Callers {
+    pub(crate) personal: String,
+    pub(crate) scoped: String,
+    pub(crate) viewer: String,
 }
 
-async fn call(server: &Server, token: &str, method: &str, path: &str, body: Value) -> Value {
+pub(crate) async fn call(
+    server: &Server,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Value,
+) -> Value {
     let request = match method {
         "POST" => client().post(server.url(path)),
         "PUT" => client().put(server.url(path)),
@@ -86,7 +92,7 @@ async fn login(server: &Server, username: &str) -> String {
     body["token"].as_str().expect("token").to_string()
 }
 
-async fn callers(server: &Server) -> Callers {
+pub(crate) async fn callers(server: &Server) -> Callers {
     let admin = server.admin_token().await;
     for name in ["olga", "vera"] {
         call(
@@ -144,7 +150,7 @@ async fn callers(server: &Server) -> Callers {
 
 /// Runs one script with the tracking URI and token; fails with its output (and the
 /// server's log) when it does not pass.
-fn run_script(
+pub(crate) fn run_script(
     server: &Server,
     python: &Path,
     script: &str,
