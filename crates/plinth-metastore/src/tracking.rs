@@ -131,6 +131,17 @@ pub struct BulkIntervalQuery {
     pub max_results: i64,
 }
 
+/// How many runs an experiment holds and when the latest of them started.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExperimentRunStats {
+    /// The experiment.
+    pub experiment_id: i64,
+    /// Its runs in the view asked for.
+    pub runs: i64,
+    /// The latest start time among them, ms since the epoch.
+    pub last_start_time: Option<i64>,
+}
+
 /// The most buckets one [`MetricChartQuery`] may ask for.
 pub const MAX_CHART_BUCKETS: i64 = 2_000;
 
@@ -391,6 +402,15 @@ pub trait TrackingStore: Send + Sync {
         project_id: &str,
         query: &BulkIntervalQuery,
     ) -> StoreResult<Vec<MetricWithRunId>>;
+
+    /// Counts the runs of the view in each of the project's experiments named (others'
+    /// and unknown ids are left out, as are experiments without such runs).
+    async fn experiment_run_stats(
+        &self,
+        project_id: &str,
+        experiment_ids: &[i64],
+        view_type: ViewType,
+    ) -> StoreResult<Vec<ExperimentRunStats>>;
 
     /// Returns one metric of a run downsampled for a chart: the step range (given, else
     /// the history's) split into at most `max_buckets` equal step ranges, each with its

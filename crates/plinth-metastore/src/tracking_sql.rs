@@ -1745,6 +1745,38 @@ macro_rules! impl_tracking_queries {
                 Ok(out)
             }
 
+            async fn experiment_run_stats(
+                &self,
+                project_id: &str,
+                experiment_ids: &[i64],
+                view_type: plinth_types::ViewType,
+            ) -> $crate::StoreResult<Vec<$crate::ExperimentRunStats>> {
+                use $crate::tracking::query::{arguments, Sql};
+                let mut out = Vec::new();
+                for chunk in experiment_ids.chunks($crate::tracking_sql::ID_CHUNK) {
+                    let mut sql = Sql::default();
+                    let project = sql.bind(project_id);
+                    let ids = sql.list(chunk);
+                    let stages: Vec<&str> = view_type.stages().iter().map(|stage| stage.as_str()).collect();
+                    let stages = sql.list(&stages);
+                    // The experiments are checked against the project; the runs are then
+                    // counted from the `runs_experiment` index alone.
+                    sql.text = format!(
+                        "SELECT experiment_id, COUNT(*) AS runs, MAX(start_time) AS last_start_time FROM runs \
+                         WHERE experiment_id IN (SELECT id FROM experiments WHERE project_id = {project} AND id IN {ids}) \
+                         AND lifecycle_stage IN {stages} GROUP BY experiment_id ORDER BY experiment_id"
+                    );
+                    let rows: Vec<(i64, i64, Option<i64>)> =
+                        sqlx::query_as_with(&sql.text, arguments::<$db>(&sql.binds)?)
+                            .fetch_all(&self.pool)
+                            .await?;
+                    out.extend(rows.into_iter().map(|(experiment_id, runs, last_start_time)| {
+                        $crate::ExperimentRunStats { experiment_id, runs, last_start_time }
+                    }));
+                }
+                Ok(out)
+            }
+
             async fn get_metric_chart(
                 &self,
                 project_id: &str,

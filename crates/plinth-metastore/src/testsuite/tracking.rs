@@ -1303,6 +1303,88 @@ pub async fn bulk_interval_history_samples_evenly(store: &dyn MetadataStore) {
     ));
 }
 
+/// Run counts per experiment follow the view and stay within the project.
+pub async fn experiment_run_stats_count_per_view(store: &dyn MetadataStore) {
+    let project = tracking_project(store, "stats").await;
+    let other = tracking_project(store, "stats-other").await;
+    let first = store
+        .create_experiment(&project, &experiment("a"), 1)
+        .await
+        .unwrap();
+    let second = store
+        .create_experiment(&project, &experiment("b"), 1)
+        .await
+        .unwrap();
+    let empty = store
+        .create_experiment(&project, &experiment("c"), 1)
+        .await
+        .unwrap();
+    let foreign = store
+        .create_experiment(&other, &experiment("a"), 1)
+        .await
+        .unwrap();
+    let mut deleted = None;
+    for (exp, start) in [
+        (&first, 10),
+        (&first, 30),
+        (&first, 20),
+        (&second, 5),
+        (&foreign, 99),
+    ] {
+        let owner = if exp.experiment_id == foreign.experiment_id {
+            &other
+        } else {
+            &project
+        };
+        let run = store
+            .create_run(owner, &new_run(exp.experiment_id, start))
+            .await
+            .unwrap();
+        if start == 30 {
+            deleted = Some(run.info.run_id);
+        }
+    }
+    store
+        .delete_run(&project, &deleted.unwrap(), 40)
+        .await
+        .unwrap();
+    let ids = [
+        first.experiment_id,
+        second.experiment_id,
+        empty.experiment_id,
+        foreign.experiment_id,
+    ];
+    let project = &project;
+    let ids = &ids;
+    let stats = |view| async move {
+        store
+            .experiment_run_stats(project, ids, view)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.experiment_id, s.runs, s.last_start_time))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        stats(ViewType::ActiveOnly).await,
+        [
+            (first.experiment_id, 2, Some(20)),
+            (second.experiment_id, 1, Some(5))
+        ]
+    );
+    assert_eq!(
+        stats(ViewType::DeletedOnly).await,
+        [(first.experiment_id, 1, Some(30))]
+    );
+    assert_eq!(
+        stats(ViewType::All).await,
+        [
+            (first.experiment_id, 3, Some(30)),
+            (second.experiment_id, 1, Some(5))
+        ]
+    );
+}
+
 /// A chart's buckets: `(first_step, last_step, min, max, last, points)`.
 fn chart_rows(chart: &crate::MetricChart) -> Vec<(i64, i64, Option<f64>, Option<f64>, f64, i64)> {
     chart
