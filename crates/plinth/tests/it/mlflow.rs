@@ -18,7 +18,7 @@ use crate::support::{client, workdir, Server};
 
 const PASSWORD: &str = "violet-harbour-thimble-42";
 
-fn venv_python() -> PathBuf {
+pub(crate) fn venv_python() -> PathBuf {
     let venv = std::env::var_os("PLINTH_TEST_VENV").map_or_else(
         || {
             let home = std::env::var_os("HOME").expect("HOME is set");
@@ -44,7 +44,7 @@ fn venv_python() -> PathBuf {
     }
 }
 
-fn scripts_dir() -> PathBuf {
+pub(crate) fn scripts_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mlflow")
 }
 
