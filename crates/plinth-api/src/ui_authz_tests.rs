@@ -378,8 +378,8 @@ fn matrix() -> Vec<Case> {
         ),
         case(
             "GET",
-            "/projects/{organization}/{project}/runs/{run_id}/artifacts/raw",
-            "/projects/acme/churn/runs/RUN_ID/artifacts/raw?path=plots/plot.png",
+            "/projects/{organization}/{project}/runs/{run_id}/artifacts/download",
+            "/projects/acme/churn/runs/RUN_ID/artifacts/download?inline=true&path=plots/plot.png",
             "",
             MEMBER_PAGE,
         ),

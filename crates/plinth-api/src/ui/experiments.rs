@@ -137,6 +137,16 @@ pub(crate) fn metric_text(value: f64) -> String {
     }
 }
 
+/// The notice for what went wrong reading a page's query (`None` when nothing did) and the
+/// page's status: `400` when something did (the page still shows, with the form to fix it).
+pub(crate) fn problems_notice(problems: &[String]) -> (Option<String>, StatusCode) {
+    if problems.is_empty() {
+        (None, StatusCode::OK)
+    } else {
+        (Some(problems.join("; ")), StatusCode::BAD_REQUEST)
+    }
+}
+
 /// A page with nothing on it (shown under an error).
 fn empty_page<T>() -> Page<T> {
     Page {
@@ -227,12 +237,7 @@ pub(crate) async fn list(
     let stats_of = |id: i64| stats.iter().find(|s| s.experiment_id == id);
     let base = project_base(&pass);
     let project = pass.project();
-    let error = (!problems.is_empty()).then(|| problems.join("; "));
-    let status = if error.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
+    let (error, status) = problems_notice(&problems);
     let views = [("active", "Active"), ("deleted", "Deleted"), ("all", "All")];
     let markup = page(
         &user.viewer,
@@ -594,12 +599,7 @@ pub(crate) async fn runs(
     let base = project_base(&pass);
     let here = format!("{base}/experiments/{}", experiment.experiment_id);
     let project = pass.project();
-    let error = (!problems.is_empty()).then(|| problems.join("; "));
-    let status = if error.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
+    let (error, status) = problems_notice(&problems);
     let header = |title: &str, key: &str| {
         let order = view.order_after_click(key);
         html! {

@@ -235,10 +235,6 @@ pub(crate) fn routes() -> UiRoutes {
             runs::download,
         )
         .get(
-            "/projects/{organization}/{project}/runs/{run_id}/artifacts/raw",
-            runs::raw_image,
-        )
-        .get(
             "/projects/{organization}/{project}/runs/{run_id}/metrics/{key}/chart.json",
             runs::chart_json,
         )

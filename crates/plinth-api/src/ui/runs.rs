@@ -127,6 +127,24 @@ fn anchor_of(index: usize) -> String {
     format!("chart-{index}")
 }
 
+/// Authorizes the caller and loads a run of the project in the URL (the 404 page for runs
+/// of other projects).
+async fn project_run(
+    state: &AppState,
+    user: &PageUser,
+    organization: &str,
+    project: &str,
+    run_id: &str,
+) -> Result<(ProjectPass, TrackingPass, Run), Response> {
+    let (pass, tracking) = tracking_pass(state, user, organization, project).await?;
+    let run = state
+        .tracking()
+        .get_run(&tracking, run_id)
+        .await
+        .map_err(core_error_page)?;
+    Ok((pass, tracking, run))
+}
+
 // ---------- the run page ----------
 
 pub(crate) async fn show(
@@ -134,15 +152,12 @@ pub(crate) async fn show(
     user: PageUser,
     Path((organization, project, run_id)): Path<(String, String, String)>,
 ) -> Response {
-    let (pass, tracking) = match tracking_pass(&state, &user, &organization, &project).await {
-        Ok(passes) => passes,
-        Err(response) => return response,
-    };
+    let (pass, tracking, run) =
+        match project_run(&state, &user, &organization, &project, &run_id).await {
+            Ok(found) => found,
+            Err(response) => return response,
+        };
     let service = state.tracking();
-    let run = match service.get_run(&tracking, &run_id).await {
-        Ok(run) => run,
-        Err(error) => return core_error_page(error),
-    };
     let experiment = service
         .get_experiment(&tracking, &run.info.experiment_id.to_string())
         .await
@@ -487,15 +502,12 @@ pub(crate) async fn artifacts(
     Path((organization, project, run_id)): Path<(String, String, String)>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let (pass, tracking) = match tracking_pass(&state, &user, &organization, &project).await {
-        Ok(passes) => passes,
-        Err(response) => return response,
-    };
+    let (pass, tracking, run) =
+        match project_run(&state, &user, &organization, &project, &run_id).await {
+            Ok(found) => found,
+            Err(response) => return response,
+        };
     let service = state.tracking();
-    let run = match service.get_run(&tracking, &run_id).await {
-        Ok(run) => run,
-        Err(error) => return core_error_page(error),
-    };
     let pairs = query_pairs(raw.as_deref());
     let file = query_value(&pairs, "file").map(|f| f.trim_matches('/').to_string());
     // The folder listed: the file's, or the one asked for.
@@ -600,7 +612,7 @@ pub(crate) async fn artifacts(
                             @if *truncated { p.muted { "Showing the first rows and columns only." } }
                         }
                         Preview::Image => {
-                            img.preview-image #preview-image src=(format!("{here}/artifacts/raw?path={}", urlencode(file))) alt=(file);
+                            img.preview-image #preview-image src=(format!("{here}/artifacts/download?inline=true&path={}", urlencode(file))) alt=(file);
                         }
                         Preview::None => {
                             p.muted #no-preview { "No preview for this kind of file: download it." }
@@ -620,13 +632,22 @@ async fn serve_artifact(
     project: String,
     run_id: String,
     raw: Option<String>,
-    disposition: Disposition,
 ) -> Response {
     let (_, tracking) = match tracking_pass(&state, &user, &organization, &project).await {
         Ok(passes) => passes,
         Err(response) => return response,
     };
     let pairs = query_pairs(raw.as_deref());
+    let disposition = match query_value(&pairs, "inline") {
+        None | Some("false") => Disposition::Attachment,
+        Some("true") => Disposition::InlineImage,
+        Some(other) => {
+            return super::error_page(
+                StatusCode::BAD_REQUEST,
+                &format!("invalid `inline`: `{other}` is not true or false"),
+            )
+        }
+    };
     let Some(path) = query_value(&pairs, "path") else {
         return super::error_page(
             StatusCode::BAD_REQUEST,
@@ -650,40 +671,15 @@ async fn serve_artifact(
     }
 }
 
+/// `GET …/runs/{run_id}/artifacts/download?path=…`: the artifact as a download, or with
+/// `inline=true` an image the page shows.
 pub(crate) async fn download(
     State(state): State<AppState>,
     user: PageUser,
     Path((organization, project, run_id)): Path<(String, String, String)>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    serve_artifact(
-        state,
-        user,
-        organization,
-        project,
-        run_id,
-        raw,
-        Disposition::Attachment,
-    )
-    .await
-}
-
-pub(crate) async fn raw_image(
-    State(state): State<AppState>,
-    user: PageUser,
-    Path((organization, project, run_id)): Path<(String, String, String)>,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    serve_artifact(
-        state,
-        user,
-        organization,
-        project,
-        run_id,
-        raw,
-        Disposition::InlineImage,
-    )
-    .await
+    serve_artifact(state, user, organization, project, run_id, raw).await
 }
 
 // ---------- chart data ----------

@@ -218,7 +218,10 @@ async fn the_runs_table_filters_orders_and_shows_chosen_columns() {
         .get(&fixture.runs_page("filter=metrics.loss+%3C+0.5"))
         .await;
     assert_eq!(filtered.status, StatusCode::OK);
-    assert_eq!(listed_runs(&filtered.body), [tracked.alpha.clone()]);
+    assert_eq!(
+        listed_runs(&filtered.body),
+        std::slice::from_ref(&tracked.alpha)
+    );
 
     let ordered = fixture
         .get(&fixture.runs_page("columns=metrics.loss,params.lr&order=metrics.loss+DESC"))
@@ -424,10 +427,12 @@ async fn artifacts_preview_text_images_and_csv_and_download_safely() {
         .get(&format!("{base}/artifacts?file=plots/plot.png"))
         .await;
     assert!(image.body.contains(&format!(
-        "id=\"preview-image\" src=\"{base}/artifacts/raw?path=plots/plot.png\""
+        "id=\"preview-image\" src=\"{base}/artifacts/download?inline=true&amp;path=plots/plot.png\""
     )));
     let raw = fixture
-        .get(&format!("{base}/artifacts/raw?path=plots/plot.png"))
+        .get(&format!(
+            "{base}/artifacts/download?inline=true&path=plots/plot.png"
+        ))
         .await;
     assert_eq!(raw.status, StatusCode::OK);
     assert_eq!(raw.header("content-type"), "image/png");
@@ -435,9 +440,18 @@ async fn artifacts_preview_text_images_and_csv_and_download_safely() {
     assert!(raw.header("content-security-policy").starts_with("sandbox"));
     assert_eq!(raw.header("content-length"), PNG.len().to_string());
     let not_an_image = fixture
-        .get(&format!("{base}/artifacts/raw?path=notes.txt"))
+        .get(&format!(
+            "{base}/artifacts/download?inline=true&path=notes.txt"
+        ))
         .await;
     assert_eq!(not_an_image.status, StatusCode::BAD_REQUEST);
+    let unsure = fixture
+        .get(&format!(
+            "{base}/artifacts/download?inline=maybe&path=plots/plot.png"
+        ))
+        .await;
+    assert_eq!(unsure.status, StatusCode::BAD_REQUEST);
+    assert!(unsure.body.contains("invalid `inline`"));
 
     let csv = fixture
         .get(&format!("{base}/artifacts?file=data/table.csv"))

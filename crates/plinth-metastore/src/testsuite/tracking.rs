@@ -1385,8 +1385,11 @@ pub async fn experiment_run_stats_count_per_view(store: &dyn MetadataStore) {
     );
 }
 
-/// A chart's buckets: `(first_step, last_step, min, max, last, points)`.
-fn chart_rows(chart: &crate::MetricChart) -> Vec<(i64, i64, Option<f64>, Option<f64>, f64, i64)> {
+/// A bucket as `(first_step, last_step, min, max, last, points)`.
+type BucketRow = (i64, i64, Option<f64>, Option<f64>, f64, i64);
+
+/// A chart's buckets as rows.
+fn chart_rows(chart: &crate::MetricChart) -> Vec<BucketRow> {
     chart
         .buckets
         .iter()

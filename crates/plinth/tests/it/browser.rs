@@ -717,7 +717,7 @@ async fn runs_logged_with_mlflow_are_filtered_charted_previewed_and_compared() {
         assert_eq!(drawn[1], "step");
         assert!(drawn[2].as_u64().unwrap_or(0) > 1000, "a real line: {drawn}");
         assert!(
-            !browser.find(Locator::Css("#chart-controls")).await?.attr("hidden").await?.is_some(),
+            browser.find(Locator::Css("#chart-controls")).await?.attr("hidden").await?.is_none(),
             "the script shows the controls"
         );
         // Hovering shows the value under the pointer.
