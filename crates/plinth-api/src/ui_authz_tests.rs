@@ -11,6 +11,7 @@ use futures::StreamExt;
 
 use crate::authz_tests::{world, World, CALLERS, PASSWORD};
 use crate::tests::{browser_login, send, ADMIN_PASSWORD};
+use crate::ui::tracking_tests::{seed_tracking, Tracked};
 
 /// What a caller gets: `L` the login page (a redirect there), `O` the page or a redirect
 /// that did what was asked, `E` a redirect back with an error notice, or a status code.
@@ -52,6 +53,9 @@ const OWN_ERROR: Expect = ["L", "E", "E", "E", "E", "E"];
 const CONTRIBUTOR_FORM: Expect = ["L", "403", "O", "O", "O", "404"];
 /// Stop and re-run: viewers are sent back with the refusal, outsiders see 404.
 const CONTRIBUTOR_BUTTON: Expect = ["L", "E", "O", "O", "O", "404"];
+
+/// Tracking pages naming a run of another project.
+const FOREIGN_RUN: Expect = ["L", "404", "404", "404", "404", "404"];
 
 /// Columns: anonymous, viewer, contributor, owner, admin, outsider (see `authz_tests`).
 fn matrix() -> Vec<Case> {
@@ -339,6 +343,92 @@ fn matrix() -> Vec<Case> {
         case("GET", "/experiments", "/experiments", "", SIGNED_IN),
         case(
             "GET",
+            "/projects/{organization}/{project}/experiments",
+            "/projects/acme/churn/experiments?view=all",
+            "",
+            MEMBER_PAGE,
+        ),
+        case(
+            "GET",
+            "/projects/{organization}/{project}/experiments/{experiment_id}",
+            "/projects/acme/churn/experiments/EXP_ID?filter=metrics.loss+%3C+1",
+            "",
+            MEMBER_PAGE,
+        ),
+        case(
+            "GET",
+            "/projects/{organization}/{project}/runs/{run_id}",
+            "/projects/acme/churn/runs/RUN_ID",
+            "",
+            MEMBER_PAGE,
+        ),
+        case(
+            "GET",
+            "/projects/{organization}/{project}/runs/{run_id}/artifacts",
+            "/projects/acme/churn/runs/RUN_ID/artifacts?file=notes.txt",
+            "",
+            MEMBER_PAGE,
+        ),
+        case(
+            "GET",
+            "/projects/{organization}/{project}/runs/{run_id}/artifacts/download",
+            "/projects/acme/churn/runs/RUN_ID/artifacts/download?path=notes.txt",
+            "",
+            MEMBER_PAGE,
+        ),
+        case(
+            "GET",
+            "/projects/{organization}/{project}/runs/{run_id}/artifacts/download",
+            "/projects/acme/churn/runs/RUN_ID/artifacts/download?inline=true&path=plots/plot.png",
+            "",
+            MEMBER_PAGE,
+        ),
+        case(
+            "GET",
+            "/projects/{organization}/{project}/runs/{run_id}/metrics/{key}/chart.json",
+            "/projects/acme/churn/runs/RUN_ID/metrics/loss/chart.json?points=20",
+            "",
+            MEMBER_PAGE,
+        ),
+        case(
+            "GET",
+            "/projects/{organization}/{project}/compare",
+            "/projects/acme/churn/compare?runs=RUN_ID&runs=BETA_ID",
+            "",
+            MEMBER_PAGE,
+        ),
+        // A run of another project (globex/ads) named in acme/churn's URLs: not found,
+        // even for the admin who may see both projects.
+        case(
+            "GET",
+            "/projects/{organization}/{project}/runs/{run_id}",
+            "/projects/acme/churn/runs/OTHER_RUN",
+            "",
+            FOREIGN_RUN,
+        ),
+        case(
+            "GET",
+            "/projects/{organization}/{project}/runs/{run_id}/artifacts/download",
+            "/projects/acme/churn/runs/OTHER_RUN/artifacts/download?path=notes.txt",
+            "",
+            FOREIGN_RUN,
+        ),
+        case(
+            "GET",
+            "/projects/{organization}/{project}/runs/{run_id}/metrics/{key}/chart.json",
+            "/projects/acme/churn/runs/OTHER_RUN/metrics/loss/chart.json",
+            "",
+            FOREIGN_RUN,
+        ),
+        case(
+            "GET",
+            "/projects/{organization}/{project}/compare",
+            "/projects/acme/churn/compare?runs=RUN_ID&runs=OTHER_RUN",
+            "",
+            FOREIGN_RUN,
+        ),
+        case(
+            "GET",
             "/models",
             "/models",
             "",
@@ -479,13 +569,15 @@ fn username(column: usize) -> &'static str {
     ["", "vera", "carl", "olga", "admin", "oscar"][column]
 }
 
-/// A world with every caller's browser session (cookie, CSRF token).
+/// A world with every caller's browser session (cookie, CSRF token) and tracking data.
 struct Visited {
     world: World,
     sessions: Vec<Option<(String, String)>>,
+    /// Logged in the shared world of the pages only (no form uses it).
+    tracked: Option<Tracked>,
 }
 
-async fn visit(world: World, columns: std::ops::Range<usize>) -> Visited {
+async fn visit(world: World, columns: std::ops::Range<usize>, with_tracking: bool) -> Visited {
     let mut sessions = vec![None; CALLERS.len()];
     for column in columns.filter(|column| *column > 0) {
         let password = if CALLERS[column] == "admin" {
@@ -495,7 +587,16 @@ async fn visit(world: World, columns: std::ops::Range<usize>) -> Visited {
         };
         sessions[column] = Some(browser_login(&world.app.router, username(column), password).await);
     }
-    Visited { world, sessions }
+    let tracked = if with_tracking {
+        Some(seed_tracking(&world).await)
+    } else {
+        None
+    };
+    Visited {
+        world,
+        sessions,
+        tracked,
+    }
 }
 
 /// Sends one cell's request and returns a description when it differs. Pages (`GET`) change
@@ -506,7 +607,7 @@ async fn check_cell(case: Case, column: usize, shared: Arc<Visited>) -> Option<S
     let visited = if case.method == "GET" {
         &*shared
     } else {
-        fresh = visit(world().await, column..column + 1).await;
+        fresh = visit(world().await, column..column + 1, false).await;
         &fresh
     };
     let World {
@@ -516,10 +617,17 @@ async fn check_cell(case: Case, column: usize, shared: Arc<Visited>) -> Option<S
         ..
     } = &visited.world;
     let session = &visited.sessions[column];
-    let uri = case
+    let mut uri = case
         .uri
         .replace("TINA_TOKEN", tina_token_id)
         .replace("JOB_ID", job_id);
+    if let Some(tracked) = &visited.tracked {
+        uri = uri
+            .replace("EXP_ID", &tracked.experiment_id)
+            .replace("RUN_ID", &tracked.alpha)
+            .replace("BETA_ID", &tracked.beta)
+            .replace("OTHER_RUN", &tracked.other_run);
+    }
     let mut builder = Request::builder().method(case.method).uri(&uri);
     if let Some((cookie, _)) = session {
         builder = builder.header(header::COOKIE, cookie);
@@ -597,7 +705,7 @@ async fn every_page_answers_every_caller_as_designed() {
         .iter()
         .flat_map(|case| (0..CALLERS.len()).map(move |column| (*case, column)))
         .collect();
-    let shared = Arc::new(visit(world().await, 0..CALLERS.len()).await);
+    let shared = Arc::new(visit(world().await, 0..CALLERS.len(), true).await);
     let outcomes: Vec<Option<String>> = futures::stream::iter(cells)
         .map(|(case, column)| {
             let shared = Arc::clone(&shared);

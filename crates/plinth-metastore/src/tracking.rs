@@ -131,6 +131,71 @@ pub struct BulkIntervalQuery {
     pub max_results: i64,
 }
 
+/// How many runs an experiment holds and when the latest of them started.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExperimentRunStats {
+    /// The experiment.
+    pub experiment_id: i64,
+    /// Its runs in the view asked for.
+    pub runs: i64,
+    /// The latest start time among them, ms since the epoch.
+    pub last_start_time: Option<i64>,
+}
+
+/// The most buckets one [`MetricChartQuery`] may ask for.
+pub const MAX_CHART_BUCKETS: i64 = 2_000;
+
+/// A downsampled read of one metric of one run for a chart: the history in a step range,
+/// cut into at most `max_buckets` equal step ranges.
+#[derive(Clone, Debug)]
+pub struct MetricChartQuery {
+    /// The run (of the project).
+    pub run_id: String,
+    /// The metric.
+    pub metric_key: String,
+    /// First step, inclusive; `None`: the history's first.
+    pub min_step: Option<i64>,
+    /// Last step, inclusive; `None`: the history's last.
+    pub max_step: Option<i64>,
+    /// Buckets at most, 1 to [`MAX_CHART_BUCKETS`].
+    pub max_buckets: i64,
+}
+
+/// The points of one step range of a [`MetricChart`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetricBucket {
+    /// The range's first step that has a point.
+    pub first_step: i64,
+    /// The range's last step that has a point.
+    pub last_step: i64,
+    /// The earliest timestamp (ms) in the range.
+    pub min_timestamp: i64,
+    /// The latest timestamp (ms) in the range.
+    pub max_timestamp: i64,
+    /// The smallest value, NaN left out (`None` when every value is NaN).
+    pub min: Option<f64>,
+    /// The largest value, NaN left out.
+    pub max: Option<f64>,
+    /// The value of the range's last point (at `last_step`: greatest timestamp, then
+    /// value); NaN when that point is NaN.
+    pub last: f64,
+    /// The last point's timestamp (ms).
+    pub last_timestamp: i64,
+    /// How many points the range holds.
+    pub points: i64,
+}
+
+/// One metric of one run, downsampled by step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetricChart {
+    /// The first and last step of the whole history (`None`: no points at all).
+    pub history_steps: Option<(i64, i64)>,
+    /// The step range the buckets cover (`None`: no points in it).
+    pub range: Option<(i64, i64)>,
+    /// The buckets in step order; empty ones are left out.
+    pub buckets: Vec<MetricBucket>,
+}
+
 /// A logged model to create.
 #[derive(Clone, Debug, Default)]
 pub struct NewLoggedModel {
@@ -337,6 +402,24 @@ pub trait TrackingStore: Send + Sync {
         project_id: &str,
         query: &BulkIntervalQuery,
     ) -> StoreResult<Vec<MetricWithRunId>>;
+
+    /// Counts the runs of the view in each of the project's experiments named (others'
+    /// and unknown ids are left out, as are experiments without such runs).
+    async fn experiment_run_stats(
+        &self,
+        project_id: &str,
+        experiment_ids: &[i64],
+        view_type: ViewType,
+    ) -> StoreResult<Vec<ExperimentRunStats>>;
+
+    /// Returns one metric of a run downsampled for a chart: the step range (given, else
+    /// the history's) split into at most `max_buckets` equal step ranges, each with its
+    /// min, max and last value, computed in SQL.
+    async fn get_metric_chart(
+        &self,
+        project_id: &str,
+        query: &MetricChartQuery,
+    ) -> StoreResult<MetricChart>;
 
     /// Searches runs with MLflow's filter and order, compiled to SQL, keyset-paged.
     async fn search_runs(&self, project_id: &str, search: &RunSearch) -> StoreResult<Page<Run>>;

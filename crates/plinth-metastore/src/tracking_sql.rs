@@ -481,6 +481,50 @@ pub(crate) fn include_last_point(
     rows
 }
 
+/// The steps per bucket that cut `[low, high]` into at most `buckets` equal ranges, or
+/// `None` when `high - low` does not fit in an `i64` (the SQL computes `step - low`).
+pub(crate) fn bucket_width(low: i64, high: i64, buckets: i64) -> Option<i64> {
+    let span = i128::from(high) - i128::from(low);
+    if span < 0 || span > i128::from(i64::MAX) {
+        return None;
+    }
+    let buckets = i128::from(buckets.max(1));
+    i64::try_from((span + buckets) / buckets).ok()
+}
+
+/// One bucket of a chart as the SQL returns it (all `NULL` but `points` when empty).
+#[derive(sqlx::FromRow)]
+pub(crate) struct ChartBucketRow {
+    pub(crate) first_step: Option<i64>,
+    pub(crate) last_step: Option<i64>,
+    pub(crate) min_timestamp: Option<i64>,
+    pub(crate) max_timestamp: Option<i64>,
+    pub(crate) min_value: Option<f64>,
+    pub(crate) max_value: Option<f64>,
+    pub(crate) points: i64,
+    pub(crate) last_value: Option<f64>,
+    pub(crate) last_is_nan: Option<bool>,
+    pub(crate) last_timestamp: Option<i64>,
+}
+
+impl ChartBucketRow {
+    /// Returns the bucket, `None` when it holds no point.
+    pub(crate) fn into_bucket(self) -> Option<crate::MetricBucket> {
+        Some(crate::MetricBucket {
+            first_step: self.first_step?,
+            last_step: self.last_step?,
+            min_timestamp: self.min_timestamp?,
+            max_timestamp: self.max_timestamp?,
+            min: self.min_value,
+            max: self.max_value,
+            last: loaded_metric_value(self.last_value?, self.last_is_nan?),
+            last_timestamp: self.last_timestamp?,
+            points: self.points,
+        })
+        .filter(|bucket| bucket.points > 0)
+    }
+}
+
 /// Implements [`TrackingStore`](crate::TrackingStore) for `$store` (a struct with a sqlx
 /// `pool` field of database `$db`), `$dialect` naming the SQL dialect.
 macro_rules! impl_tracking_queries {
@@ -1701,6 +1745,122 @@ macro_rules! impl_tracking_queries {
                 Ok(out)
             }
 
+            async fn experiment_run_stats(
+                &self,
+                project_id: &str,
+                experiment_ids: &[i64],
+                view_type: plinth_types::ViewType,
+            ) -> $crate::StoreResult<Vec<$crate::ExperimentRunStats>> {
+                use $crate::tracking::query::{arguments, Sql};
+                let mut out = Vec::new();
+                for chunk in experiment_ids.chunks($crate::tracking_sql::ID_CHUNK) {
+                    let mut sql = Sql::default();
+                    let project = sql.bind(project_id);
+                    let ids = sql.list(chunk);
+                    let stages: Vec<&str> = view_type.stages().iter().map(|stage| stage.as_str()).collect();
+                    let stages = sql.list(&stages);
+                    // The experiments are checked against the project; the runs are then
+                    // counted from the `runs_experiment` index alone.
+                    sql.text = format!(
+                        "SELECT experiment_id, COUNT(*) AS runs, MAX(start_time) AS last_start_time FROM runs \
+                         WHERE experiment_id IN (SELECT id FROM experiments WHERE project_id = {project} AND id IN {ids}) \
+                         AND lifecycle_stage IN {stages} GROUP BY experiment_id ORDER BY experiment_id"
+                    );
+                    let rows: Vec<(i64, i64, Option<i64>)> =
+                        sqlx::query_as_with(&sql.text, arguments::<$db>(&sql.binds)?)
+                            .fetch_all(&self.pool)
+                            .await?;
+                    out.extend(rows.into_iter().map(|(experiment_id, runs, last_start_time)| {
+                        $crate::ExperimentRunStats { experiment_id, runs, last_start_time }
+                    }));
+                }
+                Ok(out)
+            }
+
+            async fn get_metric_chart(
+                &self,
+                project_id: &str,
+                query: &$crate::MetricChartQuery,
+            ) -> $crate::StoreResult<$crate::MetricChart> {
+                use $crate::tracking::filter::invalid;
+                if !(1..=$crate::MAX_CHART_BUCKETS).contains(&query.max_buckets) {
+                    return Err(invalid(format!(
+                        "Invalid value {} for parameter 'max_buckets' supplied. It must be between 1 and {}",
+                        query.max_buckets,
+                        $crate::MAX_CHART_BUCKETS
+                    )));
+                }
+                if let (Some(min), Some(max)) = (query.min_step, query.max_step) {
+                    if min > max {
+                        return Err(invalid(format!(
+                            "Invalid step range: min_step {min} is greater than max_step {max}"
+                        )));
+                    }
+                }
+                let mut connection = self.pool.acquire().await?;
+                Self::tracking_run_state(&mut *connection, project_id, &query.run_id).await?;
+                // Each bound alone, so both backends read it from the primary key's end.
+                let (first, last): (Option<i64>, Option<i64>) = sqlx::query_as(
+                    "SELECT (SELECT MIN(step) FROM metrics WHERE run_id = $1 AND key = $2), \
+                     (SELECT MAX(step) FROM metrics WHERE run_id = $1 AND key = $2)",
+                )
+                .bind(&query.run_id)
+                .bind(&query.metric_key)
+                .fetch_one(&mut *connection)
+                .await?;
+                let (Some(first), Some(last)) = (first, last) else {
+                    return Ok($crate::MetricChart { history_steps: None, range: None, buckets: Vec::new() });
+                };
+                let low = query.min_step.map_or(first, |min| min.max(first));
+                let high = query.max_step.map_or(last, |max| max.min(last));
+                if low > high {
+                    return Ok($crate::MetricChart {
+                        history_steps: Some((first, last)),
+                        range: None,
+                        buckets: Vec::new(),
+                    });
+                }
+                let width = $crate::tracking_sql::bucket_width(low, high, query.max_buckets).ok_or_else(|| {
+                    invalid(format!("Invalid step range: {low} to {high} is too wide to chart; give min_step and max_step"))
+                })?;
+                // One aggregate per bucket over its primary-key range: the history is read
+                // once, in order, with no sort (a single `GROUP BY` over a computed bucket
+                // makes SQLite sort every point, several times slower on 1M points).
+                const BUCKET_SQL: &str = "SELECT MIN(step) AS first_step, MAX(step) AS last_step, \
+                     MIN(timestamp) AS min_timestamp, MAX(timestamp) AS max_timestamp, \
+                     MIN(CASE WHEN is_nan THEN NULL ELSE value END) AS min_value, \
+                     MAX(CASE WHEN is_nan THEN NULL ELSE value END) AS max_value, COUNT(*) AS points, \
+                     (SELECT m.value FROM metrics m WHERE m.run_id = $1 AND m.key = $2 AND m.step >= $3 AND m.step <= $4 \
+                      ORDER BY m.step DESC, m.timestamp DESC, m.value DESC, m.is_nan DESC LIMIT 1) AS last_value, \
+                     (SELECT m.is_nan FROM metrics m WHERE m.run_id = $1 AND m.key = $2 AND m.step >= $3 AND m.step <= $4 \
+                      ORDER BY m.step DESC, m.timestamp DESC, m.value DESC, m.is_nan DESC LIMIT 1) AS last_is_nan, \
+                     (SELECT m.timestamp FROM metrics m WHERE m.run_id = $1 AND m.key = $2 AND m.step >= $3 AND m.step <= $4 \
+                      ORDER BY m.step DESC, m.timestamp DESC, m.value DESC, m.is_nan DESC LIMIT 1) AS last_timestamp \
+                     FROM metrics WHERE run_id = $1 AND key = $2 AND step >= $3 AND step <= $4";
+                let mut buckets = Vec::new();
+                let mut start = low;
+                loop {
+                    let end = start.saturating_add(width - 1).min(high);
+                    let row: $crate::tracking_sql::ChartBucketRow = sqlx::query_as(BUCKET_SQL)
+                        .bind(&query.run_id)
+                        .bind(&query.metric_key)
+                        .bind(start)
+                        .bind(end)
+                        .fetch_one(&mut *connection)
+                        .await?;
+                    buckets.extend(row.into_bucket());
+                    if end >= high {
+                        break;
+                    }
+                    start = end + 1;
+                }
+                Ok($crate::MetricChart {
+                    history_steps: Some((first, last)),
+                    range: Some((low, high)),
+                    buckets,
+                })
+            }
+
             async fn search_runs(
                 &self,
                 project_id: &str,
@@ -2002,6 +2162,26 @@ mod tests {
         ];
         let latest = latest_points(&points);
         assert_eq!(latest, vec![point("a", 2, 5, 3.0), point("b", 0, 0, 1.0)]);
+    }
+
+    #[test]
+    fn bucket_widths_cover_the_range_in_at_most_the_asked_buckets() {
+        assert_eq!(bucket_width(0, 999, 10), Some(100));
+        assert_eq!(bucket_width(0, 1000, 10), Some(101));
+        assert_eq!(bucket_width(5, 5, 10), Some(1));
+        assert_eq!(bucket_width(0, 9, 100), Some(1));
+        assert_eq!(bucket_width(-10, 9, 4), Some(5));
+        assert_eq!(bucket_width(0, i64::MAX, 2), Some(i64::MAX / 2 + 1));
+        assert_eq!(
+            bucket_width(-1, i64::MAX, 2),
+            None,
+            "step - low would overflow"
+        );
+        assert_eq!(bucket_width(9, 0, 2), None);
+        for (low, high, buckets) in [(0, 999, 7), (3, 1_000_003, 333), (-50, 50, 9)] {
+            let width = bucket_width(low, high, buckets).unwrap();
+            assert!((high - low) / width < buckets, "{low}..{high} in {buckets}");
+        }
     }
 
     #[test]

@@ -37,18 +37,51 @@ pub(crate) async fn download_artifact(
     let path = params.get("artifact_path")?;
     let (info, stream) = service.get_artifact(&pass, &path).await?;
     let file_name = path.rsplit('/').next().unwrap_or("artifact");
-    Ok((
+    Ok(artifact_response(
+        info.size,
+        stream,
+        file_name,
+        Disposition::Attachment,
+    ))
+}
+
+/// How an artifact is handed to a browser.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Disposition {
+    /// A download.
+    Attachment,
+    /// Shown in the page (`<img>`) when it is one of [`preview_image_type`]'s images; a
+    /// download otherwise.
+    InlineImage,
+}
+
+/// The answer streaming an artifact. Artifacts are anyone's uploads: they are served in a
+/// CSP sandbox, markup and scripts as plain text, and as attachments unless an image is
+/// asked for inline.
+pub(crate) fn artifact_response<S, E>(
+    size: u64,
+    stream: S,
+    file_name: &str,
+    disposition: Disposition,
+) -> Response
+where
+    S: futures::Stream<Item = Result<bytes::Bytes, E>> + Send + 'static,
+    E: Into<axum::BoxError>,
+{
+    let image = preview_image_type(file_name).filter(|_| disposition == Disposition::InlineImage);
+    let safe_name = file_name.replace(['"', '\\', '\r', '\n'], "_");
+    let (content_type, content_disposition) = match image {
+        Some(image) => (image, format!("inline; filename=\"{safe_name}\"")),
+        None => (
+            content_type_of(file_name),
+            format!("attachment; filename=\"{safe_name}\""),
+        ),
+    };
+    (
         [
-            (header::CONTENT_TYPE, content_type_of(file_name).to_string()),
-            (header::CONTENT_LENGTH, info.size.to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!(
-                    "attachment; filename=\"{}\"",
-                    file_name.replace(['"', '\\', '\r', '\n'], "_")
-                ),
-            ),
-            // Artifacts are anyone's uploads: a browser must never run them as this site.
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (header::CONTENT_LENGTH, size.to_string()),
+            (header::CONTENT_DISPOSITION, content_disposition),
             (
                 header::CONTENT_SECURITY_POLICY,
                 "sandbox; default-src 'none'".to_string(),
@@ -56,7 +89,21 @@ pub(crate) async fn download_artifact(
         ],
         Body::from_stream(stream),
     )
-        .into_response())
+        .into_response()
+}
+
+/// The content type of an image a page may show inline (`<img>` never runs scripts, and
+/// the sandbox keeps an SVG opened on its own inert), or `None`.
+pub(crate) fn preview_image_type(file_name: &str) -> Option<&'static str> {
+    let extension = file_name.rsplit_once('.')?.1.to_ascii_lowercase();
+    match extension.as_str() {
+        "png" => Some("image/png"),
+        "jpg" | "jpeg" => Some("image/jpeg"),
+        "gif" => Some("image/gif"),
+        "webp" => Some("image/webp"),
+        "svg" => Some("image/svg+xml"),
+        _ => None,
+    }
 }
 
 /// The content type an artifact is served with: guessed from its name, but markup and

@@ -14,7 +14,7 @@
 //! These routes are not in the OpenAPI document (MLflow documents them); their
 //! authorization matrix is `mlflow_authz_tests.rs`.
 
-mod artifacts;
+pub(crate) mod artifacts;
 mod entities;
 mod registry;
 mod tracking;

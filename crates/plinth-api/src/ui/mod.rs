@@ -4,18 +4,23 @@
 mod admin;
 mod assets;
 mod auth_pages;
+mod experiments;
 mod jobs;
 mod layout;
+mod metric_chart;
 mod models;
 #[cfg(test)]
 mod models_tests;
 mod pages;
 mod profile;
 mod projects;
+mod runs;
 mod runtime_admin;
 mod session;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+pub(crate) mod tracking_tests;
 mod usage;
 
 use axum::http::StatusCode;
@@ -50,7 +55,7 @@ pub(crate) const AREAS: &[Area] = &[
         title: "Experiments",
         summary:
             "Runs, parameters, metrics and artifacts, logged with the unmodified mlflow client.",
-        built: false,
+        built: true,
     },
     Area {
         path: "/models",
@@ -270,6 +275,32 @@ pub(crate) fn routes() -> UiRoutes {
             models::delete_version,
         )
         .get("/projects/{organization}/{project}/usage", usage::project)
+        .get("/experiments", experiments::overview)
+        .get(
+            "/projects/{organization}/{project}/experiments",
+            experiments::list,
+        )
+        .get(
+            "/projects/{organization}/{project}/experiments/{experiment_id}",
+            experiments::runs,
+        )
+        .get(
+            "/projects/{organization}/{project}/runs/{run_id}",
+            runs::show,
+        )
+        .get(
+            "/projects/{organization}/{project}/runs/{run_id}/artifacts",
+            runs::artifacts,
+        )
+        .get(
+            "/projects/{organization}/{project}/runs/{run_id}/artifacts/download",
+            runs::download,
+        )
+        .get(
+            "/projects/{organization}/{project}/runs/{run_id}/metrics/{key}/chart.json",
+            runs::chart_json,
+        )
+        .get("/projects/{organization}/{project}/compare", runs::compare)
         .post("/projects/{organization}/{project}/quota", usage::set_quota)
         .get("/admin", admin::users)
         .post("/admin/users", admin::create_user)
@@ -331,13 +362,15 @@ pub(crate) fn state_badge(state: WorkloadState, id: Option<&str>) -> Markup {
     }
 }
 
-/// The tabs of a project's pages; `active` is `overview`, `jobs`, `models` or `usage`.
+/// The tabs of a project's pages; `active` is `overview`, `jobs`, `experiments`, `models` or
+/// `usage`.
 pub(crate) fn project_tabs(pass: &ProjectPass, active: &str) -> Markup {
     let project = pass.project();
     let base = format!("/projects/{}/{}", project.organization, project.name);
     let tabs = [
         ("overview", base.clone(), "Overview"),
         ("jobs", format!("{base}/jobs"), "Jobs"),
+        ("experiments", format!("{base}/experiments"), "Experiments"),
         ("models", format!("{base}/models"), "Models"),
         ("usage", format!("{base}/usage"), "Quota & usage"),
     ];

@@ -105,7 +105,7 @@ fn nice_ceiling(max: f64) -> f64 {
 }
 
 /// Formats an axis value with as many decimals as `step` needs to be exact (at most 6).
-fn axis_label(value: f64, step: f64) -> String {
+pub(crate) fn axis_label(value: f64, step: f64) -> String {
     let decimals = (0..=6)
         .find(|decimals| {
             let scaled = step * 10f64.powi(*decimals);
@@ -259,7 +259,7 @@ fn usage_chart(
 }
 
 /// Escapes text for SVG built as a string.
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

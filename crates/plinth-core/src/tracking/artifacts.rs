@@ -260,6 +260,30 @@ impl TrackingService {
             .await
     }
 
+    /// Returns one of a run's artifacts (`path` relative to the run's artifact root) with a
+    /// stream of its bytes; runs of other projects are not found.
+    pub async fn get_run_artifact(
+        &self,
+        pass: &TrackingPass,
+        run_id: &str,
+        path: &str,
+    ) -> CoreResult<(ObjectInfo, BoxStream<'static, ArtifactResult<Bytes>>)> {
+        let run = self.get_run(pass, run_id).await?;
+        let root = proxied_path(&run.info.artifact_uri).map_err(|reason| {
+            CoreError::InvalidArgument(format!(
+                "cannot read artifacts at '{}': {reason}",
+                run.info.artifact_uri
+            ))
+        })?;
+        let sub = path.trim_matches('/');
+        if sub.is_empty() {
+            return Err(CoreError::InvalidArgument(
+                "Invalid artifact path '': names no file".to_string(),
+            ));
+        }
+        self.get_artifact(pass, &join_path(&root, sub)).await
+    }
+
     /// Lists a logged model's artifacts under `path`.
     pub async fn list_logged_model_artifacts(
         &self,

@@ -1,11 +1,12 @@
 //! Runs, their metrics, params, tags and inputs/outputs, and MLflow 3 logged models.
 
 use plinth_metastore::{
-    BulkIntervalQuery, LogBatch, LoggedModelSearch, NewLoggedModel, NewRun, RunSearch, RunUpdate,
+    BulkIntervalQuery, ExperimentRunStats, LogBatch, LoggedModelSearch, MetricChart,
+    MetricChartQuery, NewLoggedModel, NewRun, RunSearch, RunUpdate,
 };
 use plinth_types::{
     DatasetInput, LoggedModel, LoggedModelParameter, LoggedModelStatus, LoggedModelTag, Metric,
-    MetricWithRunId, ModelInput, ModelOutput, Page, Param, Run, RunInfo, RunTag,
+    MetricWithRunId, ModelInput, ModelOutput, Page, Param, Run, RunInfo, RunTag, ViewType,
 };
 
 use super::{TrackingPass, TrackingService};
@@ -202,6 +203,31 @@ impl TrackingService {
         Ok(self
             .store()
             .get_metric_history_bulk_interval(pass.project_id(), query)
+            .await?)
+    }
+
+    /// Returns one metric of a run downsampled by step for a chart.
+    pub async fn get_metric_chart(
+        &self,
+        pass: &TrackingPass,
+        query: &MetricChartQuery,
+    ) -> CoreResult<MetricChart> {
+        Ok(self
+            .store()
+            .get_metric_chart(pass.project_id(), query)
+            .await?)
+    }
+
+    /// Counts the runs (of the view) of the project's experiments named.
+    pub async fn experiment_run_stats(
+        &self,
+        pass: &TrackingPass,
+        experiment_ids: &[i64],
+        view_type: ViewType,
+    ) -> CoreResult<Vec<ExperimentRunStats>> {
+        Ok(self
+            .store()
+            .experiment_run_stats(pass.project_id(), experiment_ids, view_type)
             .await?)
     }
 

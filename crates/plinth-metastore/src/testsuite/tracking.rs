@@ -11,8 +11,8 @@ use plinth_types::{
 
 use crate::{
     BulkIntervalQuery, DatasetFilter, ExperimentSearch, LogBatch, LoggedModelOrderBy,
-    LoggedModelSearch, MetadataStore, NewExperiment, NewLoggedModel, NewRun, RunSearch, RunUpdate,
-    StoreError,
+    LoggedModelSearch, MetadataStore, MetricChartQuery, NewExperiment, NewLoggedModel, NewRun,
+    RunSearch, RunUpdate, StoreError,
 };
 
 /// A project of its own for a case (owner `name`, project `name`).
@@ -1299,6 +1299,276 @@ pub async fn bulk_interval_history_samples_evenly(store: &dyn MetadataStore) {
         store
             .get_metric_history_bulk_interval(&other, &query(5, None))
             .await,
+        Err(StoreError::NotFound { entity: "run", .. })
+    ));
+}
+
+/// Run counts per experiment follow the view and stay within the project.
+pub async fn experiment_run_stats_count_per_view(store: &dyn MetadataStore) {
+    let project = tracking_project(store, "stats").await;
+    let other = tracking_project(store, "stats-other").await;
+    let first = store
+        .create_experiment(&project, &experiment("a"), 1)
+        .await
+        .unwrap();
+    let second = store
+        .create_experiment(&project, &experiment("b"), 1)
+        .await
+        .unwrap();
+    let empty = store
+        .create_experiment(&project, &experiment("c"), 1)
+        .await
+        .unwrap();
+    let foreign = store
+        .create_experiment(&other, &experiment("a"), 1)
+        .await
+        .unwrap();
+    let mut deleted = None;
+    for (exp, start) in [
+        (&first, 10),
+        (&first, 30),
+        (&first, 20),
+        (&second, 5),
+        (&foreign, 99),
+    ] {
+        let owner = if exp.experiment_id == foreign.experiment_id {
+            &other
+        } else {
+            &project
+        };
+        let run = store
+            .create_run(owner, &new_run(exp.experiment_id, start))
+            .await
+            .unwrap();
+        if start == 30 {
+            deleted = Some(run.info.run_id);
+        }
+    }
+    store
+        .delete_run(&project, &deleted.unwrap(), 40)
+        .await
+        .unwrap();
+    let ids = [
+        first.experiment_id,
+        second.experiment_id,
+        empty.experiment_id,
+        foreign.experiment_id,
+    ];
+    let project = &project;
+    let ids = &ids;
+    let stats = |view| async move {
+        store
+            .experiment_run_stats(project, ids, view)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.experiment_id, s.runs, s.last_start_time))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        stats(ViewType::ActiveOnly).await,
+        [
+            (first.experiment_id, 2, Some(20)),
+            (second.experiment_id, 1, Some(5))
+        ]
+    );
+    assert_eq!(
+        stats(ViewType::DeletedOnly).await,
+        [(first.experiment_id, 1, Some(30))]
+    );
+    assert_eq!(
+        stats(ViewType::All).await,
+        [
+            (first.experiment_id, 3, Some(30)),
+            (second.experiment_id, 1, Some(5))
+        ]
+    );
+}
+
+/// A bucket as `(first_step, last_step, min, max, last, points)`.
+type BucketRow = (i64, i64, Option<f64>, Option<f64>, f64, i64);
+
+/// A chart's buckets as rows.
+fn chart_rows(chart: &crate::MetricChart) -> Vec<BucketRow> {
+    chart
+        .buckets
+        .iter()
+        .map(|b| (b.first_step, b.last_step, b.min, b.max, b.last, b.points))
+        .collect()
+}
+
+/// Charts bucket a history by step with min, max and last values, NaN left out of min and
+/// max, zoomed ranges clamped to the history, refusals named.
+pub async fn metric_charts_downsample_by_step_in_sql(store: &dyn MetadataStore) {
+    let project = tracking_project(store, "chart").await;
+    let other = tracking_project(store, "chart-other").await;
+    let exp = store
+        .create_experiment(&project, &experiment("c"), 1_000)
+        .await
+        .unwrap();
+    let run = store
+        .create_run(&project, &new_run(exp.experiment_id, 1))
+        .await
+        .unwrap()
+        .info
+        .run_id;
+    // Steps 0..999 with value = step, except: step 5 is NaN, step 17 is logged twice (the
+    // later timestamp wins as "last"), and every step's timestamp is 10_000 + step.
+    for chunk in 0..5 {
+        let mut metrics: Vec<Metric> = (0..200)
+            .map(|offset| {
+                let step = chunk * 200 + offset;
+                let value = if step == 5 { f64::NAN } else { step as f64 };
+                Metric::new("loss", value, 10_000 + step, step)
+            })
+            .collect();
+        if chunk == 0 {
+            metrics.push(Metric::new("loss", -3.0, 20_000, 17));
+        }
+        store
+            .log_batch(
+                &project,
+                &run,
+                &LogBatch {
+                    metrics,
+                    ..LogBatch::default()
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let query = |min_step: Option<i64>, max_step: Option<i64>, max_buckets: i64| MetricChartQuery {
+        run_id: run.clone(),
+        metric_key: "loss".to_string(),
+        min_step,
+        max_step,
+        max_buckets,
+    };
+
+    let whole = store
+        .get_metric_chart(&project, &query(None, None, 10))
+        .await
+        .unwrap();
+    assert_eq!(whole.history_steps, Some((0, 999)));
+    assert_eq!(whole.range, Some((0, 999)));
+    let rows = chart_rows(&whole);
+    assert_eq!(rows.len(), 10, "{rows:?}");
+    assert_eq!(
+        rows[0],
+        (0, 99, Some(-3.0), Some(99.0), 99.0, 101),
+        "NaN left out of min/max; step 17 twice"
+    );
+    for (index, row) in rows.iter().enumerate().skip(1) {
+        let start = index as i64 * 100;
+        assert_eq!(
+            *row,
+            (
+                start,
+                start + 99,
+                Some(start as f64),
+                Some((start + 99) as f64),
+                (start + 99) as f64,
+                100
+            )
+        );
+    }
+    assert_eq!(whole.buckets[9].min_timestamp, 10_900);
+    assert_eq!(whole.buckets[9].max_timestamp, 10_999);
+    assert_eq!(whole.buckets[9].last_timestamp, 10_999);
+    assert_eq!(whole.buckets[0].max_timestamp, 20_000);
+
+    // A zoomed range: [10, 29] in 4 buckets of 5 steps; the bucket of step 17 ends at 19.
+    let zoomed = store
+        .get_metric_chart(&project, &query(Some(10), Some(29), 4))
+        .await
+        .unwrap();
+    assert_eq!(zoomed.range, Some((10, 29)));
+    assert_eq!(
+        chart_rows(&zoomed),
+        [
+            (10, 14, Some(10.0), Some(14.0), 14.0, 5),
+            (15, 19, Some(-3.0), Some(19.0), 19.0, 6),
+            (20, 24, Some(20.0), Some(24.0), 24.0, 5),
+            (25, 29, Some(25.0), Some(29.0), 29.0, 5),
+        ]
+    );
+    // The last point of a step logged twice is the later one.
+    let step17 = store
+        .get_metric_chart(&project, &query(Some(17), Some(17), 3))
+        .await
+        .unwrap();
+    assert_eq!(
+        chart_rows(&step17),
+        [(17, 17, Some(-3.0), Some(17.0), -3.0, 2)]
+    );
+    // A NaN alone: no min or max, a NaN last value.
+    let nan = store
+        .get_metric_chart(&project, &query(Some(5), Some(5), 3))
+        .await
+        .unwrap();
+    assert_eq!(nan.buckets.len(), 1);
+    assert_eq!((nan.buckets[0].min, nan.buckets[0].max), (None, None));
+    assert!(nan.buckets[0].last.is_nan());
+    // Fewer steps than buckets: one bucket per step.
+    let fine = store
+        .get_metric_chart(&project, &query(Some(990), None, 1000))
+        .await
+        .unwrap();
+    assert_eq!(fine.range, Some((990, 999)));
+    assert_eq!(fine.buckets.len(), 10);
+    assert!(fine
+        .buckets
+        .iter()
+        .all(|b| b.first_step == b.last_step && b.points == 1));
+    // Ranges are clamped to the history; outside it there is nothing.
+    let clamped = store
+        .get_metric_chart(&project, &query(Some(-50), Some(5_000), 2))
+        .await
+        .unwrap();
+    assert_eq!(clamped.range, Some((0, 999)));
+    assert_eq!(clamped.buckets.iter().map(|b| b.points).sum::<i64>(), 1001);
+    let outside = store
+        .get_metric_chart(&project, &query(Some(2_000), None, 2))
+        .await
+        .unwrap();
+    assert_eq!(
+        (outside.history_steps, outside.range, outside.buckets.len()),
+        (Some((0, 999)), None, 0)
+    );
+    // A metric never logged.
+    let none = store
+        .get_metric_chart(
+            &project,
+            &MetricChartQuery {
+                metric_key: "acc".to_string(),
+                ..query(None, None, 5)
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (none.history_steps, none.range, none.buckets.len()),
+        (None, None, 0)
+    );
+
+    // Refusals: bucket counts, reversed ranges, other projects' runs.
+    for bad in [0, crate::MAX_CHART_BUCKETS + 1] {
+        let error = store
+            .get_metric_chart(&project, &query(None, None, bad))
+            .await
+            .unwrap_err();
+        assert!(message(error).contains("'max_buckets'"));
+    }
+    let reversed = store
+        .get_metric_chart(&project, &query(Some(9), Some(3), 5))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        message(reversed),
+        "Invalid step range: min_step 9 is greater than max_step 3"
+    );
+    assert!(matches!(
+        store.get_metric_chart(&other, &query(None, None, 5)).await,
         Err(StoreError::NotFound { entity: "run", .. })
     ));
 }

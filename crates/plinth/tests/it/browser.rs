@@ -1,7 +1,10 @@
 //! The UI in a real browser (headless Debian Chromium through chromedriver): the login
 //! flow with two-factor enrollment, the shell and status page, project membership, and
-//! jobs: submitting one, its log streaming in live, re-running it, and the usage chart.
+//! jobs: submitting one, its log streaming in live, re-running it, and the usage chart;
+//! experiment tracking: runs logged with the real mlflow client, filtered, charted,
+//! previewed and compared.
 
+use fantoccini::actions::{InputSource, MouseActions, PointerAction};
 use fantoccini::{ClientBuilder, Locator};
 use plinth_auth::Totp;
 
@@ -585,6 +588,245 @@ async fn submit_a_job_watch_its_log_live_rerun_it_and_see_the_usage_chart() {
             );
             shot_at(&browser, at, name).await?;
         }
+        Ok::<(), fantoccini::error::CmdError>(())
+    }
+    .await;
+    browser.close().await.expect("close browser");
+    outcome.expect("browser steps");
+}
+
+/// Logs two runs with the real mlflow client (`tests/mlflow/ui_runs.py`) through a
+/// personal token and the project's tracking URI; returns what it printed.
+fn log_runs_with_mlflow(server: &Server, token: &str) -> serde_json::Value {
+    let python = crate::mlflow::venv_python();
+    let scratch = workdir();
+    let output = std::process::Command::new(&python)
+        .arg(crate::mlflow::scripts_dir().join("ui_runs.py"))
+        .current_dir(scratch.path())
+        .env("MLFLOW_TRACKING_URI", server.url("/projects/acme/vision"))
+        .env("MLFLOW_TRACKING_TOKEN", token)
+        .env("PYTHONPATH", crate::mlflow::scripts_dir())
+        .env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        .env("GIT_PYTHON_REFRESH", "quiet")
+        .output()
+        .expect("run python");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "ui_runs.py failed ({}):\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|error| panic!("ui_runs.py printed no ids ({error}): {stdout}"))
+}
+
+/// Returns the text of the first element matching `selector`.
+async fn text_of(
+    browser: &fantoccini::Client,
+    selector: &str,
+) -> Result<String, fantoccini::error::CmdError> {
+    browser.find(Locator::Css(selector)).await?.text().await
+}
+
+#[tokio::test]
+#[ignore = "needs PLINTH_TEST_WEBDRIVER_URL and the test venv (scripts/test)"]
+async fn runs_logged_with_mlflow_are_filtered_charted_previewed_and_compared() {
+    let dir = workdir();
+    let server = Server::start(dir.path(), &[], &[]);
+    let admin_token = server.admin_token().await;
+    let password = "violet-harbour-thimble-42";
+    api_post(&server, &admin_token, "/api/v1/users", serde_json::json!({ "username": "dana", "email": "dana@example.com", "password": password })).await;
+    api_post(
+        &server,
+        &admin_token,
+        "/api/v1/orgs",
+        serde_json::json!({ "name": "acme", "owner": "dana" }),
+    )
+    .await;
+    let login = client()
+        .post(server.url("/api/v1/auth/login"))
+        .json(&serde_json::json!({ "username": "dana", "password": password }))
+        .send()
+        .await
+        .expect("login");
+    let token = login
+        .json::<serde_json::Value>()
+        .await
+        .expect("login answer")["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    api_post(
+        &server,
+        &token,
+        "/api/v1/orgs/acme/projects",
+        serde_json::json!({ "name": "vision", "display_name": "Vision" }),
+    )
+    .await;
+    let logged = log_runs_with_mlflow(&server, &token);
+    let experiment_id = logged["experiment_id"].as_str().expect("experiment id");
+    let good = logged["good"].as_str().expect("good run");
+    let bad = logged["bad"].as_str().expect("bad run");
+
+    let browser = browser().await;
+    let outcome = async {
+        log_in(&browser, &server, "dana", password).await?;
+        // The project's Experiments tab lists the experiment with its two runs.
+        browser.goto(&server.url("/projects/acme/vision")).await?;
+        let tab = browser
+            .find(Locator::Css("nav.tabs a[href='/projects/acme/vision/experiments']"))
+            .await?;
+        click_and_wait(&browser, tab).await?;
+        let experiments = text_of(&browser, "table#experiments").await?;
+        assert!(experiments.contains("ui-browser") && experiments.contains("team=vision"), "{experiments}");
+        let link = browser.find(Locator::LinkText("ui-browser")).await?;
+        click_and_wait(&browser, link).await?;
+        assert_eq!(
+            browser.current_url().await?.path(),
+            format!("/projects/acme/vision/experiments/{experiment_id}")
+        );
+        assert_eq!(browser.find_all(Locator::Css("table#runs tbody tr")).await?.len(), 2);
+
+        // A filter in MLflow's grammar finds the good run only.
+        fill(&browser, "#run-filter input[name=filter]", "metrics.loss < 0.5").await?;
+        submit(&browser, "#run-filter").await?;
+        let rows = browser.find_all(Locator::Css("table#runs tbody tr")).await?;
+        assert_eq!(rows.len(), 1, "one run below 0.5");
+        assert_eq!(rows[0].attr("data-run").await?.as_deref(), Some(good));
+        shot(&browser, "runs-filtered.png").await?;
+        // A broken filter shows MLflow's message, not a server error.
+        fill(&browser, "#run-filter input[name=filter]", "metrics.loss <<< 1").await?;
+        submit(&browser, "#run-filter").await?;
+        assert!(text_of(&browser, ".callout.bad").await?.contains("Invalid"));
+
+        // The run page: the loss chart is drawn by the script from the downsampled data.
+        browser
+            .goto(&server.url(&format!("/projects/acme/vision/runs/{good}")))
+            .await?;
+        assert!(text_of(&browser, "table#params").await?.contains("0.01"));
+        let drawn = wait_until(
+            &browser,
+            "const svg = document.querySelector(\"figure[data-key='loss'] svg.js-chart\"); \
+             return svg ? [Number(svg.dataset.points), svg.dataset.axis, svg.querySelector('path.series-line').getAttribute('d').length] : null;",
+            20,
+            |value| value.is_array(),
+        )
+        .await?;
+        assert_eq!(drawn[0], 300, "every one of the 300 steps is its own bucket: {drawn}");
+        assert_eq!(drawn[1], "step");
+        assert!(drawn[2].as_u64().unwrap_or(0) > 1000, "a real line: {drawn}");
+        assert!(
+            browser.find(Locator::Css("#chart-controls")).await?.attr("hidden").await?.is_none(),
+            "the script shows the controls"
+        );
+        // Hovering shows the value under the pointer.
+        let layer = browser
+            .find(Locator::Css("figure[data-key='loss'] svg.js-chart rect[fill='transparent']"))
+            .await?;
+        browser
+            .perform_actions(MouseActions::new("mouse".to_string()).then(
+                PointerAction::MoveToElement {
+                    element: layer.clone(),
+                    duration: None,
+                    x: 0.0,
+                    y: 0.0,
+                },
+            ))
+            .await?;
+        let tip = wait_until(
+            &browser,
+            "const tip = document.querySelector(\"figure[data-key='loss'] .chart-tip\"); return tip && !tip.hidden ? tip.textContent : null;",
+            5,
+            |value| value.is_string(),
+        )
+        .await?;
+        assert!(tip.as_str().unwrap_or_default().contains("good-run:"), "{tip}");
+        shot_at(&browser, "figure[data-key='loss']", "run-chart.png").await?;
+        // Zoom into steps 100-149 with the inputs: the chart reloads that range.
+        fill(&browser, "#min-step", "100").await?;
+        fill(&browser, "#max-step", "149").await?;
+        browser.find(Locator::Css("#zoom-apply")).await?.click().await?;
+        let zoomed = wait_until(
+            &browser,
+            "const svg = document.querySelector(\"figure[data-key='loss'] svg.js-chart\"); return svg ? Number(svg.dataset.points) : 0;",
+            10,
+            |value| value.as_u64() == Some(50),
+        )
+        .await?;
+        assert_eq!(zoomed, 50, "50 steps in the zoomed range");
+        // Switch the x axis to time.
+        browser
+            .find(Locator::Css("#chart-controls input[name=axis][value=time]"))
+            .await?
+            .click()
+            .await?;
+        let axis = wait_until(
+            &browser,
+            "const svg = document.querySelector(\"figure[data-key='loss'] svg.js-chart\"); return svg ? svg.dataset.axis : null;",
+            5,
+            |value| value == "time",
+        )
+        .await?;
+        assert_eq!(axis, "time");
+        shot_at(&browser, "figure[data-key='loss']", "run-chart-time.png").await?;
+
+        // The artifacts browser: the text preview (escaped), the image, the CSV table.
+        let link = browser.find(Locator::Css("#browse-artifacts")).await?;
+        click_and_wait(&browser, link).await?;
+        let notes = browser.find(Locator::Css("a.file[href$='good-run-notes.txt']")).await?;
+        click_and_wait(&browser, notes).await?;
+        let text = text_of(&browser, "#preview-text").await?;
+        assert!(text.contains("<b>not bold</b> & plain text"), "shown as text: {text}");
+        let folder = browser.find(Locator::Css("a.dir[href$='path=plots']")).await?;
+        click_and_wait(&browser, folder).await?;
+        let image = browser.find(Locator::Css("a.file[href$='curve.png']")).await?;
+        click_and_wait(&browser, image).await?;
+        let size = wait_until(
+            &browser,
+            "const img = document.getElementById('preview-image'); return img && img.complete ? [img.naturalWidth, img.naturalHeight] : null;",
+            10,
+            |value| value.is_array(),
+        )
+        .await?;
+        assert_eq!(size, serde_json::json!([48, 32]), "the PNG loaded");
+        shot(&browser, "artifact-image.png").await?;
+        browser
+            .goto(&server.url(&format!(
+                "/projects/acme/vision/runs/{good}/artifacts?file=data/predictions.csv"
+            )))
+            .await?;
+        let cells = browser.find_all(Locator::Css("#preview-csv tbody tr")).await?;
+        assert_eq!(cells.len(), 30);
+        assert_eq!(text_of(&browser, "#preview-csv thead").await?, "id label score");
+        assert!(text_of(&browser, "#preview-csv tbody").await?.contains("class, 1"));
+        shot(&browser, "artifact-csv.png").await?;
+
+        // Compare the two runs: pick both in the runs table.
+        browser
+            .goto(&server.url(&format!("/projects/acme/vision/experiments/{experiment_id}")))
+            .await?;
+        for run in [good, bad] {
+            browser
+                .find(Locator::Css(&format!("input[name=runs][value='{run}']")))
+                .await?
+                .click()
+                .await?;
+        }
+        let compare = browser.find(Locator::Css("#compare-button")).await?;
+        click_and_wait(&browser, compare).await?;
+        assert_eq!(browser.title().await?, "Compare 2 runs · Vision · Plinth");
+        let differs = text_of(&browser, "#param-diff tr.differs").await?;
+        assert!(differs.contains("lr") && differs.contains("0.01") && differs.contains("0.5"), "{differs}");
+        let overlaid = wait_until(
+            &browser,
+            "const svg = document.querySelector(\"figure[data-key='loss'] svg.js-chart\"); return svg ? svg.querySelectorAll('path.series-line').length : 0;",
+            20,
+            |value| value.as_u64() == Some(2),
+        )
+        .await?;
+        assert_eq!(overlaid, 2, "one line per run");
+        shot_at(&browser, "figure[data-key='loss']", "compare.png").await?;
         Ok::<(), fantoccini::error::CmdError>(())
     }
     .await;
