@@ -2,7 +2,7 @@
 //! flow with two-factor enrollment, the shell and status page, project membership, and
 //! jobs: submitting one, its log streaming in live, re-running it, and the usage chart;
 //! experiment tracking: runs logged with the real mlflow client, filtered, charted,
-//! previewed and compared.
+//! previewed and compared; the registry: a model version, its alias, stage and lineage.
 
 use fantoccini::actions::{InputSource, MouseActions, PointerAction};
 use fantoccini::{ClientBuilder, Locator};
@@ -827,6 +827,28 @@ async fn runs_logged_with_mlflow_are_filtered_charted_previewed_and_compared() {
         .await?;
         assert_eq!(overlaid, 2, "one line per run");
         shot_at(&browser, "figure[data-key='loss']", "compare.png").await?;
+
+        // The registry: the project's models, the model with its alias and stage, the
+        // version's lineage back to the run.
+        browser
+            .goto(&server.url("/projects/acme/vision/models"))
+            .await?;
+        let model = browser
+            .find(Locator::Css("#models a[href$='/models/vision-model']"))
+            .await?;
+        click_and_wait(&browser, model).await?;
+        let versions = text_of(&browser, "#version-list").await?;
+        assert!(versions.contains("@champion") && versions.contains("Staging"), "{versions}");
+        let version = browser
+            .find(Locator::Css("#version-list a[href$='/versions/1']"))
+            .await?;
+        click_and_wait(&browser, version).await?;
+        shot(&browser, "model-version.png").await?;
+        let lineage = browser.find(Locator::Css("#lineage-run")).await?;
+        assert_eq!(lineage.text().await?, "good-run");
+        click_and_wait(&browser, lineage).await?;
+        let url = browser.current_url().await?;
+        assert!(url.path().ends_with(&format!("/runs/{good}")), "{url}");
         Ok::<(), fantoccini::error::CmdError>(())
     }
     .await;

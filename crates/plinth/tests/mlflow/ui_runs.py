@@ -71,6 +71,11 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         good = log_run(c, experiment_id, "good-run", "0.01", 0.1, tmp)
         bad = log_run(c, experiment_id, "bad-run", "0.5", 0.9, tmp)
+    # The registry: version 1 of `vision-model` from the good run, aliased `champion`.
+    c.create_registered_model("vision-model", description="the good run, registered")
+    c.create_model_version("vision-model", f"runs:/{good}/plots", run_id=good)
+    c.set_registered_model_alias("vision-model", "champion", "1")
+    c.transition_model_version_stage("vision-model", "1", "Staging")
     # The client sees what it logged.
     found = mlflow.search_runs([experiment_id], filter_string="metrics.loss < 0.5", output_format="list")
     assert [run.info.run_id for run in found] == [good], found
