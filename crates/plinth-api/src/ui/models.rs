@@ -819,7 +819,7 @@ pub(crate) async fn version(
                 dt { "Created" } dd { (format_ms(model_version.creation_timestamp)) }
                 dt { "Last changed" } dd { (format_ms(model_version.last_updated_timestamp)) }
                 dt { "Source" } dd { code { (source) } }
-                @if let Some(uri) = &download_uri { dt { "Artifacts" } dd { code { (uri) } } }
+                @if let Some(uri) = download_uri.as_ref().filter(|uri| *uri != source) { dt { "Artifacts" } dd { code { (uri) } } }
                 dt { "Load it with" } dd { code { "mlflow.pyfunc.load_model(\"models:/" (name) "/" (number) "\")" } }
             }
             section.card-section #lineage {
