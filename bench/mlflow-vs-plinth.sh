@@ -91,6 +91,7 @@ rows = [
     ("search filter (%d runs) p50 ms" % m["search_filter"]["runs"], m["search_filter"]["p50_ms"], p["search_filter"]["p50_ms"]),
     ("search order by metric p50 ms", m["search_order_by_metric"]["p50_ms"], p["search_order_by_metric"]["p50_ms"]),
     ("metric history %d points p50 ms" % m["metric_history"]["points"], m["metric_history"]["p50_ms"], p["metric_history"]["p50_ms"]),
+    ("  the same as one raw GET, p50 ms", m["metric_history"]["raw_http_p50_ms"], p["metric_history"]["raw_http_p50_ms"]),
     ("RSS idle MiB", float(sys.argv[3]), float(sys.argv[4])),
     ("RSS peak MiB", float(sys.argv[5]), float(sys.argv[6])),
     ("start to healthy ms", float(sys.argv[7]), float(sys.argv[8])),
