@@ -8,6 +8,7 @@
 
 mod common;
 mod error;
+mod group_commit;
 mod identity;
 mod identity_sql;
 #[cfg(feature = "postgres")]

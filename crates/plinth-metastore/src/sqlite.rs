@@ -19,6 +19,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 #[derive(Clone, Debug)]
 pub struct SqliteMetadataStore {
     pool: SqlitePool,
+    /// The group-commit writer of the hot tracking writes.
+    writes: crate::group_commit::WriteQueue,
 }
 
 impl SqliteMetadataStore {
@@ -79,7 +81,8 @@ impl SqliteMetadataStore {
                 reason: one_line(&error),
             })?;
         tracing::debug!(path = %filename.display(), "opened sqlite metadata store");
-        Ok(SqliteMetadataStore { pool })
+        let writes = Self::tracking_spawn_writer(pool.clone());
+        Ok(SqliteMetadataStore { pool, writes })
     }
 }
 
@@ -106,6 +109,23 @@ mod tests {
     #[tokio::test]
     async fn reopening_keeps_data_and_schema() {
         testsuite::reopen_keeps_data(testsuite::sqlite_temp_url()).await;
+    }
+
+    /// Calls made at once share transactions: fewer commits than calls, each call still
+    /// answered on its own (the conformance case checks every result).
+    #[tokio::test]
+    async fn concurrent_log_calls_share_commits() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}/plinth.db", dir.path().display());
+        let store = super::SqliteMetadataStore::connect(&url, &crate::StoreOptions::default())
+            .await
+            .expect("open");
+        let before = store.writes.stats().snapshot();
+        testsuite::concurrent_log_calls_each_get_their_own_result(&store).await;
+        let (calls, commits) = store.writes.stats().snapshot();
+        let (calls, commits) = (calls - before.0, commits - before.1);
+        assert!(calls >= 240, "{calls} calls");
+        assert!(commits * 4 < calls, "{calls} calls in {commits} commits");
     }
 
     #[tokio::test]
