@@ -5,6 +5,7 @@ mod browser;
 mod cli;
 mod cli_identity;
 mod cli_jobs;
+mod durability;
 mod jobs;
 mod mlflow;
 mod serve;
