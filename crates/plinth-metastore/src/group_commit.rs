@@ -65,11 +65,20 @@ pub(crate) enum TrackingWrite {
     },
 }
 
+/// What a write leaves its caller to know once committed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum WriteOutcome {
+    /// Nothing more than success.
+    Done,
+    /// A run was created, with this artifact URI (from its experiment's location).
+    RunCreated { artifact_uri: String },
+}
+
 /// A write waiting in the queue, with where its answer goes.
 #[derive(Debug)]
 pub(crate) struct PendingWrite {
     pub(crate) write: TrackingWrite,
-    pub(crate) reply: oneshot::Sender<StoreResult<()>>,
+    pub(crate) reply: oneshot::Sender<StoreResult<WriteOutcome>>,
 }
 
 /// How much the writer batched: calls applied and transactions committed (or attempted).
@@ -130,7 +139,7 @@ impl WriteQueue {
 
     /// Hands `write` to the writer and returns its result once its transaction committed
     /// (or failed).
-    pub(crate) async fn submit(&self, write: TrackingWrite) -> StoreResult<()> {
+    pub(crate) async fn submit(&self, write: TrackingWrite) -> StoreResult<WriteOutcome> {
         let (reply, answer) = oneshot::channel();
         self.sender
             .send(PendingWrite { write, reply })
@@ -186,14 +195,14 @@ where
 /// Sends each caller its result. Results of calls that succeeded in a transaction that did
 /// not commit are replaced by the commit's error.
 pub(crate) fn answer(
-    replies: Vec<oneshot::Sender<StoreResult<()>>>,
-    results: Vec<StoreResult<()>>,
+    replies: Vec<oneshot::Sender<StoreResult<WriteOutcome>>>,
+    results: Vec<StoreResult<WriteOutcome>>,
     commit: StoreResult<()>,
 ) {
     debug_assert_eq!(replies.len(), results.len());
     for (reply, result) in replies.into_iter().zip(results) {
         let result = match (&commit, result) {
-            (Err(error), Ok(())) => Err(copy_of(error)),
+            (Err(error), Ok(_)) => Err(copy_of(error)),
             (_, result) => result,
         };
         // A caller that gave up (its request was dropped) no longer listens.
@@ -202,7 +211,10 @@ pub(crate) fn answer(
 }
 
 /// Fails every call of a batch with the same (database) error.
-pub(crate) fn fail_all(replies: Vec<oneshot::Sender<StoreResult<()>>>, error: &StoreError) {
+pub(crate) fn fail_all(
+    replies: Vec<oneshot::Sender<StoreResult<WriteOutcome>>>,
+    error: &StoreError,
+) {
     for reply in replies {
         let _ = reply.send(Err(copy_of(error)));
     }
@@ -283,9 +295,9 @@ mod tests {
         answer(
             replies,
             vec![
-                Ok(()),
+                Ok(WriteOutcome::Done),
                 Err(StoreError::InvalidValue("param changed".to_string())),
-                Ok(()),
+                Ok(WriteOutcome::Done),
             ],
             Err(StoreError::Unavailable("disk gone".into())),
         );
@@ -309,7 +321,7 @@ mod tests {
                 .any(|pending| matches!(&pending.write, TrackingWrite::Log { run_id, .. } if run_id == "boom"));
             assert!(!panics, "a bug in a write");
             for pending in batch {
-                let _ = pending.reply.send(Ok(()));
+                let _ = pending.reply.send(Ok(WriteOutcome::Done));
             }
         });
         let failed = queue.submit(log_write("boom")).await;

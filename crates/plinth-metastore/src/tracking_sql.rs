@@ -727,6 +727,7 @@ macro_rules! impl_tracking_queries {
                         .collect();
                     sql.push(&rows.join(", "));
                     sql.push(" ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value");
+                    let sql = ($dialect).finish(sql);
                     sqlx::query_with(&sql.text, arguments::<$db>(&sql.binds)?)
                         .execute(&mut *connection)
                         .await?;
@@ -778,7 +779,7 @@ macro_rules! impl_tracking_queries {
                     results.push(result);
                 } else {
                     for write in &writes {
-                        let step: $crate::StoreResult<$crate::StoreResult<()>> = async {
+                        let step: $crate::StoreResult<$crate::StoreResult<$crate::group_commit::WriteOutcome>> = async {
                             sqlx::query("SAVEPOINT plinth_call").execute(&mut *transaction).await?;
                             let result = Self::tracking_apply_write(&mut *transaction, write).await;
                             if result.is_err() {
@@ -805,11 +806,12 @@ macro_rules! impl_tracking_queries {
             async fn tracking_apply_write(
                 connection: &mut <$db as sqlx::Database>::Connection,
                 write: &$crate::group_commit::TrackingWrite,
-            ) -> $crate::StoreResult<()> {
-                use $crate::group_commit::TrackingWrite;
+            ) -> $crate::StoreResult<$crate::group_commit::WriteOutcome> {
+                use $crate::group_commit::{TrackingWrite, WriteOutcome};
                 match write {
                     TrackingWrite::Log { project_id, run_id, metrics, params, tags, single_param } => {
-                        Self::tracking_log(connection, project_id, run_id, metrics, params, tags, *single_param).await
+                        Self::tracking_log(connection, project_id, run_id, metrics, params, tags, *single_param).await?;
+                        Ok(WriteOutcome::Done)
                     }
                     TrackingWrite::CreateRun { project_id, run_id, experiment_id, name, user_id, start_time, tags } => {
                         let experiment: Option<(String, String)> = sqlx::query_as(
@@ -824,6 +826,7 @@ macro_rules! impl_tracking_queries {
                             id: experiment_id.to_string(),
                         })?;
                         $crate::tracking_sql::check_active_experiment(*experiment_id, &stage)?;
+                        let artifact_uri = $crate::tracking_sql::append_to_uri(&location, &[run_id, "artifacts"]);
                         sqlx::query(
                             "INSERT INTO runs (id, experiment_id, project_id, name, user_id, status, start_time, end_time, \
                              lifecycle_stage, deleted_time, artifact_uri) \
@@ -835,10 +838,11 @@ macro_rules! impl_tracking_queries {
                         .bind(name)
                         .bind(user_id)
                         .bind(start_time)
-                        .bind($crate::tracking_sql::append_to_uri(&location, &[run_id, "artifacts"]))
+                        .bind(&artifact_uri)
                         .execute(&mut *connection)
                         .await?;
-                        Self::tracking_write_run_tags(connection, run_id, tags).await
+                        Self::tracking_write_run_tags(connection, run_id, tags).await?;
+                        Ok(WriteOutcome::RunCreated { artifact_uri })
                     }
                     TrackingWrite::UpdateRun { project_id, run_id, status, end_time, name } => {
                         let (_, stage) = Self::tracking_run_state(&mut *connection, project_id, run_id).await?;
@@ -859,7 +863,7 @@ macro_rules! impl_tracking_queries {
                             )
                             .await?;
                         }
-                        Ok(())
+                        Ok(WriteOutcome::Done)
                     }
                 }
             }
@@ -890,6 +894,7 @@ macro_rules! impl_tracking_queries {
                         .collect();
                     sql.push(&rows.join(", "));
                     sql.push(" ON CONFLICT (run_id, key) DO NOTHING");
+                    let sql = ($dialect).finish(sql);
                     sqlx::query_with(&sql.text, arguments::<$db>(&sql.binds)?)
                         .execute(&mut *transaction)
                         .await?;
@@ -898,6 +903,7 @@ macro_rules! impl_tracking_queries {
                     let keys: Vec<String> = params.iter().map(|(key, _)| key.clone()).collect();
                     let list = check.list(&keys);
                     check.text = format!("SELECT key, value FROM params WHERE run_id = {run} AND key IN {list}");
+                    let check = ($dialect).finish(check);
                     let stored: Vec<(String, String)> = sqlx::query_as_with(&check.text, arguments::<$db>(&check.binds)?)
                         .fetch_all(&mut *transaction)
                         .await?;
@@ -969,6 +975,7 @@ macro_rules! impl_tracking_queries {
                             .collect();
                         sql.push(&rows.join(", "));
                         sql.push(" ON CONFLICT (run_id, key, step, timestamp, value, is_nan) DO NOTHING");
+                        let sql = ($dialect).finish(sql);
                         sqlx::query_with(&sql.text, arguments::<$db>(&sql.binds)?)
                             .execute(&mut *transaction)
                             .await?;
@@ -997,6 +1004,7 @@ macro_rules! impl_tracking_queries {
                              WHERE (excluded.step, excluded.timestamp, excluded.value) > \
                              (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)",
                         );
+                        let sql = ($dialect).finish(sql);
                         sqlx::query_with(&sql.text, arguments::<$db>(&sql.binds)?)
                             .execute(&mut *transaction)
                             .await?;
@@ -1031,6 +1039,7 @@ macro_rules! impl_tracking_queries {
                                 .collect();
                             sql.push(&rows.join(", "));
                             sql.push(" ON CONFLICT (model_id, key, timestamp, step, run_id) DO NOTHING");
+                            let sql = ($dialect).finish(sql);
                             sqlx::query_with(&sql.text, arguments::<$db>(&sql.binds)?)
                                 .execute(&mut *transaction)
                                 .await?;
@@ -1393,18 +1402,47 @@ macro_rules! impl_tracking_queries {
                     tags.push(($crate::tracking_sql::RUN_NAME_TAG.to_string(), name.clone()));
                 }
                 let run_id = $crate::tracking_sql::new_run_id();
-                self.writes
+                // The new run is known in full (no metrics, params or inputs yet): answer it
+                // from memory instead of reading it back. Tags sort by key as stored ones do.
+                let mut sorted_tags: Vec<plinth_types::RunTag> = tags
+                    .iter()
+                    .map(|(key, value)| plinth_types::RunTag { key: key.clone(), value: value.clone() })
+                    .collect();
+                sorted_tags.sort_by(|a, b| a.key.cmp(&b.key));
+                let outcome = self
+                    .writes
                     .submit($crate::group_commit::TrackingWrite::CreateRun {
                         project_id: project_id.to_string(),
                         run_id: run_id.clone(),
                         experiment_id: run.experiment_id,
-                        name,
+                        name: name.clone(),
                         user_id: run.user_id.clone(),
                         start_time: run.start_time,
                         tags,
                     })
                     .await?;
-                self.get_run(project_id, &run_id).await
+                let $crate::group_commit::WriteOutcome::RunCreated { artifact_uri } = outcome else {
+                    return Err($crate::tracking_sql::corrupt("create-run outcome", format!("{outcome:?}")));
+                };
+                Ok(plinth_types::Run {
+                    info: plinth_types::RunInfo {
+                        run_id,
+                        run_name: name,
+                        experiment_id: run.experiment_id,
+                        user_id: run.user_id.clone(),
+                        status: plinth_types::RunStatus::Running,
+                        start_time: run.start_time,
+                        end_time: None,
+                        artifact_uri,
+                        lifecycle_stage: plinth_types::LifecycleStage::Active,
+                    },
+                    data: plinth_types::RunData {
+                        tags: sorted_tags,
+                        ..plinth_types::RunData::default()
+                    },
+                    inputs: plinth_types::RunInputs::default(),
+                    outputs: plinth_types::RunOutputs::default(),
+                })
             }
 
             async fn get_run(&self, project_id: &str, run_id: &str) -> $crate::StoreResult<plinth_types::Run> {
@@ -1440,7 +1478,15 @@ macro_rules! impl_tracking_queries {
                         name,
                     })
                     .await?;
-                Ok(self.get_run(project_id, run_id).await?.info)
+                let row: $crate::tracking_sql::RunRow = sqlx::query_as(&format!(
+                    "SELECT {} FROM runs WHERE id = $1 AND project_id = $2",
+                    $crate::tracking_sql::RUN_COLUMNS
+                ))
+                .bind(run_id)
+                .bind(project_id)
+                .fetch_one(&self.pool)
+                .await?;
+                plinth_types::RunInfo::try_from(row)
             }
 
             async fn delete_run(&self, project_id: &str, run_id: &str, now_ms: i64) -> $crate::StoreResult<()> {
@@ -1483,6 +1529,7 @@ macro_rules! impl_tracking_queries {
                         single_param: false,
                     })
                     .await
+                    .map(|_| ())
             }
 
             async fn delete_run_tag(&self, project_id: &str, run_id: &str, key: &str) -> $crate::StoreResult<()> {
@@ -1516,6 +1563,7 @@ macro_rules! impl_tracking_queries {
                         single_param: true,
                     })
                     .await
+                    .map(|_| ())
             }
 
             async fn log_metric(
@@ -1535,6 +1583,7 @@ macro_rules! impl_tracking_queries {
                         single_param: false,
                     })
                     .await
+                    .map(|_| ())
             }
 
             async fn log_batch(
@@ -1570,6 +1619,7 @@ macro_rules! impl_tracking_queries {
                         single_param: false,
                     })
                     .await
+                    .map(|_| ())
             }
 
             async fn log_inputs(
