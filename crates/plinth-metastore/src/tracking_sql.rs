@@ -660,6 +660,28 @@ macro_rules! impl_tracking_queries {
                 Ok(out)
             }
 
+            /// Returns the artifact location of an active experiment of the project;
+            /// `NotFound` or MLflow's refusal of a deleted one otherwise.
+            async fn tracking_active_experiment_location(
+                connection: &mut <$db as sqlx::Database>::Connection,
+                project_id: &str,
+                experiment_id: i64,
+            ) -> $crate::StoreResult<String> {
+                let experiment: Option<(String, String)> = sqlx::query_as(
+                    "SELECT lifecycle_stage, artifact_location FROM experiments WHERE id = $1 AND project_id = $2",
+                )
+                .bind(experiment_id)
+                .bind(project_id)
+                .fetch_optional(&mut *connection)
+                .await?;
+                let (stage, location) = experiment.ok_or_else(|| $crate::StoreError::NotFound {
+                    entity: "experiment",
+                    id: experiment_id.to_string(),
+                })?;
+                $crate::tracking_sql::check_active_experiment(experiment_id, &stage)?;
+                Ok(location)
+            }
+
             /// Returns `(experiment_id, lifecycle_stage)` of a run of the project.
             async fn tracking_run_state(
                 connection: &mut <$db as sqlx::Database>::Connection,
@@ -814,18 +836,8 @@ macro_rules! impl_tracking_queries {
                         Ok(WriteOutcome::Done)
                     }
                     TrackingWrite::CreateRun { project_id, run_id, experiment_id, name, user_id, start_time, tags } => {
-                        let experiment: Option<(String, String)> = sqlx::query_as(
-                            "SELECT lifecycle_stage, artifact_location FROM experiments WHERE id = $1 AND project_id = $2",
-                        )
-                        .bind(experiment_id)
-                        .bind(project_id)
-                        .fetch_optional(&mut *connection)
-                        .await?;
-                        let (stage, location) = experiment.ok_or_else(|| $crate::StoreError::NotFound {
-                            entity: "experiment",
-                            id: experiment_id.to_string(),
-                        })?;
-                        $crate::tracking_sql::check_active_experiment(*experiment_id, &stage)?;
+                        let location =
+                            Self::tracking_active_experiment_location(&mut *connection, project_id, *experiment_id).await?;
                         let artifact_uri = $crate::tracking_sql::append_to_uri(&location, &[run_id, "artifacts"]);
                         sqlx::query(
                             "INSERT INTO runs (id, experiment_id, project_id, name, user_id, status, start_time, end_time, \
@@ -1614,8 +1626,8 @@ macro_rules! impl_tracking_queries {
                         project_id: project_id.to_string(),
                         run_id: run_id.to_string(),
                         metrics: batch.metrics.clone(),
-                        params: params,
-                        tags: tags,
+                        params,
+                        tags,
                         single_param: false,
                     })
                     .await
@@ -1934,18 +1946,8 @@ macro_rules! impl_tracking_queries {
                 let model_id = $crate::tracking_sql::new_model_id();
                 let name = model.name.clone().unwrap_or_else($crate::tracking_sql::generate_name);
                 let mut transaction = self.pool.begin_with(($dialect).begin_write()).await?;
-                let experiment: Option<(String, String)> = sqlx::query_as(
-                    "SELECT lifecycle_stage, artifact_location FROM experiments WHERE id = $1 AND project_id = $2",
-                )
-                .bind(model.experiment_id)
-                .bind(project_id)
-                .fetch_optional(&mut *transaction)
-                .await?;
-                let (stage, location) = experiment.ok_or_else(|| $crate::StoreError::NotFound {
-                    entity: "experiment",
-                    id: model.experiment_id.to_string(),
-                })?;
-                $crate::tracking_sql::check_active_experiment(model.experiment_id, &stage)?;
+                let location =
+                    Self::tracking_active_experiment_location(&mut *transaction, project_id, model.experiment_id).await?;
                 sqlx::query(
                     "INSERT INTO logged_models (id, experiment_id, project_id, name, artifact_location, \
                      creation_timestamp, last_updated_timestamp, status, status_message, lifecycle_stage, \

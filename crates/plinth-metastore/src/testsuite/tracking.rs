@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 
 use plinth_types::{
-    Dataset, DatasetInput, ExperimentTag, InputTag, LifecycleStage, LoggedModelParameter,
-    LoggedModelStatus, LoggedModelTag, Metric, ModelInput, ModelOutput, Param, Run, RunStatus,
-    RunTag, ViewType,
+    Dataset, DatasetInput, Experiment, ExperimentTag, InputTag, LifecycleStage,
+    LoggedModelParameter, LoggedModelStatus, LoggedModelTag, Metric, ModelInput, ModelOutput,
+    Param, Run, RunStatus, RunTag, ViewType,
 };
 
 use crate::{
@@ -36,6 +36,22 @@ fn new_run(experiment_id: i64, start_time: i64) -> NewRun {
         run_name: None,
         tags: Vec::new(),
     }
+}
+
+/// A project of its own with an experiment and a run in it: `(project, experiment, run_id)`.
+async fn project_with_run(store: &dyn MetadataStore, name: &str) -> (String, Experiment, String) {
+    let project = tracking_project(store, name).await;
+    let exp = store
+        .create_experiment(&project, &experiment(name), 1_000)
+        .await
+        .unwrap();
+    let run_id = store
+        .create_run(&project, &new_run(exp.experiment_id, 1))
+        .await
+        .unwrap()
+        .info
+        .run_id;
+    (project, exp, run_id)
 }
 
 fn tag(key: &str, value: &str) -> RunTag {
@@ -1009,17 +1025,7 @@ pub async fn metrics_keep_history_and_latest_value(store: &dyn MetadataStore) {
 
 /// Log-batch enforces MLflow's limits and per-entry rules, naming the entry.
 pub async fn log_batch_enforces_mlflow_limits(store: &dyn MetadataStore) {
-    let project = tracking_project(store, "limits").await;
-    let exp = store
-        .create_experiment(&project, &experiment("l"), 1_000)
-        .await
-        .unwrap();
-    let run_id = store
-        .create_run(&project, &new_run(exp.experiment_id, 1))
-        .await
-        .unwrap()
-        .info
-        .run_id;
+    let (project, _, run_id) = project_with_run(store, "limits").await;
     let metrics = |count: usize| -> Vec<Metric> {
         (0..count)
             .map(|index| Metric::new("m", index as f64, 1, index as i64))
@@ -2470,17 +2476,7 @@ pub async fn deleting_a_project_removes_its_tracking_data(store: &dyn MetadataSt
 pub async fn concurrent_log_calls_each_get_their_own_result(store: &dyn MetadataStore) {
     use futures::future::{join_all, BoxFuture, FutureExt};
 
-    let project = tracking_project(store, "burst").await;
-    let exp = store
-        .create_experiment(&project, &experiment("burst"), 1_000)
-        .await
-        .unwrap();
-    let run_id = store
-        .create_run(&project, &new_run(exp.experiment_id, 1))
-        .await
-        .unwrap()
-        .info
-        .run_id;
+    let (project, exp, run_id) = project_with_run(store, "burst").await;
     let deleted = store
         .create_run(&project, &new_run(exp.experiment_id, 1))
         .await
@@ -2493,8 +2489,9 @@ pub async fn concurrent_log_calls_each_get_their_own_result(store: &dyn Metadata
         .await
         .unwrap();
 
-    // (what it is, whether it must succeed, the call)
-    let mut calls: Vec<(String, bool, BoxFuture<'_, Result<(), StoreError>>)> = Vec::new();
+    /// What a call is, whether it must succeed, and the call.
+    type Call<'a> = (String, bool, BoxFuture<'a, Result<(), StoreError>>);
+    let mut calls: Vec<Call<'_>> = Vec::new();
     let (project, run, gone) = (project.as_str(), run_id.as_str(), deleted.as_str());
     for step in 0..120_i64 {
         let metric = Metric::new("loss", step as f64, 10 + step, step);
