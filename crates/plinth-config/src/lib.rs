@@ -256,6 +256,8 @@ pub struct MetastoreConfig {
     /// How long to wait for the database at startup and for a pooled connection.
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
+    /// When a SQLite commit reaches the disk: `normal` (the default) or `full`.
+    pub sqlite_synchronous: SqliteSynchronous,
 }
 
 impl Default for MetastoreConfig {
@@ -265,8 +267,22 @@ impl Default for MetastoreConfig {
             url_file: None,
             max_connections: 16,
             connect_timeout: Duration::from_secs(5),
+            sqlite_synchronous: SqliteSynchronous::Normal,
         }
     }
+}
+
+/// When a SQLite commit reaches the disk (SQLite's `PRAGMA synchronous`, in WAL mode).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    /// A commit is written to the WAL file (the OS keeps it: it survives `kill -9` of the
+    /// server) and synced to the disk by the next checkpoint, at most about a second later.
+    /// A power loss or kernel crash can lose that last second of writes, never corrupt.
+    Normal,
+    /// Each commit waits for the WAL file to be synced (an fsync per commit): it survives a
+    /// power loss too, and costs a disk flush per commit.
+    Full,
 }
 
 /// Where objects live.

@@ -8,6 +8,7 @@
 
 mod common;
 mod error;
+mod group_commit;
 mod identity;
 mod identity_sql;
 #[cfg(feature = "postgres")]
@@ -98,6 +99,8 @@ pub struct StoreOptions {
     pub max_connections: u32,
     /// How long to wait for the database, at startup and for a pooled connection.
     pub connect_timeout: Duration,
+    /// When a SQLite commit reaches the disk (PostgreSQL ignores it).
+    pub sqlite_synchronous: SqliteSynchronous,
 }
 
 impl Default for StoreOptions {
@@ -105,9 +108,27 @@ impl Default for StoreOptions {
         StoreOptions {
             max_connections: 16,
             connect_timeout: Duration::from_secs(5),
+            sqlite_synchronous: SqliteSynchronous::Normal,
         }
     }
 }
+
+/// When a SQLite commit reaches the disk. Both survive `kill -9` of the server: a commit is
+/// in the write-ahead log (in the OS's page cache at least) before it is acknowledged.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SqliteSynchronous {
+    /// SQLite's `synchronous = NORMAL`: the log is synced by checkpoints, which the store
+    /// runs every [`SQLITE_CHECKPOINT_INTERVAL`] while there are writes, so a power loss or
+    /// kernel crash loses at most about that much of acknowledged writes (never consistency).
+    #[default]
+    Normal,
+    /// SQLite's `synchronous = FULL`: every commit waits for an fsync of the log.
+    Full,
+}
+
+/// How often a SQLite store in [`SqliteSynchronous::Normal`] checkpoints (and so syncs)
+/// its write-ahead log.
+pub const SQLITE_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Opens the store named by `url` (`sqlite://…`, `postgres://…`) and applies its migrations.
 pub async fn open_metadata_store(

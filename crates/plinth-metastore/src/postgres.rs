@@ -16,6 +16,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 #[derive(Clone, Debug)]
 pub struct PostgresMetadataStore {
     pool: PgPool,
+    /// The group-commit writer of the hot tracking writes.
+    writes: crate::group_commit::WriteQueue,
 }
 
 impl PostgresMetadataStore {
@@ -61,7 +63,8 @@ impl PostgresMetadataStore {
                 reason: one_line(&error),
             })?;
         tracing::debug!(url = %redacted, "opened postgres metadata store");
-        Ok(PostgresMetadataStore { pool })
+        let writes = Self::tracking_spawn_writer(pool.clone());
+        Ok(PostgresMetadataStore { pool, writes })
     }
 }
 

@@ -704,6 +704,28 @@ macro_rules! impl_tracking_queries {
                 Ok(out)
             }
 
+            /// Returns the artifact location of an active experiment of the project;
+            /// `NotFound` or MLflow's refusal of a deleted one otherwise.
+            async fn tracking_active_experiment_location(
+                connection: &mut <$db as sqlx::Database>::Connection,
+                project_id: &str,
+                experiment_id: i64,
+            ) -> $crate::StoreResult<String> {
+                let experiment: Option<(String, String)> = sqlx::query_as(
+                    "SELECT lifecycle_stage, artifact_location FROM experiments WHERE id = $1 AND project_id = $2",
+                )
+                .bind(experiment_id)
+                .bind(project_id)
+                .fetch_optional(&mut *connection)
+                .await?;
+                let (stage, location) = experiment.ok_or_else(|| $crate::StoreError::NotFound {
+                    entity: "experiment",
+                    id: experiment_id.to_string(),
+                })?;
+                $crate::tracking_sql::check_active_experiment(experiment_id, &stage)?;
+                Ok(location)
+            }
+
             /// Returns `(experiment_id, lifecycle_stage)` of a run of the project.
             async fn tracking_run_state(
                 connection: &mut <$db as sqlx::Database>::Connection,
@@ -771,6 +793,7 @@ macro_rules! impl_tracking_queries {
                         .collect();
                     sql.push(&rows.join(", "));
                     sql.push(" ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value");
+                    let sql = ($dialect).finish(sql);
                     sqlx::query_with(&sql.text, arguments::<$db>(&sql.binds)?)
                         .execute(&mut *connection)
                         .await?;
@@ -785,9 +808,126 @@ macro_rules! impl_tracking_queries {
                 Ok(())
             }
 
-            /// Logs metrics, params and tags (validated) to an active run in one transaction.
+            /// Starts the store's group-commit writer (see `group_commit.rs`) over `pool`.
+            fn tracking_spawn_writer(pool: sqlx::Pool<$db>) -> $crate::group_commit::WriteQueue {
+                let (queue, receiver) = $crate::group_commit::WriteQueue::new();
+                $crate::group_commit::spawn_writer(receiver, move |batch| {
+                    let pool = pool.clone();
+                    async move { Self::tracking_commit_batch(&pool, batch).await }
+                });
+                queue
+            }
+
+            /// Applies a batch of writes in one transaction, each in its own savepoint when
+            /// there are several, commits, and answers every caller.
+            async fn tracking_commit_batch(
+                pool: &sqlx::Pool<$db>,
+                batch: Vec<$crate::group_commit::PendingWrite>,
+            ) {
+                let (writes, replies): (Vec<_>, Vec<_>) = batch
+                    .into_iter()
+                    .map(|pending| (pending.write, pending.reply))
+                    .unzip();
+                let mut transaction = match pool.begin_with(($dialect).begin_write()).await {
+                    Ok(transaction) => transaction,
+                    Err(error) => {
+                        return $crate::group_commit::fail_all(replies, &error.into());
+                    }
+                };
+                let mut results = Vec::with_capacity(writes.len());
+                if let [write] = writes.as_slice() {
+                    // Alone in its transaction: no savepoint, a failure rolls it all back.
+                    let result = Self::tracking_apply_write(&mut *transaction, write).await;
+                    if result.is_err() {
+                        drop(transaction);
+                        return $crate::group_commit::answer(replies, vec![result], Ok(()));
+                    }
+                    results.push(result);
+                } else {
+                    for write in &writes {
+                        let step: $crate::StoreResult<$crate::StoreResult<$crate::group_commit::WriteOutcome>> = async {
+                            sqlx::query("SAVEPOINT plinth_call").execute(&mut *transaction).await?;
+                            let result = Self::tracking_apply_write(&mut *transaction, write).await;
+                            if result.is_err() {
+                                sqlx::query("ROLLBACK TO SAVEPOINT plinth_call")
+                                    .execute(&mut *transaction)
+                                    .await?;
+                            }
+                            sqlx::query("RELEASE SAVEPOINT plinth_call").execute(&mut *transaction).await?;
+                            Ok(result)
+                        }
+                        .await;
+                        match step {
+                            Ok(result) => results.push(result),
+                            // The transaction itself is broken: nothing of it commits.
+                            Err(error) => return $crate::group_commit::fail_all(replies, &error),
+                        }
+                    }
+                }
+                let committed = transaction.commit().await.map_err($crate::StoreError::from);
+                $crate::group_commit::answer(replies, results, committed);
+            }
+
+            /// Applies one write of a batch in `connection`'s transaction.
+            async fn tracking_apply_write(
+                connection: &mut <$db as sqlx::Database>::Connection,
+                write: &$crate::group_commit::TrackingWrite,
+            ) -> $crate::StoreResult<$crate::group_commit::WriteOutcome> {
+                use $crate::group_commit::{TrackingWrite, WriteOutcome};
+                match write {
+                    TrackingWrite::Log { project_id, run_id, metrics, params, tags, single_param } => {
+                        Self::tracking_log(connection, project_id, run_id, metrics, params, tags, *single_param).await?;
+                        Ok(WriteOutcome::Done)
+                    }
+                    TrackingWrite::CreateRun { project_id, run_id, experiment_id, name, user_id, start_time, tags } => {
+                        let location =
+                            Self::tracking_active_experiment_location(&mut *connection, project_id, *experiment_id).await?;
+                        let artifact_uri = $crate::tracking_sql::append_to_uri(&location, &[run_id, "artifacts"]);
+                        sqlx::query(
+                            "INSERT INTO runs (id, experiment_id, project_id, name, user_id, status, start_time, end_time, \
+                             lifecycle_stage, deleted_time, artifact_uri) \
+                             VALUES ($1, $2, $3, $4, $5, 'RUNNING', $6, NULL, 'active', NULL, $7)",
+                        )
+                        .bind(run_id)
+                        .bind(experiment_id)
+                        .bind(project_id)
+                        .bind(name)
+                        .bind(user_id)
+                        .bind(start_time)
+                        .bind(&artifact_uri)
+                        .execute(&mut *connection)
+                        .await?;
+                        Self::tracking_write_run_tags(connection, run_id, tags).await?;
+                        Ok(WriteOutcome::RunCreated { artifact_uri })
+                    }
+                    TrackingWrite::UpdateRun { project_id, run_id, status, end_time, name } => {
+                        let (_, stage) = Self::tracking_run_state(&mut *connection, project_id, run_id).await?;
+                        $crate::tracking_sql::check_active_run(run_id, &stage)?;
+                        sqlx::query(
+                            "UPDATE runs SET status = COALESCE($1, status), end_time = COALESCE($2, end_time) WHERE id = $3",
+                        )
+                        .bind(status.map(|status| status.as_str()))
+                        .bind(end_time)
+                        .bind(run_id)
+                        .execute(&mut *connection)
+                        .await?;
+                        if let Some(name) = name {
+                            Self::tracking_write_run_tags(
+                                connection,
+                                run_id,
+                                &[($crate::tracking_sql::RUN_NAME_TAG.to_string(), name.clone())],
+                            )
+                            .await?;
+                        }
+                        Ok(WriteOutcome::Done)
+                    }
+                }
+            }
+
+            /// Logs metrics, params and tags (validated) to an active run, in
+            /// `connection`'s transaction.
             async fn tracking_log(
-                &self,
+                connection: &mut <$db as sqlx::Database>::Connection,
                 project_id: &str,
                 run_id: &str,
                 metrics: &[plinth_types::Metric],
@@ -797,7 +937,7 @@ macro_rules! impl_tracking_queries {
             ) -> $crate::StoreResult<()> {
                 use $crate::tracking::query::{arguments, stored_metric_value, Sql};
                 use $crate::tracking_sql::StoredPoint;
-                let mut transaction = self.pool.begin_with(($dialect).begin_write()).await?;
+                let transaction = connection;
                 let (experiment_id, stage) =
                     Self::tracking_run_state(&mut *transaction, project_id, run_id).await?;
                 $crate::tracking_sql::check_active_run(run_id, &stage)?;
@@ -810,6 +950,7 @@ macro_rules! impl_tracking_queries {
                         .collect();
                     sql.push(&rows.join(", "));
                     sql.push(" ON CONFLICT (run_id, key) DO NOTHING");
+                    let sql = ($dialect).finish(sql);
                     sqlx::query_with(&sql.text, arguments::<$db>(&sql.binds)?)
                         .execute(&mut *transaction)
                         .await?;
@@ -818,6 +959,7 @@ macro_rules! impl_tracking_queries {
                     let keys: Vec<String> = params.iter().map(|(key, _)| key.clone()).collect();
                     let list = check.list(&keys);
                     check.text = format!("SELECT key, value FROM params WHERE run_id = {run} AND key IN {list}");
+                    let check = ($dialect).finish(check);
                     let stored: Vec<(String, String)> = sqlx::query_as_with(&check.text, arguments::<$db>(&check.binds)?)
                         .fetch_all(&mut *transaction)
                         .await?;
@@ -889,6 +1031,7 @@ macro_rules! impl_tracking_queries {
                             .collect();
                         sql.push(&rows.join(", "));
                         sql.push(" ON CONFLICT (run_id, key, step, timestamp, value, is_nan) DO NOTHING");
+                        let sql = ($dialect).finish(sql);
                         sqlx::query_with(&sql.text, arguments::<$db>(&sql.binds)?)
                             .execute(&mut *transaction)
                             .await?;
@@ -917,6 +1060,7 @@ macro_rules! impl_tracking_queries {
                              WHERE (excluded.step, excluded.timestamp, excluded.value) > \
                              (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)",
                         );
+                        let sql = ($dialect).finish(sql);
                         sqlx::query_with(&sql.text, arguments::<$db>(&sql.binds)?)
                             .execute(&mut *transaction)
                             .await?;
@@ -951,6 +1095,7 @@ macro_rules! impl_tracking_queries {
                                 .collect();
                             sql.push(&rows.join(", "));
                             sql.push(" ON CONFLICT (model_id, key, timestamp, step, run_id) DO NOTHING");
+                            let sql = ($dialect).finish(sql);
                             sqlx::query_with(&sql.text, arguments::<$db>(&sql.binds)?)
                                 .execute(&mut *transaction)
                                 .await?;
@@ -962,7 +1107,6 @@ macro_rules! impl_tracking_queries {
                 if !tags.is_empty() {
                     Self::tracking_write_run_tags(&mut *transaction, run_id, tags).await?;
                 }
-                transaction.commit().await?;
                 Ok(())
             }
         }
@@ -1314,36 +1458,47 @@ macro_rules! impl_tracking_queries {
                     tags.push(($crate::tracking_sql::RUN_NAME_TAG.to_string(), name.clone()));
                 }
                 let run_id = $crate::tracking_sql::new_run_id();
-                let mut transaction = self.pool.begin_with(($dialect).begin_write()).await?;
-                let experiment: Option<(String, String)> = sqlx::query_as(
-                    "SELECT lifecycle_stage, artifact_location FROM experiments WHERE id = $1 AND project_id = $2",
-                )
-                .bind(run.experiment_id)
-                .bind(project_id)
-                .fetch_optional(&mut *transaction)
-                .await?;
-                let (stage, location) = experiment.ok_or_else(|| $crate::StoreError::NotFound {
-                    entity: "experiment",
-                    id: run.experiment_id.to_string(),
-                })?;
-                $crate::tracking_sql::check_active_experiment(run.experiment_id, &stage)?;
-                sqlx::query(
-                    "INSERT INTO runs (id, experiment_id, project_id, name, user_id, status, start_time, end_time, \
-                     lifecycle_stage, deleted_time, artifact_uri) \
-                     VALUES ($1, $2, $3, $4, $5, 'RUNNING', $6, NULL, 'active', NULL, $7)",
-                )
-                .bind(&run_id)
-                .bind(run.experiment_id)
-                .bind(project_id)
-                .bind(&name)
-                .bind(&run.user_id)
-                .bind(run.start_time)
-                .bind($crate::tracking_sql::append_to_uri(&location, &[&run_id, "artifacts"]))
-                .execute(&mut *transaction)
-                .await?;
-                Self::tracking_write_run_tags(&mut *transaction, &run_id, &tags).await?;
-                transaction.commit().await?;
-                self.get_run(project_id, &run_id).await
+                // The new run is known in full (no metrics, params or inputs yet): answer it
+                // from memory instead of reading it back. Tags sort by key as stored ones do.
+                let mut sorted_tags: Vec<plinth_types::RunTag> = tags
+                    .iter()
+                    .map(|(key, value)| plinth_types::RunTag { key: key.clone(), value: value.clone() })
+                    .collect();
+                sorted_tags.sort_by(|a, b| a.key.cmp(&b.key));
+                let outcome = self
+                    .writes
+                    .submit($crate::group_commit::TrackingWrite::CreateRun {
+                        project_id: project_id.to_string(),
+                        run_id: run_id.clone(),
+                        experiment_id: run.experiment_id,
+                        name: name.clone(),
+                        user_id: run.user_id.clone(),
+                        start_time: run.start_time,
+                        tags,
+                    })
+                    .await?;
+                let $crate::group_commit::WriteOutcome::RunCreated { artifact_uri } = outcome else {
+                    return Err($crate::tracking_sql::corrupt("create-run outcome", format!("{outcome:?}")));
+                };
+                Ok(plinth_types::Run {
+                    info: plinth_types::RunInfo {
+                        run_id,
+                        run_name: name,
+                        experiment_id: run.experiment_id,
+                        user_id: run.user_id.clone(),
+                        status: plinth_types::RunStatus::Running,
+                        start_time: run.start_time,
+                        end_time: None,
+                        artifact_uri,
+                        lifecycle_stage: plinth_types::LifecycleStage::Active,
+                    },
+                    data: plinth_types::RunData {
+                        tags: sorted_tags,
+                        ..plinth_types::RunData::default()
+                    },
+                    inputs: plinth_types::RunInputs::default(),
+                    outputs: plinth_types::RunOutputs::default(),
+                })
             }
 
             async fn get_run(&self, project_id: &str, run_id: &str) -> $crate::StoreResult<plinth_types::Run> {
@@ -1370,27 +1525,24 @@ macro_rules! impl_tracking_queries {
                 if let Some(name) = &name {
                     $crate::tracking::validate::validate_run_tag($crate::tracking_sql::RUN_NAME_TAG, name, "")?;
                 }
-                let mut transaction = self.pool.begin_with(($dialect).begin_write()).await?;
-                let (_, stage) = Self::tracking_run_state(&mut *transaction, project_id, run_id).await?;
-                $crate::tracking_sql::check_active_run(run_id, &stage)?;
-                sqlx::query(
-                    "UPDATE runs SET status = COALESCE($1, status), end_time = COALESCE($2, end_time) WHERE id = $3",
-                )
-                .bind(update.status.map(|status| status.as_str()))
-                .bind(update.end_time)
-                .bind(run_id)
-                .execute(&mut *transaction)
-                .await?;
-                if let Some(name) = name {
-                    Self::tracking_write_run_tags(
-                        &mut *transaction,
-                        run_id,
-                        &[($crate::tracking_sql::RUN_NAME_TAG.to_string(), name)],
-                    )
+                self.writes
+                    .submit($crate::group_commit::TrackingWrite::UpdateRun {
+                        project_id: project_id.to_string(),
+                        run_id: run_id.to_string(),
+                        status: update.status,
+                        end_time: update.end_time,
+                        name,
+                    })
                     .await?;
-                }
-                transaction.commit().await?;
-                Ok(self.get_run(project_id, run_id).await?.info)
+                let row: $crate::tracking_sql::RunRow = sqlx::query_as(&format!(
+                    "SELECT {} FROM runs WHERE id = $1 AND project_id = $2",
+                    $crate::tracking_sql::RUN_COLUMNS
+                ))
+                .bind(run_id)
+                .bind(project_id)
+                .fetch_one(&self.pool)
+                .await?;
+                plinth_types::RunInfo::try_from(row)
             }
 
             async fn delete_run(&self, project_id: &str, run_id: &str, now_ms: i64) -> $crate::StoreResult<()> {
@@ -1423,7 +1575,17 @@ macro_rules! impl_tracking_queries {
                 tag: &plinth_types::RunTag,
             ) -> $crate::StoreResult<()> {
                 let value = $crate::tracking::validate::validate_run_tag(&tag.key, &tag.value, "")?;
-                self.tracking_log(project_id, run_id, &[], &[], &[(tag.key.clone(), value)], false).await
+                self.writes
+                    .submit($crate::group_commit::TrackingWrite::Log {
+                        project_id: project_id.to_string(),
+                        run_id: run_id.to_string(),
+                        metrics: Vec::new(),
+                        params: Vec::new(),
+                        tags: vec![(tag.key.clone(), value)],
+                        single_param: false,
+                    })
+                    .await
+                    .map(|_| ())
             }
 
             async fn delete_run_tag(&self, project_id: &str, run_id: &str, key: &str) -> $crate::StoreResult<()> {
@@ -1447,7 +1609,17 @@ macro_rules! impl_tracking_queries {
                 param: &plinth_types::Param,
             ) -> $crate::StoreResult<()> {
                 let value = $crate::tracking::validate::validate_param(&param.key, &param.value, "")?;
-                self.tracking_log(project_id, run_id, &[], &[(param.key.clone(), value)], &[], true).await
+                self.writes
+                    .submit($crate::group_commit::TrackingWrite::Log {
+                        project_id: project_id.to_string(),
+                        run_id: run_id.to_string(),
+                        metrics: Vec::new(),
+                        params: vec![(param.key.clone(), value)],
+                        tags: Vec::new(),
+                        single_param: true,
+                    })
+                    .await
+                    .map(|_| ())
             }
 
             async fn log_metric(
@@ -1457,7 +1629,17 @@ macro_rules! impl_tracking_queries {
                 metric: &plinth_types::Metric,
             ) -> $crate::StoreResult<()> {
                 $crate::tracking::validate::validate_metric(metric, "")?;
-                self.tracking_log(project_id, run_id, std::slice::from_ref(metric), &[], &[], false).await
+                self.writes
+                    .submit($crate::group_commit::TrackingWrite::Log {
+                        project_id: project_id.to_string(),
+                        run_id: run_id.to_string(),
+                        metrics: vec![metric.clone()],
+                        params: Vec::new(),
+                        tags: Vec::new(),
+                        single_param: false,
+                    })
+                    .await
+                    .map(|_| ())
             }
 
             async fn log_batch(
@@ -1483,7 +1665,17 @@ macro_rules! impl_tracking_queries {
                 validate::validate_batch_limits(batch.metrics.len(), batch.params.len(), batch.tags.len())?;
                 validate::validate_param_keys_unique(batch.params.iter().map(|param| param.key.as_str()))?;
                 let tags = $crate::tracking_sql::last_value_per_key(tags);
-                self.tracking_log(project_id, run_id, &batch.metrics, &params, &tags, false).await
+                self.writes
+                    .submit($crate::group_commit::TrackingWrite::Log {
+                        project_id: project_id.to_string(),
+                        run_id: run_id.to_string(),
+                        metrics: batch.metrics.clone(),
+                        params,
+                        tags,
+                        single_param: false,
+                    })
+                    .await
+                    .map(|_| ())
             }
 
             async fn log_inputs(
@@ -1914,18 +2106,8 @@ macro_rules! impl_tracking_queries {
                 let model_id = $crate::tracking_sql::new_model_id();
                 let name = model.name.clone().unwrap_or_else($crate::tracking_sql::generate_name);
                 let mut transaction = self.pool.begin_with(($dialect).begin_write()).await?;
-                let experiment: Option<(String, String)> = sqlx::query_as(
-                    "SELECT lifecycle_stage, artifact_location FROM experiments WHERE id = $1 AND project_id = $2",
-                )
-                .bind(model.experiment_id)
-                .bind(project_id)
-                .fetch_optional(&mut *transaction)
-                .await?;
-                let (stage, location) = experiment.ok_or_else(|| $crate::StoreError::NotFound {
-                    entity: "experiment",
-                    id: model.experiment_id.to_string(),
-                })?;
-                $crate::tracking_sql::check_active_experiment(model.experiment_id, &stage)?;
+                let location =
+                    Self::tracking_active_experiment_location(&mut *transaction, project_id, model.experiment_id).await?;
                 sqlx::query(
                     "INSERT INTO logged_models (id, experiment_id, project_id, name, artifact_location, \
                      creation_timestamp, last_updated_timestamp, status, status_message, lifecycle_stage, \

@@ -85,11 +85,24 @@ async fn serve(config: Config, started: Instant) -> Result<(), Failure> {
     let options = StoreOptions {
         max_connections: config.metastore.max_connections,
         connect_timeout: config.metastore.connect_timeout,
+        sqlite_synchronous: match config.metastore.sqlite_synchronous {
+            plinth_config::SqliteSynchronous::Normal => plinth_metastore::SqliteSynchronous::Normal,
+            plinth_config::SqliteSynchronous::Full => plinth_metastore::SqliteSynchronous::Full,
+        },
     };
     let metastore = plinth_metastore::open_metadata_store(metastore_url.expose(), &options)
         .await
         .map_err(Failure::runtime)?;
-    info!(backend = metastore.backend(), location = %metastore_location, "opened metadata store");
+    if metastore.backend() == "sqlite" {
+        info!(
+            backend = metastore.backend(),
+            location = %metastore_location,
+            synchronous = ?options.sqlite_synchronous,
+            "opened metadata store"
+        );
+    } else {
+        info!(backend = metastore.backend(), location = %metastore_location, "opened metadata store");
+    }
 
     let s3 = config.resolved_s3().map_err(Failure::config)?;
     let artifacts = ArtifactStore::open(&config.objects_url(), &s3).map_err(Failure::runtime)?;

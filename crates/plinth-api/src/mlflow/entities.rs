@@ -9,7 +9,7 @@ use plinth_types::{
 };
 use serde_json::{json, Map, Value};
 
-use super::wire::double;
+use super::wire::{double, WireDouble};
 
 fn tags<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Value {
     Value::Array(
@@ -40,15 +40,45 @@ pub(crate) fn experiment(experiment: &Experiment) -> Value {
 }
 
 pub(crate) fn metric(metric: &Metric) -> Value {
-    compact(json!({
-        "key": metric.key,
-        "value": double(metric.value),
-        "timestamp": metric.timestamp,
-        "step": metric.step,
-        "dataset_name": metric.dataset_name,
-        "dataset_digest": metric.dataset_digest,
-        "model_id": metric.model_id,
-    }))
+    serde_json::to_value(MetricEntity::from(metric)).unwrap_or(Value::Null)
+}
+
+/// A metric as MLflow's JSON, serialized straight to the output: a history answer can
+/// hold a million points, and a `Value` per point costs a dozen allocations.
+#[derive(serde::Serialize)]
+pub(crate) struct MetricEntity<'a> {
+    key: &'a str,
+    value: WireDouble,
+    timestamp: i64,
+    step: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dataset_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dataset_digest: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model_id: Option<&'a str>,
+}
+
+impl<'a> From<&'a Metric> for MetricEntity<'a> {
+    fn from(metric: &'a Metric) -> Self {
+        MetricEntity {
+            key: &metric.key,
+            value: WireDouble(metric.value),
+            timestamp: metric.timestamp,
+            step: metric.step,
+            dataset_name: metric.dataset_name.as_deref(),
+            dataset_digest: metric.dataset_digest.as_deref(),
+            model_id: metric.model_id.as_deref(),
+        }
+    }
+}
+
+/// A page of metric history (`get-history`).
+#[derive(serde::Serialize)]
+pub(crate) struct MetricHistoryPage<'a> {
+    pub(crate) metrics: Vec<MetricEntity<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) next_page_token: Option<&'a str>,
 }
 
 pub(crate) fn metric_with_run_id(metric: &MetricWithRunId) -> Value {

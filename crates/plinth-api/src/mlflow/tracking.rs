@@ -382,7 +382,11 @@ pub(crate) async fn search_runs(Scoped(service, pass): Scoped, message: Message)
     )))
 }
 
-pub(crate) async fn get_metric_history(Scoped(service, pass): Scoped, message: Message) -> Reply {
+pub(crate) async fn get_metric_history(
+    Scoped(service, pass): Scoped,
+    message: Message,
+) -> MlflowResult<axum::response::Response> {
+    use axum::response::IntoResponse as _;
     let page = service
         .get_metric_history(
             &pass,
@@ -395,11 +399,15 @@ pub(crate) async fn get_metric_history(Scoped(service, pass): Scoped, message: M
                 .as_deref(),
         )
         .await?;
-    Ok(Json(entities::page(
-        "metrics",
-        page.items.iter().map(entities::metric).collect(),
-        page.next_page_token,
-    )))
+    let answer = entities::MetricHistoryPage {
+        metrics: page
+            .items
+            .iter()
+            .map(entities::MetricEntity::from)
+            .collect(),
+        next_page_token: page.next_page_token.as_deref(),
+    };
+    Ok(Json(answer).into_response())
 }
 
 /// The most runs one bulk-interval read may name, and the most points per run (MLflow's).

@@ -376,14 +376,25 @@ pub(crate) fn parse_double(text: &str) -> Option<f64> {
 
 /// A double as proto3 JSON: a number, or `"NaN"`, `"Infinity"`, `"-Infinity"`.
 pub(crate) fn double(value: f64) -> Value {
-    if value.is_nan() {
-        Value::String("NaN".to_string())
-    } else if value == f64::INFINITY {
-        Value::String("Infinity".to_string())
-    } else if value == f64::NEG_INFINITY {
-        Value::String("-Infinity".to_string())
-    } else {
-        serde_json::Number::from_f64(value).map_or(Value::Null, Value::Number)
+    serde_json::to_value(WireDouble(value)).unwrap_or(Value::Null)
+}
+
+/// A double that serializes as proto3 JSON does ([`double`]), without building a `Value`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WireDouble(pub(crate) f64);
+
+impl serde::Serialize for WireDouble {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let value = self.0;
+        if value.is_nan() {
+            serializer.serialize_str("NaN")
+        } else if value == f64::INFINITY {
+            serializer.serialize_str("Infinity")
+        } else if value == f64::NEG_INFINITY {
+            serializer.serialize_str("-Infinity")
+        } else {
+            serializer.serialize_f64(value)
+        }
     }
 }
 

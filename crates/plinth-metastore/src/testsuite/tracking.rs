@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 
 use plinth_types::{
-    Dataset, DatasetInput, ExperimentTag, InputTag, LifecycleStage, LoggedModelParameter,
-    LoggedModelStatus, LoggedModelTag, Metric, ModelInput, ModelOutput, Param, Run, RunStatus,
-    RunTag, ViewType,
+    Dataset, DatasetInput, Experiment, ExperimentTag, InputTag, LifecycleStage,
+    LoggedModelParameter, LoggedModelStatus, LoggedModelTag, Metric, ModelInput, ModelOutput,
+    Param, Run, RunStatus, RunTag, ViewType,
 };
 
 use crate::{
@@ -36,6 +36,22 @@ fn new_run(experiment_id: i64, start_time: i64) -> NewRun {
         run_name: None,
         tags: Vec::new(),
     }
+}
+
+/// A project of its own with an experiment and a run in it: `(project, experiment, run_id)`.
+async fn project_with_run(store: &dyn MetadataStore, name: &str) -> (String, Experiment, String) {
+    let project = tracking_project(store, name).await;
+    let exp = store
+        .create_experiment(&project, &experiment(name), 1_000)
+        .await
+        .unwrap();
+    let run_id = store
+        .create_run(&project, &new_run(exp.experiment_id, 1))
+        .await
+        .unwrap()
+        .info
+        .run_id;
+    (project, exp, run_id)
 }
 
 fn tag(key: &str, value: &str) -> RunTag {
@@ -1009,17 +1025,7 @@ pub async fn metrics_keep_history_and_latest_value(store: &dyn MetadataStore) {
 
 /// Log-batch enforces MLflow's limits and per-entry rules, naming the entry.
 pub async fn log_batch_enforces_mlflow_limits(store: &dyn MetadataStore) {
-    let project = tracking_project(store, "limits").await;
-    let exp = store
-        .create_experiment(&project, &experiment("l"), 1_000)
-        .await
-        .unwrap();
-    let run_id = store
-        .create_run(&project, &new_run(exp.experiment_id, 1))
-        .await
-        .unwrap()
-        .info
-        .run_id;
+    let (project, _, run_id) = project_with_run(store, "limits").await;
     let metrics = |count: usize| -> Vec<Metric> {
         (0..count)
             .map(|index| Metric::new("m", index as f64, 1, index as i64))
@@ -2730,5 +2736,177 @@ pub async fn deleting_a_project_removes_its_tracking_data(store: &dyn MetadataSt
             .unwrap()
             .version,
         1
+    );
+}
+
+/// Log calls made at once (which the group-commit writer applies in shared transactions)
+/// each get their own result: a call that fails (a param changing value, a deleted run)
+/// fails alone and leaves nothing behind, the others are all stored, and a run created in
+/// the same burst is usable.
+pub async fn concurrent_log_calls_each_get_their_own_result(store: &dyn MetadataStore) {
+    use futures::future::{join_all, BoxFuture, FutureExt};
+
+    let (project, exp, run_id) = project_with_run(store, "burst").await;
+    let deleted = store
+        .create_run(&project, &new_run(exp.experiment_id, 1))
+        .await
+        .unwrap()
+        .info
+        .run_id;
+    store.delete_run(&project, &deleted, 2).await.unwrap();
+    store
+        .log_param(&project, &run_id, &param("lr", "0.01"))
+        .await
+        .unwrap();
+
+    /// What a call is, whether it must succeed, and the call.
+    type Call<'a> = (String, bool, BoxFuture<'a, Result<(), StoreError>>);
+    let mut calls: Vec<Call<'_>> = Vec::new();
+    let (project, run, gone) = (project.as_str(), run_id.as_str(), deleted.as_str());
+    for step in 0..120_i64 {
+        let metric = Metric::new("loss", step as f64, 10 + step, step);
+        calls.push((
+            format!("log_metric step {step}"),
+            true,
+            async move { store.log_metric(project, run, &metric).await }.boxed(),
+        ));
+        match step % 6 {
+            0 => calls.push((
+                format!("changing lr at {step}"),
+                false,
+                async move { store.log_param(project, run, &param("lr", "0.02")).await }.boxed(),
+            )),
+            1 => calls.push((
+                format!("param p{step}"),
+                true,
+                async move {
+                    let logged = param(&format!("p{step}"), &step.to_string());
+                    store.log_param(project, run, &logged).await
+                }
+                .boxed(),
+            )),
+            2 => calls.push((
+                format!("metric on the deleted run at {step}"),
+                false,
+                async move {
+                    let metric = Metric::new("loss", 1.0, 1, step);
+                    store.log_metric(project, gone, &metric).await
+                }
+                .boxed(),
+            )),
+            3 => calls.push((
+                format!("batch changing lr at {step}"),
+                false,
+                async move {
+                    let batch = LogBatch {
+                        metrics: vec![Metric::new("refused", 1.0, 1, step)],
+                        params: vec![param("lr", "0.5")],
+                        tags: vec![tag("refused", "yes")],
+                    };
+                    store.log_batch(project, run, &batch).await
+                }
+                .boxed(),
+            )),
+            4 => calls.push((
+                format!("batch at {step}"),
+                true,
+                async move {
+                    let batch = LogBatch {
+                        metrics: vec![Metric::new("acc", step as f64, 10 + step, step)],
+                        params: Vec::new(),
+                        tags: vec![tag(&format!("t{step}"), "v")],
+                    };
+                    store.log_batch(project, run, &batch).await
+                }
+                .boxed(),
+            )),
+            _ => calls.push((
+                format!("new run at {step}"),
+                true,
+                async move {
+                    let created = store
+                        .create_run(project, &new_run(exp.experiment_id, step))
+                        .await?;
+                    assert_eq!(created.info.start_time, step);
+                    Ok(())
+                }
+                .boxed(),
+            )),
+        }
+    }
+    let (labels, futures): (Vec<_>, Vec<_>) = calls
+        .into_iter()
+        .map(|(label, succeeds, call)| ((label, succeeds), call))
+        .unzip();
+    let results = join_all(futures).await;
+    for ((label, succeeds), result) in labels.iter().zip(&results) {
+        assert_eq!(result.is_ok(), *succeeds, "{label}: {result:?}");
+        if label.starts_with("changing lr") {
+            let Err(StoreError::InvalidValue(message)) = result else {
+                panic!("{label}: {result:?}");
+            };
+            assert!(
+                message.contains("Attempted logging new value '0.02'"),
+                "{message}"
+            );
+        }
+        if label.starts_with("metric on the deleted run") {
+            let Err(StoreError::InvalidValue(message)) = result else {
+                panic!("{label}: {result:?}");
+            };
+            assert!(
+                message.contains("must be in the 'active' state"),
+                "{message}"
+            );
+        }
+    }
+
+    let stored = store.get_run(project, run).await.unwrap();
+    let history = store
+        .get_metric_history(project, run, "loss", None, None)
+        .await
+        .unwrap();
+    let steps: Vec<i64> = history.items.iter().map(|metric| metric.step).collect();
+    assert_eq!(steps, (0..120).collect::<Vec<_>>());
+    assert_eq!(metric_value(&stored, "loss"), Some(119.0));
+    assert_eq!(metric_value(&stored, "acc"), Some(118.0));
+    assert_eq!(
+        metric_value(&stored, "refused"),
+        None,
+        "a refused batch left a metric"
+    );
+    let mut expected_params = vec![param("lr", "0.01")];
+    expected_params.extend(
+        (0..120)
+            .filter(|step| step % 6 == 1)
+            .map(|step| param(&format!("p{step}"), &step.to_string())),
+    );
+    let mut params = stored.data.params.clone();
+    params.sort_by(|a, b| a.key.cmp(&b.key));
+    expected_params.sort_by(|a, b| a.key.cmp(&b.key));
+    assert_eq!(params, expected_params);
+    assert!(!stored.data.tags.contains(&tag("refused", "yes")));
+    assert_eq!(
+        stored
+            .data
+            .tags
+            .iter()
+            .filter(|tag| tag.key.starts_with('t'))
+            .count(),
+        20
+    );
+    let gone_history = store
+        .get_metric_history(project, gone, "loss", None, None)
+        .await
+        .unwrap();
+    assert!(gone_history.items.is_empty());
+    let runs = store
+        .search_runs(project, &search(vec![exp.experiment_id], ""))
+        .await
+        .unwrap();
+    assert_eq!(
+        runs.items.len(),
+        1 + 20,
+        "the live run and the 20 created in the burst"
     );
 }

@@ -35,6 +35,18 @@ impl Dialect {
             Dialect::Postgres => "BEGIN",
         }
     }
+
+    /// Returns `sql` as this dialect runs large statements best. SQLite gets anonymous `?`
+    /// placeholders in textual order (a value bound twice is repeated): sqlx binds numbered
+    /// ones (`$N`) by asking SQLite each parameter's name, which scans every name, so a
+    /// statement of n parameters cost O(n²) — 20 ms for a 1000-point log-batch.
+    /// PostgreSQL keeps `$N`.
+    pub(crate) fn finish(self, sql: Sql) -> Sql {
+        match self {
+            Dialect::Sqlite => sql.positional(),
+            Dialect::Postgres => sql,
+        }
+    }
 }
 
 /// One bound value.
@@ -126,6 +138,50 @@ impl Sql {
     pub(crate) fn push(&mut self, text: &str) -> &mut Self {
         self.text.push_str(text);
         self
+    }
+
+    /// The same statement with anonymous `?` placeholders in textual order, each taking a
+    /// copy of the value its `$N` stood for. Quoted literals and identifiers are kept.
+    pub(crate) fn positional(&self) -> Sql {
+        let mut text = String::with_capacity(self.text.len());
+        let mut binds = Vec::with_capacity(self.binds.len());
+        let mut quote: Option<char> = None;
+        let mut chars = self.text.char_indices().peekable();
+        while let Some((_, c)) = chars.next() {
+            match (quote, c) {
+                (Some(open), c) if c == open => quote = None,
+                (Some(_), _) => {}
+                (None, '\'' | '"') => quote = Some(c),
+                (None, '$') => {
+                    let mut number = 0usize;
+                    let mut digits = 0;
+                    while let Some(&(_, digit)) = chars.peek() {
+                        let Some(value) = digit.to_digit(10) else {
+                            break;
+                        };
+                        number = number * 10 + value as usize;
+                        digits += 1;
+                        chars.next();
+                    }
+                    match self.binds.get(number.wrapping_sub(1)) {
+                        Some(bind) if digits > 0 => {
+                            text.push('?');
+                            binds.push(bind.clone());
+                        }
+                        _ => {
+                            text.push('$');
+                            if digits > 0 {
+                                text.push_str(&number.to_string());
+                            }
+                        }
+                    }
+                    continue;
+                }
+                (None, _) => {}
+            }
+            text.push(c);
+        }
+        Sql { text, binds }
     }
 
     /// `(p1, p2, …)` for a non-empty list.
@@ -1550,5 +1606,24 @@ mod tests {
                 .to_string(),
             "Invalid value 50001 for parameter 'max_results' supplied. It must be at most 50000"
         );
+    }
+
+    #[test]
+    fn positional_placeholders_follow_the_text() {
+        let mut sql = Sql::default();
+        let a = sql.bind("a");
+        let b = sql.bind(2_i64);
+        sql.text =
+            format!("SELECT {b}, '$1 stays', \"$2\" FROM t WHERE x = {a} AND y = {b} AND z = $9");
+        let positional = sql.positional();
+        assert_eq!(
+            positional.text,
+            "SELECT ?, '$1 stays', \"$2\" FROM t WHERE x = ? AND y = ? AND z = $9"
+        );
+        assert_eq!(
+            positional.binds,
+            vec![Bind::Int(2), Bind::Text("a".to_string()), Bind::Int(2)]
+        );
+        assert_eq!(Dialect::Postgres.finish(sql.clone()).text, sql.text);
     }
 }

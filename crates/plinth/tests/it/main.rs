@@ -6,6 +6,7 @@ mod cli;
 mod cli_identity;
 mod cli_jobs;
 mod cli_tracking;
+mod durability;
 mod jobs;
 mod mlflow;
 mod serve;
