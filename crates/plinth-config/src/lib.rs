@@ -256,7 +256,8 @@ pub struct MetastoreConfig {
     /// How long to wait for the database at startup and for a pooled connection.
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
-    /// When a SQLite commit reaches the disk: `normal` (the default) or `full`.
+    /// When a SQLite commit of the hot tracking writes reaches the disk: `normal` (the
+    /// default) or `full`; every other write is synced at its commit.
     pub sqlite_synchronous: SqliteSynchronous,
 }
 
@@ -272,7 +273,8 @@ impl Default for MetastoreConfig {
     }
 }
 
-/// When a SQLite commit reaches the disk (SQLite's `PRAGMA synchronous`, in WAL mode).
+/// When a SQLite commit of the hot tracking writes reaches the disk (SQLite's `PRAGMA
+/// synchronous` of the group-commit writer's connection, in WAL mode).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SqliteSynchronous {

@@ -99,7 +99,8 @@ pub struct StoreOptions {
     pub max_connections: u32,
     /// How long to wait for the database, at startup and for a pooled connection.
     pub connect_timeout: Duration,
-    /// When a SQLite commit reaches the disk (PostgreSQL ignores it).
+    /// When a SQLite commit of the hot tracking writes reaches the disk (every other
+    /// write is synced at its commit; PostgreSQL ignores it).
     pub sqlite_synchronous: SqliteSynchronous,
 }
 
@@ -113,8 +114,11 @@ impl Default for StoreOptions {
     }
 }
 
-/// When a SQLite commit reaches the disk. Both survive `kill -9` of the server: a commit is
-/// in the write-ahead log (in the OS's page cache at least) before it is acknowledged.
+/// When a SQLite commit of the hot tracking writes (log-metric, log-batch, log-param,
+/// set-tag, create-run, update-run: the group-commit writer) reaches the disk; every other
+/// write (accounts, tokens, projects, jobs, the registry…) is synced at its commit either
+/// way. Both survive `kill -9` of the server: a commit is in the write-ahead log (in the
+/// OS's page cache at least) before it is acknowledged.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SqliteSynchronous {
     /// SQLite's `synchronous = NORMAL`: the log is synced by checkpoints, which the store

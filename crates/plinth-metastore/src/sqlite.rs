@@ -1,8 +1,10 @@
 //! The SQLite backend, the embedded default: one file in the data folder, WAL journal (a
 //! commit is in the log before it is acknowledged, so it survives a crash of the server),
-//! `synchronous` as configured ([`SqliteSynchronous`]: `NORMAL` syncs the log at
-//! checkpoints, which a background task runs every second; `FULL` at every commit), foreign
-//! keys on, and a busy timeout so concurrent writers wait instead of failing.
+//! `synchronous = FULL` (every commit synced) except, by default, on the group-commit
+//! writer's own connection for the hot tracking writes ([`SqliteSynchronous`]: `NORMAL`
+//! there, its commits synced by the next synced commit or by the checkpoint a background
+//! task runs every second), foreign keys on, and a busy timeout so concurrent writers wait
+//! instead of failing.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -34,10 +36,7 @@ impl SqliteMetadataStore {
             .map_err(|error| invalid(one_line(&error)))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(match options.sqlite_synchronous {
-                SqliteSynchronous::Normal => sqlx::sqlite::SqliteSynchronous::Normal,
-                SqliteSynchronous::Full => sqlx::sqlite::SqliteSynchronous::Full,
-            })
+            .synchronous(sqlx::sqlite::SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
 
@@ -68,7 +67,7 @@ impl SqliteMetadataStore {
             pool_options.max_connections(options.max_connections)
         };
         let pool = pool_options
-            .connect_with(connect_options)
+            .connect_with(connect_options.clone())
             .await
             .map_err(|error| OpenError::Unreachable {
                 backend: "sqlite",
@@ -83,15 +82,30 @@ impl SqliteMetadataStore {
                 url: url.to_string(),
                 reason: one_line(&error),
             })?;
-        if !in_memory && options.sqlite_synchronous == SqliteSynchronous::Normal {
+        // The hot tracking writes (metrics, params, tags, runs) go through the group-commit
+        // writer. With `Normal` it has a connection of its own that does not sync each
+        // commit; every other write keeps syncing its commit (and with it the log so far).
+        let writer_pool = if !in_memory && options.sqlite_synchronous == SqliteSynchronous::Normal {
             spawn_checkpointer(pool.clone());
-        }
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(options.connect_timeout)
+                .connect_with(connect_options.synchronous(sqlx::sqlite::SqliteSynchronous::Normal))
+                .await
+                .map_err(|error| OpenError::Unreachable {
+                    backend: "sqlite",
+                    url: url.to_string(),
+                    reason: one_line(&error),
+                })?
+        } else {
+            pool.clone()
+        };
         tracing::debug!(
             path = %filename.display(),
-            synchronous = ?options.sqlite_synchronous,
+            tracking_writes = ?options.sqlite_synchronous,
             "opened sqlite metadata store"
         );
-        let writes = Self::tracking_spawn_writer(pool.clone());
+        let writes = Self::tracking_spawn_writer(writer_pool);
         Ok(SqliteMetadataStore { pool, writes })
     }
 }
