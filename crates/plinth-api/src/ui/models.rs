@@ -7,7 +7,7 @@
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
-use plinth_core::tracking::{ProjectSelector, TrackingPass};
+use plinth_core::tracking::TrackingPass;
 use plinth_core::ProjectPass;
 use plinth_metastore::{NewRegisteredModel, RegistrySearch};
 use plinth_types::{
@@ -19,7 +19,6 @@ use super::layout::{csrf_field, notice, page};
 use super::session::{back, urlencode, CsrfOnly, PageForm, PageUser};
 use super::{
     core_error_page, format_ms, may_submit, or_dash, project_crumbs, project_tabs, shown_message,
-    viewer_pass,
 };
 use crate::{ApiError, AppState};
 
@@ -43,22 +42,9 @@ async fn passes(
     organization: &str,
     project: &str,
 ) -> Result<Passes, Response> {
-    let project_pass = viewer_pass(state, user, organization, project).await?;
-    let tracking = state
-        .tracking()
-        .authorize(
-            &user.principal,
-            &ProjectSelector::Named {
-                organization: organization.to_string(),
-                project: project.to_string(),
-            },
-        )
-        .await
-        .map_err(core_error_page)?;
-    Ok(Passes {
-        project: project_pass,
-        tracking,
-    })
+    let (project, tracking) =
+        super::experiments::tracking_pass(state, user, organization, project).await?;
+    Ok(Passes { project, tracking })
 }
 
 fn models_path(pass: &ProjectPass) -> String {
