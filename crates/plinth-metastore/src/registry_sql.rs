@@ -449,22 +449,7 @@ macro_rules! impl_registry_queries {
             ) -> $crate::StoreResult<plinth_types::Page<plinth_types::RegisteredModel>> {
                 use sqlx::Row as _;
                 let plan = $crate::tracking::query::registered_model_search($dialect, project_id, search)?;
-                let rows = sqlx::query_with(&plan.sql.text, $crate::tracking::query::arguments::<$db>(&plan.sql.binds)?)
-                    .fetch_all(&self.pool)
-                    .await?;
-                let more = rows.len() > plan.limit;
-                let rows = &rows[..rows.len().min(plan.limit)];
-                let ids = rows
-                    .iter()
-                    .map(|row| row.try_get::<i64, _>("kid"))
-                    .collect::<Result<Vec<i64>, sqlx::Error>>()?;
-                let next_page_token = match (more, rows.last()) {
-                    (true, Some(last)) => Some($crate::tracking::query::encode_token(
-                        &plan.fingerprint,
-                        plan.keyset.row_keys(last)?,
-                    )),
-                    _ => None,
-                };
+                let (ids, next_page_token) = self.keyset_search(&plan, |row| row.try_get::<i64, _>("kid")).await?;
                 Ok(plinth_types::Page {
                     items: self.registry_load_models(&ids).await?,
                     next_page_token,
@@ -926,22 +911,7 @@ macro_rules! impl_registry_queries {
             ) -> $crate::StoreResult<plinth_types::Page<plinth_types::ModelVersion>> {
                 use sqlx::Row as _;
                 let plan = $crate::tracking::query::model_version_search($dialect, project_id, search)?;
-                let rows = sqlx::query_with(&plan.sql.text, $crate::tracking::query::arguments::<$db>(&plan.sql.binds)?)
-                    .fetch_all(&self.pool)
-                    .await?;
-                let more = rows.len() > plan.limit;
-                let rows = &rows[..rows.len().min(plan.limit)];
-                let keys = rows
-                    .iter()
-                    .map(|row| Ok((row.try_get::<i64, _>("kid")?, row.try_get::<i64, _>("kver")?)))
-                    .collect::<Result<Vec<$crate::registry_sql::VersionKey>, sqlx::Error>>()?;
-                let next_page_token = match (more, rows.last()) {
-                    (true, Some(last)) => Some($crate::tracking::query::encode_token(
-                        &plan.fingerprint,
-                        plan.keyset.row_keys(last)?,
-                    )),
-                    _ => None,
-                };
+                let (keys, next_page_token) = self.keyset_search(&plan, |row| Ok((row.try_get::<i64, _>("kid")?, row.try_get::<i64, _>("kver")?))).await?;
                 Ok(plinth_types::Page {
                     items: self.registry_load_versions(&keys).await?,
                     next_page_token,

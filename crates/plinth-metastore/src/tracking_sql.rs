@@ -530,6 +530,21 @@ impl ChartBucketRow {
 macro_rules! impl_tracking_queries {
     ($store:ty, $db:ty, $dialect:expr) => {
         impl $store {
+            /// Runs a keyset search plan and returns the page's keys, read from each row
+            /// with `key`, and the next page token. Every search of the tracking and
+            /// registry stores goes through here.
+            async fn keyset_search<K>(
+                &self,
+                plan: &$crate::tracking::query::SearchPlan,
+                key: impl Fn(&<$db as sqlx::Database>::Row) -> Result<K, sqlx::Error>,
+            ) -> $crate::StoreResult<(Vec<K>, Option<String>)> {
+                let arguments = $crate::tracking::query::arguments::<$db>(&plan.sql.binds)?;
+                let rows = sqlx::query_with(&plan.sql.text, arguments)
+                    .fetch_all(&self.pool)
+                    .await?;
+                plan.page(&rows, key)
+            }
+
             /// Loads experiments (with tags) by id, in that order.
             async fn tracking_load_experiments(
                 &self,
@@ -1253,22 +1268,7 @@ macro_rules! impl_tracking_queries {
             ) -> $crate::StoreResult<plinth_types::Page<plinth_types::Experiment>> {
                 use sqlx::Row as _;
                 let plan = $crate::tracking::query::experiment_search($dialect, project_id, search)?;
-                let rows = sqlx::query_with(&plan.sql.text, $crate::tracking::query::arguments::<$db>(&plan.sql.binds)?)
-                    .fetch_all(&self.pool)
-                    .await?;
-                let more = rows.len() > plan.limit;
-                let rows = &rows[..rows.len().min(plan.limit)];
-                let ids = rows
-                    .iter()
-                    .map(|row| row.try_get::<i64, _>("kid"))
-                    .collect::<Result<Vec<i64>, sqlx::Error>>()?;
-                let next_page_token = match (more, rows.last()) {
-                    (true, Some(last)) => Some($crate::tracking::query::encode_token(
-                        &plan.fingerprint,
-                        plan.keyset.row_keys(last)?,
-                    )),
-                    _ => None,
-                };
+                let (ids, next_page_token) = self.keyset_search(&plan, |row| row.try_get::<i64, _>("kid")).await?;
                 Ok(plinth_types::Page {
                     items: self.tracking_load_experiments(&ids).await?,
                     next_page_token,
@@ -2060,22 +2060,7 @@ macro_rules! impl_tracking_queries {
             ) -> $crate::StoreResult<plinth_types::Page<plinth_types::Run>> {
                 use sqlx::Row as _;
                 let plan = $crate::tracking::query::run_search($dialect, project_id, search)?;
-                let rows = sqlx::query_with(&plan.sql.text, $crate::tracking::query::arguments::<$db>(&plan.sql.binds)?)
-                    .fetch_all(&self.pool)
-                    .await?;
-                let more = rows.len() > plan.limit;
-                let rows = &rows[..rows.len().min(plan.limit)];
-                let ids = rows
-                    .iter()
-                    .map(|row| row.try_get::<String, _>("kid"))
-                    .collect::<Result<Vec<String>, sqlx::Error>>()?;
-                let next_page_token = match (more, rows.last()) {
-                    (true, Some(last)) => Some($crate::tracking::query::encode_token(
-                        &plan.fingerprint,
-                        plan.keyset.row_keys(last)?,
-                    )),
-                    _ => None,
-                };
+                let (ids, next_page_token) = self.keyset_search(&plan, |row| row.try_get::<String, _>("kid")).await?;
                 Ok(plinth_types::Page {
                     items: self.tracking_load_runs(&ids).await?,
                     next_page_token,
@@ -2285,22 +2270,7 @@ macro_rules! impl_tracking_queries {
             ) -> $crate::StoreResult<plinth_types::Page<plinth_types::LoggedModel>> {
                 use sqlx::Row as _;
                 let plan = $crate::tracking::query::logged_model_search($dialect, project_id, search)?;
-                let rows = sqlx::query_with(&plan.sql.text, $crate::tracking::query::arguments::<$db>(&plan.sql.binds)?)
-                    .fetch_all(&self.pool)
-                    .await?;
-                let more = rows.len() > plan.limit;
-                let rows = &rows[..rows.len().min(plan.limit)];
-                let ids = rows
-                    .iter()
-                    .map(|row| row.try_get::<String, _>("kid"))
-                    .collect::<Result<Vec<String>, sqlx::Error>>()?;
-                let next_page_token = match (more, rows.last()) {
-                    (true, Some(last)) => Some($crate::tracking::query::encode_token(
-                        &plan.fingerprint,
-                        plan.keyset.row_keys(last)?,
-                    )),
-                    _ => None,
-                };
+                let (ids, next_page_token) = self.keyset_search(&plan, |row| row.try_get::<String, _>("kid")).await?;
                 Ok(plinth_types::Page {
                     items: self.tracking_load_logged_models(&ids).await?,
                     next_page_token,

@@ -579,6 +579,38 @@ pub(crate) struct SearchPlan {
     pub(crate) limit: usize,
 }
 
+impl SearchPlan {
+    /// Cuts the fetched rows (`limit + 1` at most) to this page, reads each row's key with
+    /// `key`, and makes the next page token from the last row kept when more rows follow.
+    pub(crate) fn page<R, K>(
+        &self,
+        rows: &[R],
+        key: impl Fn(&R) -> Result<K, sqlx::Error>,
+    ) -> StoreResult<(Vec<K>, Option<String>)>
+    where
+        R: sqlx::Row,
+        for<'a> &'a str: sqlx::ColumnIndex<R>,
+        for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        for<'r> Option<f64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    {
+        let more = rows.len() > self.limit;
+        let rows = &rows[..rows.len().min(self.limit)];
+        let keys = rows
+            .iter()
+            .map(key)
+            .collect::<Result<Vec<K>, sqlx::Error>>()?;
+        let next_page_token = match (more, rows.last()) {
+            (true, Some(last)) => {
+                Some(encode_token(&self.fingerprint, self.keyset.row_keys(last)?))
+            }
+            _ => None,
+        };
+        Ok((keys, next_page_token))
+    }
+}
+
 fn finish_plan(
     mut sql: Sql,
     ids: &str,
