@@ -7,9 +7,12 @@
 # Usage: bench/mlflow-vs-plinth.sh [--quick]   (--quick: 1/20 of the work, for a smoke run)
 # Needs: python3; installs mlflow==3.17.2 into ~/.cache/plinth/bench-venv on first use.
 # Both halves run (checked with --quick). Numbers go to bench/RESULTS.md from a full run on
-# a quiet machine. Note: the mlflow client itself spends ~2-3 ms per call (it retries a
-# failing `dbruntime` import on every request to detect Databricks), the same for both
-# servers, so sequential ratios are bounded by MLflow's latency over that floor.
+# a quiet machine.
+# The floor column: the mlflow client itself spends ~2-3.5 ms per call (it retries a failing
+# `dbruntime` import on every request to detect Databricks), whatever the server. After the
+# Plinth pass, the workload runs twice more through bench/mlflow/replay.py: once to record
+# Plinth's answers, then against the recordings, answered at once ("floor": the client's own
+# cost). "max ratio" = MLflow/floor, the best any server could show through this client.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick="${1:-}"
@@ -77,30 +80,46 @@ token=$(api "$admin" /api/v1/me/tokens '{"name":"bench","project":"bench/trackin
     | "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 watch_peak $ppid "$work/plinth.peak"
 p_out=$(MLFLOW_TRACKING_TOKEN="$token" "$venv/bin/python" bench/mlflow/workload.py "http://127.0.0.1:$pport" $quick)
+p_peak=$(cat "$work/plinth.peak") # before the floor passes below add their own load to Plinth
 
-"$venv/bin/python" - "$m_out" "$p_out" "$m_idle" "$p_idle" "$(cat "$work/mlflow.peak")" "$(cat "$work/plinth.peak")" "$m_healthy" "$p_healthy" <<'PY'
+# The floor: the same workload through bench/mlflow/replay.py, first recording Plinth's
+# answers (every call forwarded; not measured), then answered from the recordings at once.
+rport=$(free_port)
+"$venv/bin/python" bench/mlflow/replay.py --upstream "http://127.0.0.1:$pport" --port "$rport" 2>"$work/replay.log" &
+pids+=($!)
+wait_healthy "http://127.0.0.1:$rport/__replay_stats" >/dev/null
+MLFLOW_TRACKING_TOKEN="$token" "$venv/bin/python" bench/mlflow/workload.py "http://127.0.0.1:$rport" $quick >/dev/null
+curl -sf -d replay "http://127.0.0.1:$rport/__replay_mode" >/dev/null
+f_out=$(MLFLOW_TRACKING_TOKEN="$token" "$venv/bin/python" bench/mlflow/workload.py "http://127.0.0.1:$rport" $quick)
+f_stats=$(curl -sf "http://127.0.0.1:$rport/__replay_stats")
+
+"$venv/bin/python" - "$m_out" "$p_out" "$f_out" "$f_stats" "$m_idle" "$p_idle" "$(cat "$work/mlflow.peak")" "$p_peak" "$m_healthy" "$p_healthy" <<'PY'
 import json, sys
-m, p = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+m, p, f, stats = (json.loads(a) for a in sys.argv[1:5])
 rows = [
-    ("create_run x%d total s" % m["create_run"]["n"], m["create_run"]["total_s"], p["create_run"]["total_s"]),
-    ("log_metric x%d total s" % m["log_metric"]["n"], m["log_metric"]["total_s"], p["log_metric"]["total_s"]),
-    ("log_metric p50 ms", m["log_metric"]["p50_ms"], p["log_metric"]["p50_ms"]),
-    ("log_metric p99 ms", m["log_metric"]["p99_ms"], p["log_metric"]["p99_ms"]),
-    ("log_batch 1000 metrics x%d total s" % m["log_batch_1000"]["n"], m["log_batch_1000"]["total_s"], p["log_batch_1000"]["total_s"]),
-    ("8 threads log_metric calls/s (inverse)", 1 / m["log_metric_8_threads"]["per_s"], 1 / p["log_metric_8_threads"]["per_s"]),
-    ("8 threads log_metric p99 ms", m["log_metric_8_threads"]["p99_ms"], p["log_metric_8_threads"]["p99_ms"]),
-    ("search filter (%d runs) p50 ms" % m["search_filter"]["runs"], m["search_filter"]["p50_ms"], p["search_filter"]["p50_ms"]),
-    ("search order by metric p50 ms", m["search_order_by_metric"]["p50_ms"], p["search_order_by_metric"]["p50_ms"]),
-    ("metric history %d points p50 ms" % m["metric_history"]["points"], m["metric_history"]["p50_ms"], p["metric_history"]["p50_ms"]),
-    ("  the same as one raw GET, p50 ms", m["metric_history"]["raw_http_p50_ms"], p["metric_history"]["raw_http_p50_ms"]),
-    ("RSS idle MiB", float(sys.argv[3]), float(sys.argv[4])),
-    ("RSS peak MiB", float(sys.argv[5]), float(sys.argv[6])),
-    ("start to healthy ms", float(sys.argv[7]), float(sys.argv[8])),
+    ("create_run x%d total s" % m["create_run"]["n"], *(x["create_run"]["total_s"] for x in (m, p, f))),
+    ("log_metric x%d total s" % m["log_metric"]["n"], *(x["log_metric"]["total_s"] for x in (m, p, f))),
+    ("log_metric p50 ms", *(x["log_metric"]["p50_ms"] for x in (m, p, f))),
+    ("log_metric p99 ms", *(x["log_metric"]["p99_ms"] for x in (m, p, f))),
+    ("log_batch 1000 metrics x%d total s" % m["log_batch_1000"]["n"], *(x["log_batch_1000"]["total_s"] for x in (m, p, f))),
+    ("8 threads log_metric calls/s (inverse)", *(1 / x["log_metric_8_threads"]["per_s"] for x in (m, p, f))),
+    ("8 threads log_metric p99 ms", *(x["log_metric_8_threads"]["p99_ms"] for x in (m, p, f))),
+    ("search filter (%d runs) p50 ms" % m["search_filter"]["runs"], *(x["search_filter"]["p50_ms"] for x in (m, p, f))),
+    ("search order by metric p50 ms", *(x["search_order_by_metric"]["p50_ms"] for x in (m, p, f))),
+    ("metric history %d points p50 ms" % m["metric_history"]["points"], *(x["metric_history"]["p50_ms"] for x in (m, p, f))),
+    ("  the same as one raw GET, p50 ms", *(x["metric_history"]["raw_http_p50_ms"] for x in (m, p, f))),
+    ("RSS idle MiB", float(sys.argv[5]), float(sys.argv[6]), None),
+    ("RSS peak MiB", float(sys.argv[7]), float(sys.argv[8]), None),
+    ("start to healthy ms", float(sys.argv[9]), float(sys.argv[10]), None),
 ]
-print(f"{'figure':44} {'mlflow':>12} {'plinth':>12} {'ratio':>8}")
-for name, a, b in rows:
+print(f"{'figure':40} {'mlflow':>12} {'plinth':>12} {'floor':>12} {'ratio':>8} {'max ratio':>10}")
+for name, a, b, c in rows:
     ratio = a / b if b else float("inf")
-    print(f"{name:44} {a:12.3f} {b:12.3f} {ratio:7.1f}x")
-print(f"8 threads: mlflow {m['log_metric_8_threads']['per_s']:.0f}/s, plinth {p['log_metric_8_threads']['per_s']:.0f}/s; "
-      f"search results: mlflow {m['search_filter']['results']}, plinth {p['search_filter']['results']}")
+    floor, best = ("-", "-") if c is None else (f"{c:.3f}", f"{a / c:.1f}x" if c else "inf")
+    print(f"{name:40} {a:12.3f} {b:12.3f} {floor:>12} {ratio:7.1f}x {best:>10}")
+print(f"8 threads: mlflow {m['log_metric_8_threads']['per_s']:.0f}/s, plinth {p['log_metric_8_threads']['per_s']:.0f}/s, "
+      f"floor {f['log_metric_8_threads']['per_s']:.0f}/s; search results: mlflow {m['search_filter']['results']}, "
+      f"plinth {p['search_filter']['results']}, floor {f['search_filter']['results']}")
+print(f"floor: {stats['hits']} of {stats['requests']} calls answered from the recordings, "
+      f"{stats['misses']} forwarded to Plinth (should be 0 or a handful)")
 PY
