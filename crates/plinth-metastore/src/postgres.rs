@@ -68,6 +68,17 @@ impl PostgresMetadataStore {
     }
 }
 
+impl PostgresMetadataStore {
+    /// Reads a metric's history points (`step, timestamp, value, is_nan`, in that order).
+    async fn tracking_history_rows(
+        &self,
+        connection: &mut sqlx::PgConnection,
+        sql: &crate::tracking::query::Sql,
+    ) -> crate::StoreResult<Vec<crate::tracking_sql::HistoryRow>> {
+        Self::tracking_history_rows_sqlx(connection, sql).await
+    }
+}
+
 crate::identity_sql::impl_identity_queries!(PostgresMetadataStore);
 crate::runtime_sql::impl_runtime_queries!(PostgresMetadataStore, sqlx::Postgres);
 crate::tracking_sql::impl_tracking_queries!(

@@ -545,6 +545,18 @@ macro_rules! impl_tracking_queries {
                 plan.page(&rows, key)
             }
 
+            /// Reads a metric's history points (`step, timestamp, value, is_nan`, in
+            /// that order) through sqlx.
+            async fn tracking_history_rows_sqlx(
+                connection: &mut <$db as sqlx::Database>::Connection,
+                sql: &$crate::tracking::query::Sql,
+            ) -> $crate::StoreResult<Vec<$crate::tracking_sql::HistoryRow>> {
+                let arguments = $crate::tracking::query::arguments::<$db>(&sql.binds)?;
+                Ok(sqlx::query_as_with(&sql.text, arguments)
+                    .fetch_all(connection)
+                    .await?)
+            }
+
             /// Loads experiments (with tags) by id, in that order.
             async fn tracking_load_experiments(
                 &self,
@@ -1799,7 +1811,7 @@ macro_rules! impl_tracking_queries {
                 max_results: Option<i64>,
                 page_token: Option<&str>,
             ) -> $crate::StoreResult<plinth_types::Page<plinth_types::Metric>> {
-                use $crate::tracking::query::{arguments, Sql};
+                use $crate::tracking::query::Sql;
                 let mut connection = self.pool.acquire().await?;
                 Self::tracking_run_state(&mut *connection, project_id, run_id).await?;
                 if let Some(max) = max_results {
@@ -1832,10 +1844,7 @@ macro_rules! impl_tracking_queries {
                     text.push_str(&format!(" LIMIT {}", max + 1));
                 }
                 sql.text = text;
-                let mut rows: Vec<$crate::tracking_sql::HistoryRow> =
-                    sqlx::query_as_with(&sql.text, arguments::<$db>(&sql.binds)?)
-                        .fetch_all(&mut *connection)
-                        .await?;
+                let mut rows = self.tracking_history_rows(&mut *connection, &sql).await?;
                 let mut next_page_token = None;
                 if let Some(max) = max_results {
                     let max = usize::try_from(max).unwrap_or(usize::MAX);
