@@ -386,6 +386,90 @@ mod tests {
         testsuite::metric_history_pages_through_twenty_thousand_points(&memory).await;
     }
 
+    /// Moving params, run tags and latest metrics to clustered (WITHOUT ROWID) tables keeps
+    /// every row of a database made before it.
+    #[tokio::test]
+    async fn clustering_the_run_key_tables_keeps_their_rows() {
+        use sqlx::Connection;
+        const CLUSTERED: &str = "20261201000001_tracking_clustered_keys.sql";
+        let dir = tempfile::tempdir().expect("tempdir");
+        // The migrations before it, applied to a new database.
+        let before = dir.path().join("before");
+        fs_err::create_dir(&before).expect("mkdir");
+        let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+        let mut found = false;
+        for entry in fs_err::read_dir(&source).expect("read migrations") {
+            let entry = entry.expect("entry");
+            let name = entry.file_name().to_string_lossy().to_string();
+            found |= name == CLUSTERED;
+            if name.as_str() < CLUSTERED {
+                fs_err::copy(entry.path(), before.join(&name)).expect("copy");
+            }
+        }
+        assert!(found, "{CLUSTERED} is not among the migrations");
+        let path = dir.path().join("plinth.db");
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .foreign_keys(false);
+        let mut old = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .expect("open");
+        sqlx::migrate::Migrator::new(before.as_path())
+            .await
+            .expect("migrations")
+            .run(&mut old)
+            .await
+            .expect("migrate");
+        // Foreign keys off: a run without its experiment and project is enough here.
+        for statement in [
+            "INSERT INTO runs (id, experiment_id, project_id, name, user_id, status, start_time, \
+             lifecycle_stage, artifact_uri) VALUES ('r1', 1, 'p', 'n', 'u', 'RUNNING', 1, 'active', 'a')",
+            "INSERT INTO params (run_id, key, value) VALUES ('r1', 'lr', '0.01'), ('r1', 'depth', '7')",
+            "INSERT INTO run_tags (run_id, key, value) VALUES ('r1', 'team', 'risk')",
+            "INSERT INTO latest_metrics (run_id, key, value, timestamp, step, is_nan) \
+             VALUES ('r1', 'loss', 0.25, 5, 3, 0)",
+        ] {
+            sqlx::query(statement).execute(&mut old).await.expect(statement);
+        }
+        old.close().await.expect("close");
+
+        let store = super::SqliteMetadataStore::connect(
+            &format!("sqlite://{}", path.display()),
+            &crate::StoreOptions::default(),
+        )
+        .await
+        .expect("open and migrate");
+        let params: Vec<(String, String)> =
+            sqlx::query_as("SELECT key, value FROM params WHERE run_id = 'r1' ORDER BY key")
+                .fetch_all(&store.pool)
+                .await
+                .expect("params");
+        assert_eq!(
+            params,
+            [("depth".into(), "7".into()), ("lr".into(), "0.01".into())]
+        );
+        let tags: Vec<(String, String)> = sqlx::query_as("SELECT key, value FROM run_tags")
+            .fetch_all(&store.pool)
+            .await
+            .expect("tags");
+        assert_eq!(tags, [("team".into(), "risk".into())]);
+        let latest: (f64, i64, i64) =
+            sqlx::query_as("SELECT value, timestamp, step FROM latest_metrics WHERE key = 'loss'")
+                .fetch_one(&store.pool)
+                .await
+                .expect("latest");
+        assert_eq!(latest, (0.25, 5, 3));
+        let clustered: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_schema WHERE type = 'table' AND sql LIKE '%WITHOUT ROWID%' \
+             AND name IN ('params', 'run_tags', 'latest_metrics') ORDER BY name",
+        )
+        .fetch_all(&store.pool)
+        .await
+        .expect("schema");
+        assert_eq!(clustered, ["latest_metrics", "params", "run_tags"]);
+    }
+
     #[tokio::test]
     async fn unwritable_path_names_the_culprit() {
         let error = crate::open_metadata_store(
