@@ -802,12 +802,14 @@ macro_rules! impl_tracking_queries {
                 Ok(())
             }
 
-            /// Sets run tags (already validated) in `connection`'s transaction; a
-            /// `mlflow.runName` tag renames the run.
+            /// Sets run tags (already validated) in `connection`'s transaction; with
+            /// `rename`, a `mlflow.runName` tag renames the run (a new run is inserted
+            /// with its name already).
             async fn tracking_write_run_tags(
                 connection: &mut <$db as sqlx::Database>::Connection,
                 run_id: &str,
                 tags: &[(String, String)],
+                rename: bool,
             ) -> $crate::StoreResult<()> {
                 use $crate::tracking::query::{arguments, Sql};
                 for chunk in tags.chunks($crate::tracking_sql::INSERT_CHUNK) {
@@ -825,7 +827,8 @@ macro_rules! impl_tracking_queries {
                         .execute(&mut *connection)
                         .await?;
                 }
-                if let Some((_, name)) = tags.iter().find(|(key, _)| key == $crate::tracking_sql::RUN_NAME_TAG) {
+                let name_tag = tags.iter().find(|(key, _)| key == $crate::tracking_sql::RUN_NAME_TAG);
+                if let Some((_, name)) = name_tag.filter(|_| rename) {
                     sqlx::query("UPDATE runs SET name = $1 WHERE id = $2")
                         .bind(name)
                         .bind(run_id)
@@ -924,7 +927,7 @@ macro_rules! impl_tracking_queries {
                         .bind(&artifact_uri)
                         .execute(&mut *connection)
                         .await?;
-                        Self::tracking_write_run_tags(connection, run_id, tags).await?;
+                        Self::tracking_write_run_tags(connection, run_id, tags, false).await?;
                         Ok(WriteOutcome::RunCreated { artifact_uri })
                     }
                     TrackingWrite::UpdateRun { project_id, run_id, status, end_time, name } => {
@@ -943,6 +946,7 @@ macro_rules! impl_tracking_queries {
                                 connection,
                                 run_id,
                                 &[($crate::tracking_sql::RUN_NAME_TAG.to_string(), name.clone())],
+                                true,
                             )
                             .await?;
                         }
@@ -1132,7 +1136,7 @@ macro_rules! impl_tracking_queries {
                 }
 
                 if !tags.is_empty() {
-                    Self::tracking_write_run_tags(&mut *transaction, run_id, tags).await?;
+                    Self::tracking_write_run_tags(&mut *transaction, run_id, tags, true).await?;
                 }
                 Ok(())
             }
