@@ -838,6 +838,31 @@ macro_rules! impl_tracking_queries {
                 Ok(())
             }
 
+            /// Hands metrics, params and tags (validated) for one run to the group-commit
+            /// writer and waits for their commit: log-metric, log-param, set-tag and
+            /// log-batch all go through here.
+            async fn tracking_submit_log(
+                &self,
+                project_id: &str,
+                run_id: &str,
+                metrics: Vec<plinth_types::Metric>,
+                params: Vec<(String, String)>,
+                tags: Vec<(String, String)>,
+                single_param: bool,
+            ) -> $crate::StoreResult<()> {
+                self.writes
+                    .submit($crate::group_commit::TrackingWrite::Log {
+                        project_id: project_id.to_string(),
+                        run_id: run_id.to_string(),
+                        metrics,
+                        params,
+                        tags,
+                        single_param,
+                    })
+                    .await
+                    .map(|_| ())
+            }
+
             /// Starts the store's group-commit writer (see `group_commit.rs`) over `pool`.
             fn tracking_spawn_writer(pool: sqlx::Pool<$db>) -> $crate::group_commit::WriteQueue {
                 let (queue, receiver) = $crate::group_commit::WriteQueue::new();
@@ -1591,17 +1616,8 @@ macro_rules! impl_tracking_queries {
                 tag: &plinth_types::RunTag,
             ) -> $crate::StoreResult<()> {
                 let value = $crate::tracking::validate::validate_run_tag(&tag.key, &tag.value, "")?;
-                self.writes
-                    .submit($crate::group_commit::TrackingWrite::Log {
-                        project_id: project_id.to_string(),
-                        run_id: run_id.to_string(),
-                        metrics: Vec::new(),
-                        params: Vec::new(),
-                        tags: vec![(tag.key.clone(), value)],
-                        single_param: false,
-                    })
+                self.tracking_submit_log(project_id, run_id, Vec::new(), Vec::new(), vec![(tag.key.clone(), value)], false)
                     .await
-                    .map(|_| ())
             }
 
             async fn delete_run_tag(&self, project_id: &str, run_id: &str, key: &str) -> $crate::StoreResult<()> {
@@ -1625,17 +1641,8 @@ macro_rules! impl_tracking_queries {
                 param: &plinth_types::Param,
             ) -> $crate::StoreResult<()> {
                 let value = $crate::tracking::validate::validate_param(&param.key, &param.value, "")?;
-                self.writes
-                    .submit($crate::group_commit::TrackingWrite::Log {
-                        project_id: project_id.to_string(),
-                        run_id: run_id.to_string(),
-                        metrics: Vec::new(),
-                        params: vec![(param.key.clone(), value)],
-                        tags: Vec::new(),
-                        single_param: true,
-                    })
+                self.tracking_submit_log(project_id, run_id, Vec::new(), vec![(param.key.clone(), value)], Vec::new(), true)
                     .await
-                    .map(|_| ())
             }
 
             async fn log_metric(
@@ -1645,17 +1652,8 @@ macro_rules! impl_tracking_queries {
                 metric: &plinth_types::Metric,
             ) -> $crate::StoreResult<()> {
                 $crate::tracking::validate::validate_metric(metric, "")?;
-                self.writes
-                    .submit($crate::group_commit::TrackingWrite::Log {
-                        project_id: project_id.to_string(),
-                        run_id: run_id.to_string(),
-                        metrics: vec![metric.clone()],
-                        params: Vec::new(),
-                        tags: Vec::new(),
-                        single_param: false,
-                    })
+                self.tracking_submit_log(project_id, run_id, vec![metric.clone()], Vec::new(), Vec::new(), false)
                     .await
-                    .map(|_| ())
             }
 
             async fn log_batch(
@@ -1681,17 +1679,8 @@ macro_rules! impl_tracking_queries {
                 validate::validate_batch_limits(batch.metrics.len(), batch.params.len(), batch.tags.len())?;
                 validate::validate_param_keys_unique(batch.params.iter().map(|param| param.key.as_str()))?;
                 let tags = $crate::tracking_sql::last_value_per_key(tags);
-                self.writes
-                    .submit($crate::group_commit::TrackingWrite::Log {
-                        project_id: project_id.to_string(),
-                        run_id: run_id.to_string(),
-                        metrics: batch.metrics.clone(),
-                        params,
-                        tags,
-                        single_param: false,
-                    })
+                self.tracking_submit_log(project_id, run_id, batch.metrics.clone(), params, tags, false)
                     .await
-                    .map(|_| ())
             }
 
             async fn log_inputs(
