@@ -37,6 +37,54 @@ pub struct RuntimeInfo {
     pub limits: String,
     /// GPUs the backend can hand out (local: those detected on this machine).
     pub gpus: Vec<GpuInfo>,
+    /// How workloads are kept from the platform and from each other.
+    pub isolation: IsolationInfo,
+}
+
+/// How workloads are kept from the platform's files, processes and secrets and from each
+/// other.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IsolationInfo {
+    /// `full`, `partial` or `none`.
+    pub level: String,
+    /// One sentence.
+    pub summary: String,
+    /// Each mechanism and whether it holds.
+    pub mechanisms: Vec<MechanismInfo>,
+}
+
+/// One isolation mechanism.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MechanismInfo {
+    /// `identity`, `filesystem`, `processes`, `privileges`, `container`, `network`, `sandbox`.
+    pub name: String,
+    /// Whether it holds here.
+    pub active: bool,
+    /// What it does, or why it does not hold.
+    pub detail: String,
+}
+
+impl From<plinth_executor::Isolation> for IsolationInfo {
+    fn from(isolation: plinth_executor::Isolation) -> Self {
+        IsolationInfo {
+            level: match isolation.level {
+                plinth_executor::IsolationLevel::Full => "full",
+                plinth_executor::IsolationLevel::Partial => "partial",
+                plinth_executor::IsolationLevel::None => "none",
+            }
+            .to_string(),
+            summary: isolation.summary,
+            mechanisms: isolation
+                .mechanisms
+                .into_iter()
+                .map(|mechanism| MechanismInfo {
+                    name: mechanism.name,
+                    active: mechanism.active,
+                    detail: mechanism.detail,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// One GPU.
@@ -226,7 +274,11 @@ pub(crate) async fn runtime_info(
     Authenticated(_principal): Authenticated,
 ) -> ApiResult<Json<RuntimeInfo>> {
     let runtime = state.runtime();
-    let Capabilities { limits, gpus } = runtime.capabilities();
+    let Capabilities {
+        limits,
+        gpus,
+        isolation,
+    } = runtime.capabilities();
     Ok(Json(RuntimeInfo {
         backend: runtime.backend().to_string(),
         limits,
@@ -237,6 +289,7 @@ pub(crate) async fn runtime_info(
                 name: gpu.name,
             })
             .collect(),
+        isolation: isolation.into(),
     }))
 }
 

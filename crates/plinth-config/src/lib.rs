@@ -143,8 +143,106 @@ pub struct RuntimeConfig {
     /// How often the reconciler compares desired and observed state.
     #[serde(with = "humantime_serde")]
     pub reconcile_interval: Duration,
+    /// Settings of the local backend.
+    pub local: LocalRuntimeConfig,
     /// Settings of the Kubernetes backend.
     pub kubernetes: KubernetesConfig,
+}
+
+/// Settings of the local backend: how workloads are kept from the platform and from each
+/// other.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LocalRuntimeConfig {
+    /// `sandbox` (namespaces, a uid per project, Landlock), `podman` (a container per
+    /// workload), or `none` (the server's own rights: only for trying Plinth alone).
+    pub isolation: LocalIsolation,
+    /// What happens when the sandbox cannot fully hold on this machine: `auto` (refuse
+    /// workloads while the platform has more than one active user, else run them with a
+    /// warning), `refuse` or `warn`.
+    pub when_unsandboxed: WhenUnsandboxed,
+    /// The sandbox's settings.
+    pub sandbox: SandboxConfig,
+    /// The podman isolation's settings.
+    pub podman: PodmanConfig,
+}
+
+impl Default for LocalRuntimeConfig {
+    fn default() -> Self {
+        LocalRuntimeConfig {
+            isolation: LocalIsolation::Sandbox,
+            when_unsandboxed: WhenUnsandboxed::Auto,
+            sandbox: SandboxConfig::default(),
+            podman: PodmanConfig::default(),
+        }
+    }
+}
+
+/// How local workloads are isolated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LocalIsolation {
+    /// The built-in sandbox.
+    Sandbox,
+    /// A podman container per workload.
+    Podman,
+    /// None: workloads run with the server's rights.
+    None,
+}
+
+/// What happens when the sandbox cannot fully hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WhenUnsandboxed {
+    /// Refuse while more than one user is active, else warn.
+    Auto,
+    /// Refuse to run workloads.
+    Refuse,
+    /// Run them, with a warning on every job page.
+    Warn,
+}
+
+/// The sandbox's settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SandboxConfig {
+    /// When the server runs as root, each project's workloads run as their own uid and gid,
+    /// taken in order from this one on.
+    pub first_uid: u32,
+    /// How many uids (one per project) the range holds.
+    pub uid_count: u32,
+    /// Further paths every workload may read and execute (a shared Python environment,
+    /// a dataset folder); everything else outside its own folder stays out of reach.
+    pub read_only_paths: Vec<PathBuf>,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            first_uid: 1_500_000_000,
+            uid_count: 100_000,
+            read_only_paths: Vec::new(),
+        }
+    }
+}
+
+/// The podman isolation's settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PodmanConfig {
+    /// The `podman` program.
+    pub program: PathBuf,
+    /// The image workloads run in when they name none.
+    pub default_image: String,
+}
+
+impl Default for PodmanConfig {
+    fn default() -> Self {
+        PodmanConfig {
+            program: PathBuf::from("podman"),
+            default_image: "docker.io/library/python:3.11-slim".to_string(),
+        }
+    }
 }
 
 impl Default for RuntimeConfig {
@@ -156,6 +254,7 @@ impl Default for RuntimeConfig {
             max_snapshot_bytes: 512 * 1024 * 1024,
             stop_grace_period: Duration::from_secs(10),
             reconcile_interval: Duration::from_secs(1),
+            local: LocalRuntimeConfig::default(),
             kubernetes: KubernetesConfig::default(),
         }
     }
@@ -436,6 +535,26 @@ impl Config {
         }
         if self.runtime.max_snapshot_bytes == 0 {
             problems.push("`runtime.max_snapshot_bytes` must be greater than 0".to_string());
+        }
+        let sandbox = &self.runtime.local.sandbox;
+        if sandbox.uid_count == 0 {
+            problems.push("`runtime.local.sandbox.uid_count` must be greater than 0".to_string());
+        }
+        if sandbox.first_uid < 1000
+            || u64::from(sandbox.first_uid) + u64::from(sandbox.uid_count) > u64::from(u32::MAX)
+        {
+            problems.push(format!(
+                "`runtime.local.sandbox.first_uid`: {} must be at least 1000, and the range must end below 4294967295",
+                sandbox.first_uid
+            ));
+        }
+        for path in &sandbox.read_only_paths {
+            if !path.is_absolute() {
+                problems.push(format!(
+                    "`runtime.local.sandbox.read_only_paths`: `{}` must be an absolute path",
+                    path.display()
+                ));
+            }
         }
         if self.runtime.reconcile_interval.is_zero() {
             problems.push("`runtime.reconcile_interval` must be greater than 0".to_string());

@@ -34,6 +34,9 @@ pub enum CoreError {
     /// Too many failed attempts.
     #[error("{0}")]
     RateLimited(String),
+    /// The platform cannot do this here and now (e.g. run workloads it cannot sandbox).
+    #[error("{0}")]
+    Unavailable(String),
     /// The metadata store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -67,6 +70,7 @@ impl HasErrorKind for CoreError {
             CoreError::Forbidden(_) => ErrorKind::Forbidden,
             CoreError::Conflict(_) => ErrorKind::Conflict,
             CoreError::RateLimited(_) => ErrorKind::RateLimited,
+            CoreError::Unavailable(_) => ErrorKind::Unavailable,
             CoreError::Store(error) => error.kind(),
             CoreError::Auth(error) => error.kind(),
             CoreError::Executor(error) => error.kind(),

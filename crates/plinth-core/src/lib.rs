@@ -18,5 +18,5 @@ pub use identity::{
     LocalAuthenticator, LoginOutcome, MfaEnrollment, NewAccount, NewTokenRequest, OrgPass,
     PasswordAuthenticator, Principal, ProjectPass, SessionCookie,
 };
-pub use runtime::{RuntimeService, RuntimeSettings};
+pub use runtime::{RuntimeService, RuntimeSettings, WhenUnsandboxed};
 pub use tracking::{ProjectSelector, TrackingPass, TrackingService};

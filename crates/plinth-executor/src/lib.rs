@@ -8,6 +8,7 @@
 
 mod error;
 mod local;
+pub mod sandbox;
 mod spec;
 
 use async_trait::async_trait;
@@ -15,10 +16,11 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 
 pub use error::{ExecError, ExecResult};
-pub use local::{LocalExecutor, LocalExecutorBuilder};
+pub use local::{LocalExecutor, LocalExecutorBuilder, PodmanSettings, SandboxSettings};
 pub use spec::{
-    port_variable, Capabilities, Gpu, LogOptions, Placement, Resources, RestartPolicy, Taint,
-    WorkingFiles, WorkloadHandle, WorkloadKind, WorkloadSpec, WorkloadStatus,
+    port_variable, Capabilities, Gpu, Isolation, IsolationLevel, LogOptions, Mechanism, Placement,
+    Resources, RestartPolicy, Taint, WorkingFiles, WorkloadHandle, WorkloadKind, WorkloadSpec,
+    WorkloadStatus,
 };
 
 /// Runs workloads on some backend.

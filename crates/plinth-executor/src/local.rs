@@ -53,8 +53,13 @@
 mod gpu;
 mod limits;
 mod logs;
+mod podman;
+mod sandboxing;
 mod state;
 mod wrapper;
+
+pub use podman::PodmanSettings;
+pub use sandboxing::SandboxSettings;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -70,12 +75,14 @@ use nix::unistd::Pid;
 use tokio::sync::watch;
 
 use self::limits::Limits;
+use self::podman::Podman;
+use self::sandboxing::Sandbox;
 use self::state::{Layout, WorkloadRecord};
 use self::wrapper::WrapperOptions;
 use crate::spec::is_valid_workload_id;
 use crate::{
-    port_variable, Capabilities, ExecError, ExecResult, Executor, Gpu, LogOptions, WorkloadHandle,
-    WorkloadSpec, WorkloadStatus,
+    port_variable, Capabilities, ExecError, ExecResult, Executor, Gpu, Isolation, LogOptions,
+    WorkloadHandle, WorkloadSpec, WorkloadStatus,
 };
 
 /// The shell that runs the wrapper.
@@ -112,7 +119,12 @@ pub struct LocalExecutor {
     first_backoff: Duration,
     max_backoff: Duration,
     workloads: Mutex<HashMap<String, Entry>>,
-    /// Serialises submissions, so two cannot take the same id or the same GPU.
+    /// How workloads are sandboxed; `None`: they run with the server's rights (or in
+    /// podman containers).
+    sandbox: Option<Sandbox>,
+    /// Runs each workload in a podman container instead.
+    podman: Option<Podman>,
+    /// Serialises submissions, so two cannot take the same id, the same GPU or the same uid.
     submitting: tokio::sync::Mutex<()>,
 }
 
@@ -135,9 +147,26 @@ pub struct LocalExecutorBuilder {
     cgroup_root: Option<(PathBuf, String)>,
     first_backoff: Duration,
     max_backoff: Duration,
+    sandbox: Option<SandboxSettings>,
+    podman: Option<PodmanSettings>,
 }
 
 impl LocalExecutorBuilder {
+    /// Runs every workload in a podman container instead of the sandbox; building fails
+    /// when podman cannot run.
+    pub fn podman(mut self, settings: PodmanSettings) -> Self {
+        self.podman = Some(settings);
+        self
+    }
+
+    /// Runs every workload in the sandbox ([`crate::sandbox`]), as far as this machine
+    /// allows (probed when the executor is built; see
+    /// [`Capabilities::isolation`](crate::Capabilities::isolation)).
+    pub fn sandbox(mut self, settings: SandboxSettings) -> Self {
+        self.sandbox = Some(settings);
+        self
+    }
+
     /// Uses these GPUs instead of detecting them.
     pub fn gpus(mut self, gpus: Vec<Gpu>) -> Self {
         self.gpus = Some(gpus);
@@ -176,6 +205,13 @@ impl LocalExecutorBuilder {
             None => system_limits(),
         };
         let gpus = self.gpus.unwrap_or_else(gpu::detect);
+        let podman = self.podman.map(Podman::check).transpose()?;
+        let sandbox = match podman {
+            Some(_) => None,
+            None => self
+                .sandbox
+                .map(|settings| Sandbox::probe(settings, layout.root())),
+        };
         let executor = LocalExecutor {
             layout,
             limits,
@@ -183,10 +219,16 @@ impl LocalExecutorBuilder {
             first_backoff: self.first_backoff,
             max_backoff: self.max_backoff,
             workloads: Mutex::new(HashMap::new()),
+            sandbox,
+            podman,
             submitting: tokio::sync::Mutex::new(()),
         };
         executor.sweep_cgroups();
-        tracing::info!(limits = %executor.limits.describe(), gpus = executor.gpus.len(), "local executor ready");
+        let isolation = executor.isolation();
+        tracing::info!(limits = %executor.limits.describe(), gpus = executor.gpus.len(), isolation = ?isolation.level, "local executor ready");
+        for mechanism in &isolation.mechanisms {
+            tracing::info!(mechanism = %mechanism.name, active = mechanism.active, "sandbox: {}", mechanism.detail);
+        }
         Ok(executor)
     }
 }
@@ -225,6 +267,17 @@ impl LocalExecutor {
             cgroup_root: None,
             first_backoff: FIRST_BACKOFF,
             max_backoff: MAX_BACKOFF,
+            sandbox: None,
+            podman: None,
+        }
+    }
+
+    /// How workloads are isolated here.
+    fn isolation(&self) -> Isolation {
+        match (&self.sandbox, &self.podman) {
+            (_, Some(podman)) => podman.isolation().clone(),
+            (Some(sandbox), None) => sandbox.isolation().clone(),
+            (None, None) => sandboxing::unsandboxed(),
         }
     }
 
@@ -353,6 +406,21 @@ impl LocalExecutor {
         })
     }
 
+    /// Removes what the sandbox or the container needed: the plan, the user database, the
+    /// env file and the private temporary folder.
+    fn remove_isolation_files(&self, id: &str) -> ExecResult<()> {
+        let (passwd, group) = self.layout.user_database_files(id);
+        let env_file = self.layout.state_dir().join(format!("{id}.env"));
+        for file in [self.layout.plan_file(id), passwd, group, env_file] {
+            state::remove_if_present(&file).map_err(backend)?;
+        }
+        let tmp = self.layout.tmp_dir(id);
+        if tmp.try_exists().map_err(backend)? {
+            fs_err::remove_dir_all(&tmp).map_err(backend)?;
+        }
+        Ok(())
+    }
+
     /// Removes the cgroups of workloads that ended while no server watched them.
     fn sweep_cgroups(&self) {
         let Limits::Cgroups { workloads } = &self.limits else {
@@ -432,6 +500,13 @@ impl Watcher {
         let final_status = self.conclude(waited);
         if let Some(cgroup) = &self.record.cgroup {
             limits::remove_workload_cgroup(cgroup).await;
+        }
+        // Its private /tmp goes with it.
+        let tmp = self.layout.tmp_dir(&self.record.id);
+        if tmp.try_exists().unwrap_or(false) {
+            if let Err(error) = fs_err::remove_dir_all(&tmp) {
+                tracing::warn!(workload = %self.record.id, %error, "cannot remove the private temporary folder");
+            }
         }
         tracing::info!(workload = %self.record.id, status = ?final_status, "workload ended");
         let _ = status.send(final_status);
@@ -575,6 +650,7 @@ impl Executor for LocalExecutor {
         Capabilities {
             limits: self.limits.describe(),
             gpus: self.gpus.clone(),
+            isolation: self.isolation(),
         }
     }
 
@@ -590,13 +666,18 @@ impl Executor for LocalExecutor {
             .command
             .split_first()
             .expect("validated: has a program");
-        let path = spec
-            .env
-            .get("PATH")
-            .cloned()
-            .or_else(|| std::env::var("PATH").ok())
-            .unwrap_or_default();
-        let program_path = resolve_program(program, &path)?;
+        // A sandboxed workload never gets the server's PATH (it may point into the
+        // server's home): the system's, unless the spec names one.
+        let path = match (spec.env.get("PATH"), &self.sandbox) {
+            (Some(path), _) => path.clone(),
+            (None, Some(_)) => crate::sandbox::SYSTEM_PATH.to_string(),
+            (None, None) => std::env::var("PATH").unwrap_or_default(),
+        };
+        // In a container the image's PATH finds the program.
+        let program_path = match &self.podman {
+            Some(_) => PathBuf::from(program),
+            None => resolve_program(program, &path)?,
+        };
         if let Some(dir) = &spec.working_dir {
             if !dir.is_dir() {
                 return Err(ExecError::CannotStart {
@@ -613,7 +694,8 @@ impl Executor for LocalExecutor {
 
         let mut undo = Undo::default();
         let working_dir = match &spec.working_dir {
-            Some(dir) => dir.clone(),
+            // Absolute: the sandbox resolves it after changing directory.
+            Some(dir) => std::path::absolute(dir).map_err(backend)?,
             None => {
                 let dir = self.layout.work_dir(&id);
                 if !dir.try_exists().map_err(backend)? {
@@ -645,6 +727,28 @@ impl Executor for LocalExecutor {
             Limits::Cgroups { .. } => None,
             Limits::Rlimits { .. } => limits::rlimit_kib(spec.resources.memory_bytes),
         };
+        let prepared = match &self.sandbox {
+            Some(sandbox) => {
+                let mut created = Vec::new();
+                let prepared = sandbox.prepare(
+                    &self.layout,
+                    &spec,
+                    &program_path,
+                    &working_dir,
+                    &log,
+                    &mut created,
+                );
+                for path in created {
+                    if path.is_dir() {
+                        undo.dirs.push(path);
+                    } else {
+                        undo.files.push(path);
+                    }
+                }
+                Some(prepared?)
+            }
+            None => None,
+        };
         let cgroup_procs = cgroup.as_ref().map(|dir| dir.join("cgroup.procs"));
         let options = WrapperOptions {
             exit_file: &exit_file,
@@ -658,22 +762,76 @@ impl Executor for LocalExecutor {
         // Put back should someone have deleted it since the executor started.
         let wrapper_file = self.layout.wrapper_file();
         wrapper::install(&wrapper_file).map_err(backend)?;
+        // In a container, everything the workload gets goes into its env file.
+        let container = match &self.podman {
+            Some(podman) => {
+                let mut env = spec.env.clone();
+                env.extend(spec.secret_env.clone());
+                for (name, port) in &ports {
+                    env.insert(port_variable(name), port.to_string());
+                }
+                for (name, value) in &gpus.environment {
+                    env.insert((*name).to_string(), value.clone());
+                }
+                let mut created = Vec::new();
+                let prepared =
+                    podman.prepare(&self.layout, &spec, &working_dir, &log, &env, &mut created);
+                undo.files.extend(created);
+                Some(prepared?)
+            }
+            None => None,
+        };
+        // Sandboxed: `launcher sandbox exec --plan FILE -- PROGRAM ARGS…`; in a
+        // container: `podman run … IMAGE PROGRAM ARGS…`.
+        let (program_arguments, program_file): (Vec<std::ffi::OsString>, &Path) =
+            match (&prepared, &container) {
+                (_, Some((podman, arguments))) => (arguments.clone(), podman.as_path()),
+                (Some(prepared), None) => {
+                    let mut arguments = prepared.prefix[1..].to_vec();
+                    arguments.push(program_path.clone().into());
+                    arguments.extend(args.iter().map(std::ffi::OsString::from));
+                    (arguments, Path::new(&prepared.prefix[0]))
+                }
+                (None, None) => (
+                    args.iter().map(std::ffi::OsString::from).collect(),
+                    &program_path,
+                ),
+            };
         let mut command = tokio::process::Command::new(SHELL);
         command
             .arg(&wrapper_file)
-            .args(wrapper::wrapper_arguments(&options, &program_path, args))
+            .args(wrapper::wrapper_arguments(
+                &options,
+                program_file,
+                &program_arguments,
+            ))
             .current_dir(&working_dir)
             .env_clear();
         for name in INHERITED_ENV {
+            // A sandboxed workload gets its own PATH, HOME and TMPDIR.
+            if prepared.is_some() && matches!(*name, "PATH" | "HOME" | "TMPDIR") {
+                continue;
+            }
             if let Ok(value) = std::env::var(name) {
                 command.env(name, value);
             }
         }
-        command.envs(&spec.env).envs(&spec.secret_env);
-        for (name, port) in &ports {
-            command.env(port_variable(name), port.to_string());
+        if container.is_some() {
+            // The podman client's own; the workload's are in its env file.
+            command.envs(Podman::client_environment());
+        } else {
+            if let Some(prepared) = &prepared {
+                command.envs(&prepared.defaults);
+            }
+            command.envs(&spec.env).envs(&spec.secret_env);
+            if let Some(prepared) = &prepared {
+                command.envs(&prepared.overrides);
+            }
+            for (name, port) in &ports {
+                command.env(port_variable(name), port.to_string());
+            }
+            command.envs(gpus.environment);
         }
-        command.envs(gpus.environment);
         command
             .stdin(std::process::Stdio::null())
             .stdout(log_file)
@@ -824,6 +982,10 @@ impl Executor for LocalExecutor {
         }
         // Whatever the leader left behind in its group goes too.
         let _ = killpg(group, Signal::SIGKILL);
+        if let Some(podman) = &self.podman {
+            // The container outlives a killed client.
+            podman.remove(&handle.id).await;
+        }
         Ok(())
     }
 
@@ -851,6 +1013,7 @@ impl Executor for LocalExecutor {
         }
         state::remove_if_present(&self.layout.state_file(&handle.id)).map_err(backend)?;
         state::remove_if_present(&self.layout.exit_file(&handle.id)).map_err(backend)?;
+        self.remove_isolation_files(&handle.id)?;
         if let Some(cgroup) = &entry.record.cgroup {
             limits::remove_workload_cgroup(cgroup).await;
         }

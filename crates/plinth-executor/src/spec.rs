@@ -263,6 +263,44 @@ pub struct Capabilities {
     pub limits: String,
     /// GPUs this backend can hand out (local: detected NVIDIA devices).
     pub gpus: Vec<Gpu>,
+    /// How workloads are kept from the platform and from each other.
+    pub isolation: Isolation,
+}
+
+/// How workloads are kept from the platform's files, processes and secrets and from each
+/// other, mechanism by mechanism.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Isolation {
+    /// How strong the whole is.
+    pub level: IsolationLevel,
+    /// One sentence for people.
+    pub summary: String,
+    /// Each mechanism, whether it holds here, and what it does.
+    pub mechanisms: Vec<Mechanism>,
+}
+
+/// How strong a backend's isolation of workloads is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IsolationLevel {
+    /// Every mechanism holds: own identity, file system view and processes.
+    Full,
+    /// Some hold; what is missing is named.
+    Partial,
+    /// Workloads run with the server's rights.
+    #[default]
+    None,
+}
+
+/// One isolation mechanism.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mechanism {
+    /// `identity`, `filesystem`, `processes`, `privileges`, `network`, `container`.
+    pub name: String,
+    /// Whether it holds on this backend.
+    pub active: bool,
+    /// What it does, or why it does not hold.
+    pub detail: String,
 }
 
 /// One GPU.

@@ -16,8 +16,8 @@ use kube::api::{DeleteParams, ListParams, LogParams, Patch, PatchParams, PostPar
 use kube::runtime::{watcher, WatchStreamExt as _};
 use kube::Api;
 use plinth_executor::{
-    Capabilities, ExecError, ExecResult, Executor, LogOptions, WorkloadHandle, WorkloadKind,
-    WorkloadSpec, WorkloadStatus,
+    Capabilities, ExecError, ExecResult, Executor, Isolation, IsolationLevel, LogOptions,
+    Mechanism, WorkloadHandle, WorkloadKind, WorkloadSpec, WorkloadStatus,
 };
 use serde::de::DeserializeOwned;
 
@@ -45,8 +45,10 @@ fn is_valid_id(id: &str) -> bool {
 }
 
 impl KubernetesExecutor {
-    /// Creates `project`'s namespace and its default-deny NetworkPolicy (only pods of the
-    /// platform namespace may connect), leaving either alone when it exists already.
+    /// Creates `project`'s namespace and its NetworkPolicy (ingress only from the platform
+    /// namespace, egress only to DNS, the project, the Plinth API and outside the private
+    /// ranges). An existing namespace is left alone; an existing policy is brought up to
+    /// date (server-side apply), so an upgrade tightens namespaces made by an older Plinth.
     /// Returns the namespace's name.
     pub async fn ensure_namespace(&self, project: &str) -> ExecResult<String> {
         let namespace = namespace_manifest(&self.settings, project)?;
@@ -59,9 +61,19 @@ impl KubernetesExecutor {
         }
         let policy = network_policy_manifest(&self.settings, project)?;
         let policies: Api<NetworkPolicy> = Api::namespaced(self.client.clone(), &name);
-        match policies.create(&PostParams::default(), &policy).await {
-            Ok(_) => {}
-            Err(error) if api_code(&error) == Some(409) => {}
+        let created = match policies.create(&PostParams::default(), &policy).await {
+            Err(error) if api_code(&error) == Some(409) => policies
+                .patch(
+                    manifests::NETWORK_POLICY_NAME,
+                    &PatchParams::apply("plinth").force(),
+                    &Patch::Apply(&policy),
+                )
+                .await
+                .map(drop),
+            other => other.map(drop),
+        };
+        match created {
+            Ok(()) => {}
             Err(error) => {
                 return Err(call_failed(
                     format!(
@@ -472,6 +484,25 @@ enum Created {
     Service(String),
 }
 
+/// What the pods Plinth generates hold to (see `manifests`).
+fn kubernetes_isolation() -> Isolation {
+    let mechanism = |name: &str, detail: &str| Mechanism {
+        name: name.to_string(),
+        active: true,
+        detail: detail.to_string(),
+    };
+    Isolation {
+        level: IsolationLevel::Full,
+        summary: "workloads run as locked-down pods in their project's namespace".to_string(),
+        mechanisms: vec![
+            mechanism("identity", "pods run as non-root with no service-account token"),
+            mechanism("privileges", "every capability dropped, no privilege escalation, seccomp RuntimeDefault"),
+            mechanism("filesystem", "only the pod's own volumes; working files fetched by an init container"),
+            mechanism("network", "a namespace per project; ingress only from the platform namespace; egress only to DNS, the project's pods, the Plinth API and addresses outside the private ranges"),
+        ],
+    }
+}
+
 #[async_trait]
 impl Executor for KubernetesExecutor {
     fn backend(&self) -> &'static str {
@@ -482,6 +513,7 @@ impl Executor for KubernetesExecutor {
         Capabilities {
             limits: "kubernetes (requests/limits)".to_string(),
             gpus: Vec::new(),
+            isolation: kubernetes_isolation(),
         }
     }
 

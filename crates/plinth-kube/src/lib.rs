@@ -41,7 +41,7 @@ pub mod manifests;
 pub mod samples;
 pub mod status;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
@@ -70,11 +70,33 @@ pub struct KubeSettings {
     /// How often a batch workload with `restart: on_failure` is retried (Job
     /// `backoffLimit`); `restart: never` always means 0. Default 3.
     pub backoff_limit: i32,
+    /// The labels of the Plinth server's pods in the platform namespace: the only pods
+    /// of that namespace workloads may connect to (egress policy). Default
+    /// `app.kubernetes.io/name: plinth`.
+    pub platform_pod_labels: BTreeMap<String, String>,
+    /// The port the Plinth server's pods listen on (the API). Default 8080.
+    pub platform_api_port: u16,
+    /// Address ranges workload pods may not reach outside the cluster's own pods: private
+    /// networks (where the platform's PostgreSQL, Redis or object store may live), link-local
+    /// (cloud metadata servers). Default: the RFC 1918, CGNAT, link-local and IPv6
+    /// unique- and link-local ranges.
+    pub egress_blocked_cidrs: Vec<String>,
     /// A cluster-scoped owner (for example the platform Namespace) put on every project
     /// namespace, Job and Deployment, so that deleting it deletes them. Namespaced owners
     /// are invalid here: Kubernetes ignores references across namespaces.
     pub owner: Option<OwnerReference>,
 }
+
+/// What workload pods may not reach by default: private, shared and link-local ranges.
+pub const DEFAULT_EGRESS_BLOCKED_CIDRS: &[&str] = &[
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "169.254.0.0/16",
+    "fc00::/7",
+    "fe80::/10",
+];
 
 impl Default for KubeSettings {
     fn default() -> Self {
@@ -84,6 +106,15 @@ impl Default for KubeSettings {
             init_image: "busybox:1.36".to_string(),
             platform_namespace: "plinth".to_string(),
             backoff_limit: 3,
+            platform_pod_labels: BTreeMap::from([(
+                "app.kubernetes.io/name".to_string(),
+                "plinth".to_string(),
+            )]),
+            platform_api_port: 8080,
+            egress_blocked_cidrs: DEFAULT_EGRESS_BLOCKED_CIDRS
+                .iter()
+                .map(|cidr| (*cidr).to_string())
+                .collect(),
             owner: None,
         }
     }

@@ -17,7 +17,8 @@ use k8s_openapi::api::core::v1::{
     ServicePort, ServiceSpec, Toleration, Volume, VolumeMount,
 };
 use k8s_openapi::api::networking::v1::{
-    NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicySpec,
+    IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
+    NetworkPolicyPort, NetworkPolicySpec,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
@@ -280,8 +281,10 @@ pub fn namespace_manifest(settings: &KubeSettings, project: &str) -> ExecResult<
     })
 }
 
-/// Returns the NetworkPolicy that denies every connection into the project's pods except
-/// from pods in the platform namespace (where the Plinth gateway runs).
+/// Returns the NetworkPolicy of the project's pods. Ingress: only from pods in the
+/// platform namespace (where the Plinth gateway runs). Egress: DNS, the project's own pods,
+/// the Plinth server's API port, and addresses outside the blocked private ranges — so a
+/// workload cannot reach the platform's PostgreSQL, Redis or object store directly.
 pub fn network_policy_manifest(
     settings: &KubeSettings,
     project: &str,
@@ -299,7 +302,8 @@ pub fn network_policy_manifest(
         spec: Some(NetworkPolicySpec {
             // Every pod of the namespace.
             pod_selector: Some(LabelSelector::default()),
-            policy_types: Some(vec!["Ingress".to_string()]),
+            policy_types: Some(vec!["Ingress".to_string(), "Egress".to_string()]),
+            egress: Some(egress_rules(settings)),
             ingress: Some(vec![NetworkPolicyIngressRule {
                 from: Some(vec![NetworkPolicyPeer {
                     namespace_selector: Some(LabelSelector {
@@ -316,6 +320,68 @@ pub fn network_policy_manifest(
             ..NetworkPolicySpec::default()
         }),
     })
+}
+
+fn egress_rules(settings: &KubeSettings) -> Vec<NetworkPolicyEgressRule> {
+    let port = |protocol: &str, number: i32| NetworkPolicyPort {
+        protocol: Some(protocol.to_string()),
+        port: Some(IntOrString::Int(number)),
+        ..NetworkPolicyPort::default()
+    };
+    let namespace = |name: &str| LabelSelector {
+        match_labels: Some(BTreeMap::from([(
+            "kubernetes.io/metadata.name".to_string(),
+            name.to_string(),
+        )])),
+        ..LabelSelector::default()
+    };
+    let (v4, v6): (Vec<String>, Vec<String>) = settings
+        .egress_blocked_cidrs
+        .iter()
+        .cloned()
+        .partition(|cidr| !cidr.contains(':'));
+    let outside = |cidr: &str, except: Vec<String>| NetworkPolicyPeer {
+        ip_block: Some(IPBlock {
+            cidr: cidr.to_string(),
+            except: (!except.is_empty()).then_some(except),
+        }),
+        ..NetworkPolicyPeer::default()
+    };
+    vec![
+        // Name resolution, wherever the cluster's DNS runs.
+        NetworkPolicyEgressRule {
+            to: Some(vec![NetworkPolicyPeer {
+                namespace_selector: Some(LabelSelector::default()),
+                ..NetworkPolicyPeer::default()
+            }]),
+            ports: Some(vec![port("UDP", 53), port("TCP", 53)]),
+        },
+        // The project's own pods (pipeline steps, its Model APIs).
+        NetworkPolicyEgressRule {
+            to: Some(vec![NetworkPolicyPeer {
+                pod_selector: Some(LabelSelector::default()),
+                ..NetworkPolicyPeer::default()
+            }]),
+            ports: None,
+        },
+        // The Plinth API, and nothing else of the platform namespace.
+        NetworkPolicyEgressRule {
+            to: Some(vec![NetworkPolicyPeer {
+                namespace_selector: Some(namespace(&settings.platform_namespace)),
+                pod_selector: Some(LabelSelector {
+                    match_labels: Some(settings.platform_pod_labels.clone()),
+                    ..LabelSelector::default()
+                }),
+                ..NetworkPolicyPeer::default()
+            }]),
+            ports: Some(vec![port("TCP", i32::from(settings.platform_api_port))]),
+        },
+        // Everything outside the blocked ranges (package indexes, datasets, the internet).
+        NetworkPolicyEgressRule {
+            to: Some(vec![outside("0.0.0.0/0", v4), outside("::/0", v6)]),
+            ports: None,
+        },
+    ]
 }
 
 /// Returns a reference making an object owned by `controller` (which must have been

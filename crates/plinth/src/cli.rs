@@ -49,6 +49,8 @@ enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// The sandbox local workloads run in: `plinth sandbox check` shows what holds here.
+    Sandbox(crate::sandbox::SandboxArgs),
     /// Log in to a server and store a token for the other commands.
     ///
     /// Asks for the username and password (and a two-factor code when the account has
@@ -209,6 +211,11 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
 fn dispatch(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Serve(args) => crate::serve::run(&args),
+        Command::Sandbox(args) => {
+            let code = crate::sandbox::run(args);
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+            std::process::exit(code);
+        }
         Command::Version { json } => {
             let version = plinth_types::VERSION;
             let features: Vec<&str> = [cfg!(feature = "postgres").then_some("postgres")]

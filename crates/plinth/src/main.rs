@@ -4,6 +4,7 @@
 
 mod cli;
 mod commands;
+mod sandbox;
 mod serve;
 
 use std::process::ExitCode;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use plinth_api::{AppState, ServerSettings};
 use plinth_artifacts::ArtifactStore;
 use plinth_auth::{HashingParams, PasswordHasher, PasswordPolicy, SecretBox};
-use plinth_config::{Config, LogFormat, RuntimeBackend};
+use plinth_config::{Config, LocalIsolation, LogFormat, RuntimeBackend, WhenUnsandboxed};
 use plinth_core::{
     IdentityService, IdentitySettings, RuntimeService, RuntimeSettings, SystemClock,
 };
@@ -21,6 +21,11 @@ const OBJECTS_STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub fn run(args: &ServeArgs) -> Result<(), Failure> {
     let started = Instant::now();
+    // Before any thread exists: the first admin's password leaves the environment (a
+    // process of the same user could read it there), and no process of the same user may
+    // read this one's memory or environment.
+    let admin_password = admin_password()?;
+    plinth_executor::sandbox::protect_server_process();
     let loaded = plinth_config::load(&args.config.load_options()).map_err(Failure::config)?;
     init_tracing(&loaded.config)?;
     for warning in &loaded.warnings {
@@ -34,7 +39,73 @@ pub fn run(args: &ServeArgs) -> Result<(), Failure> {
         .thread_name("plinth")
         .build()
         .map_err(|error| Failure::runtime(format!("cannot start the async runtime: {error}")))?;
-    runtime.block_on(serve(loaded.config, started))
+    let hidden = hidden_paths(&loaded.config, loaded.config_file.as_deref());
+    runtime.block_on(serve(loaded.config, started, admin_password, hidden))
+}
+
+/// What no workload may see: the data directory, the configuration file and every secret
+/// file the configuration names, the object store's and the database's folders when they
+/// lie elsewhere.
+fn hidden_paths(config: &Config, config_file: Option<&std::path::Path>) -> Vec<std::path::PathBuf> {
+    let mut paths = vec![config.server.data_dir.clone(), config.secret_key_file()];
+    paths.extend(config_file.map(std::path::Path::to_path_buf));
+    paths.extend(config.metastore.url_file.clone());
+    paths.extend(config.objects.s3.secret_access_key_file.clone());
+    if let Ok(file) = std::env::var("PLINTH_ADMIN_PASSWORD_FILE") {
+        paths.push(file.into());
+    }
+    if let Ok(url) = url::Url::parse(&config.objects_url()) {
+        if url.scheme() == "file" {
+            paths.extend(url.to_file_path().ok());
+        }
+    }
+    if let Ok(url) = config.metastore_url() {
+        if let Some(path) = url.expose().strip_prefix("sqlite://") {
+            let path = path.split('?').next().unwrap_or_default();
+            if !path.is_empty() && path != ":memory:" {
+                let path = std::path::PathBuf::from(path);
+                paths.extend(path.parent().map(std::path::Path::to_path_buf));
+            }
+        }
+    }
+    paths
+        .into_iter()
+        .filter_map(|path| std::path::absolute(&path).ok())
+        .map(|path| fs_err::canonicalize(&path).unwrap_or(path))
+        .collect()
+}
+
+/// Keeps the data directory to the server's user (0700) and its key and the configuration
+/// file to it (0600), fixing them when they are looser and this user owns them.
+fn tighten_permissions(config: &Config, hidden: &[std::path::PathBuf]) {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    let own_uid = nix::unistd::geteuid().as_raw();
+    let mut targets = vec![(config.server.data_dir.clone(), 0o700)];
+    targets.extend(
+        hidden
+            .iter()
+            .filter(|path| path.is_file())
+            .map(|path| (path.clone(), 0o600)),
+    );
+    for (path, mode) in targets {
+        let Ok(metadata) = fs_err::metadata(&path) else {
+            continue;
+        };
+        let current = metadata.permissions().mode() & 0o777;
+        if current & !mode == 0 {
+            continue;
+        }
+        if metadata.uid() != own_uid {
+            warn!(path = %path.display(), mode = format!("{current:o}"), "readable by others and not ours to tighten; workloads cannot see it, but other users of this machine may");
+            continue;
+        }
+        match fs_err::set_permissions(&path, std::fs::Permissions::from_mode(mode)) {
+            Ok(()) => {
+                info!(path = %path.display(), from = format!("{current:o}"), to = format!("{mode:o}"), "tightened permissions")
+            }
+            Err(error) => warn!(path = %path.display(), %error, "cannot tighten permissions"),
+        }
+    }
 }
 
 fn init_tracing(config: &Config) -> Result<(), Failure> {
@@ -60,7 +131,12 @@ fn init_tracing(config: &Config) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn serve(config: Config, started: Instant) -> Result<(), Failure> {
+async fn serve(
+    config: Config,
+    started: Instant,
+    admin_password: Option<String>,
+    hidden: Vec<std::path::PathBuf>,
+) -> Result<(), Failure> {
     let listen_addr = config.server.listen_addr;
     let listener = tokio::net::TcpListener::bind(listen_addr)
         .await
@@ -131,7 +207,7 @@ async fn serve(config: Config, started: Instant) -> Result<(), Failure> {
 
     let identity = identity_service(&config, metastore.clone())?;
     if let Some(password) = identity
-        .bootstrap_admin(admin_password()?)
+        .bootstrap_admin(admin_password)
         .await
         .map_err(|error| {
             Failure::runtime(format!(
@@ -149,8 +225,10 @@ async fn serve(config: Config, started: Instant) -> Result<(), Failure> {
         eprintln!();
     }
 
+    tighten_permissions(&config, &hidden);
     let runtime = runtime_service(
         &config,
+        &hidden,
         local_addr,
         metastore.clone(),
         identity.clone(),
@@ -219,6 +297,7 @@ async fn serve(config: Config, started: Instant) -> Result<(), Failure> {
 
 async fn runtime_service(
     config: &Config,
+    hidden: &[std::path::PathBuf],
     local_addr: std::net::SocketAddr,
     metastore: Arc<dyn plinth_metastore::MetadataStore>,
     identity: IdentityService,
@@ -226,15 +305,40 @@ async fn runtime_service(
 ) -> Result<RuntimeService, Failure> {
     let root = config.server.data_dir.join("runtime");
     let executor: Arc<dyn plinth_executor::Executor> = match config.runtime.backend {
-        RuntimeBackend::Local => Arc::new(
-            plinth_executor::LocalExecutor::new(root.join("executor")).map_err(|error| {
+        RuntimeBackend::Local => {
+            let local = &config.runtime.local;
+            let mut builder = plinth_executor::LocalExecutor::builder(root.join("executor"));
+            match local.isolation {
+                LocalIsolation::Sandbox => {
+                    let launcher = std::env::current_exe().map_err(|error| {
+                        Failure::runtime(format!("cannot find this program's own path: {error}"))
+                    })?;
+                    builder = builder.sandbox(plinth_executor::SandboxSettings {
+                        launcher,
+                        uid_range: (local.sandbox.first_uid, local.sandbox.uid_count),
+                        read_only_paths: local.sandbox.read_only_paths.clone(),
+                        hide_paths: hidden.to_vec(),
+                    });
+                }
+                LocalIsolation::Podman => {
+                    builder = builder.podman(plinth_executor::PodmanSettings {
+                        program: local.podman.program.clone(),
+                        default_image: local.podman.default_image.clone(),
+                        uid_range: (local.sandbox.first_uid, local.sandbox.uid_count),
+                    });
+                }
+                LocalIsolation::None => {
+                    warn!("runtime.local.isolation = \"none\": workloads run with this server's rights and can read everything it can");
+                }
+            }
+            Arc::new(builder.build().map_err(|error| {
                 Failure::runtime(format!(
                     "cannot prepare the local workload runtime in {}: {}",
                     root.display(),
                     plinth_api::error_chain(&error)
                 ))
-            })?,
-        ),
+            })?)
+        }
         RuntimeBackend::Kubernetes => {
             let kubernetes = &config.runtime.kubernetes;
             let access = match &kubernetes.kubeconfig {
@@ -282,6 +386,17 @@ async fn runtime_service(
     settings.workload_token_lifetime = config.runtime.workload_token_lifetime;
     settings.max_snapshot_bytes = config.runtime.max_snapshot_bytes;
     settings.stop_grace_period = config.runtime.stop_grace_period;
+    settings.when_unsandboxed = match config.runtime.local.when_unsandboxed {
+        WhenUnsandboxed::Auto => plinth_core::WhenUnsandboxed::Auto,
+        WhenUnsandboxed::Refuse => plinth_core::WhenUnsandboxed::Refuse,
+        WhenUnsandboxed::Warn => plinth_core::WhenUnsandboxed::Warn,
+    };
+    let isolation = executor.capabilities().isolation;
+    if isolation.level == plinth_executor::IsolationLevel::Full {
+        info!(backend = executor.backend(), "{}", isolation.summary);
+    } else {
+        warn!(backend = executor.backend(), policy = ?settings.when_unsandboxed, "{}", isolation.summary);
+    }
     info!(backend = executor.backend(), limits = %executor.capabilities().limits, "workload runtime ready");
     Ok(RuntimeService::new(
         metastore,
@@ -330,8 +445,11 @@ fn identity_service(
 
 /// Returns the first admin's password from `PLINTH_ADMIN_PASSWORD` or the file named by
 /// `PLINTH_ADMIN_PASSWORD_FILE`, if either is set.
+/// `PLINTH_ADMIN_PASSWORD` leaves the environment once read. Call it before any thread
+/// starts (the environment is not safe to change while others read it).
 fn admin_password() -> Result<Option<String>, Failure> {
     if let Ok(password) = std::env::var("PLINTH_ADMIN_PASSWORD") {
+        std::env::remove_var("PLINTH_ADMIN_PASSWORD");
         return Ok(Some(password));
     }
     match std::env::var("PLINTH_ADMIN_PASSWORD_FILE") {

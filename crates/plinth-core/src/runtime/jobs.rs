@@ -314,6 +314,7 @@ impl RuntimeService {
         principal.require_write()?;
         require_role(pass, Self::SUBMIT_ROLE)?;
         validate_request(request)?;
+        self.check_isolation().await?;
         let class = match self.inner.store.get_resource_class(&request.class).await {
             Ok(class) => match request.custom_size {
                 None => class,

@@ -27,7 +27,7 @@ pub use reconcile::ReconcileReport;
 pub use snapshot::SnapshotInfo;
 pub use usage::{split_by_day, usage_csv, UsageFilter};
 
-use crate::{Clock, IdentityService};
+use crate::{Clock, CoreError, CoreResult, IdentityService};
 
 /// How the runtime behaves; from the `[runtime]` configuration.
 #[derive(Clone, Debug)]
@@ -44,6 +44,19 @@ pub struct RuntimeSettings {
     pub stop_grace_period: Duration,
     /// Usage is written to the ledger at least this often for running workloads.
     pub usage_interval: Duration,
+    /// What happens when the backend cannot fully sandbox workloads.
+    pub when_unsandboxed: WhenUnsandboxed,
+}
+
+/// What happens when the backend cannot fully sandbox workloads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WhenUnsandboxed {
+    /// Refuse while the platform has more than one user account, else warn.
+    Auto,
+    /// Refuse to run workloads.
+    Refuse,
+    /// Run them; every job page carries a warning.
+    Warn,
 }
 
 impl RuntimeSettings {
@@ -56,6 +69,7 @@ impl RuntimeSettings {
             max_snapshot_bytes: 512 * 1024 * 1024,
             stop_grace_period: Duration::from_secs(10),
             usage_interval: Duration::from_secs(60),
+            when_unsandboxed: WhenUnsandboxed::Warn,
         }
     }
 }
@@ -132,6 +146,27 @@ impl RuntimeService {
 
     fn now(&self) -> i64 {
         self.inner.clock.now_ms()
+    }
+
+    /// Refuses new workloads when the backend cannot fully sandbox them and the policy
+    /// (`runtime.local.when_unsandboxed`) says so.
+    pub(crate) async fn check_isolation(&self) -> CoreResult<()> {
+        let isolation = self.capabilities().isolation;
+        if isolation.level == plinth_executor::IsolationLevel::Full {
+            return Ok(());
+        }
+        let refuse = match self.inner.settings.when_unsandboxed {
+            WhenUnsandboxed::Refuse => true,
+            WhenUnsandboxed::Warn => false,
+            WhenUnsandboxed::Auto => self.inner.store.count_users().await? > 1,
+        };
+        if refuse {
+            return Err(CoreError::Unavailable(format!(
+                "workloads are refused: {}. With more than one user on the platform, a job could read other projects' data. `plinth sandbox check` on the server shows what is missing; an admin can run workloads anyway with runtime.local.when_unsandboxed = \"warn\"",
+                isolation.summary
+            )));
+        }
+        Ok(())
     }
 }
 

@@ -48,13 +48,40 @@ impl Layout {
         self.root.join("wrapper.sh")
     }
 
+    pub(super) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The workload's private temporary folder (its `/tmp` in the sandbox).
+    pub(super) fn tmp_dir(&self, id: &str) -> PathBuf {
+        self.root.join("tmp").join(id)
+    }
+
+    /// The workload's sandbox plan.
+    pub(super) fn plan_file(&self, id: &str) -> PathBuf {
+        self.state_dir().join(format!("{id}.sandbox.json"))
+    }
+
+    /// The `/etc/passwd` and `/etc/group` the workload sees.
+    pub(super) fn user_database_files(&self, id: &str) -> (PathBuf, PathBuf) {
+        (
+            self.state_dir().join(format!("{id}.passwd")),
+            self.state_dir().join(format!("{id}.group")),
+        )
+    }
+
+    /// Which uid each project's workloads run as.
+    pub(super) fn uids_file(&self) -> PathBuf {
+        self.state_dir().join("uids.json")
+    }
+
     pub(super) fn work_dir(&self, id: &str) -> PathBuf {
         self.root.join("work").join(id)
     }
 
     /// Creates the folders.
     pub(super) fn create(&self) -> std::io::Result<()> {
-        for dir in ["logs", "work", "state"] {
+        for dir in ["logs", "work", "state", "tmp"] {
             fs_err::create_dir_all(self.root.join(dir))?;
         }
         Ok(())

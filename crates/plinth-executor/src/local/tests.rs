@@ -906,7 +906,7 @@ fn the_wrapper_gets_its_settings_then_the_program() {
     let arguments = wrapper::wrapper_arguments(
         &options,
         Path::new("/usr/bin/env"),
-        &["a b".to_string(), String::new()],
+        &["a b".into(), std::ffi::OsString::new()],
     );
     let expected: Vec<std::ffi::OsString> = [
         "/root/state/w.exit",

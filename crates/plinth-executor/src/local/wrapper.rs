@@ -98,7 +98,7 @@ pub(super) fn install(path: &Path) -> std::io::Result<()> {
 pub(super) fn wrapper_arguments(
     options: &WrapperOptions<'_>,
     program: &Path,
-    args: &[String],
+    args: &[OsString],
 ) -> Vec<OsString> {
     let restart = match options.restart {
         RestartPolicy::Never => "never",
@@ -120,7 +120,7 @@ pub(super) fn wrapper_arguments(
         MAX_RESTARTS.to_string().into(),
         program.into(),
     ];
-    arguments.extend(args.iter().map(OsString::from));
+    arguments.extend(args.iter().cloned());
     arguments
 }
 

@@ -330,8 +330,21 @@ fn namespace_and_default_deny_policy() {
         policy["spec"],
         json!({
             "podSelector": {},
-            "policyTypes": ["Ingress"],
+            "policyTypes": ["Ingress", "Egress"],
             "ingress": [{ "from": [{ "namespaceSelector": { "matchLabels": { "kubernetes.io/metadata.name": "plinth" } } }] }],
+            "egress": [
+                { "to": [{ "namespaceSelector": {} }],
+                  "ports": [{ "protocol": "UDP", "port": 53 }, { "protocol": "TCP", "port": 53 }] },
+                { "to": [{ "podSelector": {} }] },
+                { "to": [{ "namespaceSelector": { "matchLabels": { "kubernetes.io/metadata.name": "plinth" } },
+                           "podSelector": { "matchLabels": { "app.kubernetes.io/name": "plinth" } } }],
+                  "ports": [{ "protocol": "TCP", "port": 8080 }] },
+                { "to": [
+                    { "ipBlock": { "cidr": "0.0.0.0/0",
+                                   "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16"] } },
+                    { "ipBlock": { "cidr": "::/0", "except": ["fc00::/7", "fe80::/10"] } }
+                ] },
+            ],
         })
     );
 }

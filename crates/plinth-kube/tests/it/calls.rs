@@ -72,18 +72,45 @@ async fn answer_namespace(server: &mut ApiServer, exists: bool) {
         )
         .await;
     assert_eq!(call.body["metadata"]["name"], "plinth-default-deny");
-    assert_eq!(call.body["spec"]["policyTypes"], json!(["Ingress"]));
+    assert_eq!(
+        call.body["spec"]["policyTypes"],
+        json!(["Ingress", "Egress"])
+    );
     assert_eq!(
         call.body["spec"]["ingress"][0]["from"][0]["namespaceSelector"]["matchLabels"]
             ["kubernetes.io/metadata.name"],
         "plinth"
     );
+    // Egress to the platform namespace: only the Plinth pods' API port.
+    assert_eq!(
+        call.body["spec"]["egress"][2]["ports"],
+        json!([{ "protocol": "TCP", "port": 8080 }])
+    );
     if exists {
+        let policy = call.body.clone();
         call.fail(
             409,
             "AlreadyExists",
             "networkpolicies.networking.k8s.io \"plinth-default-deny\" already exists",
         );
+        // An existing policy (perhaps an older Plinth's, ingress only) is brought up to date.
+        let call = server
+            .expect(
+                Method::PATCH,
+                "/apis/networking.k8s.io/v1/namespaces/plinth-p1/networkpolicies/plinth-default-deny",
+            )
+            .await;
+        assert_eq!(
+            call.content_type.as_deref(),
+            Some("application/apply-patch+yaml")
+        );
+        assert_eq!(
+            call.query.get("fieldManager").map(String::as_str),
+            Some("plinth")
+        );
+        assert_eq!(call.query.get("force").map(String::as_str), Some("true"));
+        assert_eq!(call.body["spec"], policy["spec"]);
+        call.respond(200, policy);
     } else {
         call.created("uid-np");
     }

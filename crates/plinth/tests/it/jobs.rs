@@ -87,7 +87,21 @@ async fn wait_output(server: &Server, token: &str, id: &str, text: &str) {
 #[tokio::test]
 async fn jobs_survive_a_server_killed_mid_run() {
     let dir = workdir();
-    let first = Server::start(dir.path(), &[], &[]);
+    // The jobs wait for a file the test makes: in a folder their sandbox may read (every
+    // other path under /tmp is hidden from them).
+    let signals = dir.path().join("signals");
+    fs_err::create_dir(&signals).unwrap();
+    fs_err::set_permissions(
+        &signals,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let readable = format!("[\"{}\"]", signals.display());
+    let sandbox = [(
+        "PLINTH__RUNTIME__LOCAL__SANDBOX__READ_ONLY_PATHS",
+        readable.as_str(),
+    )];
+    let first = Server::start(dir.path(), &[], &sandbox);
     let token = first.admin_token().await;
     call(
         &first,
@@ -105,7 +119,7 @@ async fn jobs_survive_a_server_killed_mid_run() {
         Some(json!({ "name": "restart" })),
     )
     .await;
-    let go = dir.path().join("go");
+    let go = signals.join("go");
     let go = go.display();
     // Runs across the restart, then fails with 5.
     let adopted = submit(
@@ -139,11 +153,11 @@ async fn jobs_survive_a_server_killed_mid_run() {
         .status()
         .unwrap();
     assert!(status.success());
-    fs_err::write(dir.path().join("go"), "").unwrap();
+    fs_err::write(signals.join("go"), "").unwrap();
     // Let the early job end while the server is down.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    let second = Server::start(dir.path(), &[], &[]);
+    let second = Server::start(dir.path(), &[], &sandbox);
     let token = second.admin_token().await;
     let job = wait_finished(&second, &token, &adopted).await;
     assert_eq!(
