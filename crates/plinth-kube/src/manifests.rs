@@ -317,7 +317,6 @@ pub fn network_policy_manifest(
                 }]),
                 ..NetworkPolicyIngressRule::default()
             }]),
-            ..NetworkPolicySpec::default()
         }),
     })
 }

@@ -1,5 +1,7 @@
 //! `plinth serve`: load the configuration, open the backends, serve until SIGTERM/Ctrl-C.
 
+use std::os::fd::AsRawFd as _;
+use std::os::unix::process::CommandExt as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -443,14 +445,45 @@ fn identity_service(
     ))
 }
 
+/// The variable a re-executed server finds the first admin's password under: the number
+/// of an inherited pipe holding it.
+const ADMIN_PASSWORD_FD: &str = "PLINTH_ADMIN_PASSWORD_FD";
+
 /// Returns the first admin's password from `PLINTH_ADMIN_PASSWORD` or the file named by
 /// `PLINTH_ADMIN_PASSWORD_FILE`, if either is set.
-/// `PLINTH_ADMIN_PASSWORD` leaves the environment once read. Call it before any thread
-/// starts (the environment is not safe to change while others read it).
+///
+/// `PLINTH_ADMIN_PASSWORD` must not stay readable in `/proc/<pid>/environ`, which shows
+/// the environment the process was started with whatever it removes later: the server
+/// executes itself again without it, handing the password over through a pipe. Call this
+/// before any thread starts.
 fn admin_password() -> Result<Option<String>, Failure> {
-    if let Ok(password) = std::env::var("PLINTH_ADMIN_PASSWORD") {
-        std::env::remove_var("PLINTH_ADMIN_PASSWORD");
+    if let Ok(fd) = std::env::var(ADMIN_PASSWORD_FD) {
+        std::env::remove_var(ADMIN_PASSWORD_FD);
+        let number: i32 = fd
+            .parse()
+            .map_err(|_| Failure::runtime(format!("`{ADMIN_PASSWORD_FD}` is not a descriptor")))?;
+        let password =
+            fs_err::read_to_string(format!("/proc/self/fd/{number}")).map_err(|error| {
+                Failure::runtime(format!("cannot read the admin password: {error}"))
+            })?;
+        let _ = nix::unistd::close(number);
         return Ok(Some(password));
+    }
+    if let Some(password) = std::env::var_os("PLINTH_ADMIN_PASSWORD") {
+        let (read, write) = nix::unistd::pipe()
+            .map_err(|error| Failure::runtime(format!("cannot make a pipe: {error}")))?;
+        std::io::Write::write_all(&mut std::fs::File::from(write), password.as_encoded_bytes())
+            .map_err(|error| {
+                Failure::runtime(format!("cannot hand the admin password over: {error}"))
+            })?;
+        let error = std::process::Command::new("/proc/self/exe")
+            .args(std::env::args_os().skip(1))
+            .env_remove("PLINTH_ADMIN_PASSWORD")
+            .env(ADMIN_PASSWORD_FD, read.as_raw_fd().to_string())
+            .exec();
+        return Err(Failure::runtime(format!(
+            "cannot start again without PLINTH_ADMIN_PASSWORD in the environment: {error}"
+        )));
     }
     match std::env::var("PLINTH_ADMIN_PASSWORD_FILE") {
         Ok(path) => fs_err::read_to_string(&path)

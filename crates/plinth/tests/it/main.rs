@@ -9,6 +9,7 @@ mod cli_tracking;
 mod durability;
 mod jobs;
 mod mlflow;
+mod sandbox;
 mod serve;
 mod services;
 mod startup;

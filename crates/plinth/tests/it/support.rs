@@ -39,8 +39,14 @@ impl Server {
     /// Starts `plinth serve --listen 127.0.0.1:0 --log-format json` plus `args` in `dir`, and
     /// waits for its ready line.
     pub fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::launch(plinth(dir), args, env)
+    }
+
+    /// Starts `command` (which runs `plinth`, perhaps from elsewhere or as another user)
+    /// with `serve --listen 127.0.0.1:0 --log-format json` plus `args`, and waits for its
+    /// ready line.
+    pub fn launch(mut command: Command, args: &[&str], env: &[(&str, &str)]) -> Server {
         let started = Instant::now();
-        let mut command = plinth(dir);
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
             .args(args)
@@ -108,6 +114,11 @@ impl Server {
             answer.status()
         );
         answer.json().await.expect("JSON")
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Returns the full URL of `path`.
