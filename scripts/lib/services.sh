@@ -9,6 +9,8 @@
 #   PLINTH_TEST_WEBDRIVER_URL   a chromedriver driving headless Debian Chromium
 #   PLINTH_TEST_CHROMIUM        the Chromium binary chromedriver must start
 #   PLINTH_TEST_VENV            the test venv (the mlflow client, moto, kubernetes-validate)
+#   PLINTH_TEST_SANDBOX_VENV    a Python environment sandboxed jobs may use (the system's
+#                               Python and the mlflow client, readable by every user)
 
 SERVICES_DIR="${SERVICES_DIR:-$(mktemp -d /tmp/plinth-services.XXXXXX)}"
 SERVICE_PIDS=()
@@ -97,6 +99,28 @@ ensure_venv() {
         cp "$requirements" "$VENV/.requirements"
     fi
     export PLINTH_TEST_VENV="$VENV"
+}
+
+# The escape suite's Python environment: sandboxed jobs run as other users and see only
+# system folders and what the server allows, so the environment is built on the system's
+# Python (not one under a home folder), outside any home folder, readable by all.
+setup_sandbox_venv() {
+    ensure_venv
+    [ "$(id -u)" = 0 ] || die "the sandbox's escape suite needs root (it starts the server as root and as another user)"
+    local dir="${PLINTH_TEST_SANDBOX_VENV:-/var/cache/plinth-test/sandbox-venv}"
+    local requirements="$PWD/scripts/sandbox-requirements.txt"
+    [ -x /usr/bin/python3 ] || apt_install python3
+    if [ ! -x "$dir/bin/python" ] || ! cmp -s "$requirements" "$dir/.requirements"; then
+        say "creating the sandboxed jobs' Python environment at $dir"
+        rm -rf "$dir"
+        mkdir -p "$(dirname "$dir")"
+        /usr/bin/python3 -m venv --without-pip "$dir" || die "/usr/bin/python3 -m venv failed"
+        "$VENV/bin/pip" --python "$dir/bin/python" install -q --disable-pip-version-check \
+            -r "$requirements" >&2 || die "pip install into $dir failed"
+        cp "$requirements" "$dir/.requirements"
+    fi
+    chmod -R a+rX "$dir"
+    export PLINTH_TEST_SANDBOX_VENV="$dir"
 }
 
 start_s3() {

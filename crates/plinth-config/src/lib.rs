@@ -158,7 +158,7 @@ pub struct LocalRuntimeConfig {
     /// workload), or `none` (the server's own rights: only for trying Plinth alone).
     pub isolation: LocalIsolation,
     /// What happens when the sandbox cannot fully hold on this machine: `auto` (refuse
-    /// workloads while the platform has more than one active user, else run them with a
+    /// workloads while the platform has more than one user account, else run them with a
     /// warning), `refuse` or `warn`.
     pub when_unsandboxed: WhenUnsandboxed,
     /// The sandbox's settings.

@@ -146,6 +146,15 @@ pub struct ServeArgs {
 }
 
 impl ConfigArgs {
+    /// Whether `--metastore-url` carries a password (which every local user can read in
+    /// `/proc/<pid>/cmdline`).
+    pub fn password_on_command_line(&self) -> bool {
+        self.metastore_url
+            .as_deref()
+            .and_then(|url| url::Url::parse(url).ok())
+            .is_some_and(|url| url.password().is_some())
+    }
+
     pub fn load_options(&self) -> LoadOptions {
         LoadOptions {
             config_file: self.config.clone(),

@@ -33,6 +33,9 @@ pub fn run(args: &ServeArgs) -> Result<(), Failure> {
     for warning in &loaded.warnings {
         warn!("{warning}");
     }
+    if args.config.password_on_command_line() {
+        warn!("--metastore-url carries a password, which every user of this machine can read in the process list; use metastore.url_file or PLINTH__METASTORE__URL instead");
+    }
     if let Some(path) = &loaded.config_file {
         info!(path = %path.display(), "read config file");
     }
@@ -327,6 +330,7 @@ async fn runtime_service(
                         program: local.podman.program.clone(),
                         default_image: local.podman.default_image.clone(),
                         uid_range: (local.sandbox.first_uid, local.sandbox.uid_count),
+                        read_only_paths: local.sandbox.read_only_paths.clone(),
                     });
                 }
                 LocalIsolation::None => {
@@ -476,8 +480,10 @@ fn admin_password() -> Result<Option<String>, Failure> {
             .map_err(|error| {
                 Failure::runtime(format!("cannot hand the admin password over: {error}"))
             })?;
+        let mut arguments = std::env::args_os();
         let error = std::process::Command::new("/proc/self/exe")
-            .args(std::env::args_os().skip(1))
+            .arg0(arguments.next().unwrap_or_else(|| "plinth".into()))
+            .args(arguments)
             .env_remove("PLINTH_ADMIN_PASSWORD")
             .env(ADMIN_PASSWORD_FD, read.as_raw_fd().to_string())
             .exec();

@@ -112,6 +112,7 @@ pub(crate) async fn overview(State(state): State<AppState>, user: PageUser) -> R
         "/jobs",
         html! {
             h1 { "Jobs" }
+            (isolation_warning(&state))
             p.lead { "Batch work runs in a project, in one of the resource classes, and waits in the project's queue while its quota is full. Pick a project to submit a job, follow its output or see what the project used." }
             @if rows.is_empty() {
                 div.callout.pending { "You are not a member of any project yet: jobs belong to projects. " a href="/projects" { "See projects" } "." }
@@ -310,6 +311,7 @@ async fn jobs_page(
             (project_crumbs(pass))
             h1 { (project.display_name) " " span.muted { code { (project.name) } } }
             (project_tabs(pass, "jobs"))
+            (isolation_warning(state))
             (notice(query.ok.as_deref(), list_error.as_deref()))
             @if may_submit(pass) {
                 section.card-section #submit-job {
@@ -581,6 +583,7 @@ pub(crate) async fn show(
                 a href=(format!("{project_base}/jobs")) { "Jobs" } " /"
             }
             h1 { (job.name) " " (state_badge(job.state, Some("job-state"))) }
+            (isolation_warning(&state))
             (notice(query.ok.as_deref(), query.error.as_deref()))
             @if may_submit(&pass) {
                 div.actions {
@@ -774,5 +777,20 @@ mod tests {
         assert_eq!(size_text(1000, 2 << 30, 0), "1 CPU, 2 GiB");
         assert_eq!(size_text(500, 512 << 20, 1), "0.5 CPU, 512 MiB, 1 GPU");
         assert_eq!(size_text(8000, 32 << 30, 2), "8 CPU, 32 GiB, 2 GPUs");
+    }
+}
+
+/// The warning every job page carries when workloads run less than fully sandboxed (an
+/// admin allowed it with `runtime.local.when_unsandboxed`).
+fn isolation_warning(state: &AppState) -> Markup {
+    let isolation = state.runtime().capabilities().isolation;
+    html! {
+        @if isolation.level != plinth_executor::IsolationLevel::Full {
+            div.callout.bad #isolation-warning role="alert" {
+                strong { "Jobs here are not fully sandboxed. " }
+                (isolation.summary) ". A job may read what the server's user can read; run only code you trust. "
+                a href="/status#isolation" { "What is missing" }
+            }
+        }
     }
 }

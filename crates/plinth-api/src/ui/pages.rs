@@ -93,6 +93,27 @@ pub(crate) async fn status(State(state): State<AppState>, user: PageUser) -> Res
                     dt { "Configure" } dd { a href="/admin/pools" { "Node pools" } ", " a href="/admin/classes" { "resource classes" } ", " a href="/admin/usage" { "usage" } }
                 }
             }
+            h2 #isolation { "Workload isolation" }
+            p {
+                @match capabilities.isolation.level {
+                    plinth_executor::IsolationLevel::Full => span.badge.ok { "full" },
+                    plinth_executor::IsolationLevel::Partial => span.badge.bad { "partial" },
+                    plinth_executor::IsolationLevel::None => span.badge.bad { "none" },
+                }
+                " " (capabilities.isolation.summary) "."
+            }
+            table #isolation-mechanisms {
+                thead { tr { th { "Mechanism" } th { "Holds" } th { "What it does" } } }
+                tbody {
+                    @for mechanism in &capabilities.isolation.mechanisms {
+                        tr {
+                            td { (mechanism.name) }
+                            td { @if mechanism.active { span.badge.ok { "yes" } } @else { span.badge.bad { "no" } } }
+                            td { (mechanism.detail) }
+                        }
+                    }
+                }
+            }
             p.muted {
                 "Machine-readable: " a href="/readyz" { "/readyz" } ", " a href="/api/v1/status" { "/api/v1/status" }
                 ", " a href="/api/v1/runtime" { "/api/v1/runtime" } ", " a href="/metrics" { "/metrics" } "."

@@ -165,6 +165,45 @@ impl Fixture {
 }
 
 #[tokio::test]
+async fn unsandboxed_workloads_are_refused_with_several_users_unless_an_admin_allows_them() {
+    let mut fixture = fixture().await;
+    // The test executor runs workloads unsandboxed (no sandbox configured).
+    assert_ne!(
+        fixture.runtime.capabilities().isolation.level,
+        plinth_executor::IsolationLevel::Full
+    );
+    for (policy, refused) in [
+        (WhenUnsandboxed::Auto, true), // admin and alice: more than one user
+        (WhenUnsandboxed::Refuse, true),
+        (WhenUnsandboxed::Warn, false),
+    ] {
+        let executor = LocalExecutor::new(fixture.root.path().join("executor")).unwrap();
+        let mut settings =
+            RuntimeSettings::new("http://127.0.0.1:9", fixture.root.path().join("work"));
+        settings.when_unsandboxed = policy;
+        fixture.runtime = RuntimeService::new(
+            fixture.store.shared(),
+            fixture.identity.clone(),
+            Arc::new(executor),
+            ArtifactStore::in_memory(),
+            settings,
+            Arc::new(SystemClock),
+        );
+        match fixture.submit(&shell("true")).await {
+            Err(CoreError::Unavailable(message)) => {
+                assert!(refused, "{policy:?} refused: {message}");
+                assert!(message.contains("when_unsandboxed"), "{message}");
+                assert!(message.contains("sandbox check"), "{message}");
+            }
+            Ok(job) => {
+                assert!(!refused, "{policy:?} ran job {}", job.job.id);
+            }
+            Err(other) => panic!("{policy:?}: {other}"),
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_job_runs_with_its_project_token_which_is_revoked_at_the_end() {
     let fixture = fixture().await;
     let mut request = shell("echo \"$PLINTH_PROJECT $MLFLOW_TRACKING_URI $LR\"; printf %s \"$MLFLOW_TRACKING_TOKEN\" > \"$TOKEN_FILE\"");

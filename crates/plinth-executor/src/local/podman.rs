@@ -11,7 +11,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use super::sandboxing;
-use super::state::{self, Layout};
+use super::state::Layout;
 use crate::{ExecError, ExecResult, Isolation, IsolationLevel, Mechanism, WorkloadSpec};
 
 /// How the local executor runs workloads in podman containers.
@@ -24,6 +24,9 @@ pub struct PodmanSettings {
     /// The first uid (and gid) projects' users are taken from, and how many there are
     /// (used when the server runs as root).
     pub uid_range: (u32, u32),
+    /// Host paths mounted read-only at the same place in every container (a shared
+    /// Python environment, datasets): `runtime.local.sandbox.read_only_paths`.
+    pub read_only_paths: Vec<PathBuf>,
 }
 
 /// Variables of the server's environment the podman client itself needs.
@@ -171,6 +174,11 @@ impl Podman {
         arguments.push(format!("{work}:{work}:rw").into());
         arguments.push("--workdir".into());
         arguments.push(work.clone().into());
+        for path in &self.settings.read_only_paths {
+            let path = path.display();
+            arguments.push("--volume".into());
+            arguments.push(format!("{path}:{path}:ro").into());
+        }
         if spec.resources.memory_bytes > 0 {
             arguments.push("--memory".into());
             arguments.push(format!("{}b", spec.resources.memory_bytes).into());
@@ -195,8 +203,8 @@ impl Podman {
             }
             text.push_str(&format!("{name}={value}\n"));
         }
-        state::write_atomically(&env_file, text.as_bytes(), true)
-            .map_err(|error| ExecError::Backend(Box::new(error)))?;
+        // Holds the workload's token: the server's user alone reads it.
+        sandboxing::write_private(&env_file, text.as_bytes(), 0o600)?;
         created.push(env_file.clone());
         arguments.push("--env-file".into());
         arguments.push(env_file.into());

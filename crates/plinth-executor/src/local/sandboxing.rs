@@ -168,15 +168,10 @@ impl Sandbox {
             if self.namespaces() {
                 let (passwd_file, group_file) = layout.user_database_files(id);
                 let (passwd_text, group_text) = user_database(uid, gid, working_dir);
-                state::write_atomically(&passwd_file, passwd_text.as_bytes(), true)
-                    .map_err(backend)?;
+                write_private(&passwd_file, passwd_text.as_bytes(), 0o644)?;
                 created.push(passwd_file.clone());
-                state::write_atomically(&group_file, group_text.as_bytes(), true)
-                    .map_err(backend)?;
+                write_private(&group_file, group_text.as_bytes(), 0o644)?;
                 created.push(group_file.clone());
-                for file in [&passwd_file, &group_file] {
-                    set_mode(file, 0o644)?;
-                }
                 passwd = Some(passwd_file);
                 group = Some(group_file);
             }
@@ -198,9 +193,8 @@ impl Sandbox {
         };
         let plan_file = layout.plan_file(id);
         let text = serde_json::to_vec_pretty(&plan).map_err(backend)?;
-        state::write_atomically(&plan_file, &text, true).map_err(backend)?;
+        write_private(&plan_file, &text, 0o600)?;
         created.push(plan_file.clone());
-        set_mode(&plan_file, 0o600)?;
 
         let mut defaults = BTreeMap::from([
             ("HOME".to_string(), working_dir.display().to_string()),
@@ -273,6 +267,22 @@ fn hide_covers(hide: &[PathBuf], allowed: &Path, path: &Path) -> bool {
 
 fn backend(error: impl std::error::Error + Send + Sync + 'static) -> ExecError {
     ExecError::Backend(Box::new(error))
+}
+
+/// Writes a file only this workload's launch reads, created with `mode`. Not synced: it
+/// matters only while the workload runs, and nothing runs after a power loss.
+pub(super) fn write_private(path: &Path, bytes: &[u8], mode: u32) -> ExecResult<()> {
+    use std::io::Write as _;
+    use fs_err::os::unix::fs::OpenOptionsExt as _;
+    let _ = fs_err::remove_file(path);
+    let mut file = fs_err::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(backend)?;
+    file.write_all(bytes).map_err(backend)?;
+    set_mode(path, mode)
 }
 
 fn set_mode(path: &Path, mode: u32) -> ExecResult<()> {

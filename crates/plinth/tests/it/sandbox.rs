@@ -195,7 +195,23 @@ fn find_process(marker: &str) -> u32 {
     panic!("no process runs {marker}");
 }
 
+/// How the server isolates workloads in a run of the suite.
+enum Isolation {
+    /// The built-in sandbox (the default).
+    Sandbox,
+    /// A podman container per workload, from this image.
+    Podman(String),
+}
+
+/// Attempts that succeed in podman containers by design: they share the host's network
+/// (so the platform's URL works unchanged), and with it abstract Unix sockets.
+const PODMAN_SHARES: &[&str] = &["connect to another workload's abstract socket"];
+
 async fn escape_suite(user: ServerUser, database: Option<String>) {
+    escape_suite_with(user, database, Isolation::Sandbox).await;
+}
+
+async fn escape_suite_with(user: ServerUser, database: Option<String>, isolation: Isolation) {
     let venv =
         PathBuf::from(std::env::var("PLINTH_TEST_SANDBOX_VENV").expect("PLINTH_TEST_SANDBOX_VENV"));
     let dir = workdir();
@@ -226,6 +242,11 @@ async fn escape_suite(user: ServerUser, database: Option<String>) {
     );
     if let Some(url) = &database {
         settings.push_str(&format!("\n[metastore]\nurl = \"{url}\"\n"));
+    }
+    if let Isolation::Podman(image) = &isolation {
+        settings.push_str(&format!(
+            "\n[runtime.local]\nisolation = \"podman\"\n\n[runtime.local.podman]\ndefault_image = \"{image}\"\n"
+        ));
     }
     fs_err::write(&config, settings).unwrap();
     set_mode(&config, 0o644);
@@ -287,6 +308,11 @@ async fn escape_suite(user: ServerUser, database: Option<String>) {
     );
     let runtime = server.get_json("/api/v1/runtime").await;
     assert_eq!(runtime["isolation"]["level"], "full", "{runtime}");
+    let in_containers = runtime["isolation"]["summary"]
+        .as_str()
+        .unwrap()
+        .contains("podman");
+    assert_eq!(in_containers, matches!(isolation, Isolation::Podman(_)), "{runtime}");
 
     let admin = server.admin_token().await;
     for (username, project) in [("alice", "alpha"), ("bob", "beta")] {
@@ -411,6 +437,10 @@ async fn escape_suite(user: ServerUser, database: Option<String>) {
             Some(path) => Path::new(path).try_exists().unwrap(),
             None => true,
         })
+        .filter(|result| {
+            !matches!(isolation, Isolation::Podman(_))
+                || !PODMAN_SHARES.contains(&result["name"].as_str().unwrap())
+        })
         .collect();
     assert!(
         escaped.is_empty(),
@@ -446,7 +476,15 @@ async fn escape_suite(user: ServerUser, database: Option<String>) {
             &[
                 &python,
                 "-c",
-                "import mlflow\nmlflow.set_experiment('sandboxed')\nwith mlflow.start_run():\n    mlflow.log_param('where', 'sandbox')\n    mlflow.log_metric('loss', 0.25)\nprint('logged', flush=True)\n",
+                "import subprocess, sys\n\
+                 # pip works in the sandbox: the package index over HTTPS, a cache in $HOME.\n\
+                 subprocess.run([sys.executable, '-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--target', 'deps', 'six==1.16.0'], check=True)\n\
+                 sys.path.insert(0, 'deps')\n\
+                 import six\n\
+                 import mlflow\n\
+                 mlflow.set_experiment('sandboxed')\n\
+                 with mlflow.start_run():\n    mlflow.log_param('where', 'sandbox')\n    mlflow.log_metric('loss', 0.25)\n\
+                 print('logged', flush=True)\n",
             ],
             json!({}),
         )
@@ -502,6 +540,13 @@ async fn escape_suite_with_the_server_as_an_ordinary_user() {
 }
 
 #[tokio::test]
+#[ignore = "needs root, PLINTH_TEST_SANDBOX_VENV and podman with PLINTH_TEST_BASE_IMAGE (scripts/test)"]
+async fn escape_suite_in_podman_containers() {
+    let image = std::env::var("PLINTH_TEST_BASE_IMAGE").expect("PLINTH_TEST_BASE_IMAGE");
+    escape_suite_with(ServerUser::Root, None, Isolation::Podman(image)).await;
+}
+
+#[tokio::test]
 #[ignore = "needs root, PLINTH_TEST_SANDBOX_VENV and PLINTH_TEST_POSTGRES_URL (scripts/test)"]
 async fn escape_suite_on_postgres_finds_no_database_credentials() {
     // Any password passes the test cluster's `trust` authentication: this one is only a
@@ -510,4 +555,61 @@ async fn escape_suite_on_postgres_finds_no_database_credentials() {
     let mut url = url::Url::parse(&url).unwrap();
     url.set_password(Some("escape-db-secret")).unwrap();
     escape_suite(ServerUser::Root, Some(url.to_string())).await;
+}
+
+/// Where namespaces are impossible (no root, no user namespaces), `no_new_privs` and
+/// Landlock alone are the boundary: the program keeps to its folders and cannot signal a
+/// process outside its sandbox, even one of the same user.
+#[test]
+fn landlock_alone_keeps_a_program_to_its_folders() {
+    let dir = workdir();
+    let root = dir.path();
+    let (work, tmp, secret) = (root.join("work"), root.join("tmp"), root.join("secret"));
+    for folder in [&work, &tmp, &secret] {
+        fs_err::create_dir(folder).unwrap();
+    }
+    fs_err::write(secret.join("key"), "the key").unwrap();
+    let plan = plinth_executor::sandbox::SandboxPlan {
+        namespaces: false,
+        landlock: true,
+        hostname: "unused".to_string(),
+        work_dir: work.clone(),
+        tmp_dir: tmp.clone(),
+        read_only: plinth_executor::sandbox::SYSTEM_READ_ONLY
+            .iter()
+            .map(PathBuf::from)
+            .collect(),
+        devices: plinth_executor::sandbox::DEVICES
+            .iter()
+            .map(PathBuf::from)
+            .collect(),
+        ..plinth_executor::sandbox::SandboxPlan::default()
+    };
+    let plan_file = root.join("plan.json");
+    fs_err::write(&plan_file, serde_json::to_vec(&plan).unwrap()).unwrap();
+    let mut sibling = Command::new("sleep").arg("30").spawn().unwrap();
+    let script = format!(
+        "cat {key} || echo no-key; echo x > {escaped} || echo no-write; kill -0 {pid} || echo no-signal; echo mine > own && echo own-ok; echo t > {tmp}/t && echo tmp-ok",
+        key = secret.join("key").display(),
+        escaped = root.join("escaped").display(),
+        pid = sibling.id(),
+        tmp = tmp.display(),
+    );
+    let output = Command::new(BINARY)
+        .args(["sandbox", "exec", "--plan"])
+        .arg(&plan_file)
+        .args(["--", "/bin/sh", "-c", &script])
+        .output()
+        .unwrap();
+    let _ = sibling.kill();
+    let _ = sibling.wait();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    for expected in ["no-key", "no-write", "no-signal", "own-ok", "tmp-ok"] {
+        assert!(stdout.contains(expected), "{expected} missing:\n{stdout}\n{stderr}");
+    }
+    assert!(!stdout.contains("the key"), "{stdout}");
+    assert!(!root.join("escaped").try_exists().unwrap());
+    assert_eq!(fs_err::read_to_string(work.join("own")).unwrap(), "mine\n");
 }
