@@ -719,6 +719,21 @@ pub(crate) async fn rerun(
     }
 }
 
+/// The warning every job page carries when workloads run less than fully sandboxed (an
+/// admin allowed it with `runtime.local.when_unsandboxed`).
+fn isolation_warning(state: &AppState) -> Markup {
+    let isolation = state.runtime().capabilities().isolation;
+    html! {
+        @if isolation.level != plinth_executor::IsolationLevel::Full {
+            div.callout.bad #isolation-warning role="alert" {
+                strong { "Jobs here are not fully sandboxed. " }
+                (isolation.summary) ". A job may read what the server's user can read; run only code you trust. "
+                a href="/status#isolation" { "What is missing" }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -777,20 +792,5 @@ mod tests {
         assert_eq!(size_text(1000, 2 << 30, 0), "1 CPU, 2 GiB");
         assert_eq!(size_text(500, 512 << 20, 1), "0.5 CPU, 512 MiB, 1 GPU");
         assert_eq!(size_text(8000, 32 << 30, 2), "8 CPU, 32 GiB, 2 GPUs");
-    }
-}
-
-/// The warning every job page carries when workloads run less than fully sandboxed (an
-/// admin allowed it with `runtime.local.when_unsandboxed`).
-fn isolation_warning(state: &AppState) -> Markup {
-    let isolation = state.runtime().capabilities().isolation;
-    html! {
-        @if isolation.level != plinth_executor::IsolationLevel::Full {
-            div.callout.bad #isolation-warning role="alert" {
-                strong { "Jobs here are not fully sandboxed. " }
-                (isolation.summary) ". A job may read what the server's user can read; run only code you trust. "
-                a href="/status#isolation" { "What is missing" }
-            }
-        }
     }
 }

@@ -594,12 +594,20 @@ async fn the_status_page_and_navigation_lead_to_the_runtime() {
     // The test runtime runs workloads unsandboxed: the status page says so, mechanism by
     // mechanism, and every job page warns.
     assert!(status.body.contains("id=\"isolation-mechanisms\""));
-    assert!(status.body.contains("runtime.local.isolation"), "{}", status.body);
+    assert!(
+        status.body.contains("runtime.local.isolation"),
+        "{}",
+        status.body
+    );
     let jobs = send(&app.router, page_as("/jobs", &cookie)).await;
     assert_eq!(jobs.status, StatusCode::OK);
     assert!(jobs.body.contains("id=\"isolation-warning\""));
     let project_jobs = send(&app.router, page_as(JOBS, &cookie)).await;
-    assert!(project_jobs.body.contains("not fully sandboxed"), "{}", project_jobs.body);
+    assert!(
+        project_jobs.body.contains("not fully sandboxed"),
+        "{}",
+        project_jobs.body
+    );
     assert!(jobs.body.contains(&format!("href=\"{JOBS}\"")));
     let project = send(&app.router, page_as("/projects/acme/churn", &cookie)).await;
     assert!(project.body.contains(&format!("href=\"{JOBS}\"")));

@@ -272,8 +272,8 @@ fn backend(error: impl std::error::Error + Send + Sync + 'static) -> ExecError {
 /// Writes a file only this workload's launch reads, created with `mode`. Not synced: it
 /// matters only while the workload runs, and nothing runs after a power loss.
 pub(super) fn write_private(path: &Path, bytes: &[u8], mode: u32) -> ExecResult<()> {
-    use std::io::Write as _;
     use fs_err::os::unix::fs::OpenOptionsExt as _;
+    use std::io::Write as _;
     let _ = fs_err::remove_file(path);
     let mut file = fs_err::OpenOptions::new()
         .write(true)

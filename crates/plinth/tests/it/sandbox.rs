@@ -312,7 +312,11 @@ async fn escape_suite_with(user: ServerUser, database: Option<String>, isolation
         .as_str()
         .unwrap()
         .contains("podman");
-    assert_eq!(in_containers, matches!(isolation, Isolation::Podman(_)), "{runtime}");
+    assert_eq!(
+        in_containers,
+        matches!(isolation, Isolation::Podman(_)),
+        "{runtime}"
+    );
 
     let admin = server.admin_token().await;
     for (username, project) in [("alice", "alpha"), ("bob", "beta")] {
@@ -607,7 +611,10 @@ fn landlock_alone_keeps_a_program_to_its_folders() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}\n{stderr}");
     for expected in ["no-key", "no-write", "no-signal", "own-ok", "tmp-ok"] {
-        assert!(stdout.contains(expected), "{expected} missing:\n{stdout}\n{stderr}");
+        assert!(
+            stdout.contains(expected),
+            "{expected} missing:\n{stdout}\n{stderr}"
+        );
     }
     assert!(!stdout.contains("the key"), "{stdout}");
     assert!(!root.join("escaped").try_exists().unwrap());
