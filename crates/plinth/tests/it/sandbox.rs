@@ -490,7 +490,9 @@ async fn escape_suite_with(user: ServerUser, database: Option<String>, isolation
                  with mlflow.start_run():\n    mlflow.log_param('where', 'sandbox')\n    mlflow.log_metric('loss', 0.25)\n\
                  print('logged', flush=True)\n",
             ],
-            json!({}),
+            // This machine reaches the package index through a proxy whose CA only the
+            // system bundle has (the host's pip.conf says so; a container image has none).
+            json!({ "PIP_CERT": "/etc/ssl/certs/ca-certificates.crt" }),
         )
         .await;
     let job = api.wait(&alice, "acme/alpha", &logged).await;
