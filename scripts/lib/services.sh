@@ -9,6 +9,8 @@
 #   PLINTH_TEST_WEBDRIVER_URL   a chromedriver driving headless Debian Chromium
 #   PLINTH_TEST_CHROMIUM        the Chromium binary chromedriver must start
 #   PLINTH_TEST_VENV            the test venv (the mlflow client, moto, kubernetes-validate)
+#   PLINTH_TEST_NGINX           nginx, the TLS-terminating proxy the CLI's https test puts
+#                               in front of a server (the test starts its own)
 #   PLINTH_TEST_SANDBOX_VENV    a Python environment sandboxed jobs may use (the system's
 #                               Python and the mlflow client, readable by every user)
 
@@ -121,6 +123,20 @@ setup_sandbox_venv() {
     fi
     chmod -R a+rX "$dir"
     export PLINTH_TEST_SANDBOX_VENV="$dir"
+}
+
+# nginx for the test that reaches a server through a TLS proxy (the test runs its own).
+setup_nginx() {
+    local nginx
+    nginx="$(command -v nginx || true)"
+    [ -n "$nginx" ] || [ ! -x /usr/sbin/nginx ] || nginx=/usr/sbin/nginx
+    if [ -z "$nginx" ]; then
+        apt_install nginx
+        nginx="$(command -v nginx || echo /usr/sbin/nginx)"
+    fi
+    [ -x "$nginx" ] || die "nginx installed but not found"
+    command -v openssl >/dev/null 2>&1 || apt_install openssl
+    export PLINTH_TEST_NGINX="$nginx"
 }
 
 start_s3() {

@@ -35,9 +35,8 @@ const TCP_KEEPALIVE: Duration = Duration::from_secs(30);
 /// A streamed response body: a job's output, a snapshot being downloaded.
 pub type ByteStream = BoxStream<'static, ClientResult<Bytes>>;
 
-/// Parses and checks a server URL: `http://HOST[:PORT][/PREFIX]`. A URL without a scheme
-/// gets `http://`. `https://` is refused: this client speaks plain http only (see the
-/// crate documentation).
+/// Parses and checks a server URL: `http(s)://HOST[:PORT][/PREFIX]`. A URL without a
+/// scheme gets `http://`.
 pub fn parse_server_url(text: &str) -> ClientResult<Url> {
     let trimmed = text.trim();
     let invalid = |reason: &str| ClientError::InvalidUrl {
@@ -50,14 +49,8 @@ pub fn parse_server_url(text: &str) -> ClientResult<Url> {
         format!("http://{trimmed}")
     };
     let url = Url::parse(&with_scheme).map_err(|error| invalid(&error.to_string()))?;
-    match url.scheme() {
-        "http" => {}
-        "https" => {
-            return Err(invalid(
-                "https is not supported yet: this client speaks plain http only",
-            ))
-        }
-        _ => return Err(invalid("use `http://HOST:PORT`")),
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("use `https://HOST[:PORT]` or `http://HOST:PORT`"));
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(invalid("no host"));
@@ -102,15 +95,43 @@ impl Client {
     /// Returns an unauthenticated client of the server at `server_url` (see
     /// [`parse_server_url`]); nothing is sent yet.
     pub fn try_new(server_url: &str) -> ClientResult<Self> {
+        Self::try_new_with(server_url, None)
+    }
+
+    /// Like [`Client::try_new`], trusting also the certificates of the PEM file `ca_file`
+    /// (a company's own certificate authority) for an `https://` server.
+    pub fn try_new_with(server_url: &str, ca_file: Option<&Path>) -> ClientResult<Self> {
         let base = parse_server_url(server_url)?;
-        let http = reqwest::Client::builder()
+        let https = base.scheme() == "https";
+        let mut builder = reqwest::Client::builder()
             .user_agent(concat!("plinth-client/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_keepalive(TCP_KEEPALIVE)
-            // Plain http only: no root certificates to load (see the crate documentation).
-            .tls_built_in_root_certs(false)
-            .build()
-            .map_err(ClientError::Setup)?;
+            .https_only(https)
+            // The system's root certificates cost ~100 ms to load: only for https.
+            .tls_built_in_root_certs(https);
+        if let Some(ca_file) = ca_file {
+            let pem = fs_err::read(ca_file).map_err(|error| ClientError::CaFile {
+                path: ca_file.to_path_buf(),
+                reason: error.to_string(),
+            })?;
+            let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|error| {
+                ClientError::CaFile {
+                    path: ca_file.to_path_buf(),
+                    reason: error.to_string(),
+                }
+            })?;
+            if certificates.is_empty() {
+                return Err(ClientError::CaFile {
+                    path: ca_file.to_path_buf(),
+                    reason: "no PEM certificate in it".to_string(),
+                });
+            }
+            for certificate in certificates {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        let http = builder.build().map_err(ClientError::Setup)?;
         let server = base.as_str().trim_end_matches('/').to_string();
         Ok(Client {
             http,
@@ -800,7 +821,12 @@ impl Client {
         let cause = if source.is_timeout() {
             "timed out".to_string()
         } else {
-            innermost_cause(&source)
+            let cause = innermost_cause(&source);
+            if cause.contains("certificate") {
+                format!("{cause} (its TLS certificate is not trusted here: trust the certificate authority that signed it with `--ca-file FILE` or `PLINTH_CA_FILE`)")
+            } else {
+                cause
+            }
         };
         ClientError::Http {
             server: self.server.clone(),

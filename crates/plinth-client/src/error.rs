@@ -8,7 +8,7 @@ pub type ClientResult<T> = Result<T, ClientError>;
 /// A failed client call.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The server URL cannot be used (wrong scheme, `https://`, a query string, …).
+    /// The server URL cannot be used (wrong scheme, a query string, …).
     #[error("invalid server URL `{url}`: {reason}")]
     InvalidUrl {
         /// The URL as given.
@@ -19,6 +19,14 @@ pub enum ClientError {
     /// The HTTP client could not be set up.
     #[error("cannot set up the HTTP client")]
     Setup(#[source] reqwest::Error),
+    /// The certificate authority file to trust cannot be used.
+    #[error("cannot use the certificate authority file `{}`: {reason}", path.display())]
+    CaFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// The request got no answer: connection refused, unknown host, timeout, broken
     /// connection.
     #[error("cannot reach the server at `{server}`: {cause}")]

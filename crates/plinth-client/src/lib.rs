@@ -6,12 +6,13 @@
 //! `plinth` CLI and the end-to-end tests use it; it owns no state beyond one server URL and
 //! one bearer token, and it does not store credentials (the CLI does).
 //!
-//! **Plain http only, for now.** An `https://` server URL is refused with
-//! [`ClientError::InvalidUrl`]; put a TLS-terminating proxy on the same host, or wait for
-//! TLS support to land here. `reqwest` is built with the rustls backend that `object_store`
-//! already brings into the binary (with `ring`: a second crypto provider would make rustls
-//! refuse to pick one at the first handshake), but the client loads no root certificates:
-//! reading the system's store costs about 100 ms, at every start of every CLI command.
+//! **http and https.** For an `https://` server the client trusts the system's root
+//! certificates and, with [`Client::try_new_with`], a PEM file of further certificate
+//! authorities (a company's own); an http server costs no certificate loading (reading the
+//! system's store takes about 100 ms, at every start of every CLI command). `reqwest` is
+//! built with the rustls backend that `object_store` already brings into the binary (with
+//! `ring`: a second crypto provider would make rustls refuse to pick one at the first
+//! handshake).
 //!
 //! Every failure is a [`ClientError`]: the server's own `{code, message}` error answers
 //! become [`ClientError::Api`] with the message untouched, so callers can show it as is.

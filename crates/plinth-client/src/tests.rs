@@ -104,9 +104,18 @@ fn server_urls_are_checked_and_normalised() {
         Client::try_new("http://127.0.0.1:9/").unwrap().server(),
         "http://127.0.0.1:9"
     );
+    assert_eq!(
+        parse_server_url("https://plinth.example.com/")
+            .unwrap()
+            .as_str(),
+        "https://plinth.example.com/"
+    );
+    let missing = Client::try_new_with("https://h", Some(std::path::Path::new("/nonexistent.pem")))
+        .unwrap_err()
+        .to_string();
+    assert!(missing.contains("/nonexistent.pem"), "{missing}");
     for (url, reason) in [
-        ("https://plinth.example.com", "plain http only"),
-        ("ftp://host", "http://HOST:PORT"),
+        ("ftp://host", "https://HOST[:PORT]"),
         ("http://user:pw@host", "credentials"),
         ("http://host/?q=1", "query"),
     ] {

@@ -11,10 +11,14 @@ use crate::cli::Failure;
 /// Flags of `plinth login`.
 #[derive(Debug, Args)]
 pub struct LoginArgs {
-    /// The server, e.g. http://127.0.0.1:8080 (plain http only for now) [default: the one
-    /// you logged in to last].
+    /// The server, e.g. https://plinth.example.com or http://127.0.0.1:8080 [default: the
+    /// one you logged in to last].
     #[arg(long, env = "PLINTH_URL", value_name = "URL")]
     url: Option<String>,
+    /// A PEM file of certificate authorities to trust besides the system's (a company's
+    /// own, for an https server); remembered for the later commands.
+    #[arg(long, env = "PLINTH_CA_FILE", value_name = "FILE")]
+    ca_file: Option<std::path::PathBuf>,
     /// Username or email; asked for when absent.
     #[arg(long, short = 'u', value_name = "USER")]
     username: Option<String>,
@@ -33,18 +37,29 @@ pub struct LoginArgs {
 /// Logs in, and stores the new token for the other commands.
 pub fn login(args: LoginArgs) -> Result<(), Failure> {
     let path = credentials::path()?;
+    let stored = credentials::load(&path)?;
     let url = match args.url {
         Some(url) => url,
-        None => match credentials::load(&path)? {
-            Some(stored) => stored.url,
+        None => match &stored {
+            Some(stored) => stored.url.clone(),
             None => {
                 return Err(Failure::runtime(
-                    "missing `--url`: which server to log in to, e.g. `plinth login --url http://127.0.0.1:8080`",
+                    "missing `--url`: which server to log in to, e.g. `plinth login --url https://plinth.example.com`",
                 ))
             }
         },
     };
-    let client = Client::try_new(&url).map_err(client_failure)?;
+    // An authority given before for this server is trusted again.
+    let ca_file = match args.ca_file {
+        Some(file) => Some(std::path::absolute(&file).map_err(|error| {
+            Failure::runtime(format!("`--ca-file {}`: {error}", file.display()))
+        })?),
+        None => stored
+            .as_ref()
+            .filter(|stored| super::same_server(&stored.url, &url))
+            .and_then(|stored| stored.ca_file.clone()),
+    };
+    let client = super::new_client(&url, ca_file.as_deref())?;
     let username = match args.username {
         Some(username) => username,
         None if args.password_stdin => {
@@ -88,10 +103,8 @@ pub fn login(args: LoginArgs) -> Result<(), Failure> {
         let username = answer.user.username.to_string();
         // Logging in again replaces the stored token: revoke the old one rather than leave
         // a valid credential nobody holds any more. Best effort: it may have expired.
-        if let Some(previous) =
-            credentials::load(&path)?.filter(|previous| previous.url == client.server())
-        {
-            if let Ok(old) = Client::try_new(&previous.url) {
+        if let Some(previous) = stored.filter(|previous| previous.url == client.server()) {
+            if let Ok(old) = Client::try_new_with(&previous.url, previous.ca_file.as_deref()) {
                 let _ = old.with_token(previous.token).logout().await;
             }
         }
@@ -101,6 +114,7 @@ pub fn login(args: LoginArgs) -> Result<(), Failure> {
                 url: client.server().to_string(),
                 token: answer.token,
                 username: username.clone(),
+                ca_file,
             },
         )?;
         println!("logged in to {} as {username}", client.server());

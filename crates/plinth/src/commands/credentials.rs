@@ -24,6 +24,9 @@ pub struct Credentials {
     pub token: String,
     /// Who logged in.
     pub username: String,
+    /// The certificate authorities trusted for this server besides the system's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -33,6 +36,7 @@ impl std::fmt::Debug for Credentials {
             .field("url", &self.url)
             .field("token", &"[redacted]")
             .field("username", &self.username)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -196,6 +200,7 @@ mod tests {
             url: "http://127.0.0.1:8080".into(),
             token: "plt_secret".into(),
             username: "ada".into(),
+            ca_file: None,
         };
         save(&path, &credentials).unwrap();
         save(&path, &credentials).unwrap(); // replaces

@@ -40,9 +40,14 @@ use crate::cli::Failure;
 /// Flags of every command that talks to a server.
 #[derive(Debug, Args)]
 pub struct RemoteArgs {
-    /// The server, e.g. http://127.0.0.1:8080 [default: the one you logged in to].
+    /// The server, e.g. https://plinth.example.com [default: the one you logged in to].
     #[arg(long, global = true, env = "PLINTH_URL", value_name = "URL")]
     pub url: Option<String>,
+    /// A PEM file of certificate authorities to trust besides the system's, for an https
+    /// server whose certificate a company's own authority signed [default: the one given
+    /// at login].
+    #[arg(long, global = true, env = "PLINTH_CA_FILE", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
     /// Print the server's JSON answer instead of a table.
     #[arg(long, global = true)]
     pub json: bool,
@@ -71,7 +76,7 @@ impl Session {
         if let (Some(url), Some(token)) = (&remote.url, &env_token) {
             // Everything is given: the credentials file is not even read.
             return Ok(Session {
-                client: new_client(url)?.with_token(token),
+                client: new_client(url, remote.ca_file.as_deref())?.with_token(token),
                 source: TokenSource::Environment,
             });
         }
@@ -90,7 +95,14 @@ impl Session {
                 not_logged_in(None)
             });
         };
-        let client = new_client(&url)?;
+        // The authority given at login goes on being trusted for that server.
+        let ca_file = remote.ca_file.clone().or_else(|| {
+            stored
+                .as_ref()
+                .filter(|stored| same_server(&stored.url, &url))
+                .and_then(|stored| stored.ca_file.clone())
+        });
+        let client = new_client(&url, ca_file.as_deref())?;
         if let Some(token) = env_token {
             return Ok(Session {
                 client: client.with_token(token),
@@ -144,12 +156,13 @@ fn not_logged_in(server: Option<&str>) -> Failure {
     }
 }
 
-fn new_client(url: &str) -> Result<Client, Failure> {
-    Client::try_new(url).map_err(client_failure)
+/// Returns a client of `url`, trusting `ca_file`'s certificate authorities too.
+pub fn new_client(url: &str, ca_file: Option<&std::path::Path>) -> Result<Client, Failure> {
+    Client::try_new_with(url, ca_file).map_err(client_failure)
 }
 
 /// Returns whether two server URLs name the same server.
-fn same_server(stored: &str, server: &str) -> bool {
+pub(crate) fn same_server(stored: &str, server: &str) -> bool {
     match (parse_server_url(stored), parse_server_url(server)) {
         (Ok(stored), Ok(server)) => stored == server,
         _ => false,

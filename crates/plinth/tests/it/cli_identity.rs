@@ -382,7 +382,11 @@ fn usage_and_connection_errors_need_no_server() {
             "secret\n",
         )
         .error();
-    assert!(refused.contains("plain http only"), "{refused}");
+    // An https server that is not there: the error says which and why.
+    assert!(
+        refused.contains("cannot reach the server at `https://plinth.example.com`"),
+        "{refused}"
+    );
 
     let unreachable = cli
         .run_with(

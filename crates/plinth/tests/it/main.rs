@@ -14,3 +14,4 @@ mod serve;
 mod services;
 mod startup;
 mod support;
+mod tls;
