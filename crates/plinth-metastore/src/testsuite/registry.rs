@@ -77,7 +77,7 @@ pub async fn registered_models_are_created_renamed_tagged_and_deleted(store: &dy
         .unwrap_err();
     assert_eq!(
         duplicate.to_string(),
-        "registered model `fraud detector` already exists"
+        "Registered Model (name=fraud detector) already exists."
     );
     store
         .create_registered_model(&other, &model("fraud detector"), 1_000)
@@ -130,13 +130,21 @@ pub async fn registered_models_are_created_renamed_tagged_and_deleted(store: &dy
             .aliases,
         ["champion"]
     );
+    let missing = store
+        .get_registered_model(&project, "fraud detector")
+        .await
+        .unwrap_err();
     assert!(matches!(
-        store.get_registered_model(&project, "fraud detector").await,
-        Err(StoreError::NotFound {
+        missing,
+        StoreError::NotFound {
             entity: "registered model",
             ..
-        })
+        }
     ));
+    assert_eq!(
+        missing.to_string(),
+        "Registered Model with name=fraud detector not found"
+    );
     store
         .create_registered_model(&project, &model("taken"), 1)
         .await

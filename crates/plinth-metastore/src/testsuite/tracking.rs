@@ -178,7 +178,10 @@ pub async fn experiments_are_created_found_renamed_and_tagged(store: &dyn Metada
         .create_experiment(&project, &experiment("fraud"), 5_000)
         .await
         .unwrap_err();
-    assert_eq!(duplicate.to_string(), "experiment `fraud` already exists");
+    assert_eq!(
+        duplicate.to_string(),
+        "Experiment(name=fraud) already exists."
+    );
 
     let located = store
         .create_experiment(
@@ -271,10 +274,8 @@ pub async fn experiments_are_created_found_renamed_and_tagged(store: &dyn Metada
         store
             .delete_experiment_tag(&project, created.experiment_id, "absent")
             .await,
-        Err(StoreError::NotFound {
-            entity: "experiment tag",
-            ..
-        })
+        Err(StoreError::Missing(message))
+            if message == format!("No tag with name: absent in experiment with id {}", created.experiment_id)
     ));
     assert!(matches!(
         store
@@ -778,10 +779,8 @@ pub async fn runs_are_created_read_updated_and_deleted(store: &dyn MetadataStore
         store
             .delete_run_tag(&project, &run.info.run_id, "note")
             .await,
-        Err(StoreError::NotFound {
-            entity: "run tag",
-            ..
-        })
+        Err(StoreError::Missing(message))
+            if message == format!("No tag with name: note in run with id {}", run.info.run_id)
     ));
     let bad_key = store
         .set_run_tag(&project, &run.info.run_id, &tag("bad*key", "v"))
@@ -2286,6 +2285,39 @@ pub async fn datasets_and_model_inputs_are_logged_once(store: &dyn MetadataStore
         ),
         "'digest' exceeds the maximum length of 36 characters"
     );
+
+    // The experiment's datasets, once per context they were used in; other projects'
+    // experiments add nothing.
+    let summaries = store
+        .search_dataset_summaries(
+            &project,
+            &[exp.experiment_id, foreign_exp.experiment_id, 999_999],
+        )
+        .await
+        .unwrap();
+    let found: Vec<(i64, &str, &str, Option<&str>)> = summaries
+        .iter()
+        .map(|s| {
+            (
+                s.experiment_id,
+                s.name.as_str(),
+                s.digest.as_str(),
+                s.context.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (exp.experiment_id, "iris", "abc123", Some("eval")),
+            (exp.experiment_id, "iris", "abc123", Some("train")),
+        ]
+    );
+    assert!(store
+        .search_dataset_summaries(&other, &[exp.experiment_id])
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 /// MLflow 3 logged models: ids, artifact location, status, tags, params, metrics logged
@@ -2382,7 +2414,8 @@ pub async fn logged_models_are_created_finalized_tagged_and_searched(store: &dyn
         store
             .delete_logged_model_tag(&project, &first.model_id, "flavor")
             .await,
-        Err(StoreError::NotFound { .. })
+        Err(StoreError::Missing(message))
+            if message == format!("No tag with key 'flavor' found for model with ID '{}'.", first.model_id)
     ));
     let fetched = store
         .get_logged_model(&project, &first.model_id)

@@ -14,6 +14,7 @@ cases (see docs/design/tracking.md, "Differences from MLflow's server that stay"
 
 import json
 import os
+import re
 import sys
 import uuid
 
@@ -62,10 +63,12 @@ class Server:
         return answer
 
     def normalise(self, text):
-        # Longest values first, so that an id is not half-replaced by a shorter one it contains.
+        # Longest values first, so that an id is not half-replaced by a shorter one it
+        # contains; only whole words (an experiment id "2" is not the 2 in "123").
         for key, value in sorted(self.vars.items(), key=lambda kv: -len(str(kv[1]))):
             if key != "u" and value not in (None, ""):
-                text = text.replace(str(value), "<" + key + ">")
+                text = re.sub(r"(?<![0-9A-Za-z])" + re.escape(str(value)) + r"(?![0-9A-Za-z])",
+                              "<" + key + ">", text)
         return text.replace(U, "<u>")
 
 
