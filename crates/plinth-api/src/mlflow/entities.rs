@@ -141,7 +141,7 @@ pub(crate) fn run(run: &Run) -> Value {
         .iter()
         .map(|output| json!({ "model_id": output.model_id, "step": output.step }))
         .collect();
-    let mut answer = json!({
+    json!({
         "info": run_info(&run.info),
         "data": compact(json!({
             "metrics": run.data.metrics.iter().map(metric).collect::<Vec<_>>(),
@@ -149,12 +149,8 @@ pub(crate) fn run(run: &Run) -> Value {
             "tags": tags(run.data.tags.iter().map(|t| (t.key.as_str(), t.value.as_str()))),
         })),
         "inputs": compact(json!({ "dataset_inputs": dataset_inputs, "model_inputs": model_inputs })),
-    });
-    // As MLflow's: `inputs` is always there (maybe empty), `outputs` only when it has some.
-    if !model_outputs.is_empty() {
-        answer["outputs"] = json!({ "model_outputs": model_outputs });
-    }
-    answer
+        "outputs": compact(json!({ "model_outputs": model_outputs })),
+    })
 }
 
 pub(crate) fn logged_model(model: &LoggedModel) -> Value {

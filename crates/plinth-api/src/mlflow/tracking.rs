@@ -192,7 +192,17 @@ pub(crate) async fn create_run(Scoped(service, pass): Scoped, message: Message) 
         tags: run_tags(&message)?,
     };
     let run = service.create_run(&pass, request).await?;
-    Ok(Json(json!({ "run": entities::run(&run) })))
+    let mut run = entities::run(&run);
+    // MLflow's answer to create-run has no `outputs` (its get-run has an empty one).
+    if run["outputs"]
+        .as_object()
+        .is_some_and(|outputs| outputs.is_empty())
+    {
+        if let Some(run) = run.as_object_mut() {
+            run.remove("outputs");
+        }
+    }
+    Ok(Json(json!({ "run": run })))
 }
 
 pub(crate) async fn get_run(Scoped(service, pass): Scoped, message: Message) -> Reply {

@@ -149,34 +149,37 @@ impl TrackingService {
         let created = chrono::Utc::now()
             .format("%Y-%m-%d %H:%M:%S%.6f")
             .to_string();
+        let model_uuid = uuid::Uuid::new_v4().simple().to_string();
         let model = json!({
             "run_id": run_id,
             "artifact_path": "model",
             "utc_time_created": created,
+            "model_uuid": model_uuid,
             "flavors": {},
         });
+        let tags = vec![
+            RunTag {
+                key: "mlflow.loggedArtifacts".to_string(),
+                value: python_dumps(
+                    &json!([{ "path": "eval_results_table.json", "type": "table" }]),
+                ),
+            },
+            RunTag {
+                key: "mlflow.runSourceType".to_string(),
+                value: "PROMPT_ENGINEERING".to_string(),
+            },
+            RunTag {
+                key: "mlflow.log-model.history".to_string(),
+                value: Value::Array(vec![model]).to_string(),
+            },
+        ];
         self.log_batch(
             pass,
             run_id,
             &LogBatch {
                 metrics: Vec::new(),
                 params,
-                tags: vec![
-                    RunTag {
-                        key: "mlflow.loggedArtifacts".to_string(),
-                        value: python_dumps(
-                            &json!([{ "path": "eval_results_table.json", "type": "table" }]),
-                        ),
-                    },
-                    RunTag {
-                        key: "mlflow.source.type".to_string(),
-                        value: "PROMPT_ENGINEERING".to_string(),
-                    },
-                    RunTag {
-                        key: "mlflow.log-model.history".to_string(),
-                        value: Value::Array(vec![model]).to_string(),
-                    },
-                ],
+                tags,
             },
         )
         .await?;
@@ -188,36 +191,47 @@ impl TrackingService {
             .iter()
             .map(|param| json!({ "type": "string", "name": param.key, "required": true }))
             .collect();
+        let outputs = json!([{ "type": "string", "name": "output", "required": true }]);
         let mlmodel = format!(
-            "artifact_path: model\nflavors:\n  python_function:\n    loader_module: \
-             mlflow.prompt.promptlab_model\n    parameters_path: parameters.yaml\n\
-             mlflow_version: {MLFLOW_VERSION}\nmodel_uuid: {}\nrun_id: {run_id}\n\
-             saved_input_example_info:\n  artifact_path: input_example.json\n  type: json_object\n\
-             signature:\n  inputs: {}\n  outputs: {}\nutc_time_created: {}\n",
-            uuid::Uuid::new_v4().simple(),
-            json!(Value::Array(inputs).to_string()),
-            json!(json!([{ "type": "string", "name": "output", "required": true }]).to_string()),
+            "artifact_path: model\n\
+             flavors:\n  python_function:\n    loader_module: mlflow.prompt.promptlab_model\n    \
+             parameters_path: parameters.yaml\n\
+             mlflow_version: {MLFLOW_VERSION}\n\
+             model_uuid: {model_uuid}\n\
+             run_id: {run_id}\n\
+             saved_input_example_info:\n  artifact_path: input_example.json\n  \
+             serving_input_path: serving_input_example.json\n  type: json_object\n\
+             signature:\n  inputs: {}\n  outputs: {}\n\
+             utc_time_created: {}\n",
+            json!(python_dumps(&Value::Array(inputs))),
+            json!(python_dumps(&outputs)),
             json!(created),
         );
         let parameters = format!(
-            "prompt_template: {}\nprompt_parameters:{}model_parameters:{}model_route: {}\n",
-            json!(request.prompt_template),
-            yaml_map(&request.prompt_parameters),
+            "model_parameters:{}model_route: {}\nprompt_parameters:{}prompt_template: {}\n",
             yaml_map(&request.model_parameters),
             json!(request.model_route),
+            yaml_map(&request.prompt_parameters),
+            json!(request.prompt_template),
         );
-        let example = json!({
-            "inputs": request.prompt_parameters.iter().map(|param| param.value.clone()).collect::<Vec<_>>()
-        })
-        .to_string();
+        let values: Vec<Value> = request
+            .prompt_parameters
+            .iter()
+            .map(|param| json!(param.value))
+            .collect();
+        let example = python_dumps(&json!({ "inputs": values }));
+        let serving_example =
+            serde_json::to_string_pretty(&json!({ "inputs": { "inputs": values } }))
+                .unwrap_or_default();
         let files = [
             ("eval_results_table.json", eval_results(request)),
             ("model/MLmodel", mlmodel),
             ("model/parameters.yaml", parameters),
             ("model/input_example.json", example),
+            ("model/serving_input_example.json", serving_example),
             (
                 "model/requirements.txt",
-                format!("mlflow[gateway]=={MLFLOW_VERSION}\n"),
+                format!("mlflow[gateway]=={MLFLOW_VERSION}"),
             ),
         ];
         for (name, content) in files {

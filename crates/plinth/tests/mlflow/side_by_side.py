@@ -56,19 +56,29 @@ class Server:
             kwargs["json"] = self.subst(case["json"])
         if "raw" in case:
             kwargs["data"] = case["raw"]
-            kwargs["headers"] = {"Content-Type": case.get("content_type", "application/json")}
+            content_type = case.get("content_type", "application/json")
+            kwargs["headers"] = {"Content-Type": content_type} if content_type else {}
         if "params" in case:
             kwargs["params"] = self.subst(case["params"])
         answer = self.session.request(method, self.base + path, timeout=30, **kwargs)
         return answer
 
-    def normalise(self, text):
+    def normalise(self, text, field=None):
         # Longest values first, so that an id is not half-replaced by a shorter one it
-        # contains; only whole words (an experiment id "2" is not the 2 in "123").
+        # contains; only whole words. A short id (an experiment's "3") is replaced only where
+        # an id stands — the whole text, after "id=", "id " or "mlflow-artifacts:/" — never
+        # in "start_step=3".
         for key, value in sorted(self.vars.items(), key=lambda kv: -len(str(kv[1]))):
-            if key != "u" and value not in (None, ""):
-                text = re.sub(r"(?<![0-9A-Za-z])" + re.escape(str(value)) + r"(?![0-9A-Za-z])",
-                              "<" + key + ">", text)
+            if key == "u" or value in (None, ""):
+                continue
+            value = str(value)
+            if text == value and (field is None or "id" in field.lower()):
+                return "<" + key + ">"
+            if len(value) >= 8:
+                pattern = r"(?<![0-9A-Za-z])" + re.escape(value) + r"(?![0-9A-Za-z])"
+            else:
+                pattern = r"(?:(?<=id=)|(?<=id )|(?<=:/))" + re.escape(value) + r"(?![0-9A-Za-z])"
+            text = re.sub(pattern, "<" + key + ">", text)
         return text.replace(U, "<u>")
 
 
@@ -278,8 +288,6 @@ CASES = [
     case("get registered model unknown", "GET", api("registered-models/get"), params={"name": "nope-{u}"}),
     case("rename registered model unknown", "POST", api("registered-models/rename"),
          json={"name": "nope-{u}", "new_name": "x-{u}"}),
-    case("model version for unknown run", "POST", api("model-versions/create"),
-         json={"name": "rm-{u}", "source": "runs:/" + "0" * 32 + "/model", "run_id": "0" * 32}),
     case("model version runs source without run_id", "POST", api("model-versions/create"),
          json={"name": "rm-{u}", "source": "runs:/{run}/model"}),
     case("model version runs source other run_id", "POST", api("model-versions/create"),
@@ -304,20 +312,197 @@ CASES = [
     case("alias unknown", "GET", api("registered-models/alias"), params={"name": "rm-{u}", "alias": "nope"}),
     case("delete registered model unknown", "DELETE", api("registered-models/delete"), json={"name": "nope-{u}"}),
 
-    # --- graphql ---
+    # --- a run as MLflow's JSON writes it ---
+    case("get run", "GET", api("runs/get"), params={"run_id": "{run}"},
+         compare=["/run/data", "/run/inputs", "/run/outputs", "/run/info/status",
+                  "/run/info/lifecycle_stage", "/run/info/artifact_uri", "/run/info/run_name",
+                  "/run/info/experiment_id", "/run/info/run_uuid"]),
+    case("search runs", "POST", api("runs/search"),
+         json={"experiment_ids": ["{exp}"], "filter": "attributes.run_name = 'r1'"},
+         compare=["/runs/0/data", "/runs/0/inputs", "/next_page_token"]),
+    case("search runs finds nothing", "POST", api("runs/search"),
+         json={"experiment_ids": ["{exp}"], "filter": "attributes.run_name = 'nobody'"}, compare=[""]),
+    case("get-history", "GET", api("metrics/get-history"), params={"run_id": "{run}", "metric_key": "m"},
+         compare=[""]),
+    case("get-history of a metric never logged", "GET", api("metrics/get-history"),
+         params={"run_id": "{run}", "metric_key": "never"}, compare=[""]),
+    case("bulk-interval", "GET", ajax("metrics/get-history-bulk-interval"),
+         params={"run_ids": ["{run}", "{run2}"], "metric_key": "m"}, compare=[""]),
+
+    # --- prompt-lab runs ---
+    case("promptlab run", "POST", ajax("runs/create-promptlab-run"), json={
+        "experiment_id": "{exp}", "run_name": "prompt-{u}", "prompt_template": "say {{x}}",
+        "prompt_parameters": [{"key": "x", "value": "hi"}], "model_route": "chat",
+        "model_parameters": [{"key": "temperature", "value": "0.5"}], "model_input": "say hi",
+        "model_output": "hi!", "mlflow_version": "3.17.2"},
+         compare=["/run/info/status", "/run/info/run_name", "/run/data/params"],
+         save={"prompt_run": "/run/info/run_id"}),
+    case("promptlab run's evaluated example", "GET", "/get-artifact",
+         params={"run_id": "{prompt_run}", "path": "eval_results_table.json"}, body=True),
+    # MLflow also writes conda.yaml and python_env.yaml, naming its own server's Python;
+    # Plinth runs no Python and names none (the model loads in the caller's environment).
+    case("promptlab run's model files", "GET", api("artifacts/list"),
+         params={"run_id": "{prompt_run}", "path": "model"}, compare=["/files"], keep=["path", "is_dir"],
+         drop=["model/conda.yaml", "model/python_env.yaml"]),
+    case("promptlab run's tags", "GET", api("runs/get"), params={"run_id": "{prompt_run}"},
+         compare=["/run/data/tags"], keep=["key"]),
+    case("promptlab run's input example", "GET", "/get-artifact",
+         params={"run_id": "{prompt_run}", "path": "model/input_example.json"}, body=True),
+    case("promptlab run's requirements", "GET", "/get-artifact",
+         params={"run_id": "{prompt_run}", "path": "model/requirements.txt"}, body=True),
+
+    # --- logged models promoted to registered versions ---
+    case("create logged model", "POST", api("logged-models"),
+         json={"experiment_id": "{exp}", "name": "lm-{u}", "source_run_id": "{run}"},
+         save={"model": "/model/info/model_id"}),
+    case("register the logged model", "POST", api("model-versions/create"),
+         json={"name": "rm-{u}", "source": "models:/{model}", "model_id": "{model}"},
+         compare=["/model_version/version", "/model_version/source", "/model_version/run_id",
+                  "/model_version/description", "/model_version/run_link"]),
+    case("the logged model lists its registration", "GET", api("logged-models/{model}"),
+         compare=["/model/info/tags", "/model/info/status"]),
+    case("model version of another logged model", "POST", api("model-versions/create"),
+         json={"name": "rm-{u}", "source": "models:/m-0000", "model_id": "{model}"}),
+    case("model version from a registered one", "POST", api("model-versions/create"),
+         json={"name": "rm-{u}", "source": "models:/rm-{u}/1"},
+         compare=["/model_version/source", "/model_version/run_id"]),
+    case("model version from an unknown registered model", "POST", api("model-versions/create"),
+         json={"name": "rm-{u}", "source": "models:/nope-{u}/1"}),
+    case("model version from an artifact location of no run", "POST", api("model-versions/create"),
+         json={"name": "rm-{u}", "source": "mlflow-artifacts:/{exp}/{run}/artifacts/model"}),
+
+    # --- the request itself ---
+    case("POST without a content type", "POST", api("experiments/create"),
+         raw=b'{"name": "x"}', content_type=None),
+    case("POST with a form content type", "POST", api("experiments/create"),
+         raw=b'{"name": "x"}', content_type="text/plain"),
+    # Unknown paths and a missing `path`: MLflow answers an HTML page, Plinth MLflow's JSON
+    # error; the statuses agree.
+    case("unknown path", "GET", api("no-such-thing"), status_only=True),
+    case("unknown ajax path", "POST", ajax("runs/no-such-thing"), json={}, status_only=True),
+    case("gateway-proxy under /api", "GET", api("gateway-proxy"), status_only=True),
+    case("get-artifact without a path", "GET", "/get-artifact", params={"run_id": "{run}"},
+         status_only=True),
+
+    # --- graphql: the queries MLflow's UI sends ---
     case("graphql test", "POST", "/graphql",
          json={"query": 'query { test(inputString: "abc") { output } }'}, compare=[""]),
+    case("graphql test mutation", "POST", "/graphql",
+         json={"query": 'mutation { testMutation(inputString: "abc") { output } }'}, compare=[""]),
     case("graphql experiment", "POST", "/graphql", json={
         "operationName": "MlflowGetExperimentQuery",
         "query": """query MlflowGetExperimentQuery($input: MlflowGetExperimentInput!)
             @component(name: "MLflow.ExperimentRunTracking") {
               mlflowGetExperiment(input: $input) {
                 apiError { code message }
-                experiment { experimentId name lifecycleStage tags { key value } }
+                experiment { artifactLocation creationTime effectiveTraceArchivalRetention
+                             experimentId lastUpdateTime lifecycleStage name tags { key value } }
               }
             }""",
         "variables": {"input": {"experimentId": "{exp}"}}}, compare=[""]),
+    case("graphql unknown experiment", "POST", "/graphql", json={
+        "query": "query($input: MlflowGetExperimentInput!) { mlflowGetExperiment(input: $input) { experiment { name } } }",
+        "variables": {"input": {"experimentId": "987654"}}}, compare=[""]),
+    case("graphql run", "POST", "/graphql", json={
+        "operationName": "GetRun",
+        "query": """query GetRun($data: MlflowGetRunInput!) @component(name: "MLflow.ExperimentRunTracking") {
+            mlflowGetRun(input: $data) {
+              apiError { helpUrl code message }
+              run {
+                info { runName status runUuid experimentId artifactUri endTime lifecycleStage startTime userId }
+                experiment { experimentId name tags { key value } artifactLocation lifecycleStage lastUpdateTime }
+                modelVersions { status version name source }
+                data { metrics { key value step timestamp } params { key value } tags { key value } }
+                inputs { datasetInputs { dataset { digest name profile schema source sourceType } tags { key value } }
+                         modelInputs { modelId } }
+                outputs { modelOutputs { modelId step } }
+              }
+            }
+          }""",
+        "variables": {"data": {"runId": "{run}"}}}, compare=[""]),
+    case("graphql unknown run", "POST", "/graphql", json={
+        "query": "query($data: MlflowGetRunInput!) { mlflowGetRun(input: $data) { run { info { runUuid } } } }",
+        "variables": {"data": {"runId": "0" * 32}}}, compare=[""]),
+    case("graphql runs search", "POST", "/graphql", json={
+        "operationName": "SearchRuns",
+        "query": """query SearchRuns($data: MlflowSearchRunsInput!) {
+            mlflowSearchRuns(input: $data) {
+              apiError { helpUrl code message }
+              runs {
+                info { runName status runUuid experimentId artifactUri endTime lifecycleStage startTime userId }
+                experiment { experimentId name tags { key value } artifactLocation lifecycleStage lastUpdateTime }
+                data { metrics { key value step timestamp } params { key value } tags { key value } }
+                inputs { datasetInputs { dataset { digest name profile schema source sourceType } tags { key value } }
+                         modelInputs { modelId } }
+                outputs { modelOutputs { modelId step } }
+                modelVersions { version name creationTimestamp status source }
+              }
+            }
+          }""",
+        "variables": {"data": {"filter": "attributes.run_name = 'r1'", "experimentIds": ["{exp}"]}}},
+         compare=[""]),
+    case("graphql metric history bulk interval", "POST", "/graphql", json={
+        "operationName": "GetMetricHistoryBulkInterval",
+        "query": """query GetMetricHistoryBulkInterval($data: MlflowGetMetricHistoryBulkIntervalInput!)
+            @component(name: "MLflow.ExperimentRunTracking") {
+              mlflowGetMetricHistoryBulkInterval(input: $data) {
+                __typename
+                metrics { timestamp step runId key value }
+                apiError { code message }
+              }
+            }""",
+        "variables": {"data": {"runIds": ["{run}", "{run2}"], "metricKey": "m", "maxResults": 5}}},
+         compare=[""]),
+    case("graphql artifacts list", "POST", "/graphql", json={
+        "query": """query($data: MlflowListArtifactsInput) {
+            mlflowListArtifacts(input: $data) { rootUri files { path isDir fileSize } apiError { code } } }""",
+        "variables": {"data": {"runId": "{run}"}}}, compare=[""]),
+    case("graphql datasets search", "POST", "/graphql", json={
+        "query": """mutation($data: MlflowSearchDatasetsInput) {
+            mlflowSearchDatasets(input: $data) { datasetSummaries { experimentId name digest context } } }""",
+        "variables": {"data": {"experimentIds": ["{exp}"]}}}, compare=[""]),
+    case("graphql datasets search without experiments", "POST", "/graphql", json={
+        "query": "mutation { mlflowSearchDatasets(input: {experimentIds: []}) { datasetSummaries { name } } }"},
+         compare=[""]),
+    case("graphql too many root fields", "POST", "/graphql", json={
+        "query": "query { " + " ".join(f"t{i}: test(inputString: \"x\") {{ output }}" for i in range(11)) + " }"},
+         compare=[""]),
+    case("graphql too deep", "POST", "/graphql", json={
+        "query": "query { " + "a { " * 10 + "b" + " }" * 10 + " }"}, compare=[""]),
+    # An unknown field: both refuse it (data null, one error), each in its library's words.
+    case("graphql unknown field", "POST", "/graphql",
+         json={"query": "query { test(inputString: \"x\") { nope } }"}, compare=["/data"]),
 ]
+
+
+# Fields whose values differ by design: when something happened (a run created without a
+# start time starts now in Plinth, at 0 in MLflow), and who did it (a run's user is the
+# caller's Plinth login; MLflow's server records what the client claims).
+TIME_KEYS = {"start_time", "end_time", "creation_time", "last_update_time", "creation_timestamp",
+             "last_updated_timestamp", "creation_timestamp_ms", "last_updated_timestamp_ms",
+             "startTime", "endTime", "creationTime", "lastUpdateTime", "creationTimestamp",
+             "lastUpdatedTimestamp"}
+USER_KEYS = {"user_id", "userId"}
+
+
+def normalised(server, value, key=None):
+    """A JSON value with the server's ids replaced by their names, times and users blanked,
+    and lists of keyed entries (metrics, params, tags) in key order: MLflow lists a run's
+    metrics in the order they were first logged, Plinth by key."""
+    if key in TIME_KEYS and value is not None:
+        return "<time>"
+    if key in USER_KEYS:
+        return "<user>"
+    if isinstance(value, dict):
+        return {k: normalised(server, v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        items = [normalised(server, v) for v in value]
+        if items and all(isinstance(item, dict) and "key" in item for item in items):
+            items.sort(key=lambda item: json.dumps(item, sort_keys=True))
+        return items
+    if isinstance(value, str):
+        return server.normalise(value, key)
+    return value
 
 
 def compare(case, mlflow, plinth):
@@ -333,6 +518,8 @@ def compare(case, mlflow, plinth):
     except ValueError:
         p_json = None
     if mlflow.status_code >= 400 or plinth.status_code >= 400:
+        if case.get("status_only"):
+            return problems
         if not isinstance(m_json, dict) or not isinstance(p_json, dict):
             problems.append(f"bodies: MLflow {mlflow.text[:300]!r}, Plinth {plinth.text[:300]!r}")
             return problems
@@ -347,9 +534,23 @@ def compare(case, mlflow, plinth):
     if case.get("body"):
         if mlflow.content != plinth.content:
             problems.append(f"body: MLflow {mlflow.content[:100]!r}, Plinth {plinth.content[:100]!r}")
+    def project(value):
+        # `keep`: compare only these members of listed objects.
+        keep = case.get("keep")
+        if isinstance(value, list):
+            value = [item for item in value
+                     if not (isinstance(item, dict) and item.get("path") in case.get("drop", []))]
+        if keep and isinstance(value, list):
+            return [{k: v for k, v in item.items() if k in keep} if isinstance(item, dict) else item
+                    for item in value]
+        return value
+
     for path in case.get("compare", []):
-        m_value = m_servers[0].normalise(json.dumps(pointer(m_json, path), sort_keys=True))
-        p_value = m_servers[1].normalise(json.dumps(pointer(p_json, path), sort_keys=True))
+        field = path.rsplit("/", 1)[-1] or None
+        m_value = json.dumps(normalised(m_servers[0], project(pointer(m_json, path)), field),
+                             sort_keys=True)
+        p_value = json.dumps(normalised(m_servers[1], project(pointer(p_json, path)), field),
+                             sort_keys=True)
         if m_value != p_value:
             problems.append(f"{path or '(body)'}:\n      MLflow: {m_value}\n      Plinth: {p_value}")
     return problems
