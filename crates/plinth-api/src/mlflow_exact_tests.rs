@@ -214,7 +214,7 @@ async fn round_trip(
         "runs/log-metric",
         format!(
             r#"{{"run_id":"{run_id}","key":"single","value":{},"timestamp":{},"step":{}}}"#,
-            wire_text(first.value, first.form + 1),
+            wire_text(first.value, first.form.wrapping_add(1)),
             first.timestamp,
             first.step
         ),
