@@ -920,7 +920,7 @@ impl Resolve {
         ctx: &Context<'_>,
         input: Option<MlflowSearchRunsInput>,
     ) -> GqlResult<MlflowSearchRunsResponse> {
-        Ok(search_runs(ctx, input_of(input)?).await?)
+        search_runs(ctx, input_of(input)?).await
     }
 
     async fn mlflow_search_datasets(

@@ -175,7 +175,7 @@ pub(crate) async fn gateway_proxy(Scoped(_service, _pass): Scoped) -> Json<Value
 }
 
 fn promptlab_params(message: &Message, key: &str) -> MlflowResult<Vec<Param>> {
-    Ok(message
+    message
         .messages(key)?
         .iter()
         .map(|param| {
@@ -184,7 +184,7 @@ fn promptlab_params(message: &Message, key: &str) -> MlflowResult<Vec<Param>> {
                 value: param.opt_str("value")?.unwrap_or_default(),
             })
         })
-        .collect::<MlflowResult<Vec<_>>>()?)
+        .collect()
 }
 
 /// `POST …/runs/create-promptlab-run`: records a prompt tried in MLflow's prompt lab as a

@@ -499,9 +499,10 @@ impl TrackingService {
                 }
             }
             "models" => {
-                if source.starts_with("models://")
-                    || matches!(parse_models_uri(&source)?, ModelsUri::LoggedModel(_))
-                {
+                // A logged model's URI needs its `model_id` (handled above).
+                let names_logged_model = source.starts_with("models://")
+                    || matches!(parse_models_uri(&source)?, ModelsUri::LoggedModel(_));
+                if names_logged_model {
                     return Err(unattached("model_id"));
                 }
             }
