@@ -432,3 +432,212 @@ async fn read_only_tokens_search_with_post_but_cannot_write() {
     assert_eq!(create.status, StatusCode::FORBIDDEN, "{}", create.body);
     assert_eq!(error_code(&create), "PERMISSION_DENIED");
 }
+
+/// What Plinth adds to MLflow's behaviour, or keeps stricter, in the registry and the UI's
+/// endpoints (the rest is compared with MLflow's own server in
+/// `plinth/tests/it/mlflow.rs::mlflow_side_by_side`).
+#[tokio::test]
+async fn registry_sources_registrations_and_creators() {
+    let world = world().await;
+    let router = &world.app.router;
+    let carl = world.tokens[2].as_deref().unwrap();
+    let oscar = world.tokens[5].as_deref().unwrap();
+    let call = |token: &str, project: &str, method: &str, path: &str, body: Value| {
+        json_request(
+            method,
+            &format!("/projects/{project}/api/2.0/mlflow{path}"),
+            Some(token),
+            &body,
+        )
+    };
+    let ok = |answer: &Answer| {
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        answer.json()
+    };
+    let run = ok(&send(
+        router,
+        call(
+            carl,
+            "acme/churn",
+            "POST",
+            "/runs/create",
+            json!({ "experiment_id": "0" }),
+        ),
+    )
+    .await);
+    let run_id = run["run"]["info"]["run_id"].as_str().unwrap().to_string();
+    let foreign = ok(&send(
+        router,
+        call(
+            oscar,
+            "globex/ads",
+            "POST",
+            "/runs/create",
+            json!({ "experiment_id": "0" }),
+        ),
+    )
+    .await);
+    let foreign_run = foreign["run"]["info"]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The registry's creator and deployment job.
+    let model = ok(&send(
+        router,
+        call(
+            carl,
+            "acme/churn",
+            "POST",
+            "/registered-models/create",
+            json!({ "name": "churn", "deployment_job_id": "job-1" }),
+        ),
+    )
+    .await);
+    assert_eq!(model["registered_model"]["user_id"], "carl");
+    assert_eq!(model["registered_model"]["deployment_job_id"], "job-1");
+
+    // A runs:/ source must name a run of this project, given as run_id (MLflow only checks
+    // that the two agree).
+    for (source, run) in [
+        (format!("runs:/{}/model", "0".repeat(32)), "0".repeat(32)),
+        (format!("runs:/{foreign_run}/model"), foreign_run.clone()),
+    ] {
+        let refused = send(
+            router,
+            call(
+                carl,
+                "acme/churn",
+                "POST",
+                "/model-versions/create",
+                json!({ "name": "churn", "source": source, "run_id": run }),
+            ),
+        )
+        .await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+        assert_eq!(
+            refused.json()["message"],
+            format!(
+                "Invalid model version source: '{source}'. The run_id request parameter must \
+                 identify the resource that contains the source."
+            )
+        );
+    }
+
+    // A version promoted from a logged model is listed by it.
+    let logged = ok(&send(
+        router,
+        call(
+            carl,
+            "acme/churn",
+            "POST",
+            "/logged-models",
+            json!({ "experiment_id": "0", "source_run_id": run_id }),
+        ),
+    )
+    .await);
+    let model_id = logged["model"]["info"]["model_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let version = ok(&send(
+        router,
+        call(
+            carl,
+            "acme/churn",
+            "POST",
+            "/model-versions/create",
+            json!({ "name": "churn", "source": format!("models:/{model_id}"), "model_id": model_id }),
+        ),
+    )
+    .await);
+    let version = &version["model_version"];
+    assert_eq!(version["description"], "");
+    assert_eq!(version["run_link"], "");
+    assert_eq!(version["run_id"], run_id.as_str());
+    let fetched = ok(&send(
+        router,
+        get_as(
+            &format!("/projects/acme/churn/api/2.0/mlflow/logged-models/{model_id}"),
+            carl,
+        ),
+    )
+    .await);
+    let info = &fetched["model"]["info"];
+    assert_eq!(
+        info["registrations"],
+        json!([{ "name": "churn", "version": "1" }])
+    );
+    let tag = info["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|tag| tag["key"] == "mlflow.modelVersions")
+        .expect("the mlflow.modelVersions tag");
+    assert_eq!(tag["value"], r#"[{"name": "churn", "version": 1}]"#);
+
+    // The UI's endpoints answer in this project only; paths never name where things are kept.
+    let listing = send(
+        router,
+        get_as(
+            &format!(
+                "/projects/acme/churn/api/2.0/mlflow/artifacts/list?run_id={run_id}&path=../x"
+            ),
+            carl,
+        ),
+    )
+    .await;
+    assert_eq!(listing.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        listing.json(),
+        json!({
+            "error_code": "INVALID_PARAMETER_VALUE",
+            "message": "Invalid path",
+            "sqlstate": "KAM00",
+            "error_class": "INVALID_PARAMETER_VALUE",
+        })
+    );
+    let missing = send(
+        router,
+        get_as(
+            &format!("/projects/acme/churn/get-artifact?run_id={run_id}&path=model/MLmodel"),
+            carl,
+        ),
+    )
+    .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{}", missing.body);
+    assert_eq!(
+        missing.json()["message"],
+        "No such artifact: 'model/MLmodel'"
+    );
+    let other = send(
+        router,
+        get_as(
+            &format!("/projects/acme/churn/get-artifact?run_id={foreign_run}&path=x"),
+            carl,
+        ),
+    )
+    .await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND, "{}", other.body);
+    let graphql = send(
+        router,
+        json_request(
+            "POST",
+            "/projects/acme/churn/graphql",
+            Some(carl),
+            &json!({
+                "query": "query($data: MlflowGetRunInput!) { mlflowGetRun(input: $data) { run { info { runUuid userId } } } }",
+                "variables": { "data": { "runId": foreign_run } },
+            }),
+        ),
+    )
+    .await;
+    assert_eq!(graphql.status, StatusCode::OK);
+    assert_eq!(
+        graphql.json(),
+        json!({
+            "data": { "mlflowGetRun": null },
+            "errors": [format!("Run with id={foreign_run} not found")],
+        })
+    );
+}

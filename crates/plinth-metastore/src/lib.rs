@@ -37,7 +37,7 @@ pub use identity::{
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresMetadataStore;
 pub use registry::{
-    NewModelVersion, NewRegisteredModel, RegistrySearch, RegistryStore,
+    NewModelVersion, NewRegisteredModel, RegisteredModelUpdate, RegistrySearch, RegistryStore,
     MAX_MODEL_VERSIONS_PER_PAGE, MAX_REGISTERED_MODELS_PER_PAGE,
 };
 pub use runtime::{

@@ -488,6 +488,12 @@ pub struct RegisteredModel {
     pub tags: Vec<RegisteredModelTag>,
     /// Aliases, by alias.
     pub aliases: Vec<RegisteredModelAlias>,
+    /// Who created it, if known.
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// The deployment job a client attached to it, if any.
+    #[serde(default)]
+    pub deployment_job_id: Option<String>,
 }
 
 /// One version of a registered model.

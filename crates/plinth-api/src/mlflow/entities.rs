@@ -223,6 +223,8 @@ pub(crate) fn registered_model(model: &RegisteredModel) -> Value {
             "alias": alias.alias,
             "version": alias.version.to_string(),
         })).collect::<Vec<_>>(),
+        "user_id": model.user_id,
+        "deployment_job_id": model.deployment_job_id,
     }))
 }
 

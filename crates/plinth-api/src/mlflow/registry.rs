@@ -2,8 +2,8 @@
 
 use axum::Json;
 use plinth_metastore::{
-    NewModelVersion, NewRegisteredModel, RegistrySearch, MAX_MODEL_VERSIONS_PER_PAGE,
-    MAX_REGISTERED_MODELS_PER_PAGE,
+    NewModelVersion, NewRegisteredModel, RegisteredModelUpdate, RegistrySearch,
+    MAX_MODEL_VERSIONS_PER_PAGE, MAX_REGISTERED_MODELS_PER_PAGE,
 };
 use plinth_types::{ModelVersionStage, ModelVersionTag, RegisteredModelTag};
 use serde_json::{json, Value};
@@ -71,6 +71,10 @@ pub(crate) async fn create_registered_model(
             .into_iter()
             .map(|(key, value)| RegisteredModelTag { key, value })
             .collect(),
+        user_id: None,
+        deployment_job_id: message
+            .opt_str("deployment_job_id")?
+            .filter(|id| !id.is_empty()),
     };
     registered_model_reply(&service.create_registered_model(&pass, &model).await?)
 }
@@ -120,7 +124,12 @@ pub(crate) async fn update_registered_model(
             .update_registered_model(
                 &pass,
                 &message.str("name")?,
-                message.opt_str("description")?.as_deref(),
+                &RegisteredModelUpdate {
+                    description: message.opt_str("description")?,
+                    deployment_job_id: message
+                        .opt_str("deployment_job_id")?
+                        .filter(|id| !id.is_empty()),
+                },
             )
             .await?,
     )

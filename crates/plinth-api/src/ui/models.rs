@@ -325,7 +325,7 @@ pub(crate) async fn create(
     let model = NewRegisteredModel {
         name: name.to_string(),
         description: non_empty(&form.description),
-        tags: Vec::new(),
+        ..NewRegisteredModel::default()
     };
     Ok(
         match state
@@ -572,7 +572,14 @@ pub(crate) async fn update(
     let here = model_path(&passes.project, &name);
     let result = state
         .tracking()
-        .update_registered_model(&passes.tracking, &name, Some(form.description.trim()))
+        .update_registered_model(
+            &passes.tracking,
+            &name,
+            &plinth_metastore::RegisteredModelUpdate {
+                description: Some(form.description.trim().to_string()),
+                deployment_job_id: None,
+            },
+        )
         .await
         .map(|_| "Description saved.");
     Ok(answer(&here, result))

@@ -1,6 +1,8 @@
 //! The model registry: registered models, versions, stages, tags and aliases.
 
-use plinth_metastore::{NewModelVersion, NewRegisteredModel, RegistrySearch};
+use plinth_metastore::{
+    NewModelVersion, NewRegisteredModel, RegisteredModelUpdate, RegistrySearch,
+};
 use plinth_types::{
     LoggedModelTag, ModelVersion, ModelVersionStage, ModelVersionTag, Page, RegisteredModel,
     RegisteredModelTag,
@@ -207,16 +209,20 @@ fn within_root(source: &str, root: &str) -> bool {
 }
 
 impl TrackingService {
-    /// Creates a registered model.
+    /// Creates a registered model; the caller is recorded as its `user_id`.
     pub async fn create_registered_model(
         &self,
         pass: &TrackingPass,
         model: &NewRegisteredModel,
     ) -> CoreResult<RegisteredModel> {
         pass.require_write()?;
+        let model = NewRegisteredModel {
+            user_id: Some(pass.username().to_string()),
+            ..model.clone()
+        };
         Ok(self
             .store()
-            .create_registered_model(pass.project_id(), model, self.now())
+            .create_registered_model(pass.project_id(), &model, self.now())
             .await?)
     }
 
@@ -258,17 +264,18 @@ impl TrackingService {
             .await?)
     }
 
-    /// Sets or clears a registered model's description.
+    /// Sets or clears a registered model's description (and attaches a deployment job,
+    /// when one is named).
     pub async fn update_registered_model(
         &self,
         pass: &TrackingPass,
         name: &str,
-        description: Option<&str>,
+        update: &RegisteredModelUpdate,
     ) -> CoreResult<RegisteredModel> {
         pass.require_write()?;
         Ok(self
             .store()
-            .update_registered_model(pass.project_id(), name, description, self.now())
+            .update_registered_model(pass.project_id(), name, update, self.now())
             .await?)
     }
 

@@ -2723,6 +2723,7 @@ pub async fn deleting_a_project_removes_its_tracking_data(store: &dyn MetadataSt
                         key: "k".to_string(),
                         value: "v".to_string(),
                     }],
+                    ..crate::NewRegisteredModel::default()
                 },
                 1,
             )
