@@ -10,8 +10,11 @@
 //! Value was of type 'int'." Each endpoint's [`Spec`] is the protobuf message's field types
 //! and that schema, copied from MLflow 3.17.2; [`check`] applies them the same way.
 //!
-//! A badly typed field outside the schema makes MLflow go on with a partly parsed message;
-//! Plinth refuses it instead, in the same words as a schema type check.
+//! When the schema lets a badly typed value through, MLflow goes on with what protobuf
+//! parsed: a top-level field it could not read is then simply unset (a `status` of `"DONE"`
+//! changes no status), and so it is here. Inside a list or a nested message MLflow would
+//! keep part of an entry (a metric logged as 0); Plinth refuses such a request instead, in
+//! the words of a type check.
 
 use serde_json::{Map, Value};
 
@@ -408,8 +411,31 @@ pub(crate) fn from_query(
     Ok(map)
 }
 
-/// Checks a request as MLflow's `_get_request_message` does (see the module's note).
-pub(crate) fn check(map: &Map<String, Value>, spec: &Spec) -> Result<(), MlflowError> {
+/// Checks a request as MLflow's `_get_request_message` does (see the module's note), and
+/// returns it as the handler reads it: a top-level scalar field protobuf could not read
+/// (that the schema let through) is left out, as MLflow goes on without it.
+pub(crate) fn check(
+    mut map: Map<String, Value>,
+    spec: &Spec,
+) -> Result<Map<String, Value>, MlflowError> {
+    check_schema(&map, spec)?;
+    while let Some((name, value)) = message_parses(&map, spec.fields) {
+        let scalar = spec
+            .fields
+            .iter()
+            .any(|(field, ty)| *field == name && !matches!(ty, Ty::Msg(_) | Ty::List(_)));
+        if !scalar {
+            // Within a list or a nested message MLflow would keep part of an entry;
+            // Plinth refuses the request instead, in the words of a type check.
+            return Err(invalid_value(name, Some(value)));
+        }
+        let name = name.to_string();
+        map.remove(&name);
+    }
+    Ok(map)
+}
+
+fn check_schema(map: &Map<String, Value>, spec: &Spec) -> Result<(), MlflowError> {
     let refused = message_parses(map, spec.fields);
     for (name, checks) in spec.schema {
         let required = checks.iter().any(|check| matches!(check, Check::Required));
@@ -427,10 +453,7 @@ pub(crate) fn check(map: &Map<String, Value>, spec: &Spec) -> Result<(), MlflowE
             run_check(*check, name, value)?;
         }
     }
-    match refused {
-        Some((name, value)) => Err(invalid_value(name, Some(value))),
-        None => Ok(()),
-    }
+    Ok(())
 }
 
 // ---------- the messages MLflow 3.17.2 reads (mlflow/protos/*.proto) ----------
@@ -1041,7 +1064,7 @@ mod tests {
     }
 
     fn message_of(value: Value, spec: &Spec) -> String {
-        check(&map(value), spec).unwrap_err().message().to_string()
+        check(map(value), spec).unwrap_err().message().to_string()
     }
 
     #[test]
@@ -1065,7 +1088,7 @@ mod tests {
              See the API docs for more information about request parameters."
         );
         // A well-typed message is only checked for what it requires.
-        assert!(check(&map(json!({ "name": "x" })), &CREATE_EXPERIMENT).is_ok());
+        assert!(check(map(json!({ "name": "x" })), &CREATE_EXPERIMENT).is_ok());
         assert!(message_of(json!({}), &CREATE_EXPERIMENT)
             .starts_with("Missing value for required parameter 'name'."));
         // MLflow's order: a missing run_id before a malformed datasets.
@@ -1078,18 +1101,28 @@ mod tests {
         )
         .starts_with("Missing value for required parameter 'metrics[1].timestamp'."));
         // The older run_uuid stands in for run_id.
-        assert!(check(&map(json!({ "run_uuid": "r" })), &GET_RUN).is_ok());
+        assert!(check(map(json!({ "run_uuid": "r" })), &GET_RUN).is_ok());
         // Numbers as strings are proto3 JSON.
         assert!(check(
             &map(json!({ "run_id": "r", "key": "k", "value": "NaN", "timestamp": "12" })),
             &LOG_METRIC
         )
         .is_ok());
-        // A wrong type outside the schema is refused in the same words.
-        assert!(
-            message_of(json!({ "experiment_id": "1", "user_id": 5 }), &CREATE_RUN)
-                .starts_with("Invalid value 5 for parameter 'user_id' supplied")
-        );
+        // A top-level value protobuf cannot read, which the schema lets through, is unset.
+        let read = check(
+            map(json!({ "experiment_id": "1", "user_id": 5 })),
+            &CREATE_RUN,
+        )
+        .unwrap();
+        assert_eq!(Value::Object(read), json!({ "experiment_id": "1" }));
+        let read = check(map(json!({ "run_id": "r", "status": "DONE" })), &UPDATE_RUN).unwrap();
+        assert_eq!(Value::Object(read), json!({ "run_id": "r" }));
+        // Inside a list it is refused.
+        assert!(message_of(
+            json!({ "run_id": "r", "metrics": [{ "key": "a", "value": [1], "timestamp": 1 }] }),
+            &LOG_BATCH
+        )
+        .starts_with("Invalid value [{\"key\":\"a\""));
     }
 
     #[test]

@@ -278,8 +278,7 @@ impl Message {
         } else {
             self.fields
         };
-        schema::check(&fields, spec)?;
-        Ok(Message::new(fields))
+        Ok(Message::new(schema::check(fields, spec)?))
     }
 
     /// The raw value of a field.
