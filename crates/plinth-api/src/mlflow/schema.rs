@@ -1104,7 +1104,7 @@ mod tests {
         assert!(check(map(json!({ "run_uuid": "r" })), &GET_RUN).is_ok());
         // Numbers as strings are proto3 JSON.
         assert!(check(
-            &map(json!({ "run_id": "r", "key": "k", "value": "NaN", "timestamp": "12" })),
+            map(json!({ "run_id": "r", "key": "k", "value": "NaN", "timestamp": "12" })),
             &LOG_METRIC
         )
         .is_ok());
