@@ -215,14 +215,21 @@ impl<S: Send + Sync> FromRequest<S> for Message {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Message::default());
         }
-        match serde_json::from_slice::<Value>(&bytes) {
-            Ok(Value::Object(map)) => Ok(Message::new(map)),
-            Ok(_) => Err(MlflowError::invalid(
+        // As MLflow's server: a body that is not JSON reads as no fields (the checks then
+        // say what is missing), and a JSON string holding the object (older clients
+        // encoded it twice) is read once more.
+        let value = match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::String(text)) => serde_json::from_str::<Value>(&text).map_err(|error| {
+                MlflowError::invalid(format!("the request body is not valid JSON: {error}"))
+            })?,
+            Ok(value) => value,
+            Err(_) => return Ok(Message::default()),
+        };
+        match value {
+            Value::Object(map) => Ok(Message::new(map)),
+            _ => Err(MlflowError::invalid(
                 "the request body must be a JSON object",
             )),
-            Err(error) => Err(MlflowError::invalid(format!(
-                "the request body is not valid JSON: {error}"
-            ))),
         }
     }
 }

@@ -586,9 +586,11 @@ impl TrackingService {
         for part in 1..=session.num_parts {
             let key = self.part_key(&session.project_id, upload_id, part)?;
             if let Err(error) = self.inner.objects.head(&key).await {
+                // The store's error names where the part was kept: not for the client.
+                tracing::info!(upload_id, part, error = %error, "multipart upload misses a part");
                 self.delete_parts(&session.project_id, upload_id).await;
                 return Err(CoreError::InvalidArgument(format!(
-                    "multipart upload `{upload_id}` is missing part {part}: {error}"
+                    "multipart upload `{upload_id}` is missing part {part}"
                 )));
             }
             keys.push(key);

@@ -437,6 +437,9 @@ CASES = [
          raw=b'{"name": "x"}', content_type=None),
     case("POST with a form content type", "POST", api("experiments/create"),
          raw=b'{"name": "x"}', content_type="text/plain"),
+    case("a body that is not JSON", "POST", api("experiments/create"), raw=b'{"name": oops'),
+    case("a body encoded twice", "POST", api("experiments/create"),
+         raw=json.dumps(json.dumps({"name": "twice-{u}"})).replace("{u}", U).encode()),
     # Unknown paths and a missing `path`: MLflow answers an HTML page, Plinth MLflow's JSON
     # error; the statuses agree.
     case("unknown path", "GET", api("no-such-thing"), status_only=True),
