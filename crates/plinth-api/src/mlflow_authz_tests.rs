@@ -77,7 +77,7 @@ fn matrix() -> Vec<Case> {
     let file = "/mlflow-artifacts/artifacts/{*artifact_path}";
     vec![
         read("GET", "/mlflow/experiments/search", "/mlflow/experiments/search?max_results=10", None),
-        read("POST", "/mlflow/experiments/search", "/mlflow/experiments/search", Some(json!({}))),
+        read("POST", "/mlflow/experiments/search", "/mlflow/experiments/search", Some(json!({ "max_results": 10 }))),
         read("GET", "/mlflow/experiments/get", "/mlflow/experiments/get?experiment_id=<EXP>", None),
         read("GET", "/mlflow/experiments/get-by-name", "/mlflow/experiments/get-by-name?experiment_name=<NAME>", None),
         write("POST", "/mlflow/experiments/create", json!({ "name": "<NAME>-new" })),

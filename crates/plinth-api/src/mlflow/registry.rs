@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::entities;
 use super::schema;
-use super::wire::{max_results, Message, MlflowError, MlflowResult};
+use super::wire::{max_results, Message, MlflowError, MlflowResult, PageWords};
 use super::Scoped;
 
 type Reply = MlflowResult<Json<Value>>;
@@ -53,7 +53,7 @@ fn search_of(message: &Message, default: i64, limit: i64) -> MlflowResult<Regist
     Ok(RegistrySearch {
         filter: message.opt_str("filter")?.filter(|s| !s.is_empty()),
         order_by: message.str_list("order_by")?,
-        max_results: max_results(message, default, limit)?,
+        max_results: max_results(message, Some(default), limit, PageWords::Registry)?,
         page_token: message.opt_str("page_token")?.filter(|s| !s.is_empty()),
     })
 }

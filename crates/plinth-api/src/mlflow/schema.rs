@@ -244,11 +244,12 @@ fn parses(value: &Value, ty: Ty) -> bool {
         },
         Ty::Bool => value.is_boolean(),
         Ty::Enum(values) => match value {
-            Value::String(text) => {
-                values.iter().any(|(name, _)| name == text)
-                    || python_int(text)
-                        .is_some_and(|number| values.iter().any(|(_, n)| i128::from(*n) == number))
-            }
+            // An unknown name is skipped, as an unknown field is (protobuf's parser ignores
+            // both for MLflow); an unknown number is an error.
+            Value::String(text) => match python_int(text) {
+                Some(number) => values.iter().any(|(_, n)| i128::from(*n) == number),
+                None => true,
+            },
             Value::Number(number) => number
                 .as_i64()
                 .is_some_and(|number| values.iter().any(|(_, n)| *n == number)),
@@ -419,6 +420,14 @@ pub(crate) fn check(
     spec: &Spec,
 ) -> Result<Map<String, Value>, MlflowError> {
     check_schema(&map, spec)?;
+    // Enum fields naming no value of their enum are unset.
+    for (name, ty) in spec.fields {
+        if let (Ty::Enum(values), Some(Value::String(text))) = (ty, map.get(*name)) {
+            if python_int(text).is_none() && !values.iter().any(|(known, _)| known == text) {
+                map.remove(*name);
+            }
+        }
+    }
     while let Some((name, value)) = message_parses(&map, spec.fields) {
         let scalar = spec
             .fields

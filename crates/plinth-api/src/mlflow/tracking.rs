@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use super::entities;
 use super::schema;
-use super::wire::{max_results, Message, MlflowError, MlflowResult};
+use super::wire::{max_results, Message, MlflowError, MlflowResult, PageWords};
 use super::{Params, Scoped};
 
 type Reply = MlflowResult<Json<Value>>;
@@ -119,7 +119,12 @@ pub(crate) async fn search_experiments(Scoped(service, pass): Scoped, message: M
         view_type: view_type(&message, "view_type")?,
         filter: message.opt_str("filter")?.filter(|s| !s.is_empty()),
         order_by: message.str_list("order_by")?,
-        max_results: max_results(&message, 1000, MAX_EXPERIMENTS_PER_PAGE)?,
+        max_results: max_results(
+            &message,
+            None,
+            MAX_EXPERIMENTS_PER_PAGE,
+            PageWords::Tracking,
+        )?,
         page_token: message.opt_str("page_token")?.filter(|s| !s.is_empty()),
     };
     let page = service.search_experiments(&pass, &search).await?;
@@ -417,7 +422,7 @@ pub(crate) async fn search_runs(Scoped(service, pass): Scoped, message: Message)
         experiment_ids: Vec::new(),
         filter: message.opt_str("filter")?.filter(|s| !s.is_empty()),
         run_view_type: view_type(&message, "run_view_type")?,
-        max_results: max_results(&message, 1000, MAX_RUNS_PER_PAGE)?,
+        max_results: max_results(&message, Some(1000), MAX_RUNS_PER_PAGE, PageWords::Tracking)?,
         order_by: message.str_list("order_by")?,
         page_token: message.opt_str("page_token")?.filter(|s| !s.is_empty()),
     };
@@ -699,7 +704,7 @@ pub(crate) async fn search_logged_models(Scoped(service, pass): Scoped, message:
         filter: message.opt_str("filter")?.filter(|s| !s.is_empty()),
         datasets,
         order_by,
-        max_results: max_results(&message, 50, i64::from(i32::MAX))?,
+        max_results: max_results(&message, Some(50), i64::from(i32::MAX), PageWords::Tracking)?,
         page_token: message.opt_str("page_token")?.filter(|s| !s.is_empty()),
     };
     let page = service

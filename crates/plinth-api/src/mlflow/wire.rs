@@ -491,16 +491,44 @@ impl serde::Serialize for WireDouble {
     }
 }
 
-/// The `max_results` of a search: the given value within `1..=limit`, or `default`.
-pub(crate) fn max_results(message: &Message, default: i64, limit: i64) -> MlflowResult<i64> {
-    match message.opt_i64("max_results")? {
-        None => Ok(default),
-        Some(value) if (1..=limit).contains(&value) => Ok(value),
-        Some(value) => Err(MlflowError::invalid(format!(
+/// Which of MLflow's stores words a refused `max_results`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum PageWords {
+    /// The tracking store's words.
+    Tracking,
+    /// The registry store's words.
+    Registry,
+}
+
+/// The `max_results` of a search: the given value, else `default` (MLflow's default of the
+/// request message; without one an absent value reads as 0, which is refused, as MLflow's
+/// experiment search does), within `1..=limit`, refused in the words of MLflow's store.
+pub(crate) fn max_results(
+    message: &Message,
+    default: Option<i64>,
+    limit: i64,
+    words: PageWords,
+) -> MlflowResult<i64> {
+    let value = message.opt_i64("max_results")?.or(default).unwrap_or(0);
+    let refusal = match words {
+        PageWords::Tracking if value < 1 => format!(
+            "Invalid value {value} for parameter 'max_results' supplied. It must be a positive \
+             integer"
+        ),
+        PageWords::Tracking if value > limit => format!(
             "Invalid value {value} for parameter 'max_results' supplied. It must be at most \
-             {limit} and at least 1"
-        ))),
-    }
+             {limit}"
+        ),
+        PageWords::Registry if value < 1 => {
+            format!("Invalid value for max_results. It must be a positive integer, but got {value}")
+        }
+        PageWords::Registry if value > limit => format!(
+            "Invalid value for request parameter max_results. It must be at most {limit}, but \
+             got value {value}"
+        ),
+        _ => return Ok(value),
+    };
+    Err(MlflowError::invalid(refusal))
 }
 
 #[cfg(test)]
