@@ -641,3 +641,256 @@ async fn registry_sources_registrations_and_creators() {
         })
     );
 }
+
+/// No request, however badly typed, makes an MLflow route answer 5xx: every field of every
+/// endpoint's message, in turn, set to each kind of JSON value (and NaN, huge and negative
+/// numbers), on top of a well-formed request.
+#[tokio::test]
+async fn badly_typed_fields_never_answer_5xx() {
+    use crate::mlflow::schema::{self, Spec};
+    let world = world().await;
+    let router = &world.app.router;
+    let carl = world.tokens[2].as_deref().unwrap();
+    let base = "/projects/acme/churn/api/2.0/mlflow";
+    let run = send(
+        router,
+        json_request(
+            "POST",
+            &format!("{base}/runs/create"),
+            Some(carl),
+            &json!({ "experiment_id": "0" }),
+        ),
+    )
+    .await
+    .json();
+    let run_id = run["run"]["info"]["run_id"].as_str().unwrap().to_string();
+    let routes: Vec<(&str, &str, &Spec, Value)> = vec![
+        (
+            "POST",
+            "experiments/create",
+            &schema::CREATE_EXPERIMENT,
+            json!({ "name": "e" }),
+        ),
+        (
+            "GET",
+            "experiments/get",
+            &schema::EXPERIMENT_ID,
+            json!({ "experiment_id": "0" }),
+        ),
+        (
+            "POST",
+            "experiments/search",
+            &schema::SEARCH_EXPERIMENTS,
+            json!({ "max_results": 5 }),
+        ),
+        (
+            "POST",
+            "experiments/update",
+            &schema::UPDATE_EXPERIMENT,
+            json!({ "experiment_id": "0", "new_name": "n" }),
+        ),
+        (
+            "POST",
+            "experiments/set-experiment-tag",
+            &schema::SET_EXPERIMENT_TAG,
+            json!({ "experiment_id": "0", "key": "k", "value": "v" }),
+        ),
+        (
+            "POST",
+            "runs/create",
+            &schema::CREATE_RUN,
+            json!({ "experiment_id": "0" }),
+        ),
+        (
+            "GET",
+            "runs/get",
+            &schema::GET_RUN,
+            json!({ "run_id": run_id }),
+        ),
+        (
+            "POST",
+            "runs/update",
+            &schema::UPDATE_RUN,
+            json!({ "run_id": run_id, "status": "RUNNING" }),
+        ),
+        (
+            "POST",
+            "runs/set-tag",
+            &schema::SET_TAG,
+            json!({ "run_id": run_id, "key": "k", "value": "v" }),
+        ),
+        (
+            "POST",
+            "runs/log-parameter",
+            &schema::LOG_PARAM,
+            json!({ "run_id": run_id, "key": "k", "value": "v" }),
+        ),
+        (
+            "POST",
+            "runs/log-metric",
+            &schema::LOG_METRIC,
+            json!({ "run_id": run_id, "key": "k", "value": 1.5, "timestamp": 1 }),
+        ),
+        (
+            "POST",
+            "runs/log-batch",
+            &schema::LOG_BATCH,
+            json!({ "run_id": run_id, "metrics": [{ "key": "b", "value": 1, "timestamp": 1 }] }),
+        ),
+        (
+            "POST",
+            "runs/log-inputs",
+            &schema::LOG_INPUTS,
+            json!({ "run_id": run_id }),
+        ),
+        (
+            "POST",
+            "runs/outputs",
+            &schema::LOG_OUTPUTS,
+            json!({ "run_id": run_id, "models": [] }),
+        ),
+        (
+            "POST",
+            "runs/log-model",
+            &schema::LOG_MODEL,
+            json!({ "run_id": run_id, "model_json": "{}" }),
+        ),
+        (
+            "POST",
+            "runs/search",
+            &schema::SEARCH_RUNS,
+            json!({ "experiment_ids": ["0"] }),
+        ),
+        (
+            "GET",
+            "metrics/get-history",
+            &schema::GET_METRIC_HISTORY,
+            json!({ "run_id": run_id, "metric_key": "k" }),
+        ),
+        (
+            "GET",
+            "metrics/get-history-bulk-interval",
+            &schema::GET_METRIC_HISTORY_BULK_INTERVAL,
+            json!({ "run_ids": [run_id], "metric_key": "k" }),
+        ),
+        (
+            "GET",
+            "artifacts/list",
+            &schema::LIST_ARTIFACTS,
+            json!({ "run_id": run_id }),
+        ),
+        (
+            "POST",
+            "logged-models",
+            &schema::CREATE_LOGGED_MODEL,
+            json!({ "experiment_id": "0" }),
+        ),
+        (
+            "POST",
+            "logged-models/search",
+            &schema::SEARCH_LOGGED_MODELS,
+            json!({ "experiment_ids": ["0"] }),
+        ),
+        (
+            "POST",
+            "registered-models/create",
+            &schema::CREATE_REGISTERED_MODEL,
+            json!({ "name": "m" }),
+        ),
+        (
+            "GET",
+            "registered-models/search",
+            &schema::SEARCH_REGISTERED_MODELS,
+            json!({}),
+        ),
+        (
+            "POST",
+            "registered-models/get-latest-versions",
+            &schema::GET_LATEST_VERSIONS,
+            json!({ "name": "m" }),
+        ),
+        (
+            "POST",
+            "model-versions/create",
+            &schema::CREATE_MODEL_VERSION,
+            json!({ "name": "m", "source": format!("runs:/{run_id}/x"), "run_id": run_id }),
+        ),
+        (
+            "GET",
+            "model-versions/get",
+            &schema::MODEL_VERSION,
+            json!({ "name": "m", "version": "1" }),
+        ),
+        (
+            "POST",
+            "model-versions/transition-stage",
+            &schema::TRANSITION_STAGE,
+            json!({ "name": "m", "version": "1", "stage": "Staging" }),
+        ),
+        (
+            "GET",
+            "model-versions/search",
+            &schema::SEARCH_MODEL_VERSIONS,
+            json!({}),
+        ),
+        (
+            "POST",
+            "registered-models/alias",
+            &schema::SET_REGISTERED_MODEL_ALIAS,
+            json!({ "name": "m", "alias": "a", "version": "1" }),
+        ),
+    ];
+    let odd = [
+        Value::Null,
+        json!(true),
+        json!(-1),
+        json!(1.5),
+        json!(1e308),
+        json!(18_446_744_073_709_551_615_u64),
+        json!("NaN"),
+        json!("x"),
+        json!(""),
+        json!([]),
+        json!([1, null, {}]),
+        json!({}),
+        json!({ "key": 1 }),
+    ];
+    let mut checked = 0;
+    for (method, path, spec, valid) in routes {
+        for (field, _) in spec.fields {
+            for value in &odd {
+                let mut body = valid.clone();
+                body[*field] = value.clone();
+                let request = if method == "GET" {
+                    let query: String = body
+                        .as_object()
+                        .unwrap()
+                        .iter()
+                        .map(|(key, value)| {
+                            let text = value
+                                .as_str()
+                                .map_or_else(|| value.to_string(), str::to_string);
+                            format!(
+                                "{key}={}&",
+                                url::form_urlencoded::byte_serialize(text.as_bytes())
+                                    .collect::<String>()
+                            )
+                        })
+                        .collect();
+                    get_as(&format!("{base}/{path}?{query}"), carl)
+                } else {
+                    json_request(method, &format!("{base}/{path}"), Some(carl), &body)
+                };
+                let answer = send(router, request).await;
+                checked += 1;
+                assert!(
+                    answer.status.as_u16() < 500 && answer.json().is_object(),
+                    "{method} {path} with {field} = {value}: {} {}",
+                    answer.status,
+                    answer.body
+                );
+            }
+        }
+    }
+    assert!(checked > 1000, "{checked}");
+}
