@@ -194,6 +194,8 @@ mod authz_tests;
 #[cfg(test)]
 mod mlflow_authz_tests;
 #[cfg(test)]
+mod mlflow_exact_tests;
+#[cfg(test)]
 mod mlflow_tests;
 #[cfg(test)]
 mod tests;

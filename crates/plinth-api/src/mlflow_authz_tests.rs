@@ -1,6 +1,7 @@
 //! The authorization matrix of the MLflow API (its routes are not in the OpenAPI document):
-//! every `/api/2.0` route of [`crate::mlflow::api_v2_routes`] (so a new route cannot be
-//! forgotten), called through `/projects/acme/churn/…` by each kind of caller, against the
+//! every route of [`crate::mlflow::every_route`] — `/api/2.0/…`, the UI's `/ajax-api/2.0/…`
+//! ones and `/graphql`, `/get-artifact` … (so a new route cannot be forgotten) — called
+//! through `/projects/acme/churn/…` by each kind of caller, against the
 //! status the design promises: reads need Viewer, writes Contributor; callers who may not
 //! see the project get 404, a token scoped to another project 403.
 //!
@@ -29,6 +30,7 @@ const CALLERS: [&str; 7] = [
 
 const READ: [u16; 7] = [401, 200, 200, 200, 200, 404, 403];
 const WRITE: [u16; 7] = [401, 403, 200, 200, 200, 404, 403];
+const PROJECT: &str = "/projects/acme/churn";
 const PREFIX: &str = "/projects/acme/churn/api/2.0";
 
 /// One row: the route, the request (placeholders filled per cell) and the statuses.
@@ -40,6 +42,7 @@ struct Case {
     expected: [u16; 7],
 }
 
+/// Rows name `/mlflow/…` routes relative to `/api/2.0`; others give their whole path.
 fn case(
     method: &'static str,
     template: &'static str,
@@ -74,7 +77,7 @@ fn matrix() -> Vec<Case> {
     let file = "/mlflow-artifacts/artifacts/{*artifact_path}";
     vec![
         read("GET", "/mlflow/experiments/search", "/mlflow/experiments/search?max_results=10", None),
-        read("POST", "/mlflow/experiments/search", "/mlflow/experiments/search", Some(json!({}))),
+        read("POST", "/mlflow/experiments/search", "/mlflow/experiments/search", Some(json!({ "max_results": 10 }))),
         read("GET", "/mlflow/experiments/get", "/mlflow/experiments/get?experiment_id=<EXP>", None),
         read("GET", "/mlflow/experiments/get-by-name", "/mlflow/experiments/get-by-name?experiment_name=<NAME>", None),
         write("POST", "/mlflow/experiments/create", json!({ "name": "<NAME>-new" })),
@@ -95,7 +98,7 @@ fn matrix() -> Vec<Case> {
         write("POST", "/mlflow/runs/log-batch", json!({ "run_id": "<RUN>", "metrics": [{ "key": "m", "value": 1.5, "timestamp": "2" }], "params": [{ "key": "b", "value": "2" }] })),
         write("POST", "/mlflow/runs/log-inputs", json!({ "run_id": "<RUN>", "datasets": [{ "tags": [], "dataset": { "name": "d", "digest": "x", "source_type": "local", "source": "{}" } }] })),
         write("POST", "/mlflow/runs/outputs", json!({ "run_id": "<RUN>", "models": [{ "model_id": "<LM>", "step": 0 }] })),
-        write("POST", "/mlflow/runs/log-model", json!({ "run_id": "<RUN>", "model_json": "{\"artifact_path\": \"m\"}" })),
+        write("POST", "/mlflow/runs/log-model", json!({ "run_id": "<RUN>", "model_json": "{\"artifact_path\": \"m\", \"flavors\": {}, \"utc_time_created\": \"2026-01-01\", \"run_id\": \"r\"}" })),
         read("POST", "/mlflow/runs/search", "/mlflow/runs/search", Some(json!({ "experiment_ids": ["<EXP>"], "filter": "metrics.loss < 1" }))),
         read("GET", "/mlflow/metrics/get-history", "/mlflow/metrics/get-history?run_id=<RUN>&metric_key=loss", None),
         read("GET", "/mlflow/metrics/get-history-bulk-interval", "/mlflow/metrics/get-history-bulk-interval?run_ids=<RUN>&metric_key=loss", None),
@@ -103,11 +106,11 @@ fn matrix() -> Vec<Case> {
         write("POST", "/mlflow/logged-models", json!({ "experiment_id": "<EXP>", "name": "lm" })),
         read("POST", "/mlflow/logged-models/search", "/mlflow/logged-models/search", Some(json!({ "experiment_ids": ["<EXP>"] }))),
         read("GET", "/mlflow/logged-models/{model_id}", "/mlflow/logged-models/<LM>", None),
-        case("PATCH", "/mlflow/logged-models/{model_id}", "/mlflow/logged-models/<LM>", Some(json!({ "status": "LOGGED_MODEL_READY" })), WRITE),
+        case("PATCH", "/mlflow/logged-models/{model_id}", "/mlflow/logged-models/<LM>", Some(json!({ "model_id": "<LM>", "status": "LOGGED_MODEL_READY" })), WRITE),
         case("DELETE", "/mlflow/logged-models/{model_id}", "/mlflow/logged-models/<LM>", None, WRITE),
         case("PATCH", "/mlflow/logged-models/{model_id}/tags", "/mlflow/logged-models/<LM>/tags", Some(json!({ "tags": [{ "key": "k", "value": "v" }] })), WRITE),
         case("DELETE", "/mlflow/logged-models/{model_id}/tags/{tag_key}", "/mlflow/logged-models/<LM>/tags/t", None, WRITE),
-        case("POST", "/mlflow/logged-models/{model_id}/params", "/mlflow/logged-models/<LM>/params", Some(json!({ "params": [{ "key": "p", "value": "1" }] })), WRITE),
+        case("POST", "/mlflow/logged-models/{model_id}/params", "/mlflow/logged-models/<LM>/params", Some(json!({ "model_id": "<LM>", "params": [{ "key": "p", "value": "1" }] })), WRITE),
         read("GET", "/mlflow/logged-models/{model_id}/artifacts/directories", "/mlflow/logged-models/<LM>/artifacts/directories", None),
         write("POST", "/mlflow/registered-models/create", json!({ "name": "<MODEL>-new" })),
         read("GET", "/mlflow/registered-models/get", "/mlflow/registered-models/get?name=<MODEL>", None),
@@ -142,7 +145,27 @@ fn matrix() -> Vec<Case> {
         // upload id, 128 random bits handed to a writer, is the capability.
         case("PUT", "/mlflow-artifacts/mpu/part/{upload_id}/{part_number}", "/mlflow-artifacts/mpu/part/<UPLOAD>/1", None, [200; 7]),
         case("GET", "/mlflow-artifacts/presigned/{*artifact_path}", "/mlflow-artifacts/presigned/<EXP>/<RUN>/artifacts/file.txt", None, [501; 7]),
+        // The UI's endpoints under /ajax-api/2.0 only, and those at the root.
+        read("GET", "/ajax-api/2.0/mlflow/metrics/get-history-bulk", "/ajax-api/2.0/mlflow/metrics/get-history-bulk?run_id=<RUN>&metric_key=loss", None),
+        case("POST", "/ajax-api/2.0/mlflow/upload-artifact", "/ajax-api/2.0/mlflow/upload-artifact?run_uuid=<RUN>&path=up/new.txt", None, WRITE),
+        read("POST", "/ajax-api/2.0/mlflow/experiments/search-datasets", "/ajax-api/2.0/mlflow/experiments/search-datasets", Some(json!({ "experiment_ids": ["<EXP>"] }))),
+        read("GET", "/ajax-api/2.0/mlflow/gateway-proxy", "/ajax-api/2.0/mlflow/gateway-proxy", None),
+        read("POST", "/ajax-api/2.0/mlflow/gateway-proxy", "/ajax-api/2.0/mlflow/gateway-proxy", Some(json!({ "gateway_path": "api/2.0/endpoints" }))),
+        case("POST", "/ajax-api/2.0/mlflow/runs/create-promptlab-run", "/ajax-api/2.0/mlflow/runs/create-promptlab-run", Some(json!({ "experiment_id": "<EXP>", "prompt_template": "say {{x}}", "prompt_parameters": [{ "key": "x", "value": "hi" }], "model_route": "chat", "model_input": "say hi", "mlflow_version": "3.17.2" })), WRITE),
+        read("GET", "/get-artifact", "/get-artifact?run_id=<RUN>&path=file.txt", None),
+        read("GET", "/model-versions/get-artifact", "/model-versions/get-artifact?name=<MODEL>&version=1&path=MLmodel", None),
+        read("GET", "/graphql", "/graphql?query=%7B%20test(inputString%3A%20%22x%22)%20%7B%20output%20%7D%20%7D", None),
+        read("POST", "/graphql", "/graphql", Some(json!({ "query": "query($id: String) { mlflowGetExperiment(input: {experimentId: $id}) { experiment { name } } }", "variables": { "id": "<EXP>" } }))),
     ]
+}
+
+/// A row's path under the project: `/mlflow/…` rows live under `/api/2.0`.
+fn mounted(path: &str) -> String {
+    if path.starts_with("/mlflow") {
+        format!("/api/2.0{path}")
+    } else {
+        path.to_string()
+    }
 }
 
 /// Fresh objects of `acme/churn` a cell's request names.
@@ -269,12 +292,18 @@ async fn objects(app: &TestApp, owner: &str, serial: usize) -> Objects {
         json!({ "name": model, "alias": "a", "version": "1" }),
     )
     .await;
-    let file = format!("{PREFIX}/mlflow-artifacts/artifacts/{experiment}/{run}/artifacts/file.txt");
-    let put = Request::put(&file)
-        .header(header::AUTHORIZATION, format!("Bearer {owner}"))
-        .body(Body::from("hello"))
-        .unwrap();
-    assert_eq!(send(&app.router, put).await.status, StatusCode::OK);
+    for file in [
+        format!("{PREFIX}/mlflow-artifacts/artifacts/{experiment}/{run}/artifacts/file.txt"),
+        format!(
+            "{PREFIX}/mlflow-artifacts/artifacts/{experiment}/models/{logged}/artifacts/MLmodel"
+        ),
+    ] {
+        let put = Request::put(&file)
+            .header(header::AUTHORIZATION, format!("Bearer {owner}"))
+            .body(Body::from("hello"))
+            .unwrap();
+        assert_eq!(send(&app.router, put).await.status, StatusCode::OK);
+    }
     let upload = mlflow(
         app,
         owner,
@@ -311,7 +340,9 @@ fn request(method: &str, uri: &str, token: Option<&str>, body: Option<&str>) -> 
         Some(body) => builder
             .header(header::CONTENT_TYPE, "application/json")
             .body(Body::from(body.to_string())),
-        None if method == "PUT" => builder.body(Body::from("uploaded bytes")),
+        None if method == "PUT" || uri.contains("/upload-artifact") => {
+            builder.body(Body::from("uploaded bytes"))
+        }
         None => builder.body(Body::empty()),
     }
     .unwrap()
@@ -320,14 +351,13 @@ fn request(method: &str, uri: &str, token: Option<&str>, body: Option<&str>) -> 
 #[tokio::test]
 async fn every_mlflow_route_answers_every_caller_as_designed() {
     let cases = matrix();
-    let routes: BTreeSet<String> = crate::mlflow::api_v2_routes()
-        .listed()
+    let routes: BTreeSet<String> = crate::mlflow::every_route()
         .iter()
         .map(|(method, path)| format!("{method} {path}"))
         .collect();
     let covered: BTreeSet<String> = cases
         .iter()
-        .map(|case| format!("{} {}", case.method, case.template))
+        .map(|case| format!("{} {}", case.method, mounted(case.template)))
         .collect();
     let missing: Vec<&String> = routes.difference(&covered).collect();
     let stale: Vec<&String> = covered.difference(&routes).collect();
@@ -382,7 +412,7 @@ async fn every_mlflow_route_answers_every_caller_as_designed() {
                 }
                 shared.clone().unwrap()
             };
-            let uri = objects.fill(&format!("{PREFIX}{}", case.uri));
+            let uri = objects.fill(&format!("{PROJECT}{}", mounted(case.uri)));
             let body = case
                 .body
                 .as_ref()

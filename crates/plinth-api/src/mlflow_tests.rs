@@ -432,3 +432,465 @@ async fn read_only_tokens_search_with_post_but_cannot_write() {
     assert_eq!(create.status, StatusCode::FORBIDDEN, "{}", create.body);
     assert_eq!(error_code(&create), "PERMISSION_DENIED");
 }
+
+/// What Plinth adds to MLflow's behaviour, or keeps stricter, in the registry and the UI's
+/// endpoints (the rest is compared with MLflow's own server in
+/// `plinth/tests/it/mlflow.rs::mlflow_side_by_side`).
+#[tokio::test]
+async fn registry_sources_registrations_and_creators() {
+    let world = world().await;
+    let router = &world.app.router;
+    let carl = world.tokens[2].as_deref().unwrap();
+    let oscar = world.tokens[5].as_deref().unwrap();
+    let call = |token: &str, project: &str, method: &str, path: &str, body: Value| {
+        json_request(
+            method,
+            &format!("/projects/{project}/api/2.0/mlflow{path}"),
+            Some(token),
+            &body,
+        )
+    };
+    let ok = |answer: &Answer| {
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        answer.json()
+    };
+    let run = ok(&send(
+        router,
+        call(
+            carl,
+            "acme/churn",
+            "POST",
+            "/runs/create",
+            json!({ "experiment_id": "0" }),
+        ),
+    )
+    .await);
+    let run_id = run["run"]["info"]["run_id"].as_str().unwrap().to_string();
+    let foreign = ok(&send(
+        router,
+        call(
+            oscar,
+            "globex/ads",
+            "POST",
+            "/runs/create",
+            json!({ "experiment_id": "0" }),
+        ),
+    )
+    .await);
+    let foreign_run = foreign["run"]["info"]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The registry's creator and deployment job.
+    let model = ok(&send(
+        router,
+        call(
+            carl,
+            "acme/churn",
+            "POST",
+            "/registered-models/create",
+            json!({ "name": "churn", "deployment_job_id": "job-1" }),
+        ),
+    )
+    .await);
+    assert_eq!(model["registered_model"]["user_id"], "carl");
+    assert_eq!(model["registered_model"]["deployment_job_id"], "job-1");
+
+    // A runs:/ source must name a run of this project, given as run_id (MLflow only checks
+    // that the two agree).
+    for (source, run) in [
+        (format!("runs:/{}/model", "0".repeat(32)), "0".repeat(32)),
+        (format!("runs:/{foreign_run}/model"), foreign_run.clone()),
+    ] {
+        let refused = send(
+            router,
+            call(
+                carl,
+                "acme/churn",
+                "POST",
+                "/model-versions/create",
+                json!({ "name": "churn", "source": source, "run_id": run }),
+            ),
+        )
+        .await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+        assert_eq!(
+            refused.json()["message"],
+            format!(
+                "Invalid model version source: '{source}'. The run_id request parameter must \
+                 identify the resource that contains the source."
+            )
+        );
+    }
+
+    // A version promoted from a logged model is listed by it.
+    let logged = ok(&send(
+        router,
+        call(
+            carl,
+            "acme/churn",
+            "POST",
+            "/logged-models",
+            json!({ "experiment_id": "0", "source_run_id": run_id }),
+        ),
+    )
+    .await);
+    let model_id = logged["model"]["info"]["model_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let version = ok(&send(
+        router,
+        call(
+            carl,
+            "acme/churn",
+            "POST",
+            "/model-versions/create",
+            json!({ "name": "churn", "source": format!("models:/{model_id}"), "model_id": model_id }),
+        ),
+    )
+    .await);
+    let version = &version["model_version"];
+    assert_eq!(version["description"], "");
+    assert_eq!(version["run_link"], "");
+    assert_eq!(version["run_id"], run_id.as_str());
+    let fetched = ok(&send(
+        router,
+        get_as(
+            &format!("/projects/acme/churn/api/2.0/mlflow/logged-models/{model_id}"),
+            carl,
+        ),
+    )
+    .await);
+    let info = &fetched["model"]["info"];
+    assert_eq!(
+        info["registrations"],
+        json!([{ "name": "churn", "version": "1" }])
+    );
+    let tag = info["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|tag| tag["key"] == "mlflow.modelVersions")
+        .expect("the mlflow.modelVersions tag");
+    assert_eq!(tag["value"], r#"[{"name": "churn", "version": 1}]"#);
+
+    // The UI's endpoints answer in this project only; paths never name where things are kept.
+    let listing = send(
+        router,
+        get_as(
+            &format!(
+                "/projects/acme/churn/api/2.0/mlflow/artifacts/list?run_id={run_id}&path=../x"
+            ),
+            carl,
+        ),
+    )
+    .await;
+    assert_eq!(listing.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        listing.json(),
+        json!({
+            "error_code": "INVALID_PARAMETER_VALUE",
+            "message": "Invalid path",
+            "sqlstate": "KAM00",
+            "error_class": "INVALID_PARAMETER_VALUE",
+        })
+    );
+    let missing = send(
+        router,
+        get_as(
+            &format!("/projects/acme/churn/get-artifact?run_id={run_id}&path=model/MLmodel"),
+            carl,
+        ),
+    )
+    .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{}", missing.body);
+    assert_eq!(
+        missing.json()["message"],
+        "No such artifact: 'model/MLmodel'"
+    );
+    let other = send(
+        router,
+        get_as(
+            &format!("/projects/acme/churn/get-artifact?run_id={foreign_run}&path=x"),
+            carl,
+        ),
+    )
+    .await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND, "{}", other.body);
+    let graphql = send(
+        router,
+        json_request(
+            "POST",
+            "/projects/acme/churn/graphql",
+            Some(carl),
+            &json!({
+                "query": "query($data: MlflowGetRunInput!) { mlflowGetRun(input: $data) { run { info { runUuid userId } } } }",
+                "variables": { "data": { "runId": foreign_run } },
+            }),
+        ),
+    )
+    .await;
+    assert_eq!(graphql.status, StatusCode::OK);
+    assert_eq!(
+        graphql.json(),
+        json!({
+            "data": { "mlflowGetRun": null },
+            "errors": [format!("Run with id={foreign_run} not found")],
+        })
+    );
+}
+
+/// No request, however badly typed, makes an MLflow route answer 5xx: every field of every
+/// endpoint's message, in turn, set to each kind of JSON value (and NaN, huge and negative
+/// numbers), on top of a well-formed request.
+#[tokio::test]
+async fn badly_typed_fields_never_answer_5xx() {
+    use crate::mlflow::schema::{self, Spec};
+    let world = world().await;
+    let router = &world.app.router;
+    let carl = world.tokens[2].as_deref().unwrap();
+    let base = "/projects/acme/churn/api/2.0/mlflow";
+    let run = send(
+        router,
+        json_request(
+            "POST",
+            &format!("{base}/runs/create"),
+            Some(carl),
+            &json!({ "experiment_id": "0" }),
+        ),
+    )
+    .await
+    .json();
+    let run_id = run["run"]["info"]["run_id"].as_str().unwrap().to_string();
+    let routes: Vec<(&str, &str, &Spec, Value)> = vec![
+        (
+            "POST",
+            "experiments/create",
+            &schema::CREATE_EXPERIMENT,
+            json!({ "name": "e" }),
+        ),
+        (
+            "GET",
+            "experiments/get",
+            &schema::EXPERIMENT_ID,
+            json!({ "experiment_id": "0" }),
+        ),
+        (
+            "POST",
+            "experiments/search",
+            &schema::SEARCH_EXPERIMENTS,
+            json!({ "max_results": 5 }),
+        ),
+        (
+            "POST",
+            "experiments/update",
+            &schema::UPDATE_EXPERIMENT,
+            json!({ "experiment_id": "0", "new_name": "n" }),
+        ),
+        (
+            "POST",
+            "experiments/set-experiment-tag",
+            &schema::SET_EXPERIMENT_TAG,
+            json!({ "experiment_id": "0", "key": "k", "value": "v" }),
+        ),
+        (
+            "POST",
+            "runs/create",
+            &schema::CREATE_RUN,
+            json!({ "experiment_id": "0" }),
+        ),
+        (
+            "GET",
+            "runs/get",
+            &schema::GET_RUN,
+            json!({ "run_id": run_id }),
+        ),
+        (
+            "POST",
+            "runs/update",
+            &schema::UPDATE_RUN,
+            json!({ "run_id": run_id, "status": "RUNNING" }),
+        ),
+        (
+            "POST",
+            "runs/set-tag",
+            &schema::SET_TAG,
+            json!({ "run_id": run_id, "key": "k", "value": "v" }),
+        ),
+        (
+            "POST",
+            "runs/log-parameter",
+            &schema::LOG_PARAM,
+            json!({ "run_id": run_id, "key": "k", "value": "v" }),
+        ),
+        (
+            "POST",
+            "runs/log-metric",
+            &schema::LOG_METRIC,
+            json!({ "run_id": run_id, "key": "k", "value": 1.5, "timestamp": 1 }),
+        ),
+        (
+            "POST",
+            "runs/log-batch",
+            &schema::LOG_BATCH,
+            json!({ "run_id": run_id, "metrics": [{ "key": "b", "value": 1, "timestamp": 1 }] }),
+        ),
+        (
+            "POST",
+            "runs/log-inputs",
+            &schema::LOG_INPUTS,
+            json!({ "run_id": run_id }),
+        ),
+        (
+            "POST",
+            "runs/outputs",
+            &schema::LOG_OUTPUTS,
+            json!({ "run_id": run_id, "models": [] }),
+        ),
+        (
+            "POST",
+            "runs/log-model",
+            &schema::LOG_MODEL,
+            json!({ "run_id": run_id, "model_json": "{}" }),
+        ),
+        (
+            "POST",
+            "runs/search",
+            &schema::SEARCH_RUNS,
+            json!({ "experiment_ids": ["0"] }),
+        ),
+        (
+            "GET",
+            "metrics/get-history",
+            &schema::GET_METRIC_HISTORY,
+            json!({ "run_id": run_id, "metric_key": "k" }),
+        ),
+        (
+            "GET",
+            "metrics/get-history-bulk-interval",
+            &schema::GET_METRIC_HISTORY_BULK_INTERVAL,
+            json!({ "run_ids": [run_id], "metric_key": "k" }),
+        ),
+        (
+            "GET",
+            "artifacts/list",
+            &schema::LIST_ARTIFACTS,
+            json!({ "run_id": run_id }),
+        ),
+        (
+            "POST",
+            "logged-models",
+            &schema::CREATE_LOGGED_MODEL,
+            json!({ "experiment_id": "0" }),
+        ),
+        (
+            "POST",
+            "logged-models/search",
+            &schema::SEARCH_LOGGED_MODELS,
+            json!({ "experiment_ids": ["0"] }),
+        ),
+        (
+            "POST",
+            "registered-models/create",
+            &schema::CREATE_REGISTERED_MODEL,
+            json!({ "name": "m" }),
+        ),
+        (
+            "GET",
+            "registered-models/search",
+            &schema::SEARCH_REGISTERED_MODELS,
+            json!({}),
+        ),
+        (
+            "POST",
+            "registered-models/get-latest-versions",
+            &schema::GET_LATEST_VERSIONS,
+            json!({ "name": "m" }),
+        ),
+        (
+            "POST",
+            "model-versions/create",
+            &schema::CREATE_MODEL_VERSION,
+            json!({ "name": "m", "source": format!("runs:/{run_id}/x"), "run_id": run_id }),
+        ),
+        (
+            "GET",
+            "model-versions/get",
+            &schema::MODEL_VERSION,
+            json!({ "name": "m", "version": "1" }),
+        ),
+        (
+            "POST",
+            "model-versions/transition-stage",
+            &schema::TRANSITION_STAGE,
+            json!({ "name": "m", "version": "1", "stage": "Staging" }),
+        ),
+        (
+            "GET",
+            "model-versions/search",
+            &schema::SEARCH_MODEL_VERSIONS,
+            json!({}),
+        ),
+        (
+            "POST",
+            "registered-models/alias",
+            &schema::SET_REGISTERED_MODEL_ALIAS,
+            json!({ "name": "m", "alias": "a", "version": "1" }),
+        ),
+    ];
+    let odd = [
+        Value::Null,
+        json!(true),
+        json!(-1),
+        json!(1.5),
+        json!(1e308),
+        json!(18_446_744_073_709_551_615_u64),
+        json!("NaN"),
+        json!("x"),
+        json!(""),
+        json!([]),
+        json!([1, null, {}]),
+        json!({}),
+        json!({ "key": 1 }),
+    ];
+    let mut checked = 0;
+    for (method, path, spec, valid) in routes {
+        for (field, _) in spec.fields {
+            for value in &odd {
+                let mut body = valid.clone();
+                body[*field] = value.clone();
+                let request = if method == "GET" {
+                    let query: String = body
+                        .as_object()
+                        .unwrap()
+                        .iter()
+                        .map(|(key, value)| {
+                            let text = value
+                                .as_str()
+                                .map_or_else(|| value.to_string(), str::to_string);
+                            format!(
+                                "{key}={}&",
+                                url::form_urlencoded::byte_serialize(text.as_bytes())
+                                    .collect::<String>()
+                            )
+                        })
+                        .collect();
+                    get_as(&format!("{base}/{path}?{query}"), carl)
+                } else {
+                    json_request(method, &format!("{base}/{path}"), Some(carl), &body)
+                };
+                let answer = send(router, request).await;
+                checked += 1;
+                assert!(
+                    answer.status.as_u16() < 500 && answer.json().is_object(),
+                    "{method} {path} with {field} = {value}: {} {}",
+                    answer.status,
+                    answer.body
+                );
+            }
+        }
+    }
+    assert!(checked > 1000, "{checked}");
+}

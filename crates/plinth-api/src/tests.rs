@@ -23,7 +23,11 @@ pub(crate) struct TestApp {
 pub(crate) const ADMIN_PASSWORD: &str = "keeper-of-the-platform-77";
 
 pub(crate) async fn app_with(settings: ServerSettings) -> TestApp {
-    let store = open_sqlite_temp().await;
+    app_on(open_sqlite_temp().await, settings).await
+}
+
+/// The app over a given metadata store (the PostgreSQL variants of router tests).
+pub(crate) async fn app_on(store: TestStore, settings: ServerSettings) -> TestApp {
     let metastore = store.shared();
     let installation = metastore
         .record_startup(plinth_types::VERSION)
@@ -56,9 +60,10 @@ pub(crate) async fn app_with(settings: ServerSettings) -> TestApp {
         plinth_core::RuntimeSettings::new("http://127.0.0.1:9", runtime_root.path().join("work")),
         std::sync::Arc::new(plinth_core::SystemClock),
     );
+    let backend = format!("{}://test", metastore.backend());
     let state = AppState::new(
         metastore,
-        "sqlite://test".to_string(),
+        backend,
         artifacts,
         identity,
         runtime,

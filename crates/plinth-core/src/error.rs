@@ -19,6 +19,10 @@ pub enum CoreError {
         /// Its name.
         id: String,
     },
+    /// The object does not exist, described by a complete message (MLflow's words for the
+    /// tracking API: "No such artifact: 'model/MLmodel'").
+    #[error("{0}")]
+    Missing(String),
     /// The caller is not authenticated, or the credentials are wrong.
     #[error("{0}")]
     Unauthenticated(String),
@@ -64,7 +68,7 @@ impl HasErrorKind for CoreError {
     fn kind(&self) -> ErrorKind {
         match self {
             CoreError::InvalidArgument(_) => ErrorKind::InvalidArgument,
-            CoreError::NotFound { .. } => ErrorKind::NotFound,
+            CoreError::NotFound { .. } | CoreError::Missing(_) => ErrorKind::NotFound,
             CoreError::Unauthenticated(_) => ErrorKind::Unauthenticated,
             CoreError::MfaRequired(_) => ErrorKind::MfaRequired,
             CoreError::Forbidden(_) => ErrorKind::Forbidden,

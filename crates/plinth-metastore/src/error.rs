@@ -6,22 +6,28 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Why a metadata store call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The addressed object does not exist.
-    #[error("{entity} `{id}` not found")]
+    /// The addressed object does not exist. Tracking and registry objects are named as
+    /// MLflow names them ("Run with id=… not found"): its client shows the message verbatim
+    /// and scripts match on it.
+    #[error("{}", not_found_message(entity, id))]
     NotFound {
         /// What kind of object, e.g. `server metadata`.
         entity: &'static str,
         /// Its identifier.
         id: String,
     },
-    /// An object with the same identity exists.
-    #[error("{entity} `{id}` already exists")]
+    /// An object with the same identity exists (MLflow's words for its objects, as above).
+    #[error("{}", already_exists_message(entity, id))]
     AlreadyExists {
         /// What kind of object.
         entity: &'static str,
         /// Its identifier.
         id: String,
     },
+    /// An object that does not exist, described by a complete message in MLflow's words
+    /// when the entity and id cannot say it ("No tag with name: … in run with id …").
+    #[error("{0}")]
+    Missing(String),
     /// The change contradicts the stored state (e.g. deleting a pool classes still use).
     #[error("{0}")]
     Conflict(String),
@@ -48,7 +54,7 @@ pub enum StoreError {
 impl HasErrorKind for StoreError {
     fn kind(&self) -> ErrorKind {
         match self {
-            StoreError::NotFound { .. } => ErrorKind::NotFound,
+            StoreError::NotFound { .. } | StoreError::Missing(_) => ErrorKind::NotFound,
             StoreError::AlreadyExists { .. } => ErrorKind::AlreadyExists,
             StoreError::InvalidArgument { .. } | StoreError::InvalidValue(_) => {
                 ErrorKind::InvalidArgument
@@ -57,6 +63,35 @@ impl HasErrorKind for StoreError {
             StoreError::Unavailable(_) => ErrorKind::Unavailable,
             StoreError::Backend(_) => ErrorKind::Internal,
         }
+    }
+}
+
+/// What a missing object is called: MLflow's sentences for tracking and registry objects,
+/// "{entity} `{id}` not found" for the rest of the platform.
+fn not_found_message(entity: &str, id: &str) -> String {
+    match entity {
+        "run" => format!("Run with id={id} not found"),
+        "experiment" => format!("No Experiment with id={id} exists"),
+        "experiment name" => format!("Could not find experiment with name '{id}'"),
+        "logged model" => format!("Logged model with ID '{id}' not found."),
+        "registered model" => format!("Registered Model with name={id} not found"),
+        "model version" => match id.rsplit_once('/') {
+            Some((name, version)) => {
+                format!("Model Version (name={name}, version={version}) not found")
+            }
+            None => format!("Model Version ({id}) not found"),
+        },
+        "latest version of registered model" => format!("Latest version not found for model {id}."),
+        _ => format!("{entity} `{id}` not found"),
+    }
+}
+
+/// What a duplicate is called (as [`not_found_message`]).
+fn already_exists_message(entity: &str, id: &str) -> String {
+    match entity {
+        "experiment" => format!("Experiment(name={id}) already exists."),
+        "registered model" => format!("Registered Model (name={id}) already exists."),
+        _ => format!("{entity} `{id}` already exists"),
     }
 }
 

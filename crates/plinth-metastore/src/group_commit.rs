@@ -234,6 +234,7 @@ pub(crate) fn copy_of(error: &StoreError) -> StoreError {
             entity,
             id: id.clone(),
         },
+        StoreError::Missing(message) => StoreError::Missing(message.clone()),
         StoreError::Conflict(message) => StoreError::Conflict(message.clone()),
         StoreError::InvalidArgument { field, reason } => StoreError::InvalidArgument {
             field,

@@ -37,7 +37,7 @@ pub use identity::{
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresMetadataStore;
 pub use registry::{
-    NewModelVersion, NewRegisteredModel, RegistrySearch, RegistryStore,
+    NewModelVersion, NewRegisteredModel, RegisteredModelUpdate, RegistrySearch, RegistryStore,
     MAX_MODEL_VERSIONS_PER_PAGE, MAX_REGISTERED_MODELS_PER_PAGE,
 };
 pub use runtime::{
@@ -45,10 +45,10 @@ pub use runtime::{
 };
 pub use sqlite::SqliteMetadataStore;
 pub use tracking::{
-    BulkIntervalQuery, DatasetFilter, ExperimentRunStats, ExperimentSearch, LogBatch,
-    LoggedModelOrderBy, LoggedModelSearch, MetricBucket, MetricChart, MetricChartQuery,
+    BulkIntervalQuery, DatasetFilter, DatasetSummary, ExperimentRunStats, ExperimentSearch,
+    LogBatch, LoggedModelOrderBy, LoggedModelSearch, MetricBucket, MetricChart, MetricChartQuery,
     NewExperiment, NewLoggedModel, NewRun, RunSearch, RunUpdate, TrackingStore, MAX_CHART_BUCKETS,
-    MAX_ENTITIES_PER_BATCH, MAX_EXPERIMENTS_PER_PAGE, MAX_METRICS_PER_BATCH,
+    MAX_DATASET_SUMMARIES, MAX_ENTITIES_PER_BATCH, MAX_EXPERIMENTS_PER_PAGE, MAX_METRICS_PER_BATCH,
     MAX_PARAMS_TAGS_PER_BATCH, MAX_RUNS_PER_PAGE,
 };
 

@@ -24,6 +24,19 @@ pub struct NewRegisteredModel {
     pub description: Option<String>,
     /// Initial tags.
     pub tags: Vec<RegisteredModelTag>,
+    /// Who creates it (the caller's login name).
+    pub user_id: Option<String>,
+    /// A deployment job the client attaches, if any.
+    pub deployment_job_id: Option<String>,
+}
+
+/// A change of a registered model (MLflow's `registered-models/update`).
+#[derive(Clone, Debug, Default)]
+pub struct RegisteredModelUpdate {
+    /// The new description (`None`: none).
+    pub description: Option<String>,
+    /// A new deployment job, when given (`None` keeps the one it has).
+    pub deployment_job_id: Option<String>,
 }
 
 /// A model version to create.
@@ -100,7 +113,7 @@ pub trait RegistryStore: Send + Sync {
         &self,
         project_id: &str,
         name: &str,
-        description: Option<&str>,
+        update: &RegisteredModelUpdate,
         now_ms: i64,
     ) -> StoreResult<RegisteredModel>;
 

@@ -30,6 +30,8 @@ pub(crate) struct RegisteredModelRow {
     description: Option<String>,
     creation_time: i64,
     last_updated_time: i64,
+    user_id: Option<String>,
+    deployment_job_id: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -138,6 +140,8 @@ pub(crate) fn assemble_models(
                     latest_versions: Vec::new(),
                     tags: Vec::new(),
                     aliases: Vec::new(),
+                    user_id: row.user_id,
+                    deployment_job_id: row.deployment_job_id,
                 },
             )
         })
@@ -318,8 +322,8 @@ macro_rules! impl_registry_queries {
                     let binds = &sql.binds;
                     let rows: Vec<$crate::registry_sql::RegisteredModelRow> = sqlx::query_as_with(
                         &format!(
-                            "SELECT id, name, description, creation_time, last_updated_time FROM registered_models \
-                             WHERE id IN {list}"
+                            "SELECT id, name, description, creation_time, last_updated_time, user_id, \
+                             deployment_job_id FROM registered_models WHERE id IN {list}"
                         ),
                         arguments::<$db>(binds)?,
                     )
@@ -404,18 +408,26 @@ macro_rules! impl_registry_queries {
                 for tag in &model.tags {
                     validate::validate_registry_tag(&tag.key, &tag.value)?;
                 }
-                if let Some(description) = &model.description {
-                    validate::no_nul(description, "description")?;
+                for (value, what) in [
+                    (&model.description, "description"),
+                    (&model.user_id, "user_id"),
+                    (&model.deployment_job_id, "deployment_job_id"),
+                ] {
+                    if let Some(value) = value {
+                        validate::no_nul(value, what)?;
+                    }
                 }
                 let mut transaction = self.pool.begin_with(($dialect).begin_write()).await?;
                 let id: i64 = sqlx::query_scalar(
                     "INSERT INTO registered_models (project_id, name, description, creation_time, last_updated_time, \
-                     last_version) VALUES ($1, $2, $3, $4, $4, 0) RETURNING id",
+                     last_version, user_id, deployment_job_id) VALUES ($1, $2, $3, $4, $4, 0, $5, $6) RETURNING id",
                 )
                 .bind(project_id)
                 .bind(&model.name)
                 .bind(&model.description)
                 .bind(now_ms)
+                .bind(&model.user_id)
+                .bind(&model.deployment_job_id)
                 .fetch_one(&mut *transaction)
                 .await
                 .map_err(|error| $crate::identity_sql::unique_violation(error, &[("name", "registered model", &model.name)]))?;
@@ -493,19 +505,26 @@ macro_rules! impl_registry_queries {
                 &self,
                 project_id: &str,
                 name: &str,
-                description: Option<&str>,
+                update: &$crate::RegisteredModelUpdate,
                 now_ms: i64,
             ) -> $crate::StoreResult<plinth_types::RegisteredModel> {
-                if let Some(description) = description {
-                    $crate::tracking::validate::no_nul(description, "description")?;
+                for (value, what) in [
+                    (&update.description, "description"),
+                    (&update.deployment_job_id, "deployment_job_id"),
+                ] {
+                    if let Some(value) = value {
+                        $crate::tracking::validate::no_nul(value, what)?;
+                    }
                 }
                 let changed = sqlx::query(
-                    "UPDATE registered_models SET description = $1, last_updated_time = $2 WHERE project_id = $3 AND name = $4",
+                    "UPDATE registered_models SET description = $1, last_updated_time = $2, \
+                     deployment_job_id = COALESCE($5, deployment_job_id) WHERE project_id = $3 AND name = $4",
                 )
-                .bind(description)
+                .bind(&update.description)
                 .bind(now_ms)
                 .bind(project_id)
                 .bind(name)
+                .bind(&update.deployment_job_id)
                 .execute(&self.pool)
                 .await?;
                 if changed.rows_affected() == 0 {

@@ -21,16 +21,17 @@ pub use registry::{
     registry_search_filters_orders_and_pages,
 };
 pub use tracking::{
-    bulk_interval_history_samples_evenly, concurrent_log_calls_each_get_their_own_result,
-    datasets_and_model_inputs_are_logged_once, default_experiment_is_created_once_per_project,
-    deleting_a_project_removes_its_tracking_data, experiment_run_stats_count_per_view,
-    experiment_search_filters_orders_and_pages, experiments_are_created_found_renamed_and_tagged,
-    experiments_are_soft_deleted_with_their_runs, log_batch_enforces_mlflow_limits,
-    logged_models_are_created_finalized_tagged_and_searched,
+    awkward_doubles, bulk_interval_history_samples_evenly,
+    concurrent_log_calls_each_get_their_own_result, datasets_and_model_inputs_are_logged_once,
+    default_experiment_is_created_once_per_project, deleting_a_project_removes_its_tracking_data,
+    experiment_run_stats_count_per_view, experiment_search_filters_orders_and_pages,
+    experiments_are_created_found_renamed_and_tagged, experiments_are_soft_deleted_with_their_runs,
+    log_batch_enforces_mlflow_limits, logged_models_are_created_finalized_tagged_and_searched,
     metric_charts_downsample_by_step_in_sql, metric_history_pages_through_twenty_thousand_points,
-    metrics_keep_history_and_latest_value, params_never_change_value,
-    runs_are_created_read_updated_and_deleted, search_runs_filters_like_mlflow,
-    search_runs_orders_nulls_and_nans_last, search_runs_pages_two_thousand_runs,
+    metric_values_are_stored_bit_for_bit, metrics_keep_history_and_latest_value,
+    params_never_change_value, runs_are_created_read_updated_and_deleted,
+    search_runs_filters_like_mlflow, search_runs_orders_nulls_and_nans_last,
+    search_runs_pages_two_thousand_runs,
 };
 
 use crate::{
@@ -148,6 +149,7 @@ macro_rules! metadata_store_suite {
             runs_are_created_read_updated_and_deleted
             params_never_change_value
             metrics_keep_history_and_latest_value
+            metric_values_are_stored_bit_for_bit
             log_batch_enforces_mlflow_limits
             concurrent_log_calls_each_get_their_own_result
             metric_history_pages_through_twenty_thousand_points

@@ -142,6 +142,23 @@ pub struct ExperimentRunStats {
     pub last_start_time: Option<i64>,
 }
 
+/// One dataset used by runs of an experiment, with the context it was used in (MLflow's
+/// `DatasetSummary`, which its UI lists per experiment).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DatasetSummary {
+    /// The experiment.
+    pub experiment_id: i64,
+    /// The dataset's name.
+    pub name: String,
+    /// Its digest.
+    pub digest: String,
+    /// The `mlflow.data.context` tag of a use of it (`training` …), if it had one.
+    pub context: Option<String>,
+}
+
+/// The most dataset summaries one search returns (MLflow's).
+pub const MAX_DATASET_SUMMARIES: i64 = 1_000;
+
 /// The most buckets one [`MetricChartQuery`] may ask for.
 pub const MAX_CHART_BUCKETS: i64 = 2_000;
 
@@ -402,6 +419,15 @@ pub trait TrackingStore: Send + Sync {
         project_id: &str,
         query: &BulkIntervalQuery,
     ) -> StoreResult<Vec<MetricWithRunId>>;
+
+    /// The datasets runs of the project's experiments named have used, one entry per
+    /// distinct (experiment, name, digest, context), at most [`MAX_DATASET_SUMMARIES`]
+    /// (MLflow's `search-datasets`; other projects' and unknown experiments add nothing).
+    async fn search_dataset_summaries(
+        &self,
+        project_id: &str,
+        experiment_ids: &[i64],
+    ) -> StoreResult<Vec<DatasetSummary>>;
 
     /// Counts the runs of the view in each of the project's experiments named (others'
     /// and unknown ids are left out, as are experiments without such runs).

@@ -278,6 +278,7 @@ pub(crate) fn assemble_logged_models(
             tags: Vec::new(),
             params: Vec::new(),
             metrics: Vec::new(),
+            registrations: Vec::new(),
         };
         models.insert(model.model_id.clone(), model);
     }
@@ -726,7 +727,29 @@ macro_rules! impl_tracking_queries {
                     )
                     .fetch_all(&self.pool)
                     .await?;
-                    out.extend($crate::tracking_sql::assemble_logged_models(chunk, rows, params, tags, metrics)?);
+                    let registrations: Vec<(String, String, i64)> = sqlx::query_as_with(
+                        &format!(
+                            "SELECT mv.model_id, m.name, mv.version FROM model_versions mv \
+                             JOIN registered_models m ON m.id = mv.registered_model_id \
+                             WHERE mv.model_id IN {list} AND mv.current_stage != 'Deleted_Internal' \
+                             ORDER BY mv.model_id, m.name, mv.version"
+                        ),
+                        arguments::<$db>(binds)?,
+                    )
+                    .fetch_all(&self.pool)
+                    .await?;
+                    let mut models = $crate::tracking_sql::assemble_logged_models(chunk, rows, params, tags, metrics)?;
+                    for model in &mut models {
+                        model.registrations = registrations
+                            .iter()
+                            .filter(|(owner, _, _)| *owner == model.model_id)
+                            .map(|(_, name, version)| plinth_types::LoggedModelRegistration {
+                                name: name.clone(),
+                                version: *version,
+                            })
+                            .collect();
+                    }
+                    out.extend(models);
                 }
                 Ok(out)
             }
@@ -1296,7 +1319,7 @@ macro_rules! impl_tracking_queries {
                 .fetch_optional(&self.pool)
                 .await?;
                 let id = id.ok_or_else(|| $crate::StoreError::NotFound {
-                    entity: "experiment",
+                    entity: "experiment name",
                     id: name.to_string(),
                 })?;
                 self.tracking_experiment(project_id, id).await
@@ -1460,7 +1483,11 @@ macro_rules! impl_tracking_queries {
                     .bind(key)
                     .execute(&mut *transaction)
                     .await?;
-                $crate::identity_sql::found(deleted.rows_affected(), "experiment tag", key)?;
+                if deleted.rows_affected() == 0 {
+                    return Err($crate::StoreError::Missing(format!(
+                        "No tag with name: {key} in experiment with id {experiment_id}"
+                    )));
+                }
                 transaction.commit().await?;
                 Ok(())
             }
@@ -1629,7 +1656,11 @@ macro_rules! impl_tracking_queries {
                     .bind(key)
                     .execute(&mut *transaction)
                     .await?;
-                $crate::identity_sql::found(deleted.rows_affected(), "run tag", key)?;
+                if deleted.rows_affected() == 0 {
+                    return Err($crate::StoreError::Missing(format!(
+                        "No tag with name: {key} in run with id {run_id}"
+                    )));
+                }
                 transaction.commit().await?;
                 Ok(())
             }
@@ -1939,6 +1970,42 @@ macro_rules! impl_tracking_queries {
                 Ok(out)
             }
 
+            async fn search_dataset_summaries(
+                &self,
+                project_id: &str,
+                experiment_ids: &[i64],
+            ) -> $crate::StoreResult<Vec<$crate::DatasetSummary>> {
+                use $crate::tracking::query::{arguments, Sql};
+                if experiment_ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut sql = Sql::default();
+                let project = sql.bind(project_id);
+                let ids = sql.list(experiment_ids);
+                let context = sql.bind("mlflow.data.context");
+                sql.text = format!(
+                    "SELECT DISTINCT d.experiment_id, d.name, d.digest, t.value FROM datasets d \
+                     JOIN inputs i ON i.dataset_id = d.id \
+                     LEFT JOIN input_tags t ON t.input_id = i.id AND t.key = {context} \
+                     WHERE d.experiment_id IN (SELECT id FROM experiments WHERE project_id = {project} AND id IN {ids}) \
+                     ORDER BY d.experiment_id, d.name, d.digest, t.value LIMIT {}",
+                    $crate::MAX_DATASET_SUMMARIES
+                );
+                let rows: Vec<(i64, String, String, Option<String>)> =
+                    sqlx::query_as_with(&sql.text, arguments::<$db>(&sql.binds)?)
+                        .fetch_all(&self.pool)
+                        .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(experiment_id, name, digest, context)| $crate::DatasetSummary {
+                        experiment_id,
+                        name,
+                        digest,
+                        context,
+                    })
+                    .collect())
+            }
+
             async fn experiment_run_stats(
                 &self,
                 project_id: &str,
@@ -2214,7 +2281,13 @@ macro_rules! impl_tracking_queries {
                     .bind(key)
                     .execute(&mut *transaction)
                     .await?;
-                $crate::identity_sql::found(deleted.rows_affected(), "logged model tag", key)?;
+                if deleted.rows_affected() == 0 {
+                    return Err($crate::StoreError::Missing(format!(
+                        "No tag with key {} found for model with ID {}.",
+                        $crate::tracking::filter::python_repr(key),
+                        $crate::tracking::filter::python_repr(model_id)
+                    )));
+                }
                 transaction.commit().await?;
                 Ok(())
             }

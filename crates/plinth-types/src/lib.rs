@@ -4,6 +4,7 @@
 mod error;
 mod identity;
 mod installation;
+mod python;
 mod redact;
 mod runtime;
 mod tracking;
@@ -14,6 +15,7 @@ pub use identity::{
     Organization, Project, ResourceName, Role, User, UserId, Username,
 };
 pub use installation::Installation;
+pub use python::python_float;
 pub use redact::redact_url;
 pub use runtime::{
     NodePool, PoolTaint, ProjectQuota, ProjectUsageNow, ResourceClass, UsageRecord, Workload,
@@ -21,10 +23,10 @@ pub use runtime::{
 };
 pub use tracking::{
     Dataset, DatasetInput, Experiment, ExperimentTag, InputTag, LifecycleStage, LoggedModel,
-    LoggedModelParameter, LoggedModelStatus, LoggedModelTag, Metric, MetricWithRunId, ModelInput,
-    ModelOutput, ModelVersion, ModelVersionStage, ModelVersionStatus, ModelVersionTag, Page, Param,
-    RegisteredModel, RegisteredModelAlias, RegisteredModelTag, Run, RunData, RunInfo, RunInputs,
-    RunOutputs, RunStatus, RunTag, ViewType,
+    LoggedModelParameter, LoggedModelRegistration, LoggedModelStatus, LoggedModelTag, Metric,
+    MetricWithRunId, ModelInput, ModelOutput, ModelVersion, ModelVersionStage, ModelVersionStatus,
+    ModelVersionTag, Page, Param, RegisteredModel, RegisteredModelAlias, RegisteredModelTag, Run,
+    RunData, RunInfo, RunInputs, RunOutputs, RunStatus, RunTag, ViewType,
 };
 
 /// The version of this build of Plinth, as set in Cargo.toml.

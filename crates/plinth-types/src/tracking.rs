@@ -429,6 +429,19 @@ pub struct LoggedModel {
     pub params: Vec<LoggedModelParameter>,
     /// Every metric logged for it, by key, step, timestamp.
     pub metrics: Vec<Metric>,
+    /// The registered model versions promoted from it, by name and version.
+    #[serde(default)]
+    pub registrations: Vec<LoggedModelRegistration>,
+}
+
+/// A registered model version promoted from a logged model (MLflow's
+/// `LoggedModelRegistrationInfo`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoggedModelRegistration {
+    /// The registered model's name.
+    pub name: String,
+    /// The version.
+    pub version: i64,
 }
 
 /// A tag on a registered model.
@@ -475,6 +488,12 @@ pub struct RegisteredModel {
     pub tags: Vec<RegisteredModelTag>,
     /// Aliases, by alias.
     pub aliases: Vec<RegisteredModelAlias>,
+    /// Who created it, if known.
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// The deployment job a client attached to it, if any.
+    #[serde(default)]
+    pub deployment_job_id: Option<String>,
 }
 
 /// One version of a registered model.

@@ -8,9 +8,11 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::StreamExt;
+use plinth_core::tracking::safe_relative_path;
 use serde_json::{json, Value};
 
 use super::entities;
+use super::schema;
 use super::wire::{Message, MlflowError, MlflowResult};
 use super::{Params, Scoped};
 use crate::AppState;
@@ -23,18 +25,24 @@ pub(crate) async fn list_artifacts(
     Scoped(service, pass): Scoped,
     message: Message,
 ) -> MlflowResult<Json<Value>> {
-    let path = message.opt_str("path")?.unwrap_or_default();
+    let message = message.checked(&schema::LIST_PROXIED_ARTIFACTS)?;
+    let path = match message.opt_str("path")? {
+        Some(path) => safe_relative_path(&path)?,
+        None => String::new(),
+    };
     let files = service.list_artifacts(&pass, &path).await?;
-    Ok(Json(json!({
-        "files": files.iter().map(entities::file_info).collect::<Vec<_>>()
-    })))
+    Ok(Json(entities::page(
+        "files",
+        files.iter().map(entities::file_info).collect(),
+        None,
+    )))
 }
 
 pub(crate) async fn download_artifact(
     Scoped(service, pass): Scoped,
     params: Params,
 ) -> MlflowResult<Response> {
-    let path = params.get("artifact_path")?;
+    let path = safe_relative_path(&params.get("artifact_path")?)?;
     let (info, stream) = service.get_artifact(&pass, &path).await?;
     let file_name = path.rsplit('/').next().unwrap_or("artifact");
     Ok(artifact_response(
@@ -128,7 +136,7 @@ pub(crate) async fn upload_artifact(
     params: Params,
     request: Request,
 ) -> MlflowResult<Json<Value>> {
-    let path = params.get("artifact_path")?;
+    let path = safe_relative_path(&params.get("artifact_path")?)?;
     let stream = request.into_body().into_data_stream().boxed();
     service.put_artifact(&pass, &path, stream).await?;
     Ok(Json(json!({})))
@@ -138,7 +146,7 @@ pub(crate) async fn delete_artifact(
     Scoped(service, pass): Scoped,
     params: Params,
 ) -> MlflowResult<Json<Value>> {
-    let path = params.get("artifact_path")?;
+    let path = safe_relative_path(&params.get("artifact_path")?)?;
     service.delete_artifact(&pass, &path).await?;
     Ok(Json(json!({})))
 }
@@ -166,7 +174,8 @@ pub(crate) async fn create_multipart_upload(
     headers: HeaderMap,
     message: Message,
 ) -> MlflowResult<Json<Value>> {
-    let path = params.get("artifact_path")?;
+    let path = safe_relative_path(&params.get("artifact_path")?)?;
+    let message = message.checked(&schema::CREATE_MULTIPART_UPLOAD)?;
     let num_parts = message.opt_i64("num_parts")?.unwrap_or(1);
     // As MLflow's server: the URL names the folder, `path` the client's local file, whose
     // base name is the artifact's name.
@@ -224,6 +233,7 @@ pub(crate) async fn complete_multipart_upload(
     Scoped(service, pass): Scoped,
     message: Message,
 ) -> MlflowResult<Json<Value>> {
+    let message = message.checked(&schema::FINISH_MULTIPART_UPLOAD)?;
     let upload_id = message.str("upload_id")?;
     service.complete_multipart_upload(&pass, &upload_id).await?;
     Ok(Json(json!({})))
@@ -233,6 +243,7 @@ pub(crate) async fn abort_multipart_upload(
     Scoped(service, pass): Scoped,
     message: Message,
 ) -> MlflowResult<Json<Value>> {
+    let message = message.checked(&schema::FINISH_MULTIPART_UPLOAD)?;
     let upload_id = message.str("upload_id")?;
     service.abort_multipart_upload(&pass, &upload_id).await?;
     Ok(Json(json!({})))

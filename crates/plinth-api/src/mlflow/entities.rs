@@ -2,7 +2,7 @@
 //! field names, as MLflow's server writes it: int64 as numbers, ids as strings, unset
 //! fields left out).
 
-use plinth_core::tracking::ArtifactFile;
+use plinth_core::tracking::{ArtifactFile, ArtifactListing};
 use plinth_types::{
     Experiment, LoggedModel, LoggedModelStatus, Metric, MetricWithRunId, ModelVersion,
     RegisteredModel, Run, RunInfo,
@@ -19,16 +19,19 @@ fn tags<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Value {
     )
 }
 
-/// Removes `null` members, as proto3 JSON leaves unset fields out.
+/// Removes `null` members and empty lists, as MLflow's JSON leaves out unset fields and
+/// empty repeated ones.
 fn compact(mut value: Value) -> Value {
     if let Value::Object(map) = &mut value {
-        map.retain(|_, member| !member.is_null());
+        map.retain(|_, member| {
+            !member.is_null() && !member.as_array().is_some_and(|items| items.is_empty())
+        });
     }
     value
 }
 
 pub(crate) fn experiment(experiment: &Experiment) -> Value {
-    json!({
+    compact(json!({
         "experiment_id": experiment.experiment_id.to_string(),
         "name": experiment.name,
         "artifact_location": experiment.artifact_location,
@@ -36,7 +39,7 @@ pub(crate) fn experiment(experiment: &Experiment) -> Value {
         "last_update_time": experiment.last_update_time,
         "creation_time": experiment.creation_time,
         "tags": tags(experiment.tags.iter().map(|tag| (tag.key.as_str(), tag.value.as_str()))),
-    })
+    }))
 }
 
 pub(crate) fn metric(metric: &Metric) -> Value {
@@ -76,6 +79,7 @@ impl<'a> From<&'a Metric> for MetricEntity<'a> {
 /// A page of metric history (`get-history`).
 #[derive(serde::Serialize)]
 pub(crate) struct MetricHistoryPage<'a> {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) metrics: Vec<MetricEntity<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) next_page_token: Option<&'a str>,
@@ -112,7 +116,7 @@ pub(crate) fn run(run: &Run) -> Value {
         .dataset_inputs
         .iter()
         .map(|input| {
-            json!({
+            compact(json!({
                 "tags": tags(input.tags.iter().map(|tag| (tag.key.as_str(), tag.value.as_str()))),
                 "dataset": compact(json!({
                     "name": input.dataset.name,
@@ -122,7 +126,7 @@ pub(crate) fn run(run: &Run) -> Value {
                     "schema": input.dataset.schema,
                     "profile": input.dataset.profile,
                 })),
-            })
+            }))
         })
         .collect();
     let model_inputs: Vec<Value> = run
@@ -139,13 +143,13 @@ pub(crate) fn run(run: &Run) -> Value {
         .collect();
     json!({
         "info": run_info(&run.info),
-        "data": {
+        "data": compact(json!({
             "metrics": run.data.metrics.iter().map(metric).collect::<Vec<_>>(),
             "params": tags(run.data.params.iter().map(|p| (p.key.as_str(), p.value.as_str()))),
             "tags": tags(run.data.tags.iter().map(|t| (t.key.as_str(), t.value.as_str()))),
-        },
-        "inputs": { "dataset_inputs": dataset_inputs, "model_inputs": model_inputs },
-        "outputs": { "model_outputs": model_outputs },
+        })),
+        "inputs": compact(json!({ "dataset_inputs": dataset_inputs, "model_inputs": model_inputs })),
+        "outputs": compact(json!({ "model_outputs": model_outputs })),
     })
 }
 
@@ -162,13 +166,17 @@ pub(crate) fn logged_model(model: &LoggedModel) -> Value {
         "source_run_id": model.source_run_id,
         "status_message": model.status_message,
         "tags": tags(model.tags.iter().map(|t| (t.key.as_str(), t.value.as_str()))),
+        "registrations": model.registrations.iter().map(|registration| json!({
+            "name": registration.name,
+            "version": registration.version.to_string(),
+        })).collect::<Vec<_>>(),
     }));
     json!({
         "info": info,
-        "data": {
+        "data": compact(json!({
             "params": tags(model.params.iter().map(|p| (p.key.as_str(), p.value.as_str()))),
             "metrics": model.metrics.iter().map(metric).collect::<Vec<_>>(),
-        },
+        })),
     })
 }
 
@@ -190,13 +198,14 @@ pub(crate) fn model_version(version: &ModelVersion) -> Value {
         "last_updated_timestamp": version.last_updated_timestamp,
         "user_id": version.user_id,
         "current_stage": version.current_stage.as_str(),
-        "description": version.description,
+        // MLflow's server always sends these two, empty when unset.
+        "description": version.description.as_deref().unwrap_or(""),
         "source": version.source,
         "run_id": version.run_id,
         "status": version.status.as_str(),
         "status_message": version.status_message,
         "tags": tags(version.tags.iter().map(|t| (t.key.as_str(), t.value.as_str()))),
-        "run_link": version.run_link,
+        "run_link": version.run_link.as_deref().unwrap_or(""),
         "aliases": version.aliases,
         "model_id": version.model_id,
     }))
@@ -207,13 +216,23 @@ pub(crate) fn registered_model(model: &RegisteredModel) -> Value {
         "name": model.name,
         "creation_timestamp": model.creation_timestamp,
         "last_updated_timestamp": model.last_updated_timestamp,
-        "description": model.description,
+        "description": model.description.as_deref().filter(|text| !text.is_empty()),
         "latest_versions": model.latest_versions.iter().map(model_version).collect::<Vec<_>>(),
         "tags": tags(model.tags.iter().map(|t| (t.key.as_str(), t.value.as_str()))),
         "aliases": model.aliases.iter().map(|alias| json!({
             "alias": alias.alias,
             "version": alias.version.to_string(),
         })).collect::<Vec<_>>(),
+        "user_id": model.user_id,
+        "deployment_job_id": model.deployment_job_id,
+    }))
+}
+
+/// A run's or logged model's artifact listing (`root_uri`, and `files` unless empty).
+pub(crate) fn listing(listing: &ArtifactListing) -> Value {
+    compact(json!({
+        "root_uri": listing.root_uri,
+        "files": listing.files.iter().map(file_info).collect::<Vec<_>>(),
     }))
 }
 
@@ -227,10 +246,13 @@ pub(crate) fn file_info(file: &ArtifactFile) -> Value {
     Value::Object(map)
 }
 
-/// A page of results: `{key: [...], "next_page_token": …}` (the token left out on the last page).
+/// A page of results: `{key: [...], "next_page_token": …}` (an empty list and the token of
+/// the last page left out, as MLflow's JSON does).
 pub(crate) fn page(key: &str, items: Vec<Value>, next_page_token: Option<String>) -> Value {
     let mut map = Map::new();
-    map.insert(key.to_string(), Value::Array(items));
+    if !items.is_empty() {
+        map.insert(key.to_string(), Value::Array(items));
+    }
     if let Some(token) = next_page_token {
         map.insert("next_page_token".to_string(), Value::String(token));
     }

@@ -16,8 +16,11 @@
 
 pub(crate) mod artifacts;
 mod entities;
+mod graphql;
 mod registry;
+pub(crate) mod schema;
 mod tracking;
+mod ui_api;
 pub(crate) mod wire;
 
 use std::collections::HashMap;
@@ -103,7 +106,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
 }
 
 /// Endpoint families of MLflow's API that Plinth does not offer (yet).
-const UNSUPPORTED: [&str; 21] = [
+const UNSUPPORTED: [&str; 20] = [
     "/mlflow/traces",
     "/mlflow/unified-traces",
     "/mlflow/get-online-trace-details",
@@ -117,7 +120,6 @@ const UNSUPPORTED: [&str; 21] = [
     "/mlflow/prompt-optimization",
     "/mlflow/review-queues",
     "/mlflow/webhooks",
-    "/mlflow/experiments/search-datasets",
     "/mlflow/artifacts/presigned-upload-url",
     "/mlflow/artifacts/presigned-download-url",
     "/mlflow/jobs",
@@ -166,11 +168,11 @@ async fn version() -> &'static str {
 #[derive(Default)]
 pub(crate) struct MlflowRoutes {
     router: Router<AppState>,
-    listed: Vec<(&'static str, &'static str)>,
+    listed: Vec<(&'static str, String)>,
 }
 
 impl MlflowRoutes {
-    fn add<H, T>(mut self, method: &'static str, path: &'static str, handler: H) -> Self
+    fn add<H, T>(mut self, method: &'static str, path: &str, handler: H) -> Self
     where
         H: axum::handler::Handler<T, AppState>,
         T: 'static,
@@ -184,15 +186,63 @@ impl MlflowRoutes {
             other => unreachable!("no MLflow route uses {other}"),
         };
         self.router = self.router.route(path, on(filter, handler));
-        self.listed.push((method, path));
+        self.listed.push((method, path.to_string()));
         self
     }
+}
 
-    /// Returns every `(method, path template)`.
-    #[cfg(test)]
-    pub(crate) fn listed(&self) -> &[(&'static str, &'static str)] {
-        &self.listed
-    }
+/// Every MLflow route of a project, as `(method, path template)` relative to the project's
+/// prefix: `/api/2.0/…` (each also served under `/ajax-api/2.0/…`), the routes MLflow
+/// serves only under `/ajax-api/2.0/…`, and those at the root (`/graphql` …).
+#[cfg(test)]
+pub(crate) fn every_route() -> Vec<(&'static str, String)> {
+    let api = api_v2_routes()
+        .listed
+        .into_iter()
+        .map(|(method, path)| (method, format!("/api/2.0{path}")));
+    let ajax = ajax_only_routes()
+        .listed
+        .into_iter()
+        .map(|(method, path)| (method, format!("/ajax-api/2.0{path}")));
+    api.chain(ajax).chain(root_routes("").listed).collect()
+}
+
+/// The routes MLflow's server keeps for its web UI under `/ajax-api/2.0` only.
+pub(crate) fn ajax_only_routes() -> MlflowRoutes {
+    use self::ui_api as u;
+    MlflowRoutes::default()
+        .add(
+            "GET",
+            "/mlflow/metrics/get-history-bulk",
+            u::get_metric_history_bulk,
+        )
+        .add("POST", "/mlflow/upload-artifact", u::upload_artifact)
+        .add(
+            "POST",
+            "/mlflow/experiments/search-datasets",
+            u::search_datasets,
+        )
+        .add("GET", "/mlflow/gateway-proxy", u::gateway_proxy)
+        .add("POST", "/mlflow/gateway-proxy", u::gateway_proxy)
+        .add(
+            "POST",
+            "/mlflow/runs/create-promptlab-run",
+            u::create_promptlab_run,
+        )
+}
+
+/// MLflow's routes outside its API prefixes, under `prefix` (empty, or a project's).
+fn root_routes(prefix: &str) -> MlflowRoutes {
+    use self::ui_api as u;
+    MlflowRoutes::default()
+        .add("GET", &format!("{prefix}/graphql"), graphql::graphql)
+        .add("POST", &format!("{prefix}/graphql"), graphql::graphql)
+        .add("GET", &format!("{prefix}/get-artifact"), u::get_artifact)
+        .add(
+            "GET",
+            &format!("{prefix}/model-versions/get-artifact"),
+            u::get_model_version_artifact,
+        )
 }
 
 /// MLflow's `/api/2.0` routes (also under `/ajax-api/2.0` and the project prefix).
@@ -438,6 +488,13 @@ fn api_v2() -> Router<AppState> {
     api_v2_routes().router.fallback(fallback)
 }
 
+fn ajax_v2() -> Router<AppState> {
+    api_v2_routes()
+        .router
+        .merge(ajax_only_routes().router)
+        .fallback(fallback)
+}
+
 fn api_v3() -> Router<AppState> {
     Router::new()
         .route("/mlflow/server-info", get(server_info))
@@ -450,14 +507,18 @@ pub(crate) fn router() -> Router<AppState> {
     for prefix in ["", "/projects/{organization}/{project}"] {
         router = router
             .nest(&format!("{prefix}/api/2.0"), api_v2())
-            .nest(&format!("{prefix}/ajax-api/2.0"), api_v2())
+            .nest(&format!("{prefix}/ajax-api/2.0"), ajax_v2())
             .nest(&format!("{prefix}/api/3.0"), api_v3())
             .nest(&format!("{prefix}/ajax-api/3.0"), api_v3())
             .route(&format!("{prefix}/health"), get(health))
-            .route(&format!("{prefix}/version"), get(version));
+            .route(&format!("{prefix}/version"), get(version))
+            .merge(root_routes(prefix).router);
     }
     router
 }
+
+/// MLflow's paths outside its API prefixes.
+const ROOT_PATHS: [&str; 3] = ["graphql", "get-artifact", "model-versions/get-artifact"];
 
 /// Returns whether a path belongs to MLflow's API (errors in MLflow's format).
 pub(crate) fn is_mlflow_path(path: &str) -> bool {
@@ -474,6 +535,7 @@ pub(crate) fn is_mlflow_path(path: &str) -> bool {
     ["api/2.0/", "api/3.0/", "ajax-api/2.0/", "ajax-api/3.0/"]
         .iter()
         .any(|prefix| rest.starts_with(prefix))
+        || ROOT_PATHS.contains(&rest)
 }
 
 /// Reshapes an error response no handler shaped (405, 413) on an MLflow path.

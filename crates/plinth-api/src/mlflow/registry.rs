@@ -2,14 +2,15 @@
 
 use axum::Json;
 use plinth_metastore::{
-    NewModelVersion, NewRegisteredModel, RegistrySearch, MAX_MODEL_VERSIONS_PER_PAGE,
-    MAX_REGISTERED_MODELS_PER_PAGE,
+    NewModelVersion, NewRegisteredModel, RegisteredModelUpdate, RegistrySearch,
+    MAX_MODEL_VERSIONS_PER_PAGE, MAX_REGISTERED_MODELS_PER_PAGE,
 };
 use plinth_types::{ModelVersionStage, ModelVersionTag, RegisteredModelTag};
 use serde_json::{json, Value};
 
 use super::entities;
-use super::wire::{max_results, Message, MlflowError, MlflowResult};
+use super::schema;
+use super::wire::{max_results, Message, MlflowError, MlflowResult, PageWords};
 use super::Scoped;
 
 type Reply = MlflowResult<Json<Value>>;
@@ -52,7 +53,7 @@ fn search_of(message: &Message, default: i64, limit: i64) -> MlflowResult<Regist
     Ok(RegistrySearch {
         filter: message.opt_str("filter")?.filter(|s| !s.is_empty()),
         order_by: message.str_list("order_by")?,
-        max_results: max_results(message, default, limit)?,
+        max_results: max_results(message, Some(default), limit, PageWords::Registry)?,
         page_token: message.opt_str("page_token")?.filter(|s| !s.is_empty()),
     })
 }
@@ -61,6 +62,7 @@ pub(crate) async fn create_registered_model(
     Scoped(service, pass): Scoped,
     message: Message,
 ) -> Reply {
+    let message = message.checked(&schema::CREATE_REGISTERED_MODEL)?;
     let model = NewRegisteredModel {
         name: message.str("name")?,
         description: message.opt_str("description")?.filter(|s| !s.is_empty()),
@@ -69,11 +71,16 @@ pub(crate) async fn create_registered_model(
             .into_iter()
             .map(|(key, value)| RegisteredModelTag { key, value })
             .collect(),
+        user_id: None,
+        deployment_job_id: message
+            .opt_str("deployment_job_id")?
+            .filter(|id| !id.is_empty()),
     };
     registered_model_reply(&service.create_registered_model(&pass, &model).await?)
 }
 
 pub(crate) async fn get_registered_model(Scoped(service, pass): Scoped, message: Message) -> Reply {
+    let message = message.checked(&schema::REGISTERED_MODEL_NAME)?;
     registered_model_reply(
         &service
             .get_registered_model(&pass, &message.str("name")?)
@@ -85,6 +92,7 @@ pub(crate) async fn search_registered_models(
     Scoped(service, pass): Scoped,
     message: Message,
 ) -> Reply {
+    let message = message.checked(&schema::SEARCH_REGISTERED_MODELS)?;
     let search = search_of(&message, 100, MAX_REGISTERED_MODELS_PER_PAGE)?;
     let page = service.search_registered_models(&pass, &search).await?;
     Ok(Json(entities::page(
@@ -98,6 +106,7 @@ pub(crate) async fn rename_registered_model(
     Scoped(service, pass): Scoped,
     message: Message,
 ) -> Reply {
+    let message = message.checked(&schema::RENAME_REGISTERED_MODEL)?;
     registered_model_reply(
         &service
             .rename_registered_model(&pass, &message.str("name")?, &message.str("new_name")?)
@@ -109,12 +118,18 @@ pub(crate) async fn update_registered_model(
     Scoped(service, pass): Scoped,
     message: Message,
 ) -> Reply {
+    let message = message.checked(&schema::UPDATE_REGISTERED_MODEL)?;
     registered_model_reply(
         &service
             .update_registered_model(
                 &pass,
                 &message.str("name")?,
-                message.opt_str("description")?.as_deref(),
+                &RegisteredModelUpdate {
+                    description: message.opt_str("description")?,
+                    deployment_job_id: message
+                        .opt_str("deployment_job_id")?
+                        .filter(|id| !id.is_empty()),
+                },
             )
             .await?,
     )
@@ -124,6 +139,7 @@ pub(crate) async fn delete_registered_model(
     Scoped(service, pass): Scoped,
     message: Message,
 ) -> Reply {
+    let message = message.checked(&schema::REGISTERED_MODEL_NAME)?;
     service
         .delete_registered_model(&pass, &message.str("name")?)
         .await?;
@@ -134,6 +150,7 @@ pub(crate) async fn set_registered_model_tag(
     Scoped(service, pass): Scoped,
     message: Message,
 ) -> Reply {
+    let message = message.checked(&schema::SET_REGISTERED_MODEL_TAG)?;
     let tag = RegisteredModelTag {
         key: message.str("key")?,
         value: message.str_or_empty("value")?,
@@ -148,6 +165,7 @@ pub(crate) async fn delete_registered_model_tag(
     Scoped(service, pass): Scoped,
     message: Message,
 ) -> Reply {
+    let message = message.checked(&schema::DELETE_REGISTERED_MODEL_TAG)?;
     service
         .delete_registered_model_tag(&pass, &message.str("name")?, &message.str("key")?)
         .await?;
@@ -158,6 +176,7 @@ pub(crate) async fn set_registered_model_alias(
     Scoped(service, pass): Scoped,
     message: Message,
 ) -> Reply {
+    let message = message.checked(&schema::SET_REGISTERED_MODEL_ALIAS)?;
     service
         .set_registered_model_alias(
             &pass,
@@ -173,6 +192,7 @@ pub(crate) async fn delete_registered_model_alias(
     Scoped(service, pass): Scoped,
     message: Message,
 ) -> Reply {
+    let message = message.checked(&schema::REGISTERED_MODEL_ALIAS)?;
     service
         .delete_registered_model_alias(&pass, &message.str("name")?, &message.str("alias")?)
         .await?;
@@ -183,6 +203,7 @@ pub(crate) async fn get_model_version_by_alias(
     Scoped(service, pass): Scoped,
     message: Message,
 ) -> Reply {
+    let message = message.checked(&schema::REGISTERED_MODEL_ALIAS)?;
     model_version_reply(
         &service
             .get_model_version_by_alias(&pass, &message.str("name")?, &message.str("alias")?)
@@ -191,6 +212,7 @@ pub(crate) async fn get_model_version_by_alias(
 }
 
 pub(crate) async fn get_latest_versions(Scoped(service, pass): Scoped, message: Message) -> Reply {
+    let message = message.checked(&schema::GET_LATEST_VERSIONS)?;
     let stages = message
         .str_list("stages")?
         .iter()
@@ -205,6 +227,7 @@ pub(crate) async fn get_latest_versions(Scoped(service, pass): Scoped, message: 
 }
 
 pub(crate) async fn create_model_version(Scoped(service, pass): Scoped, message: Message) -> Reply {
+    let message = message.checked(&schema::CREATE_MODEL_VERSION)?;
     let version = NewModelVersion {
         name: message.str("name")?,
         source: message.str("source")?,
@@ -223,6 +246,7 @@ pub(crate) async fn create_model_version(Scoped(service, pass): Scoped, message:
 }
 
 pub(crate) async fn get_model_version(Scoped(service, pass): Scoped, message: Message) -> Reply {
+    let message = message.checked(&schema::MODEL_VERSION)?;
     model_version_reply(
         &service
             .get_model_version(&pass, &message.str("name")?, version_of(&message)?)
@@ -231,6 +255,7 @@ pub(crate) async fn get_model_version(Scoped(service, pass): Scoped, message: Me
 }
 
 pub(crate) async fn update_model_version(Scoped(service, pass): Scoped, message: Message) -> Reply {
+    let message = message.checked(&schema::UPDATE_MODEL_VERSION)?;
     model_version_reply(
         &service
             .update_model_version(
@@ -247,6 +272,7 @@ pub(crate) async fn transition_model_version_stage(
     Scoped(service, pass): Scoped,
     message: Message,
 ) -> Reply {
+    let message = message.checked(&schema::TRANSITION_STAGE)?;
     model_version_reply(
         &service
             .transition_model_version_stage(
@@ -263,6 +289,7 @@ pub(crate) async fn transition_model_version_stage(
 }
 
 pub(crate) async fn delete_model_version(Scoped(service, pass): Scoped, message: Message) -> Reply {
+    let message = message.checked(&schema::MODEL_VERSION)?;
     service
         .delete_model_version(&pass, &message.str("name")?, version_of(&message)?)
         .await?;
@@ -273,6 +300,7 @@ pub(crate) async fn search_model_versions(
     Scoped(service, pass): Scoped,
     message: Message,
 ) -> Reply {
+    let message = message.checked(&schema::SEARCH_MODEL_VERSIONS)?;
     let search = search_of(
         &message,
         MAX_MODEL_VERSIONS_PER_PAGE,
@@ -290,6 +318,7 @@ pub(crate) async fn get_model_version_download_uri(
     Scoped(service, pass): Scoped,
     message: Message,
 ) -> Reply {
+    let message = message.checked(&schema::MODEL_VERSION_DOWNLOAD_URI)?;
     let uri = service
         .get_model_version_download_uri(&pass, &message.str("name")?, version_of(&message)?)
         .await?;
@@ -300,6 +329,7 @@ pub(crate) async fn set_model_version_tag(
     Scoped(service, pass): Scoped,
     message: Message,
 ) -> Reply {
+    let message = message.checked(&schema::SET_MODEL_VERSION_TAG)?;
     let tag = ModelVersionTag {
         key: message.str("key")?,
         value: message.str_or_empty("value")?,
@@ -314,6 +344,7 @@ pub(crate) async fn delete_model_version_tag(
     Scoped(service, pass): Scoped,
     message: Message,
 ) -> Reply {
+    let message = message.checked(&schema::DELETE_MODEL_VERSION_TAG)?;
     service
         .delete_model_version_tag(
             &pass,

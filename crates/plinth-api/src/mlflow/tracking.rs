@@ -15,7 +15,8 @@ use plinth_types::{
 use serde_json::{json, Value};
 
 use super::entities;
-use super::wire::{max_results, Message, MlflowError, MlflowResult};
+use super::schema;
+use super::wire::{max_results, Message, MlflowError, MlflowResult, PageWords};
 use super::{Params, Scoped};
 
 type Reply = MlflowResult<Json<Value>>;
@@ -75,6 +76,7 @@ fn metric_of(message: &Message) -> MlflowResult<Metric> {
 // ---------- experiments ----------
 
 pub(crate) async fn create_experiment(Scoped(service, pass): Scoped, message: Message) -> Reply {
+    let message = message.checked(&schema::CREATE_EXPERIMENT)?;
     let experiment = service
         .create_experiment(
             &pass,
@@ -89,6 +91,7 @@ pub(crate) async fn create_experiment(Scoped(service, pass): Scoped, message: Me
 }
 
 pub(crate) async fn get_experiment(Scoped(service, pass): Scoped, message: Message) -> Reply {
+    let message = message.checked(&schema::EXPERIMENT_ID)?;
     let experiment = service
         .get_experiment(&pass, &message.str("experiment_id")?)
         .await?;
@@ -101,6 +104,7 @@ pub(crate) async fn get_experiment_by_name(
     Scoped(service, pass): Scoped,
     message: Message,
 ) -> Reply {
+    let message = message.checked(&schema::GET_EXPERIMENT_BY_NAME)?;
     let experiment = service
         .get_experiment_by_name(&pass, &message.str("experiment_name")?)
         .await?;
@@ -110,11 +114,17 @@ pub(crate) async fn get_experiment_by_name(
 }
 
 pub(crate) async fn search_experiments(Scoped(service, pass): Scoped, message: Message) -> Reply {
+    let message = message.checked(&schema::SEARCH_EXPERIMENTS)?;
     let search = ExperimentSearch {
         view_type: view_type(&message, "view_type")?,
         filter: message.opt_str("filter")?.filter(|s| !s.is_empty()),
         order_by: message.str_list("order_by")?,
-        max_results: max_results(&message, 1000, MAX_EXPERIMENTS_PER_PAGE)?,
+        max_results: max_results(
+            &message,
+            None,
+            MAX_EXPERIMENTS_PER_PAGE,
+            PageWords::Tracking,
+        )?,
         page_token: message.opt_str("page_token")?.filter(|s| !s.is_empty()),
     };
     let page = service.search_experiments(&pass, &search).await?;
@@ -126,6 +136,7 @@ pub(crate) async fn search_experiments(Scoped(service, pass): Scoped, message: M
 }
 
 pub(crate) async fn update_experiment(Scoped(service, pass): Scoped, message: Message) -> Reply {
+    let message = message.checked(&schema::UPDATE_EXPERIMENT)?;
     let id = message.str("experiment_id")?;
     if let Some(new_name) = message.opt_str("new_name")? {
         service.rename_experiment(&pass, &id, &new_name).await?;
@@ -134,6 +145,7 @@ pub(crate) async fn update_experiment(Scoped(service, pass): Scoped, message: Me
 }
 
 pub(crate) async fn delete_experiment(Scoped(service, pass): Scoped, message: Message) -> Reply {
+    let message = message.checked(&schema::EXPERIMENT_ID)?;
     service
         .delete_experiment(&pass, &message.str("experiment_id")?)
         .await?;
@@ -141,6 +153,7 @@ pub(crate) async fn delete_experiment(Scoped(service, pass): Scoped, message: Me
 }
 
 pub(crate) async fn restore_experiment(Scoped(service, pass): Scoped, message: Message) -> Reply {
+    let message = message.checked(&schema::EXPERIMENT_ID)?;
     service
         .restore_experiment(&pass, &message.str("experiment_id")?)
         .await?;
@@ -148,6 +161,7 @@ pub(crate) async fn restore_experiment(Scoped(service, pass): Scoped, message: M
 }
 
 pub(crate) async fn set_experiment_tag(Scoped(service, pass): Scoped, message: Message) -> Reply {
+    let message = message.checked(&schema::SET_EXPERIMENT_TAG)?;
     let tag = ExperimentTag {
         key: message.str("key")?,
         value: message.str_or_empty("value")?,
@@ -162,6 +176,7 @@ pub(crate) async fn delete_experiment_tag(
     Scoped(service, pass): Scoped,
     message: Message,
 ) -> Reply {
+    let message = message.checked(&schema::DELETE_EXPERIMENT_TAG)?;
     service
         .delete_experiment_tag(&pass, &message.str("experiment_id")?, &message.str("key")?)
         .await?;
@@ -171,6 +186,7 @@ pub(crate) async fn delete_experiment_tag(
 // ---------- runs ----------
 
 pub(crate) async fn create_run(Scoped(service, pass): Scoped, message: Message) -> Reply {
+    let message = message.checked(&schema::CREATE_RUN)?;
     let request = RunRequest {
         experiment_id: message
             .opt_str("experiment_id")?
@@ -181,15 +197,27 @@ pub(crate) async fn create_run(Scoped(service, pass): Scoped, message: Message) 
         tags: run_tags(&message)?,
     };
     let run = service.create_run(&pass, request).await?;
-    Ok(Json(json!({ "run": entities::run(&run) })))
+    let mut run = entities::run(&run);
+    // MLflow's answer to create-run has no `outputs` (its get-run has an empty one).
+    if run["outputs"]
+        .as_object()
+        .is_some_and(|outputs| outputs.is_empty())
+    {
+        if let Some(run) = run.as_object_mut() {
+            run.remove("outputs");
+        }
+    }
+    Ok(Json(json!({ "run": run })))
 }
 
 pub(crate) async fn get_run(Scoped(service, pass): Scoped, message: Message) -> Reply {
+    let message = message.checked(&schema::GET_RUN)?;
     let run = service.get_run(&pass, &message.run_id()?).await?;
     Ok(Json(json!({ "run": entities::run(&run) })))
 }
 
 pub(crate) async fn update_run(Scoped(service, pass): Scoped, message: Message) -> Reply {
+    let message = message.checked(&schema::UPDATE_RUN)?;
     let status = match message.opt_str("status")? {
         None => None,
         Some(text) => {
@@ -221,16 +249,19 @@ pub(crate) async fn update_run(Scoped(service, pass): Scoped, message: Message) 
 }
 
 pub(crate) async fn delete_run(Scoped(service, pass): Scoped, message: Message) -> Reply {
+    let message = message.checked(&schema::RUN_ID_ONLY)?;
     service.delete_run(&pass, &message.run_id()?).await?;
     empty()
 }
 
 pub(crate) async fn restore_run(Scoped(service, pass): Scoped, message: Message) -> Reply {
+    let message = message.checked(&schema::RUN_ID_ONLY)?;
     service.restore_run(&pass, &message.run_id()?).await?;
     empty()
 }
 
 pub(crate) async fn set_tag(Scoped(service, pass): Scoped, message: Message) -> Reply {
+    let message = message.checked(&schema::SET_TAG)?;
     let tag = RunTag {
         key: message.str("key")?,
         value: message.str_or_empty("value")?,
@@ -240,6 +271,7 @@ pub(crate) async fn set_tag(Scoped(service, pass): Scoped, message: Message) -> 
 }
 
 pub(crate) async fn delete_tag(Scoped(service, pass): Scoped, message: Message) -> Reply {
+    let message = message.checked(&schema::DELETE_TAG)?;
     service
         .delete_run_tag(&pass, &message.run_id()?, &message.str("key")?)
         .await?;
@@ -247,6 +279,7 @@ pub(crate) async fn delete_tag(Scoped(service, pass): Scoped, message: Message) 
 }
 
 pub(crate) async fn log_param(Scoped(service, pass): Scoped, message: Message) -> Reply {
+    let message = message.checked(&schema::LOG_PARAM)?;
     let param = Param {
         key: message.str("key")?,
         value: message.str_or_empty("value")?,
@@ -256,6 +289,7 @@ pub(crate) async fn log_param(Scoped(service, pass): Scoped, message: Message) -
 }
 
 pub(crate) async fn log_metric(Scoped(service, pass): Scoped, message: Message) -> Reply {
+    let message = message.checked(&schema::LOG_METRIC)?;
     let metric = metric_of(&message)?;
     service
         .log_metric(&pass, &message.run_id()?, &metric)
@@ -264,6 +298,7 @@ pub(crate) async fn log_metric(Scoped(service, pass): Scoped, message: Message) 
 }
 
 pub(crate) async fn log_batch(Scoped(service, pass): Scoped, message: Message) -> Reply {
+    let message = message.checked(&schema::LOG_BATCH)?;
     let batch = LogBatch {
         metrics: message
             .messages("metrics")?
@@ -282,6 +317,7 @@ pub(crate) async fn log_batch(Scoped(service, pass): Scoped, message: Message) -
 }
 
 pub(crate) async fn log_inputs(Scoped(service, pass): Scoped, message: Message) -> Reply {
+    let message = message.checked(&schema::LOG_INPUTS)?;
     let mut datasets = Vec::new();
     for input in message.messages("datasets")? {
         let dataset = input.message("dataset")?.ok_or_else(|| {
@@ -319,6 +355,7 @@ pub(crate) async fn log_inputs(Scoped(service, pass): Scoped, message: Message) 
 }
 
 pub(crate) async fn log_outputs(Scoped(service, pass): Scoped, message: Message) -> Reply {
+    let message = message.checked(&schema::LOG_OUTPUTS)?;
     let models = message
         .messages("models")?
         .iter()
@@ -336,16 +373,32 @@ pub(crate) async fn log_outputs(Scoped(service, pass): Scoped, message: Message)
 }
 
 /// MLflow's `log-model` (2.x clients): appends the model's description to the run's
-/// `mlflow.log-model.history` tag, as MLflow's server does.
+/// `mlflow.log-model.history` tag, as MLflow's server does, after its checks.
 pub(crate) async fn log_model(Scoped(service, pass): Scoped, message: Message) -> Reply {
     const HISTORY_TAG: &str = "mlflow.log-model.history";
+    let message = message.checked(&schema::LOG_MODEL)?;
     let run_id = message.run_id()?;
     let model_json = message.str("model_json")?;
-    let model: Value = serde_json::from_str(&model_json).map_err(|error| {
-        MlflowError::invalid(format!(
-            "Invalid value for parameter 'model_json': not JSON ({error})"
-        ))
-    })?;
+    let model: Value = match serde_json::from_str::<Value>(&model_json) {
+        Ok(model @ Value::Object(_)) => model,
+        _ => {
+            return Err(MlflowError::invalid(format!(
+                "Malformed model info. \n {model_json} \n is not a valid JSON."
+            )))
+        }
+    };
+    // MLflow lists the missing fields as a Python set; they are sorted here.
+    let missing: Vec<String> = ["artifact_path", "flavors", "run_id", "utc_time_created"]
+        .iter()
+        .filter(|field| model.get(**field).is_none())
+        .map(|field| format!("'{field}'"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(MlflowError::invalid(format!(
+            "Model json is missing mandatory fields: {{{}}}",
+            missing.join(", ")
+        )));
+    }
     let run = service.get_run(&pass, &run_id).await?;
     let mut history: Vec<Value> = run
         .data
@@ -364,11 +417,12 @@ pub(crate) async fn log_model(Scoped(service, pass): Scoped, message: Message) -
 }
 
 pub(crate) async fn search_runs(Scoped(service, pass): Scoped, message: Message) -> Reply {
+    let message = message.checked(&schema::SEARCH_RUNS)?;
     let search = RunSearch {
         experiment_ids: Vec::new(),
         filter: message.opt_str("filter")?.filter(|s| !s.is_empty()),
         run_view_type: view_type(&message, "run_view_type")?,
-        max_results: max_results(&message, 1000, MAX_RUNS_PER_PAGE)?,
+        max_results: max_results(&message, Some(1000), MAX_RUNS_PER_PAGE, PageWords::Tracking)?,
         order_by: message.str_list("order_by")?,
         page_token: message.opt_str("page_token")?.filter(|s| !s.is_empty()),
     };
@@ -387,18 +441,38 @@ pub(crate) async fn get_metric_history(
     message: Message,
 ) -> MlflowResult<axum::response::Response> {
     use axum::response::IntoResponse as _;
+    let message = message.checked(&schema::GET_METRIC_HISTORY)?;
+    let max_results = message.opt_i64("max_results")?;
+    if let Some(max) = max_results.filter(|max| *max <= 0) {
+        return Err(MlflowError::invalid(format!(
+            "Invalid value {max} for parameter 'max_results' supplied. It must be a positive \
+             integer."
+        )));
+    }
     let page = service
         .get_metric_history(
             &pass,
             &message.run_id()?,
             &message.str("metric_key")?,
-            message.opt_i64("max_results")?,
+            max_results,
             message
                 .opt_str("page_token")?
                 .filter(|s| !s.is_empty())
                 .as_deref(),
         )
-        .await?;
+        .await;
+    // MLflow's store answers an unknown run (here: or another project's) with no history.
+    let page = match page {
+        Err(error)
+            if plinth_types::HasErrorKind::kind(&error) == plinth_types::ErrorKind::NotFound =>
+        {
+            plinth_types::Page {
+                items: Vec::new(),
+                next_page_token: None,
+            }
+        }
+        other => other?,
+    };
     let answer = entities::MetricHistoryPage {
         metrics: page
             .items
@@ -410,36 +484,18 @@ pub(crate) async fn get_metric_history(
     Ok(Json(answer).into_response())
 }
 
-/// The most runs one bulk-interval read may name, and the most points per run (MLflow's).
-const MAX_RUNS_BULK_INTERVAL: usize = 100;
+/// The most points per run a bulk-interval read returns (MLflow's).
 const MAX_RESULTS_PER_RUN: i64 = 2500;
 
 pub(crate) async fn get_metric_history_bulk_interval(
     Scoped(service, pass): Scoped,
     message: Message,
 ) -> Reply {
+    let message = message.checked(&schema::GET_METRIC_HISTORY_BULK_INTERVAL)?;
     let run_ids = message.str_list("run_ids")?;
-    if run_ids.is_empty() {
-        return Err(MlflowError::invalid(
-            "Missing value for required parameter 'run_ids'.",
-        ));
-    }
-    if run_ids.len() > MAX_RUNS_BULK_INTERVAL {
-        return Err(MlflowError::invalid(format!(
-            "GetMetricHistoryBulkInterval request must specify at most \
-             {MAX_RUNS_BULK_INTERVAL} run_ids. Received {} run_ids.",
-            run_ids.len()
-        )));
-    }
-    let max_results = match message.opt_i64("max_results")? {
-        None => MAX_RESULTS_PER_RUN,
-        Some(value) if (1..=MAX_RESULTS_PER_RUN).contains(&value) => value,
-        Some(_) => {
-            return Err(MlflowError::invalid(format!(
-                "max_results must be between 1 and {MAX_RESULTS_PER_RUN}."
-            )))
-        }
-    };
+    let max_results = message
+        .opt_i64("max_results")?
+        .unwrap_or(MAX_RESULTS_PER_RUN);
     let (start_step, end_step) = (message.opt_i64("start_step")?, message.opt_i64("end_step")?);
     match (start_step, end_step) {
         (Some(start), Some(end)) if start > end => {
@@ -465,12 +521,15 @@ pub(crate) async fn get_metric_history_bulk_interval(
     let metrics = service
         .get_metric_history_bulk_interval(&pass, &query)
         .await?;
-    Ok(Json(json!({
-        "metrics": metrics.iter().map(entities::metric_with_run_id).collect::<Vec<_>>()
-    })))
+    Ok(Json(entities::page(
+        "metrics",
+        metrics.iter().map(entities::metric_with_run_id).collect(),
+        None,
+    )))
 }
 
 pub(crate) async fn list_run_artifacts(Scoped(service, pass): Scoped, message: Message) -> Reply {
+    let message = message.checked(&schema::LIST_ARTIFACTS)?;
     let listing = service
         .list_run_artifacts(
             &pass,
@@ -478,10 +537,7 @@ pub(crate) async fn list_run_artifacts(Scoped(service, pass): Scoped, message: M
             message.opt_str("path")?.as_deref(),
         )
         .await?;
-    Ok(Json(json!({
-        "root_uri": listing.root_uri,
-        "files": listing.files.iter().map(entities::file_info).collect::<Vec<_>>(),
-    })))
+    Ok(Json(entities::listing(&listing)))
 }
 
 // ---------- logged models ----------
@@ -504,6 +560,7 @@ fn logged_model_reply(model: &plinth_types::LoggedModel) -> Reply {
 }
 
 pub(crate) async fn create_logged_model(Scoped(service, pass): Scoped, message: Message) -> Reply {
+    let message = message.checked(&schema::CREATE_LOGGED_MODEL)?;
     let model = NewLoggedModel {
         experiment_id: 0,
         name: message.opt_str("name")?.filter(|s| !s.is_empty()),
@@ -537,6 +594,7 @@ pub(crate) async fn finalize_logged_model(
     message: Message,
 ) -> Reply {
     let model_id = params.get("model_id")?;
+    let message = message.checked(&schema::FINALIZE_LOGGED_MODEL)?;
     let status = logged_model_status(&message.str("status")?)?;
     logged_model_reply(
         &service
@@ -557,6 +615,7 @@ pub(crate) async fn set_logged_model_tags(
     message: Message,
 ) -> Reply {
     let model_id = params.get("model_id")?;
+    let message = message.checked(&schema::SET_LOGGED_MODEL_TAGS)?;
     let tags: Vec<LoggedModelTag> = message
         .pairs("tags")?
         .into_iter()
@@ -587,6 +646,7 @@ pub(crate) async fn log_logged_model_params(
     message: Message,
 ) -> Reply {
     let model_id = params.get("model_id")?;
+    let message = message.checked(&schema::LOG_LOGGED_MODEL_PARAMS)?;
     let params: Vec<LoggedModelParameter> = message
         .pairs("params")?
         .into_iter()
@@ -604,6 +664,7 @@ pub(crate) async fn list_logged_model_artifacts(
     message: Message,
 ) -> Reply {
     let model_id = params.get("model_id")?;
+    let message = message.checked(&schema::LIST_LOGGED_MODEL_ARTIFACTS)?;
     let listing = service
         .list_logged_model_artifacts(
             &pass,
@@ -611,13 +672,11 @@ pub(crate) async fn list_logged_model_artifacts(
             message.opt_str("artifact_directory_path")?.as_deref(),
         )
         .await?;
-    Ok(Json(json!({
-        "root_uri": listing.root_uri,
-        "files": listing.files.iter().map(entities::file_info).collect::<Vec<_>>(),
-    })))
+    Ok(Json(entities::listing(&listing)))
 }
 
 pub(crate) async fn search_logged_models(Scoped(service, pass): Scoped, message: Message) -> Reply {
+    let message = message.checked(&schema::SEARCH_LOGGED_MODELS)?;
     let datasets = message
         .messages("datasets")?
         .iter()
@@ -645,7 +704,7 @@ pub(crate) async fn search_logged_models(Scoped(service, pass): Scoped, message:
         filter: message.opt_str("filter")?.filter(|s| !s.is_empty()),
         datasets,
         order_by,
-        max_results: max_results(&message, 50, i64::from(i32::MAX))?,
+        max_results: max_results(&message, Some(50), i64::from(i32::MAX), PageWords::Tracking)?,
         page_token: message.opt_str("page_token")?.filter(|s| !s.is_empty()),
     };
     let page = service

@@ -10,6 +10,7 @@ use http::{Method, StatusCode};
 use plinth_types::{ErrorKind, HasErrorKind};
 use serde_json::{Map, Value};
 
+use super::schema::{self, Spec};
 use crate::error::error_chain;
 use crate::ApiError;
 
@@ -42,6 +43,25 @@ fn mlflow_code(kind: ErrorKind) -> (&'static str, StatusCode) {
     }
 }
 
+/// MLflow 3's `sqlstate` and `error_class` of an error code, as its server adds them to
+/// every error body (`mlflow/error_classification.py`, the client-side table its
+/// `MlflowException` derives them from); codes without an entry there get neither.
+fn classification(code: &str) -> Option<(&'static str, &'static str)> {
+    Some(match code {
+        "BAD_REQUEST" | "INVALID_PARAMETER_VALUE" => ("KAM00", "INVALID_PARAMETER_VALUE"),
+        "CUSTOMER_UNAUTHORIZED" | "PERMISSION_DENIED" => ("KAM00", "PERMISSION_DENIED"),
+        "ENDPOINT_NOT_FOUND" | "NOT_FOUND" | "RESOURCE_DOES_NOT_EXIST" => {
+            ("KAM00", "RESOURCE_NOT_FOUND")
+        }
+        "FEATURE_DISABLED" => ("KAM00", "FEATURE_DISABLED"),
+        "RESOURCE_ALREADY_EXISTS" => ("KAM00", "RESOURCE_ALREADY_EXISTS"),
+        "INTERNAL_ERROR" | "INVALID_STATE" | "TEMPORARILY_UNAVAILABLE" => {
+            ("XXM00", "CLIENT_INTERNAL_ERROR")
+        }
+        _ => return None,
+    })
+}
+
 /// The MLflow code a bare status stands for (responses no handler shaped).
 pub(crate) fn code_of_status(status: StatusCode) -> &'static str {
     match status.as_u16() {
@@ -64,6 +84,11 @@ impl MlflowError {
 
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
         MlflowError::new(ErrorKind::InvalidArgument, message)
+    }
+
+    /// What the answer says.
+    pub(crate) fn message(&self) -> &str {
+        &self.message
     }
 
     /// An endpoint of MLflow's API that Plinth does not offer.
@@ -135,11 +160,14 @@ impl IntoResponse for MlflowError {
         } else {
             self.message
         };
-        (
-            self.status,
-            Json(serde_json::json!({ "error_code": self.code, "message": message })),
-        )
-            .into_response()
+        let mut body = serde_json::Map::new();
+        body.insert("error_code".to_string(), Value::from(self.code));
+        body.insert("message".to_string(), Value::from(message));
+        if let Some((sqlstate, error_class)) = classification(self.code) {
+            body.insert("sqlstate".to_string(), Value::from(sqlstate));
+            body.insert("error_class".to_string(), Value::from(error_class));
+        }
+        (self.status, Json(Value::Object(body))).into_response()
     }
 }
 
@@ -147,9 +175,14 @@ impl IntoResponse for MlflowError {
 pub(crate) type MlflowResult<T> = Result<T, MlflowError>;
 
 /// A request message: the JSON body, or for `GET` the query parameters (a repeated
-/// parameter becomes a list), as MLflow's server reads them.
+/// parameter becomes a list), as MLflow's server reads them. Handlers check it against
+/// their endpoint's [`Spec`] first ([`Message::checked`]), as MLflow does.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Message(pub(crate) Map<String, Value>);
+pub(crate) struct Message {
+    fields: Map<String, Value>,
+    /// Read from a query string (every value a string, repeated keys as lists).
+    from_query: bool,
+}
 
 impl<S: Send + Sync> FromRequest<S> for Message {
     type Rejection = MlflowError;
@@ -157,6 +190,9 @@ impl<S: Send + Sync> FromRequest<S> for Message {
     async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
         if request.method() == Method::GET {
             return Ok(Message::from_query(request.uri().query().unwrap_or("")));
+        }
+        if matches!(*request.method(), Method::POST | Method::PUT) {
+            check_content_type(request.headers())?;
         }
         let bytes = axum::body::to_bytes(request.into_body(), usize::MAX)
             .await
@@ -179,16 +215,45 @@ impl<S: Send + Sync> FromRequest<S> for Message {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Message::default());
         }
-        match serde_json::from_slice::<Value>(&bytes) {
-            Ok(Value::Object(map)) => Ok(Message(map)),
-            Ok(_) => Err(MlflowError::invalid(
+        // As MLflow's server: a body that is not JSON reads as no fields (the checks then
+        // say what is missing), and a JSON string holding the object (older clients
+        // encoded it twice) is read once more.
+        let value = match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::String(text)) => serde_json::from_str::<Value>(&text).map_err(|error| {
+                MlflowError::invalid(format!("the request body is not valid JSON: {error}"))
+            })?,
+            Ok(value) => value,
+            Err(_) => return Ok(Message::default()),
+        };
+        match value {
+            Value::Object(map) => Ok(Message::new(map)),
+            _ => Err(MlflowError::invalid(
                 "the request body must be a JSON object",
             )),
-            Err(error) => Err(MlflowError::invalid(format!(
-                "the request body is not valid JSON: {error}"
-            ))),
         }
     }
+}
+
+/// MLflow reads a POST or PUT body only when it says it is JSON.
+pub(crate) fn check_content_type(headers: &http::HeaderMap) -> MlflowResult<()> {
+    let Some(content_type) = headers.get(http::header::CONTENT_TYPE) else {
+        return Err(MlflowError::invalid(
+            "Bad Request. Content-Type header is missing.",
+        ));
+    };
+    let essence = content_type
+        .to_str()
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim();
+    if essence != "application/json" {
+        return Err(MlflowError::invalid(
+            "Bad Request. Content-Type must be one of ['application/json'].",
+        ));
+    }
+    Ok(())
 }
 
 fn missing(key: &str) -> MlflowError {
@@ -198,13 +263,36 @@ fn missing(key: &str) -> MlflowError {
     ))
 }
 
-fn bad_type(key: &str, value: &Value, expected: &str) -> MlflowError {
-    MlflowError::invalid(format!(
-        "Invalid value {value} for parameter '{key}' supplied: expected {expected}"
-    ))
+fn bad_type(key: &str, value: &Value, _expected: &str) -> MlflowError {
+    schema::invalid_value(key, Some(value))
 }
 
 impl Message {
+    /// A message of a JSON body's fields.
+    pub(crate) fn new(fields: Map<String, Value>) -> Self {
+        Message {
+            fields,
+            from_query: false,
+        }
+    }
+
+    /// The message as MLflow reads it for the endpoint of `spec`, after its checks: a
+    /// query keeps only the message's fields (repeated ones as lists, others as their first
+    /// value); then MLflow's schema and protobuf's types are checked ([`schema::check`]).
+    pub(crate) fn checked(self, spec: &Spec) -> MlflowResult<Message> {
+        let fields = if self.from_query {
+            schema::from_query(&self.fields, spec)?
+        } else {
+            self.fields
+        };
+        Ok(Message::new(schema::check(fields, spec)?))
+    }
+
+    /// The raw value of a field.
+    pub(crate) fn get(&self, key: &str) -> Option<&Value> {
+        self.fields.get(key)
+    }
+
     pub(crate) fn from_query(query: &str) -> Self {
         let mut map = Map::new();
         for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
@@ -221,11 +309,14 @@ impl Message {
                 }
             }
         }
-        Message(map)
+        Message {
+            fields: map,
+            from_query: true,
+        }
     }
 
     fn value(&self, key: &str) -> Option<&Value> {
-        self.0.get(key).filter(|value| !value.is_null())
+        self.fields.get(key).filter(|value| !value.is_null())
     }
 
     /// A string field; numbers and booleans are taken as their text.
@@ -273,11 +364,15 @@ impl Message {
                 .map(Some)
                 .ok_or_else(|| bad_type(key, &Value::Number(number.clone()), "an integer")),
             Some(Value::String(text)) if text.is_empty() => Ok(None),
-            Some(value @ Value::String(text)) => text
-                .trim()
-                .parse::<i64>()
+            Some(value @ Value::String(text)) => schema::python_int(text)
+                .or_else(|| {
+                    schema::python_float_of(text)
+                        .filter(|float| float.is_finite() && float.fract() == 0.0)
+                        .map(|float| float as i128)
+                })
+                .and_then(|number| i64::try_from(number).ok())
                 .map(Some)
-                .map_err(|_| bad_type(key, value, "an integer")),
+                .ok_or_else(|| bad_type(key, value, "an integer")),
             Some(value) => Err(bad_type(key, value, "an integer")),
         }
     }
@@ -292,6 +387,7 @@ impl Message {
         match self.value(key) {
             None => Ok(None),
             Some(Value::Number(number)) => Ok(number.as_f64()),
+            Some(Value::Bool(flag)) => Ok(Some(if *flag { 1.0 } else { 0.0 })),
             Some(value @ Value::String(text)) => parse_double(text)
                 .map(Some)
                 .ok_or_else(|| bad_type(key, value, "a number")),
@@ -337,11 +433,11 @@ impl Message {
             Some(Value::Array(items)) => items
                 .iter()
                 .map(|item| match item {
-                    Value::Object(map) => Ok(Message(map.clone())),
+                    Value::Object(map) => Ok(Message::new(map.clone())),
                     other => Err(bad_type(key, other, "a list of objects")),
                 })
                 .collect(),
-            Some(Value::Object(map)) => Ok(vec![Message(map.clone())]),
+            Some(Value::Object(map)) => Ok(vec![Message::new(map.clone())]),
             Some(value) => Err(bad_type(key, value, "a list of objects")),
         }
     }
@@ -350,7 +446,7 @@ impl Message {
     pub(crate) fn message(&self, key: &str) -> MlflowResult<Option<Message>> {
         match self.value(key) {
             None => Ok(None),
-            Some(Value::Object(map)) => Ok(Some(Message(map.clone()))),
+            Some(Value::Object(map)) => Ok(Some(Message::new(map.clone()))),
             Some(value) => Err(bad_type(key, value, "an object")),
         }
     }
@@ -364,14 +460,11 @@ impl Message {
     }
 }
 
-/// Parses a proto3 JSON double given as a string.
+/// Parses a proto3 JSON double given as a string, as MLflow's parser reads one (`"NaN"`,
+/// `"Infinity"`, `"-Infinity"`, and whatever Python's `float` reads). Rust's parser rounds
+/// every decimal correctly, so the value is the one the client meant, to the last bit.
 pub(crate) fn parse_double(text: &str) -> Option<f64> {
-    match text {
-        "NaN" | "nan" => Some(f64::NAN),
-        "Infinity" | "inf" => Some(f64::INFINITY),
-        "-Infinity" | "-inf" => Some(f64::NEG_INFINITY),
-        other => other.trim().parse::<f64>().ok(),
-    }
+    schema::double_of_text(text)
 }
 
 /// A double as proto3 JSON: a number, or `"NaN"`, `"Infinity"`, `"-Infinity"`.
@@ -398,16 +491,44 @@ impl serde::Serialize for WireDouble {
     }
 }
 
-/// The `max_results` of a search: the given value within `1..=limit`, or `default`.
-pub(crate) fn max_results(message: &Message, default: i64, limit: i64) -> MlflowResult<i64> {
-    match message.opt_i64("max_results")? {
-        None => Ok(default),
-        Some(value) if (1..=limit).contains(&value) => Ok(value),
-        Some(value) => Err(MlflowError::invalid(format!(
+/// Which of MLflow's stores words a refused `max_results`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum PageWords {
+    /// The tracking store's words.
+    Tracking,
+    /// The registry store's words.
+    Registry,
+}
+
+/// The `max_results` of a search: the given value, else `default` (MLflow's default of the
+/// request message; without one an absent value reads as 0, which is refused, as MLflow's
+/// experiment search does), within `1..=limit`, refused in the words of MLflow's store.
+pub(crate) fn max_results(
+    message: &Message,
+    default: Option<i64>,
+    limit: i64,
+    words: PageWords,
+) -> MlflowResult<i64> {
+    let value = message.opt_i64("max_results")?.or(default).unwrap_or(0);
+    let refusal = match words {
+        PageWords::Tracking if value < 1 => format!(
+            "Invalid value {value} for parameter 'max_results' supplied. It must be a positive \
+             integer"
+        ),
+        PageWords::Tracking if value > limit => format!(
             "Invalid value {value} for parameter 'max_results' supplied. It must be at most \
-             {limit} and at least 1"
-        ))),
-    }
+             {limit}"
+        ),
+        PageWords::Registry if value < 1 => {
+            format!("Invalid value for max_results. It must be a positive integer, but got {value}")
+        }
+        PageWords::Registry if value > limit => format!(
+            "Invalid value for request parameter max_results. It must be at most {limit}, but \
+             got value {value}"
+        ),
+        _ => return Ok(value),
+    };
+    Err(MlflowError::invalid(refusal))
 }
 
 #[cfg(test)]
@@ -426,7 +547,7 @@ mod tests {
 
     #[test]
     fn proto3_numbers_are_read_leniently() {
-        let message = Message(
+        let message = Message::new(
             serde_json::json!({
                 "a": "12", "b": 12, "c": "NaN", "d": "-Infinity", "e": 1.5, "f": "x", "g": true
             })

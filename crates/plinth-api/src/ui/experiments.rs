@@ -133,7 +133,9 @@ pub(crate) fn metric_text(value: f64) -> String {
     } else if value.is_infinite() {
         if value > 0.0 { "∞" } else { "−∞" }.to_string()
     } else {
-        format!("{value}")
+        // As Python prints it (what the client logged, to the last digit): `1.0`, `-0.0`,
+        // `1e-300`, never 300 zeros.
+        plinth_types::python_float(value)
     }
 }
 

@@ -325,7 +325,7 @@ pub(crate) async fn create(
     let model = NewRegisteredModel {
         name: name.to_string(),
         description: non_empty(&form.description),
-        tags: Vec::new(),
+        ..NewRegisteredModel::default()
     };
     Ok(
         match state
@@ -572,7 +572,14 @@ pub(crate) async fn update(
     let here = model_path(&passes.project, &name);
     let result = state
         .tracking()
-        .update_registered_model(&passes.tracking, &name, Some(form.description.trim()))
+        .update_registered_model(
+            &passes.tracking,
+            &name,
+            &plinth_metastore::RegisteredModelUpdate {
+                description: Some(form.description.trim().to_string()),
+                deployment_job_id: None,
+            },
+        )
         .await
         .map(|_| "Description saved.");
     Ok(answer(&here, result))
@@ -899,7 +906,9 @@ fn metric_text(value: f64) -> String {
     } else if value.is_infinite() {
         if value > 0.0 { "∞" } else { "-∞" }.to_string()
     } else {
-        format!("{value}")
+        // As Python prints it (what the client logged, to the last digit): `1.0`, `-0.0`,
+        // `1e-300`, never 300 zeros.
+        plinth_types::python_float(value)
     }
 }
 

@@ -9,7 +9,7 @@
 
 use bytes::Bytes;
 use futures::stream::{BoxStream, StreamExt};
-use plinth_artifacts::{ArtifactError, ArtifactResult, ObjectInfo, ObjectKey};
+use plinth_artifacts::{ArtifactResult, ObjectInfo, ObjectKey};
 use plinth_types::HasErrorKind;
 
 use super::{TrackingPass, TrackingService, MLFLOW_ARTIFACTS_SCHEME};
@@ -105,8 +105,48 @@ pub(crate) fn proxied_path(uri: &str) -> Result<String, String> {
     Ok(path.to_string())
 }
 
-fn invalid_path(path: &str, error: &ArtifactError) -> CoreError {
-    CoreError::InvalidArgument(format!("Invalid artifact path '{path}': {error}"))
+/// MLflow's one answer for a path it will not use ("Invalid path"): it names neither the
+/// reason nor where the path would have led.
+fn invalid_path() -> CoreError {
+    CoreError::InvalidArgument("Invalid path".to_string())
+}
+
+/// Checks a relative artifact path as MLflow's `validate_path_is_safe` does, and returns it
+/// decoded: percent-escapes are decoded (repeatedly, as MLflow does), and a path with `#`,
+/// a `..` segment, or that is absolute (POSIX or Windows, or a `file:` URI of one) is
+/// refused with "Invalid path". What passes is then checked again as an object key.
+pub fn safe_relative_path(path: &str) -> CoreResult<String> {
+    let mut decoded = path.to_string();
+    for _ in 0..10 {
+        let next = percent_encoding::percent_decode_str(&decoded)
+            .decode_utf8_lossy()
+            .into_owned();
+        if next == decoded {
+            break;
+        }
+        decoded = next;
+    }
+    let mut path = decoded;
+    if path.contains('#') {
+        return Err(invalid_path());
+    }
+    if let Some(local) = path
+        .strip_prefix("file://")
+        .or_else(|| path.strip_prefix("file:"))
+    {
+        path = local.to_string();
+    }
+    let bytes = path.as_bytes();
+    let windows_absolute = (bytes.len() >= 3
+        && bytes[0].is_ascii_alphabetic()
+        && bytes[1] == b':'
+        && matches!(bytes[2], b'/' | b'\\'))
+        || path.starts_with("\\\\")
+        || path.starts_with("//");
+    if path.split('/').any(|segment| segment == "..") || path.starts_with('/') || windows_absolute {
+        return Err(invalid_path());
+    }
+    Ok(path)
 }
 
 fn join_path(parent: &str, child: &str) -> String {
@@ -137,7 +177,7 @@ impl TrackingService {
                 "Invalid artifact path '{path}': `.uploads` is reserved"
             )));
         }
-        root.join(path).map_err(|error| invalid_path(path, &error))
+        root.join(path).map_err(|_| invalid_path())
     }
 
     /// Stores an artifact from a stream of chunks (never held whole in memory).
@@ -232,7 +272,11 @@ impl TrackingService {
         let root = proxied_path(root_uri).map_err(|reason| {
             CoreError::InvalidArgument(format!("cannot list artifacts at '{root_uri}': {reason}"))
         })?;
-        let sub = path.unwrap_or_default().trim_matches('/');
+        let sub = match path {
+            Some(path) => safe_relative_path(path)?,
+            None => String::new(),
+        };
+        let sub = sub.trim_matches('/');
         let files = self
             .list_artifacts(pass, &join_path(&root, sub))
             .await?
@@ -260,28 +304,87 @@ impl TrackingService {
             .await
     }
 
-    /// Returns one of a run's artifacts (`path` relative to the run's artifact root) with a
-    /// stream of its bytes; runs of other projects are not found.
+    /// Returns one of a run's artifacts (`path` relative to the run's artifact root, checked
+    /// as MLflow checks it) with a stream of its bytes; runs of other projects are not found.
     pub async fn get_run_artifact(
         &self,
         pass: &TrackingPass,
         run_id: &str,
         path: &str,
     ) -> CoreResult<(ObjectInfo, BoxStream<'static, ArtifactResult<Bytes>>)> {
+        let path = safe_relative_path(path)?;
         let run = self.get_run(pass, run_id).await?;
-        let root = proxied_path(&run.info.artifact_uri).map_err(|reason| {
-            CoreError::InvalidArgument(format!(
-                "cannot read artifacts at '{}': {reason}",
-                run.info.artifact_uri
-            ))
-        })?;
+        self.get_artifact_under(pass, &run.info.artifact_uri, &path)
+            .await
+    }
+
+    /// Stores one artifact of a run from a stream (MLflow's `upload-artifact`, which the UI
+    /// uses for small files): `path` is relative to the run's artifact root.
+    pub async fn put_run_artifact<E>(
+        &self,
+        pass: &TrackingPass,
+        run_id: &str,
+        path: &str,
+        chunks: BoxStream<'_, Result<Bytes, E>>,
+    ) -> CoreResult<u64>
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        pass.require_write()?;
+        let path = safe_relative_path(path)?;
+        let run = self.get_run(pass, run_id).await?;
+        let root = proxied_path(&run.info.artifact_uri).map_err(|_| invalid_path())?;
         let sub = path.trim_matches('/');
         if sub.is_empty() {
-            return Err(CoreError::InvalidArgument(
-                "Invalid artifact path '': names no file".to_string(),
-            ));
+            return Err(invalid_path());
         }
-        self.get_artifact(pass, &join_path(&root, sub)).await
+        self.put_artifact(pass, &join_path(&root, sub), chunks)
+            .await
+    }
+
+    /// Returns one file of a registered model version's artifacts (MLflow's
+    /// `model-versions/get-artifact`): `path` is relative to the version's download URI.
+    pub async fn get_model_version_artifact(
+        &self,
+        pass: &TrackingPass,
+        name: &str,
+        version: i64,
+        path: &str,
+    ) -> CoreResult<(ObjectInfo, BoxStream<'static, ArtifactResult<Bytes>>)> {
+        let path = safe_relative_path(path)?;
+        let uri = self
+            .get_model_version_download_uri(pass, name, version)
+            .await?;
+        self.get_artifact_under(pass, &uri, &path).await
+    }
+
+    /// Returns the file at `path` under an `mlflow-artifacts:` root.
+    async fn get_artifact_under(
+        &self,
+        pass: &TrackingPass,
+        root_uri: &str,
+        path: &str,
+    ) -> CoreResult<(ObjectInfo, BoxStream<'static, ArtifactResult<Bytes>>)> {
+        let root = proxied_path(root_uri).map_err(|_| invalid_path())?;
+        let sub = path.trim_matches('/');
+        if sub.is_empty() {
+            return Err(invalid_path());
+        }
+        let full = join_path(&root, sub);
+        match self.get_artifact(pass, &full).await {
+            Err(CoreError::NotFound { .. }) => {
+                // A folder is not a file; neither message names where it is stored.
+                let folder = self.list_artifacts(pass, &full).await.unwrap_or_default();
+                Err(if folder.is_empty() {
+                    CoreError::Missing(format!("No such artifact: '{sub}'"))
+                } else {
+                    CoreError::InvalidArgument(format!(
+                        "Artifact path refers to a directory, not a file: '{sub}'"
+                    ))
+                })
+            }
+            other => other,
+        }
     }
 
     /// Lists a logged model's artifacts under `path`.
@@ -483,9 +586,11 @@ impl TrackingService {
         for part in 1..=session.num_parts {
             let key = self.part_key(&session.project_id, upload_id, part)?;
             if let Err(error) = self.inner.objects.head(&key).await {
+                // The store's error names where the part was kept: not for the client.
+                tracing::info!(upload_id, part, error = %error, "multipart upload misses a part");
                 self.delete_parts(&session.project_id, upload_id).await;
                 return Err(CoreError::InvalidArgument(format!(
-                    "multipart upload `{upload_id}` is missing part {part}: {error}"
+                    "multipart upload `{upload_id}` is missing part {part}"
                 )));
             }
             keys.push(key);

@@ -9,6 +9,7 @@
 //! platform's.
 
 mod artifacts;
+mod promptlab;
 mod registry;
 mod runs;
 
@@ -18,10 +19,56 @@ use plinth_artifacts::ArtifactStore;
 use plinth_metastore::{ExperimentSearch, MetadataStore, NewExperiment};
 use plinth_types::{Experiment, ExperimentTag, Page, Project, Role};
 
-pub use artifacts::{ArtifactFile, ArtifactListing, UploadParts};
+pub use artifacts::{safe_relative_path, ArtifactFile, ArtifactListing, UploadParts};
+pub use promptlab::PromptlabRun;
 pub use runs::RunRequest;
 
+use serde_json::Value;
+
 use crate::{Clock, CoreError, CoreResult, IdentityService, Principal};
+
+/// Python's `json.dumps` with its default separators (`, ` and `: `, ASCII only), for
+/// the files and tag values MLflow writes that way.
+pub(crate) fn python_dumps(value: &Value) -> String {
+    match value {
+        Value::Array(items) => format!(
+            "[{}]",
+            items
+                .iter()
+                .map(python_dumps)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Value::Object(map) => format!(
+            "{{{}}}",
+            map.iter()
+                .map(|(key, value)| format!(
+                    "{}: {}",
+                    python_dumps(&serde_json::json!(key)),
+                    python_dumps(value)
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Value::String(text) => {
+            let mut out = String::from("\"");
+            for unit in text.encode_utf16() {
+                match unit {
+                    0x22 => out.push_str("\\\""),
+                    0x5c => out.push_str("\\\\"),
+                    0x0a => out.push_str("\\n"),
+                    0x0d => out.push_str("\\r"),
+                    0x09 => out.push_str("\\t"),
+                    0x20..=0x7e => out.push(char::from(unit as u8)),
+                    other => out.push_str(&format!("\\u{other:04x}")),
+                }
+            }
+            out.push('"');
+            out
+        }
+        other => other.to_string(),
+    }
+}
 
 /// Which project an MLflow call acts in.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -191,10 +238,9 @@ impl TrackingService {
                 .await?
                 .experiment_id);
         }
-        wire_id.parse::<i64>().map_err(|_| {
+        wire_id.trim().parse::<i64>().map_err(|_| {
             CoreError::InvalidArgument(format!(
-                "Invalid value '{wire_id}' for parameter 'experiment_id': must be an experiment id \
-                 (a decimal number)"
+                "Invalid experiment ID '{wire_id}'. Experiment ID must be a valid integer."
             ))
         })
     }

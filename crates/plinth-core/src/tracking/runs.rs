@@ -1,13 +1,15 @@
 //! Runs, their metrics, params, tags and inputs/outputs, and MLflow 3 logged models.
 
 use plinth_metastore::{
-    BulkIntervalQuery, ExperimentRunStats, LogBatch, LoggedModelSearch, MetricChart,
-    MetricChartQuery, NewLoggedModel, NewRun, RunSearch, RunUpdate,
+    BulkIntervalQuery, DatasetSummary, ExperimentRunStats, LogBatch, LoggedModelSearch,
+    MetricChart, MetricChartQuery, NewLoggedModel, NewRun, RunSearch, RunUpdate,
 };
 use plinth_types::{
     DatasetInput, LoggedModel, LoggedModelParameter, LoggedModelStatus, LoggedModelTag, Metric,
     MetricWithRunId, ModelInput, ModelOutput, Page, Param, Run, RunInfo, RunTag, ViewType,
 };
+
+use plinth_types::HasErrorKind;
 
 use super::{TrackingPass, TrackingService};
 use crate::CoreResult;
@@ -191,6 +193,78 @@ impl TrackingService {
                 max_results,
                 page_token,
             )
+            .await?)
+    }
+
+    /// Returns a metric's whole history over several runs, as MLflow's
+    /// `get-history-bulk` (which the UI uses): runs by id, each run's points by timestamp,
+    /// step and value, at most `max_results` points in all. Runs the project does not have
+    /// add nothing, as in MLflow.
+    pub async fn get_metric_history_bulk(
+        &self,
+        pass: &TrackingPass,
+        run_ids: &[String],
+        metric_key: &str,
+        max_results: usize,
+    ) -> CoreResult<Vec<MetricWithRunId>> {
+        let mut run_ids: Vec<&String> = run_ids.iter().collect();
+        run_ids.sort();
+        run_ids.dedup();
+        let mut metrics = Vec::new();
+        for run_id in run_ids {
+            if metrics.len() >= max_results {
+                break;
+            }
+            let history = match self
+                .store()
+                .get_metric_history(pass.project_id(), run_id, metric_key, None, None)
+                .await
+            {
+                Ok(history) => history.items,
+                Err(error) if error.kind() == plinth_types::ErrorKind::NotFound => continue,
+                Err(error) => return Err(error.into()),
+            };
+            let mut points: Vec<Metric> = history;
+            // MLflow stores NaN as 0 and sorts by the stored value.
+            let sort_value = |metric: &Metric| {
+                if metric.value.is_nan() {
+                    0.0
+                } else {
+                    metric.value
+                }
+            };
+            points.sort_by(|a, b| {
+                (a.timestamp, a.step)
+                    .cmp(&(b.timestamp, b.step))
+                    .then(sort_value(a).total_cmp(&sort_value(b)))
+            });
+            metrics.extend(
+                points
+                    .into_iter()
+                    .take(max_results - metrics.len())
+                    .map(|metric| MetricWithRunId {
+                        key: metric.key,
+                        value: metric.value,
+                        timestamp: metric.timestamp,
+                        step: metric.step,
+                        run_id: run_id.clone(),
+                    }),
+            );
+        }
+        Ok(metrics)
+    }
+
+    /// The datasets used by runs of the experiments named on the wire (MLflow's
+    /// `search-datasets`).
+    pub async fn search_datasets(
+        &self,
+        pass: &TrackingPass,
+        experiment_ids: &[String],
+    ) -> CoreResult<Vec<DatasetSummary>> {
+        let ids = self.experiment_ids(pass, experiment_ids).await?;
+        Ok(self
+            .store()
+            .search_dataset_summaries(pass.project_id(), &ids)
             .await?)
     }
 

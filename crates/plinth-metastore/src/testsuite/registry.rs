@@ -58,6 +58,8 @@ pub async fn registered_models_are_created_renamed_tagged_and_deleted(store: &dy
                 name: "fraud detector".to_string(),
                 description: Some("first".to_string()),
                 tags: vec![rm_tag("team", "risk"), rm_tag("team", "fraud")],
+                user_id: Some("ada".to_string()),
+                deployment_job_id: None,
             },
             1_000,
         )
@@ -65,6 +67,7 @@ pub async fn registered_models_are_created_renamed_tagged_and_deleted(store: &dy
         .unwrap();
     assert_eq!(created.name, "fraud detector");
     assert_eq!(created.description.as_deref(), Some("first"));
+    assert_eq!(created.user_id.as_deref(), Some("ada"));
     assert_eq!(created.tags, [rm_tag("team", "fraud")]);
     assert_eq!(
         (created.creation_timestamp, created.last_updated_timestamp),
@@ -77,7 +80,7 @@ pub async fn registered_models_are_created_renamed_tagged_and_deleted(store: &dy
         .unwrap_err();
     assert_eq!(
         duplicate.to_string(),
-        "registered model `fraud detector` already exists"
+        "Registered Model (name=fraud detector) already exists."
     );
     store
         .create_registered_model(&other, &model("fraud detector"), 1_000)
@@ -130,13 +133,21 @@ pub async fn registered_models_are_created_renamed_tagged_and_deleted(store: &dy
             .aliases,
         ["champion"]
     );
+    let missing = store
+        .get_registered_model(&project, "fraud detector")
+        .await
+        .unwrap_err();
     assert!(matches!(
-        store.get_registered_model(&project, "fraud detector").await,
-        Err(StoreError::NotFound {
+        missing,
+        StoreError::NotFound {
             entity: "registered model",
             ..
-        })
+        }
     ));
+    assert_eq!(
+        missing.to_string(),
+        "Registered Model with name=fraud detector not found"
+    );
     store
         .create_registered_model(&project, &model("taken"), 1)
         .await
@@ -155,7 +166,15 @@ pub async fn registered_models_are_created_renamed_tagged_and_deleted(store: &dy
     ));
 
     let updated = store
-        .update_registered_model(&project, "fraud-v2", Some("second"), 5_000)
+        .update_registered_model(
+            &project,
+            "fraud-v2",
+            &crate::RegisteredModelUpdate {
+                description: Some("second".to_string()),
+                deployment_job_id: Some("job-7".to_string()),
+            },
+            5_000,
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -165,6 +184,7 @@ pub async fn registered_models_are_created_renamed_tagged_and_deleted(store: &dy
         ),
         (Some("second"), 5_000)
     );
+    assert_eq!(updated.deployment_job_id.as_deref(), Some("job-7"));
     store
         .set_registered_model_tag(&project, "fraud-v2", &rm_tag("owner", "ada"))
         .await
@@ -599,6 +619,7 @@ pub async fn registry_search_filters_orders_and_pages(store: &dyn MetadataStore)
                     name: name.to_string(),
                     description: None,
                     tags: vec![rm_tag("team", team)],
+                    ..NewRegisteredModel::default()
                 },
                 1_000 + index as i64,
             )
@@ -629,6 +650,7 @@ pub async fn registry_search_filters_orders_and_pages(store: &dyn MetadataStore)
                 name: "summarize-prompt".to_string(),
                 description: None,
                 tags: vec![rm_tag("mlflow.prompt.is_prompt", "true")],
+                ..NewRegisteredModel::default()
             },
             9_000,
         )

@@ -178,7 +178,10 @@ pub async fn experiments_are_created_found_renamed_and_tagged(store: &dyn Metada
         .create_experiment(&project, &experiment("fraud"), 5_000)
         .await
         .unwrap_err();
-    assert_eq!(duplicate.to_string(), "experiment `fraud` already exists");
+    assert_eq!(
+        duplicate.to_string(),
+        "Experiment(name=fraud) already exists."
+    );
 
     let located = store
         .create_experiment(
@@ -271,10 +274,8 @@ pub async fn experiments_are_created_found_renamed_and_tagged(store: &dyn Metada
         store
             .delete_experiment_tag(&project, created.experiment_id, "absent")
             .await,
-        Err(StoreError::NotFound {
-            entity: "experiment tag",
-            ..
-        })
+        Err(StoreError::Missing(message))
+            if message == format!("No tag with name: absent in experiment with id {}", created.experiment_id)
     ));
     assert!(matches!(
         store
@@ -778,10 +779,8 @@ pub async fn runs_are_created_read_updated_and_deleted(store: &dyn MetadataStore
         store
             .delete_run_tag(&project, &run.info.run_id, "note")
             .await,
-        Err(StoreError::NotFound {
-            entity: "run tag",
-            ..
-        })
+        Err(StoreError::Missing(message))
+            if message == format!("No tag with name: note in run with id {}", run.info.run_id)
     ));
     let bad_key = store
         .set_run_tag(&project, &run.info.run_id, &tag("bad*key", "v"))
@@ -2286,6 +2285,39 @@ pub async fn datasets_and_model_inputs_are_logged_once(store: &dyn MetadataStore
         ),
         "'digest' exceeds the maximum length of 36 characters"
     );
+
+    // The experiment's datasets, once per context they were used in; other projects'
+    // experiments add nothing.
+    let summaries = store
+        .search_dataset_summaries(
+            &project,
+            &[exp.experiment_id, foreign_exp.experiment_id, 999_999],
+        )
+        .await
+        .unwrap();
+    let found: Vec<(i64, &str, &str, Option<&str>)> = summaries
+        .iter()
+        .map(|s| {
+            (
+                s.experiment_id,
+                s.name.as_str(),
+                s.digest.as_str(),
+                s.context.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (exp.experiment_id, "iris", "abc123", Some("eval")),
+            (exp.experiment_id, "iris", "abc123", Some("train")),
+        ]
+    );
+    assert!(store
+        .search_dataset_summaries(&other, &[exp.experiment_id])
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 /// MLflow 3 logged models: ids, artifact location, status, tags, params, metrics logged
@@ -2382,7 +2414,8 @@ pub async fn logged_models_are_created_finalized_tagged_and_searched(store: &dyn
         store
             .delete_logged_model_tag(&project, &first.model_id, "flavor")
             .await,
-        Err(StoreError::NotFound { .. })
+        Err(StoreError::Missing(message))
+            if message == format!("No tag with key 'flavor' found for model with ID '{}'.", first.model_id)
     ));
     let fetched = store
         .get_logged_model(&project, &first.model_id)
@@ -2690,6 +2723,7 @@ pub async fn deleting_a_project_removes_its_tracking_data(store: &dyn MetadataSt
                         key: "k".to_string(),
                         value: "v".to_string(),
                     }],
+                    ..crate::NewRegisteredModel::default()
                 },
                 1,
             )
@@ -2908,5 +2942,183 @@ pub async fn concurrent_log_calls_each_get_their_own_result(store: &dyn Metadata
         runs.items.len(),
         1 + 20,
         "the live run and the 20 created in the burst"
+    );
+}
+
+/// Values a float store is most likely to change: negative zero (SQLite writes an integral
+/// REAL as an integer), subnormals, the extremes, infinities, NaN, and doubles that need
+/// all 17 significant digits.
+pub fn awkward_doubles() -> Vec<f64> {
+    vec![
+        -0.0,
+        0.0,
+        f64::from_bits(1),
+        -f64::from_bits(1),
+        f64::from_bits(0x000f_ffff_ffff_ffff),
+        f64::MIN_POSITIVE,
+        f64::MAX,
+        f64::MIN,
+        f64::EPSILON,
+        1.0 + f64::EPSILON,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NAN,
+        123_456_789.123_456_79,
+        -1.5e-300,
+        9_007_199_254_740_993.0,
+        -9.223_372_036_854_776e18,
+        0.1,
+        1e23,
+        2.225_073_858_507_201e-308,
+    ]
+}
+
+fn same_bits(sent: f64, read: f64) -> bool {
+    (sent.is_nan() && read.is_nan()) || sent.to_bits() == read.to_bits()
+}
+
+/// Every double comes back bit for bit (NaN as NaN) through every read: the run's latest
+/// values, search, the history, bulk-interval sampling and a logged model's metrics.
+pub async fn metric_values_are_stored_bit_for_bit(store: &dyn MetadataStore) {
+    let (project, exp, run_id) = project_with_run(store, "exact").await;
+    let model = store
+        .create_logged_model(
+            &project,
+            &NewLoggedModel {
+                experiment_id: exp.experiment_id,
+                name: Some("exact".to_string()),
+                source_run_id: Some(run_id.clone()),
+                model_type: None,
+                tags: Vec::new(),
+                params: Vec::new(),
+            },
+            1_000,
+        )
+        .await
+        .unwrap();
+    let values = awkward_doubles();
+    // One key per value (the latest value of each), and one history of all of them.
+    let mut metrics: Vec<Metric> = values
+        .iter()
+        .enumerate()
+        .map(|(index, value)| Metric::new(format!("v{index:02}"), *value, 7, 0))
+        .collect();
+    metrics.extend(
+        values
+            .iter()
+            .enumerate()
+            .map(|(index, value)| Metric::new("history", *value, 1_000, index as i64)),
+    );
+    store
+        .log_batch(
+            &project,
+            &run_id,
+            &LogBatch {
+                metrics,
+                ..LogBatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    for (index, value) in values.iter().enumerate() {
+        let metric = Metric {
+            model_id: Some(model.model_id.clone()),
+            ..Metric::new(format!("model{index:02}"), *value, 5, 0)
+        };
+        store.log_metric(&project, &run_id, &metric).await.unwrap();
+    }
+
+    let check = |what: &str, read: Vec<(String, f64)>| {
+        for (index, value) in values.iter().enumerate() {
+            let key = format!("{what}{index:02}");
+            let found = read
+                .iter()
+                .find(|(name, _)| *name == key)
+                .unwrap_or_else(|| panic!("{key} missing from {read:?}"));
+            assert!(
+                same_bits(*value, found.1),
+                "{key}: sent {value:e} ({:#x}), read {:e} ({:#x})",
+                value.to_bits(),
+                found.1,
+                found.1.to_bits()
+            );
+        }
+    };
+    let latest = |run: &Run| {
+        run.data
+            .metrics
+            .iter()
+            .map(|metric| (metric.key.clone(), metric.value))
+            .collect::<Vec<_>>()
+    };
+    check(
+        "v",
+        latest(&store.get_run(&project, &run_id).await.unwrap()),
+    );
+    let found = store
+        .search_runs(&project, &search(vec![exp.experiment_id], ""))
+        .await
+        .unwrap();
+    check("v", latest(&found.items[0]));
+
+    let by_step = |points: Vec<(i64, f64)>| {
+        points
+            .into_iter()
+            .map(|(step, value)| (format!("h{step:02}"), value))
+            .collect::<Vec<_>>()
+    };
+    let history = store
+        .get_metric_history(&project, &run_id, "history", None, None)
+        .await
+        .unwrap();
+    check(
+        "h",
+        by_step(history.items.iter().map(|m| (m.step, m.value)).collect()),
+    );
+    // Paged one point at a time, the keyset token carries each value exactly.
+    let mut paged = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = store
+            .get_metric_history(&project, &run_id, "history", Some(1), token.as_deref())
+            .await
+            .unwrap();
+        paged.extend(page.items.iter().map(|m| (m.step, m.value)));
+        match page.next_page_token {
+            Some(next) => token = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(paged.len(), values.len());
+    check("h", by_step(paged));
+    let sampled = store
+        .get_metric_history_bulk_interval(
+            &project,
+            &BulkIntervalQuery {
+                run_ids: vec![run_id.clone()],
+                metric_key: "history".to_string(),
+                start_step: None,
+                end_step: None,
+                max_results: 2_500,
+            },
+        )
+        .await
+        .unwrap();
+    check(
+        "h",
+        by_step(sampled.iter().map(|m| (m.step, m.value)).collect()),
+    );
+
+    let model = store
+        .get_logged_model(&project, &model.model_id)
+        .await
+        .unwrap();
+    check(
+        "model",
+        model
+            .metrics
+            .iter()
+            .map(|metric| (metric.key.clone(), metric.value))
+            .collect(),
     );
 }

@@ -1573,33 +1573,8 @@ pub(crate) fn parse_logged_model_filter(filter: &str) -> StoreResult<Vec<ModelCl
 
 // ---------------------------------------------------------------------------------------
 
-/// Renders a float as Python's `repr(float)` does for ordinary values.
-pub(crate) fn python_float(value: f64) -> String {
-    if value.is_nan() {
-        return "nan".to_string();
-    }
-    if value.is_infinite() {
-        return if value > 0.0 { "inf" } else { "-inf" }.to_string();
-    }
-    let abs = value.abs();
-    if abs != 0.0 && !(1e-4..1e16).contains(&abs) {
-        // Python: `1e+20`, `1.5e-07`.
-        let text = format!("{value:e}");
-        let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
-        let exponent: i32 = exponent.parse().unwrap_or(0);
-        return format!(
-            "{mantissa}e{}{:02}",
-            if exponent < 0 { '-' } else { '+' },
-            exponent.abs()
-        );
-    }
-    let text = format!("{value:?}");
-    if text.contains('.') {
-        text
-    } else {
-        format!("{text}.0")
-    }
-}
+/// Renders a float as Python's `repr(float)` does.
+pub(crate) use plinth_types::python_float;
 
 #[cfg(test)]
 mod tests;

@@ -129,12 +129,13 @@ impl Column {
     }
 }
 
-/// A metric value as MLflow writes it: shortest exact decimal, `NaN`, `inf`.
+/// A metric value as the mlflow client's users see it printed (Python's `repr`: the
+/// shortest exact decimal, `1e-300` rather than 300 zeros, `-0.0`, `inf`), NaN as `NaN`.
 fn format_metric(value: f64) -> String {
     if value.is_nan() {
         "NaN".to_string()
     } else {
-        value.to_string()
+        plinth_types::python_float(value)
     }
 }
 

@@ -269,3 +269,120 @@ async fn mlflow_client_on_postgres_and_s3() {
     );
     whole_suite(&server, 40).await;
 }
+
+/// MLflow's own server (`mlflow server` from the test venv, SQLite, proxied artifacts in a
+/// temporary folder), stopped when dropped.
+struct MlflowServer {
+    child: std::process::Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl MlflowServer {
+    fn start(python: &Path) -> MlflowServer {
+        let dir = workdir();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let mlflow = python.with_file_name("mlflow");
+        let log = fs_err::File::create(dir.path().join("server.log")).expect("log file");
+        let child = Command::new(&mlflow)
+            .args(["server", "--host", "127.0.0.1", "--workers", "1", "--port"])
+            .arg(port.to_string())
+            .arg("--backend-store-uri")
+            .arg(format!(
+                "sqlite:///{}",
+                dir.path().join("mlflow.db").display()
+            ))
+            .arg("--artifacts-destination")
+            .arg(dir.path().join("artifacts"))
+            .current_dir(dir.path())
+            .env("MLFLOW_DISABLE_TELEMETRY", "true")
+            .env("DO_NOT_TRACK", "true")
+            .stdout(std::process::Stdio::null())
+            .stderr(log.into_parts().0)
+            .spawn()
+            .expect("start mlflow server");
+        let server = MlflowServer {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+        };
+        let started = Instant::now();
+        loop {
+            if health_ok(port) {
+                break;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(90),
+                "mlflow server did not answer /health within 90 s: {}",
+                fs_err::read_to_string(server._dir.path().join("server.log")).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+        eprintln!(
+            "mlflow server ready in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        server
+    }
+}
+
+/// Whether `GET /health` on the port answers 200 (a plain HTTP/1.0 exchange).
+fn health_ok(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+    if stream
+        .write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200")
+}
+
+impl Drop for MlflowServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The same raw requests to MLflow 3.17.2's own server and to Plinth, answers compared
+/// (`tests/mlflow/side_by_side.py`): statuses, error codes, messages, `sqlstate` and
+/// `error_class`, and the fields of successful answers each case names.
+#[tokio::test]
+#[ignore = "needs the test venv (scripts/test)"]
+async fn mlflow_side_by_side() {
+    let python = venv_python();
+    let mlflow = MlflowServer::start(&python);
+    let dir = workdir();
+    let server = Server::start(dir.path(), &[], &[]);
+    let callers = callers(&server).await;
+    let started = Instant::now();
+    let output = Command::new(&python)
+        .arg(scripts_dir().join("side_by_side.py"))
+        .env("SBS_MLFLOW_URL", &mlflow.url)
+        .env("SBS_PLINTH_URL", server.url(""))
+        .env("SBS_PLINTH_TOKEN", &callers.scoped)
+        .env("PYTHONUNBUFFERED", "1")
+        .output()
+        .expect("run side_by_side.py");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "MLflow and Plinth answer differently:\n{stdout}\n{stderr}"
+    );
+    eprintln!(
+        "{} ({:.1} s)",
+        stdout.lines().last().unwrap_or_default(),
+        started.elapsed().as_secs_f64()
+    );
+}

@@ -2,6 +2,8 @@
 through the unmodified mlflow client."""
 
 import math
+import random
+import struct
 
 import mlflow
 from mlflow.entities import Metric, Param, RunTag, ViewType
@@ -179,10 +181,56 @@ def fluent(experiment_name):
     assert client().get_run(run.info.run_id).info.experiment_id == client().get_experiment("0").experiment_id
 
 
+def same_double(sent, read):
+    if math.isnan(sent):
+        return math.isnan(read)
+    return struct.pack("<d", sent) == struct.pack("<d", read)
+
+
+def exact_values(c, experiment_id):
+    """Thousands of random doubles (every bit pattern: subnormals, extremes, negative zero,
+    NaN and infinities among them) come back from the server exactly as logged (issue 20)."""
+    banner("exact values")
+    rng = random.Random(20)
+    awkward = [-0.0, 0.0, 5e-324, -5e-324, 2.2250738585072014e-308, 1.7976931348623157e308,
+               -1.7976931348623157e308, 123456789.12345679, -1.5e-300, 0.1, 1e23,
+               float("nan"), float("inf"), float("-inf")]
+    values = awkward + [struct.unpack("<d", rng.getrandbits(64).to_bytes(8, "little"))[0]
+                        for _ in range(3000 - len(awkward))]
+    run_id = c.create_run(experiment_id, run_name="exact").info.run_id
+    t = now_ms()
+    # The history of one metric, and 1000 metrics of one point each (the run's latest values).
+    history = [Metric("exact", value, t + i, i) for i, value in enumerate(values)]
+    latest = [Metric(f"k{i:04d}", value, t, rng.randrange(-2**63, 2**63)) for i, value in enumerate(values[:1000])]
+    c.log_batch(run_id, metrics=history + latest)
+
+    read = c.get_metric_history(run_id, "exact")
+    assert len(read) == len(values), len(read)
+    changed = [(m.step, values[m.step], m.value) for m in read if not same_double(values[m.step], m.value)]
+    assert not changed, f"{len(changed)} of {len(values)} values changed, e.g. {changed[:5]}"
+    assert [m.timestamp for m in sorted(read, key=lambda m: m.step)] == [t + i for i in range(len(values))]
+
+    metrics = c.get_run(run_id).data.metrics
+    changed = [(key, values[int(key[1:])], metrics[key]) for key in metrics
+               if key.startswith("k") and not same_double(values[int(key[1:])], metrics[key])]
+    assert len([key for key in metrics if key.startswith("k")]) == 1000, len(metrics)
+    assert not changed, f"{len(changed)} latest values changed, e.g. {changed[:5]}"
+    steps = {m.key: m.step for m in c.get_metric_history(run_id, "k0005")}
+    assert steps == {"k0005": latest[5].step}, (steps, latest[5].step)
+
+    # Through search too (the run's latest values).
+    found = c.search_runs([experiment_id], f"attributes.run_id = '{run_id}'")
+    assert len(found) == 1
+    changed = [key for key, value in found[0].data.metrics.items()
+               if key.startswith("k") and not same_double(values[int(key[1:])], value)]
+    assert not changed, changed[:5]
+
+
 if __name__ == "__main__":
     c = client()
     ids = experiments(c)
     runs(c, ids[0])
     search(c, ids[1])
     fluent(unique("fluent"))
+    exact_values(c, ids[2])
     print("tracking: all checks passed")
