@@ -527,10 +527,15 @@ async fn submit_a_job_watch_its_log_live_rerun_it_and_see_the_usage_chart() {
         fill(
             &browser,
             "#new-job input[name=command]",
-            "sh -c 'seq 1 2500; sleep 2; echo tail-done'",
+            "sh -c 'seq 1 2500; sleep 4; echo tail-done'",
         )
         .await?;
         submit(&browser, "#new-job").await?;
+        // The page loaded at once may come before the job's first line (it starts in its
+        // sandbox meanwhile): look again once the 2500 lines are surely there.
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        let job_page = browser.current_url().await?;
+        browser.goto(job_page.as_str()).await?;
         let long = wait_until(
             &browser,
             "return [document.getElementById('job-log').dataset.offset === undefined, document.getElementById('job-log').textContent];",
