@@ -2,8 +2,8 @@
 //! and MFA; users change their own profile and password; self sign-up when enabled.
 
 use plinth_metastore::{NewUser, UserUpdate};
+pub use plinth_types::AuthSettingsView;
 use plinth_types::{parse_email, User, Username};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{Actor, ClientInfo, IdentityService, Principal};
@@ -26,17 +26,6 @@ pub struct NewAccount {
     pub password: String,
     /// Make a platform admin.
     pub is_admin: bool,
-}
-
-/// The sign-up and MFA settings admins change at run time.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct AuthSettingsView {
-    /// Anyone who reaches the server may create an account.
-    pub signup_enabled: bool,
-    /// When not empty, sign-up is limited to emails of these domains.
-    pub signup_domains: Vec<String>,
-    /// Every user must enroll MFA before using the platform.
-    pub mfa_required: bool,
 }
 
 impl IdentityService {
