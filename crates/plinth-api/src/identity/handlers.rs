@@ -15,8 +15,7 @@ use plinth_api_types::{
     RoleRequest, SignupRequest, TokenRequest, TokenResponse, UpdateProjectRequest,
     UpdateUserRequest, UserListQuery,
 };
-use plinth_core::{Credential, NewAccount, NewTokenRequest};
-use plinth_metastore::{AuditQuery, UserUpdate};
+use plinth_core::{AuditQuery, Credential, NewAccount, NewTokenRequest, UserUpdate};
 use plinth_types::{
     ApiTokenInfo, AuditEvent, AuthSettingsView, ErrorKind, Member, OrgMember, OrgRole,
     Organization, Project, Role, User,

@@ -1,7 +1,7 @@
 //! Accounts: admins create, change, deactivate and reactivate users and reset passwords
 //! and MFA; users change their own profile and password; self sign-up when enabled.
 
-use plinth_metastore::{NewUser, UserUpdate};
+use plinth_metastore::{self as store, NewUser};
 pub use plinth_types::AuthSettingsView;
 use plinth_types::{parse_email, User, Username};
 use serde_json::json;
@@ -26,6 +26,19 @@ pub struct NewAccount {
     pub password: String,
     /// Make a platform admin.
     pub is_admin: bool,
+}
+
+/// Changes an admin makes to a user; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserUpdate {
+    /// New email (validated and lowercased by the service).
+    pub email: Option<String>,
+    /// New display name.
+    pub display_name: Option<String>,
+    /// Grant or revoke platform admin.
+    pub is_admin: Option<bool>,
+    /// Deactivate (`false`) or reactivate (`true`).
+    pub is_active: Option<bool>,
 }
 
 impl IdentityService {
@@ -253,9 +266,11 @@ impl IdentityService {
                 "you cannot deactivate yourself or drop your own admin role".to_string(),
             ));
         }
-        let update = UserUpdate {
+        let update = store::UserUpdate {
             email: update.email.as_deref().map(parse_email).transpose()?,
-            ..update
+            display_name: update.display_name,
+            is_admin: update.is_admin,
+            is_active: update.is_active,
         };
         let user = self
             .store
@@ -292,12 +307,12 @@ impl IdentityService {
     ) -> CoreResult<User> {
         principal.require_unscoped()?;
         principal.require_write()?;
-        let update = UserUpdate {
+        let update = store::UserUpdate {
             email: email.as_deref().map(parse_email).transpose()?,
             display_name: display_name
                 .map(|name| name.trim().to_string())
                 .filter(|name| !name.is_empty()),
-            ..UserUpdate::default()
+            ..store::UserUpdate::default()
         };
         let user = self
             .store
