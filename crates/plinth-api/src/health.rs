@@ -7,88 +7,19 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use plinth_types::Installation;
-use serde::Serialize;
-use utoipa::ToSchema;
+use plinth_api_types::{BackendInfo, DependencyCheck, Health, Readiness, Status};
 
 use crate::AppState;
 
 /// How long one dependency may take to answer a readiness check.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Liveness: the process is up and serving HTTP.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Health {
-    /// Always `ok`.
-    pub status: &'static str,
-}
-
-/// The state of one dependency.
-#[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct DependencyCheck {
-    /// `ok` or `unavailable`.
-    pub status: &'static str,
-    /// Which backend: `sqlite`, `postgres`, `local`, `s3`, `memory`.
-    pub backend: &'static str,
-    /// How long the check took, in milliseconds.
-    pub latency_ms: f64,
-    /// Why it is unavailable, when it is.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-/// Readiness: whether every dependency answers.
-#[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct Readiness {
-    /// `ready` when every check is `ok`, else `unavailable`.
-    pub status: &'static str,
-    /// The metadata store.
-    pub metastore: DependencyCheck,
-    /// The object store.
-    pub objects: DependencyCheck,
-}
-
-impl Readiness {
-    /// Returns whether every dependency answered.
-    pub fn is_ready(&self) -> bool {
-        self.status == "ready"
-    }
-}
-
-/// One backend and where it points (passwords redacted).
-#[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct BackendInfo {
-    /// The backend's name.
-    pub backend: &'static str,
-    /// Its URL, without secrets.
-    pub location: String,
-}
-
-/// What the server is, what it runs on, and whether it is ready.
-#[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct Status {
-    /// The Plinth version.
-    pub version: &'static str,
-    /// Seconds since this server started.
-    pub uptime_seconds: u64,
-    /// This installation's identity.
-    pub installation: Installation,
-    /// The newest metadata schema migration applied.
-    pub schema_version: i64,
-    /// The metadata store.
-    pub metastore: BackendInfo,
-    /// The object store.
-    pub objects: BackendInfo,
-    /// The live readiness checks.
-    pub readiness: Readiness,
-    /// Resident memory of the server process, in bytes, where the platform reports it.
-    pub resident_memory_bytes: Option<u64>,
-}
-
 /// Liveness: answers while the process serves HTTP; checks no dependency.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
 pub(crate) async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok" })
+    Json(Health {
+        status: "ok".to_string(),
+    })
 }
 
 /// Readiness: 200 when the metadata store and the object store answer, else 503; the body
@@ -135,22 +66,22 @@ pub(crate) async fn collect_status(
         }
     };
     let readiness = check_readiness(state).await;
-    let schema_version = if readiness.metastore.status == "ok" {
+    let schema_version = if readiness.metastore.is_ok() {
         state.metastore().schema_version().await?
     } else {
         0
     };
     Ok(Status {
-        version: plinth_types::VERSION,
+        version: plinth_types::VERSION.to_string(),
         uptime_seconds: state.started_at().elapsed().as_secs(),
         installation: state.installation().clone(),
         schema_version,
         metastore: BackendInfo {
-            backend: state.metastore().backend(),
+            backend: state.metastore().backend().to_string(),
             location: location(state.metastore_location()),
         },
         objects: BackendInfo {
-            backend: state.artifacts().backend(),
+            backend: state.artifacts().backend().to_string(),
             location: location(state.artifacts().location()),
         },
         readiness,
@@ -175,9 +106,9 @@ pub(crate) async fn check_readiness(state: &AppState) -> Readiness {
             .map_err(|error| crate::error::error_chain(&error))
     });
     let (metastore, objects) = tokio::join!(metastore, objects);
-    let ready = metastore.status == "ok" && objects.status == "ok";
+    let ready = metastore.is_ok() && objects.is_ok();
     Readiness {
-        status: if ready { "ready" } else { "unavailable" },
+        status: if ready { "ready" } else { "unavailable" }.to_string(),
         metastore,
         objects,
     }
@@ -199,8 +130,8 @@ async fn timed(
         tracing::warn!(backend, %error, "readiness check failed");
     }
     DependencyCheck {
-        status: if error.is_none() { "ok" } else { "unavailable" },
-        backend,
+        status: if error.is_none() { "ok" } else { "unavailable" }.to_string(),
+        backend: backend.to_string(),
         latency_ms,
         error,
     }

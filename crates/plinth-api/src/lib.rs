@@ -27,7 +27,6 @@ use plinth_metastore::MetadataStore;
 use plinth_types::Installation;
 
 pub use error::{error_chain, kind_of, status_of, ApiError};
-pub use health::{BackendInfo, DependencyCheck, Health, Readiness, Status};
 pub use json::ApiJson;
 pub use metrics::{resident_memory_bytes, HttpMetrics};
 pub use openapi::openapi_document;

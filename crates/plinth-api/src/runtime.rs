@@ -11,179 +11,22 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::{StreamExt, TryStreamExt};
-use plinth_core::runtime::{JobRequest, JobView, SnapshotInfo, UsageFilter};
+use plinth_api_types::{
+    ClassRequest, GpuInfo, IsolationInfo, JobListQuery, JobPage, LogQuery, MechanismInfo,
+    PoolRequest, QuotaView, RuntimeInfo, UsageQuery,
+};
+use plinth_core::runtime::UsageFilter;
 use plinth_core::{Principal, ProjectPass};
 use plinth_executor::{Capabilities, LogOptions};
 use plinth_types::{
-    NodePool, PoolTaint, ProjectQuota, ProjectUsageNow, ResourceClass, Role, UsageRecord,
+    JobRequest, JobView, NodePool, ProjectQuota, ResourceClass, Role, SnapshotInfo, UsageRecord,
     WorkloadState,
 };
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
 
 use crate::identity::{Authenticated, ClientInfoExtractor};
 use crate::{ApiError, ApiJson, AppState};
 
 type ApiResult<T> = Result<T, ApiError>;
-
-// ---------- wire types ----------
-
-/// The runtime's backend and what it can do.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RuntimeInfo {
-    /// `local` or `kubernetes`.
-    pub backend: String,
-    /// How per-class limits are enforced, in words.
-    pub limits: String,
-    /// GPUs the backend can hand out (local: those detected on this machine).
-    pub gpus: Vec<GpuInfo>,
-    /// How workloads are kept from the platform and from each other.
-    pub isolation: IsolationInfo,
-}
-
-/// How workloads are kept from the platform's files, processes and secrets and from each
-/// other.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct IsolationInfo {
-    /// `full`, `partial` or `none`.
-    pub level: String,
-    /// One sentence.
-    pub summary: String,
-    /// Each mechanism and whether it holds.
-    pub mechanisms: Vec<MechanismInfo>,
-}
-
-/// One isolation mechanism.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MechanismInfo {
-    /// `identity`, `filesystem`, `processes`, `privileges`, `container`, `network`, `sandbox`.
-    pub name: String,
-    /// Whether it holds here.
-    pub active: bool,
-    /// What it does, or why it does not hold.
-    pub detail: String,
-}
-
-impl From<plinth_executor::Isolation> for IsolationInfo {
-    fn from(isolation: plinth_executor::Isolation) -> Self {
-        IsolationInfo {
-            level: match isolation.level {
-                plinth_executor::IsolationLevel::Full => "full",
-                plinth_executor::IsolationLevel::Partial => "partial",
-                plinth_executor::IsolationLevel::None => "none",
-            }
-            .to_string(),
-            summary: isolation.summary,
-            mechanisms: isolation
-                .mechanisms
-                .into_iter()
-                .map(|mechanism| MechanismInfo {
-                    name: mechanism.name,
-                    active: mechanism.active,
-                    detail: mechanism.detail,
-                })
-                .collect(),
-        }
-    }
-}
-
-/// One GPU.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct GpuInfo {
-    /// Its index.
-    pub index: u32,
-    /// Its model.
-    pub name: String,
-}
-
-/// A node pool to create or replace.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PoolRequest {
-    /// Free text.
-    #[serde(default)]
-    pub description: String,
-    /// Labels the pool's nodes carry.
-    #[serde(default)]
-    pub node_selector: BTreeMap<String, String>,
-    /// Taints the pool's nodes carry.
-    #[serde(default)]
-    pub taints: Vec<PoolTaint>,
-}
-
-/// A resource class to create or replace.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ClassRequest {
-    /// The pool its workloads run on.
-    pub pool: String,
-    /// Free text.
-    #[serde(default)]
-    pub description: String,
-    /// CPU in thousandths of a core (`1500` = 1.5 cores).
-    pub cpu_millis: u32,
-    /// Memory in bytes.
-    pub memory_bytes: u64,
-    /// Whole GPUs.
-    #[serde(default)]
-    pub gpus: u32,
-}
-
-/// A project's quota and what it uses now.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct QuotaView {
-    /// The limits (`null` = unlimited).
-    pub quota: ProjectQuota,
-    /// What admitted, unfinished workloads hold now, and how many jobs wait.
-    pub usage: ProjectUsageNow,
-}
-
-/// Which part of the usage ledger to read.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct UsageParams {
-    /// First day, inclusive (`YYYY-MM-DD`).
-    pub from: Option<String>,
-    /// Last day, inclusive.
-    pub to: Option<String>,
-    /// `json` (default) or `csv`.
-    pub format: Option<String>,
-}
-
-/// Which jobs to list.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct JobListParams {
-    /// Only jobs in these states, comma-separated (`queued,running`).
-    pub state: Option<String>,
-    /// Continue after this cursor (the `next` of the previous page).
-    pub cursor: Option<String>,
-    /// At most this many (1–500, default 50).
-    pub limit: Option<i64>,
-}
-
-/// A page of jobs.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct JobPage {
-    /// Newest first.
-    pub jobs: Vec<JobView>,
-    /// The cursor of the next page, when there is one.
-    pub next: Option<String>,
-}
-
-/// Which part of a job's output to read.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct LogParams {
-    /// Keep the response open and send output as it comes, until the job ends.
-    #[serde(default)]
-    pub follow: bool,
-    /// Start this many bytes into the output (to resume).
-    #[serde(default)]
-    pub offset: u64,
-    /// Only the last this many lines (before following).
-    pub tail: Option<u32>,
-}
 
 // ---------- helpers ----------
 
@@ -200,7 +43,28 @@ async fn project_pass(
         .await?)
 }
 
-fn usage_filter(params: &UsageParams) -> UsageFilter {
+fn isolation_info(isolation: plinth_executor::Isolation) -> IsolationInfo {
+    IsolationInfo {
+        level: match isolation.level {
+            plinth_executor::IsolationLevel::Full => "full",
+            plinth_executor::IsolationLevel::Partial => "partial",
+            plinth_executor::IsolationLevel::None => "none",
+        }
+        .to_string(),
+        summary: isolation.summary,
+        mechanisms: isolation
+            .mechanisms
+            .into_iter()
+            .map(|mechanism| MechanismInfo {
+                name: mechanism.name,
+                active: mechanism.active,
+                detail: mechanism.detail,
+            })
+            .collect(),
+    }
+}
+
+fn usage_filter(params: &UsageQuery) -> UsageFilter {
     UsageFilter {
         from_day: params.from.clone(),
         to_day: params.to.clone(),
@@ -289,7 +153,7 @@ pub(crate) async fn runtime_info(
                 name: gpu.name,
             })
             .collect(),
-        isolation: isolation.into(),
+        isolation: isolation_info(isolation),
     }))
 }
 
@@ -393,11 +257,11 @@ pub(crate) async fn delete_class(
 
 /// The whole platform's usage ledger by day, project, user and class (admins); `format=csv`
 /// downloads it.
-#[utoipa::path(get, path = "/api/v1/usage", tag = "runtime", params(UsageParams), responses((status = 200, body = Vec<UsageRecord>), (status = 200, content_type = "text/csv", body = String)))]
+#[utoipa::path(get, path = "/api/v1/usage", tag = "runtime", params(UsageQuery), responses((status = 200, body = Vec<UsageRecord>), (status = 200, content_type = "text/csv", body = String)))]
 pub(crate) async fn platform_usage(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Query(params): Query<UsageParams>,
+    Query(params): Query<UsageQuery>,
 ) -> ApiResult<Response> {
     let records = state
         .runtime()
@@ -457,12 +321,12 @@ pub(crate) async fn put_quota(
 }
 
 /// A project's usage ledger (members); `format=csv` downloads it.
-#[utoipa::path(get, path = "/api/v1/orgs/{organization}/projects/{project}/usage", tag = "runtime", params(("organization" = String, Path), ("project" = String, Path), UsageParams), responses((status = 200, body = Vec<UsageRecord>), (status = 200, content_type = "text/csv", body = String)))]
+#[utoipa::path(get, path = "/api/v1/orgs/{organization}/projects/{project}/usage", tag = "runtime", params(("organization" = String, Path), ("project" = String, Path), UsageQuery), responses((status = 200, body = Vec<UsageRecord>), (status = 200, content_type = "text/csv", body = String)))]
 pub(crate) async fn project_usage(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     Path((organization, project)): Path<(String, String)>,
-    Query(params): Query<UsageParams>,
+    Query(params): Query<UsageQuery>,
 ) -> ApiResult<Response> {
     let pass = project_pass(&state, &principal, &organization, &project, Role::Viewer).await?;
     let records = state
@@ -520,12 +384,12 @@ pub(crate) async fn get_snapshot(
 }
 
 /// Lists a project's jobs, newest first (members).
-#[utoipa::path(get, path = "/api/v1/orgs/{organization}/projects/{project}/jobs", tag = "jobs", params(("organization" = String, Path), ("project" = String, Path), JobListParams), responses((status = 200, body = JobPage)))]
+#[utoipa::path(get, path = "/api/v1/orgs/{organization}/projects/{project}/jobs", tag = "jobs", params(("organization" = String, Path), ("project" = String, Path), JobListQuery), responses((status = 200, body = JobPage)))]
 pub(crate) async fn list_jobs(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     Path((organization, project)): Path<(String, String)>,
-    Query(params): Query<JobListParams>,
+    Query(params): Query<JobListQuery>,
 ) -> ApiResult<Json<JobPage>> {
     let pass = project_pass(&state, &principal, &organization, &project, Role::Viewer).await?;
     let limit = params.limit.unwrap_or(50);
@@ -614,12 +478,12 @@ pub(crate) async fn rerun_job(
 
 /// A job's output, stdout and stderr interleaved, as plain text (members). With
 /// `follow=true` the response stays open until the job ends.
-#[utoipa::path(get, path = "/api/v1/orgs/{organization}/projects/{project}/jobs/{id}/logs", tag = "jobs", params(("organization" = String, Path), ("project" = String, Path), ("id" = String, Path), LogParams), responses((status = 200, content_type = "text/plain", body = String)))]
+#[utoipa::path(get, path = "/api/v1/orgs/{organization}/projects/{project}/jobs/{id}/logs", tag = "jobs", params(("organization" = String, Path), ("project" = String, Path), ("id" = String, Path), LogQuery), responses((status = 200, content_type = "text/plain", body = String)))]
 pub(crate) async fn job_logs(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     Path((organization, project, id)): Path<(String, String, String)>,
-    Query(params): Query<LogParams>,
+    Query(params): Query<LogQuery>,
 ) -> ApiResult<Response> {
     let pass = project_pass(&state, &principal, &organization, &project, Role::Viewer).await?;
     let stream = state

@@ -15,13 +15,13 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use url::Url;
 
-use crate::wire::{PasswordReset, RoleRequest};
 use crate::{
     ClassRequest, ClientError, ClientResult, CreateOrganizationRequest, CreateProjectRequest,
     CreateUserRequest, JobListQuery, JobPage, JobRequest, JobView, LogQuery, LoginRequest,
     LoginResponse, MeResponse, PoolRequest, ProjectListQuery, ProjectView, QuotaView, RuntimeInfo,
     SnapshotInfo, TokenRequest, TokenResponse, UpdateUserRequest, UsageQuery, UserListQuery,
 };
+use plinth_api_types::{PasswordReset, RoleRequest};
 
 /// How long establishing a connection may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -228,7 +228,9 @@ impl Client {
     pub async fn reset_password(&self, username: &str, password: &str) -> ClientResult<()> {
         self.empty(
             self.request(Method::POST, &["users", username, "password"])
-                .json(&PasswordReset { password }),
+                .json(&PasswordReset {
+                    password: password.to_string(),
+                }),
         )
         .await
     }
@@ -280,7 +282,7 @@ impl Client {
         self.empty(
             self.request(Method::PUT, &["orgs", organization, "members", username])
                 .json(&RoleRequest {
-                    role: role.as_str(),
+                    role: role.as_str().to_string(),
                 }),
         )
         .await
@@ -367,7 +369,7 @@ impl Client {
                 ],
             )
             .json(&RoleRequest {
-                role: role.as_str(),
+                role: role.as_str().to_string(),
             }),
         )
         .await
@@ -439,18 +441,20 @@ impl Client {
             .await
     }
 
-    /// Returns the whole platform's usage ledger (admins).
+    /// Returns the whole platform's usage ledger (admins); `query.format` is ignored.
     pub async fn platform_usage(&self, query: &UsageQuery) -> ClientResult<Vec<UsageRecord>> {
-        self.json(self.request(Method::GET, &["usage"]).query(query))
-            .await
+        self.json(
+            self.request(Method::GET, &["usage"])
+                .query(&usage_query(query, None)),
+        )
+        .await
     }
 
     /// Returns the whole platform's usage ledger as the server's CSV (admins).
     pub async fn platform_usage_csv(&self, query: &UsageQuery) -> ClientResult<String> {
         self.text(
             self.request(Method::GET, &["usage"])
-                .query(query)
-                .query(&[("format", "csv")]),
+                .query(&usage_query(query, Some("csv"))),
         )
         .await
     }
@@ -481,7 +485,7 @@ impl Client {
         .await
     }
 
-    /// Returns a project's usage ledger.
+    /// Returns a project's usage ledger; `query.format` is ignored.
     pub async fn project_usage(
         &self,
         organization: &str,
@@ -490,7 +494,7 @@ impl Client {
     ) -> ClientResult<Vec<UsageRecord>> {
         self.json(
             self.project_request(Method::GET, organization, project, &["usage"])
-                .query(query),
+                .query(&usage_query(query, None)),
         )
         .await
     }
@@ -504,8 +508,7 @@ impl Client {
     ) -> ClientResult<String> {
         self.text(
             self.project_request(Method::GET, organization, project, &["usage"])
-                .query(query)
-                .query(&[("format", "csv")]),
+                .query(&usage_query(query, Some("csv"))),
         )
         .await
     }
@@ -833,6 +836,15 @@ impl Client {
             cause,
             source,
         }
+    }
+}
+
+/// Returns `query` asking for the ledger as `format` (`None`: the server's default, JSON),
+/// whatever format it named: each method decodes one format.
+fn usage_query(query: &UsageQuery, format: Option<&str>) -> UsageQuery {
+    UsageQuery {
+        format: format.map(str::to_string),
+        ..query.clone()
     }
 }
 

@@ -14,28 +14,32 @@
 //! `ring`: a second crypto provider would make rustls refuse to pick one at the first
 //! handshake).
 //!
+//! **One set of types.** The request, response and query types are the server's own
+//! (`plinth-api-types`, and the entities of `plinth-types`), re-exported here: what this
+//! client sends is what the server's handlers parse, field for field.
+//!
 //! Every failure is a [`ClientError`]: the server's own `{code, message}` error answers
 //! become [`ClientError::Api`] with the message untouched, so callers can show it as is.
 
 mod client;
 mod error;
 pub mod mlflow;
-mod wire;
 
 pub use client::{parse_server_url, ByteStream, Client};
 pub use error::{ClientError, ClientResult};
-pub use wire::{
+/// The API's request, response and query types (the server's, from `plinth-api-types`).
+pub use plinth_api_types::{
     ClassRequest, CreateOrganizationRequest, CreateProjectRequest, CreateUserRequest, GpuInfo,
-    JobListQuery, JobPage, JobRequest, JobView, LogQuery, LoginRequest, LoginResponse, MeResponse,
-    PoolRequest, ProjectListQuery, ProjectView, QuotaView, RuntimeInfo, SnapshotInfo, TokenRequest,
-    TokenResponse, UpdateUserRequest, UsageQuery, UserListQuery,
+    IsolationInfo, JobListQuery, JobPage, LogQuery, LoginRequest, LoginResponse, MeResponse,
+    MechanismInfo, PoolRequest, ProjectListQuery, ProjectView, QuotaView, RuntimeInfo,
+    TokenRequest, TokenResponse, UpdateUserRequest, UsageQuery, UserListQuery,
 };
 
-/// The shared wire types this client answers with, re-exported for convenience.
+/// The shared wire types this client sends and answers with, re-exported for convenience.
 pub use plinth_types::{
-    ApiTokenInfo, Member, NodePool, OrgMember, OrgRole, Organization, PoolTaint, Project,
-    ProjectQuota, ProjectUsageNow, ResourceClass, Role, UsageRecord, User, Workload,
-    WorkloadCommand, WorkloadKind, WorkloadState,
+    ApiTokenInfo, CustomSize, JobRequest, JobView, Member, NodePool, OrgMember, OrgRole,
+    Organization, PoolTaint, Project, ProjectQuota, ProjectUsageNow, ResourceClass, Role,
+    SnapshotInfo, UsageRecord, User, Workload, WorkloadCommand, WorkloadKind, WorkloadState,
 };
 
 #[cfg(test)]

@@ -400,6 +400,7 @@ async fn jobs_and_csv_usage_decode() {
         .platform_usage_csv(&crate::UsageQuery {
             from: Some("2026-11-01".into()),
             to: None,
+            format: Some("json".into()),
         })
         .await
         .unwrap();

@@ -14,9 +14,9 @@ pub mod tracking;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{CoreError, CoreResult};
 pub use identity::{
-    AuthSettingsView, ClientInfo, Credential, IdentityService, IdentitySettings,
+    AuditQuery, AuthSettingsView, ClientInfo, Credential, IdentityService, IdentitySettings,
     LocalAuthenticator, LoginOutcome, MfaEnrollment, NewAccount, NewTokenRequest, OrgPass,
-    PasswordAuthenticator, Principal, ProjectPass, SessionCookie,
+    PasswordAuthenticator, Principal, ProjectPass, SessionCookie, UserUpdate,
 };
 pub use runtime::{RuntimeService, RuntimeSettings, WhenUnsandboxed};
 pub use tracking::{ProjectSelector, TrackingPass, TrackingService};

@@ -362,3 +362,14 @@ pub struct OrgMember {
     /// Their role.
     pub role: OrgRole,
 }
+
+/// The sign-up and MFA settings admins change at run time.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AuthSettingsView {
+    /// Anyone who reaches the server may create an account.
+    pub signup_enabled: bool,
+    /// When not empty, sign-up is limited to emails of these domains.
+    pub signup_domains: Vec<String>,
+    /// Every user must enroll MFA before using the platform.
+    pub mfa_required: bool,
+}

@@ -11,15 +11,16 @@ mod tracking;
 
 pub use error::{ErrorBody, ErrorKind, HasErrorKind};
 pub use identity::{
-    new_id, parse_email, ApiTokenInfo, AuditEvent, InvalidValue, Member, OrgMember, OrgRole,
-    Organization, Project, ResourceName, Role, User, UserId, Username,
+    new_id, parse_email, ApiTokenInfo, AuditEvent, AuthSettingsView, InvalidValue, Member,
+    OrgMember, OrgRole, Organization, Project, ResourceName, Role, User, UserId, Username,
 };
 pub use installation::Installation;
 pub use python::python_float;
 pub use redact::redact_url;
 pub use runtime::{
-    NodePool, PoolTaint, ProjectQuota, ProjectUsageNow, ResourceClass, UsageRecord, Workload,
-    WorkloadCommand, WorkloadKind, WorkloadState,
+    CustomSize, JobRequest, JobView, NodePool, PoolTaint, ProjectQuota, ProjectUsageNow,
+    ResourceClass, SnapshotInfo, UsageRecord, Workload, WorkloadCommand, WorkloadKind,
+    WorkloadState,
 };
 pub use tracking::{
     Dataset, DatasetInput, Experiment, ExperimentTag, InputTag, LifecycleStage, LoggedModel,

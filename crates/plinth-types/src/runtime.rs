@@ -1,5 +1,6 @@
 //! Wire types of the workload runtime: node pools, resource classes, project quotas,
-//! workloads (jobs now; workspaces and deployments later) and the usage ledger.
+//! workloads (jobs now; workspaces and deployments later), job submissions and views,
+//! snapshots of working files and the usage ledger.
 
 use std::collections::BTreeMap;
 
@@ -288,4 +289,64 @@ pub struct UsageRecord {
     pub gpu_hours: f64,
     /// Wall-clock hours of the workloads.
     pub wall_hours: f64,
+}
+
+/// A job to submit.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct JobRequest {
+    /// A name for listings; defaults to the program's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The resource class (`plinth classes` lists them).
+    pub class: String,
+    /// The program and its arguments.
+    pub command: Vec<String>,
+    /// Extra environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// The SHA-256 of a snapshot uploaded to the project (`PUT …/snapshots/{sha256}`),
+    /// unpacked as the job's working folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
+    /// The container image (Kubernetes backend); the local backend ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// A size no class names, on the class's pool; only where an admin allowed custom
+    /// sizes for the project. Recorded (and accounted) as class `custom`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_size: Option<CustomSize>,
+}
+
+/// A custom size: what a class would otherwise grant.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomSize {
+    /// CPU in thousandths of a core.
+    pub cpu_millis: u32,
+    /// Memory in bytes.
+    pub memory_bytes: u64,
+    /// Whole GPUs.
+    #[serde(default)]
+    pub gpus: u32,
+}
+
+/// A job as users see it: the record plus its place in the queue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct JobView {
+    /// The recorded job.
+    #[serde(flatten)]
+    pub job: Workload,
+    /// 1-based position in the project's queue while queued.
+    pub queue_position: Option<u32>,
+    /// Run time so far (or in total), in milliseconds.
+    pub duration_ms: Option<i64>,
+}
+
+/// A stored snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SnapshotInfo {
+    /// Its SHA-256, hex.
+    pub sha256: String,
+    /// Its size in bytes.
+    pub size: u64,
 }

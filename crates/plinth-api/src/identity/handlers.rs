@@ -8,306 +8,32 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use plinth_core::{AuthSettingsView, Credential, NewAccount, NewTokenRequest};
-use plinth_metastore::{AuditQuery, OrgMember, OrgRole, UserUpdate};
-use plinth_types::{
-    ApiTokenInfo, AuditEvent, ErrorKind, Member, Organization, Project, Role, User,
+use plinth_api_types::{
+    AuditListQuery, CodeRequest, CreateOrganizationRequest, CreateProjectRequest,
+    CreateUserRequest, LoginRequest, LoginResponse, MeResponse, MfaEnrollmentResponse,
+    PasswordChange, PasswordReset, ProfileUpdate, ProjectListQuery, ProjectView, RecoveryCodes,
+    RoleRequest, SignupRequest, TokenRequest, TokenResponse, UpdateProjectRequest,
+    UpdateUserRequest, UserListQuery,
 };
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use plinth_core::{AuditQuery, Credential, NewAccount, NewTokenRequest, UserUpdate};
+use plinth_types::{
+    ApiTokenInfo, AuditEvent, AuthSettingsView, ErrorKind, Member, OrgMember, OrgRole,
+    Organization, Project, Role, User,
+};
 
 use super::{Authenticated, ClientInfoExtractor};
 use crate::{ApiError, ApiJson, AppState};
 
 type ApiResult<T> = Result<T, ApiError>;
 
-// ---------- wire types ----------
-
-/// Credentials exchanged for a personal API token (what `plinth login` and scripts use).
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LoginRequest {
-    /// Username or email.
-    pub username: String,
-    /// Password.
-    pub password: String,
-    /// The current TOTP code (or a recovery code), when the account has MFA.
-    #[serde(default)]
-    pub totp_code: Option<String>,
-    /// Name of the token to create; default `login`.
-    #[serde(default)]
-    pub token_name: Option<String>,
-    /// Days until the token expires; default 30.
-    #[serde(default)]
-    pub expires_in_days: Option<u64>,
-}
-
-/// A new token and its owner.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TokenResponse {
-    /// The token: shown this once, never again.
-    pub token: String,
-    /// What the server keeps of it.
-    pub info: ApiTokenInfo,
-}
-
-/// The result of a login.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct LoginResponse {
-    /// The new token: send it as `Authorization: Bearer …`.
-    pub token: String,
-    /// What the server keeps of it.
-    pub info: ApiTokenInfo,
-    /// Who logged in.
-    pub user: User,
-}
-
-/// A self-service account request.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SignupRequest {
-    /// Login name.
-    pub username: String,
-    /// Email address.
-    pub email: String,
-    /// Password (see the password policy).
-    pub password: String,
-    /// Name shown in the UI.
-    #[serde(default)]
-    pub display_name: String,
-}
-
-/// The caller.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MeResponse {
-    /// The account.
-    pub user: User,
-    /// Unused recovery codes.
-    pub recovery_codes_left: i64,
-    /// How the caller authenticated: `session` or `token`.
-    pub credential: &'static str,
-    /// For sessions: the token to send in `X-CSRF-Token` with changes.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub csrf_token: Option<String>,
-}
-
-/// Changes to the caller's profile.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ProfileUpdate {
-    /// New display name.
-    #[serde(default)]
-    pub display_name: Option<String>,
-    /// New email.
-    #[serde(default)]
-    pub email: Option<String>,
-}
-
-/// A password change.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PasswordChange {
-    /// The current password.
-    pub current_password: String,
-    /// The new password.
-    pub new_password: String,
-}
-
-/// What to enroll in an authenticator app; shown once.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MfaEnrollmentResponse {
-    /// The base32 secret.
-    pub secret: String,
-    /// The `otpauth://` URL.
-    pub otpauth_url: String,
-    /// The QR code, SVG.
-    pub qr_svg: String,
-}
-
-/// A TOTP or recovery code.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CodeRequest {
-    /// The code.
-    pub code: String,
-}
-
-/// Recovery codes; shown once.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RecoveryCodes {
-    /// Each works once in place of a TOTP code.
-    pub recovery_codes: Vec<String>,
-}
-
-/// A new personal API token.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TokenRequest {
-    /// A name to tell it apart.
-    pub name: String,
-    /// Days until it expires; default and most: 365.
-    #[serde(default)]
-    pub expires_in_days: Option<u64>,
-    /// `organization/project` to limit it to.
-    #[serde(default)]
-    pub project: Option<String>,
-    /// Allow only reads.
-    #[serde(default)]
-    pub read_only: bool,
-}
-
-/// A user created by an admin.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateUserRequest {
-    /// Login name.
-    pub username: String,
-    /// Email.
-    pub email: String,
-    /// Initial password.
-    pub password: String,
-    /// Name shown in the UI.
-    #[serde(default)]
-    pub display_name: String,
-    /// Make a platform admin.
-    #[serde(default)]
-    pub is_admin: bool,
-}
-
-/// Changes to a user, by an admin.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateUserRequest {
-    /// New email.
-    #[serde(default)]
-    pub email: Option<String>,
-    /// New display name.
-    #[serde(default)]
-    pub display_name: Option<String>,
-    /// Grant or revoke admin.
-    #[serde(default)]
-    pub is_admin: Option<bool>,
-    /// Deactivate (`false`) or reactivate (`true`).
-    #[serde(default)]
-    pub is_active: Option<bool>,
-}
-
-/// A password set by an admin.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PasswordReset {
-    /// The new password.
-    pub password: String,
-}
-
-/// Which users to list.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct UserListQuery {
-    /// Part of a username, email or display name.
-    pub search: Option<String>,
-    /// Continue after this username.
-    pub after: Option<String>,
-    /// At most this many (1–500, default 100).
-    pub limit: Option<i64>,
-}
-
-/// A new organization.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateOrganizationRequest {
-    /// Unique name.
-    pub name: String,
-    /// Name shown in the UI.
-    #[serde(default)]
-    pub display_name: String,
-    /// Username of its first owner.
-    #[serde(default)]
-    pub owner: Option<String>,
-}
-
-/// A role to give.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RoleRequest {
-    /// For projects `viewer`, `contributor` or `owner`; for organizations `member` or `owner`.
-    pub role: String,
-}
-
-/// A new project.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateProjectRequest {
-    /// Name, unique in the organization.
-    pub name: String,
-    /// Name shown in the UI.
-    #[serde(default)]
-    pub display_name: String,
-    /// Free text.
-    #[serde(default)]
-    pub description: String,
-}
-
-/// Changes to a project.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateProjectRequest {
-    /// Name shown in the UI.
-    pub display_name: String,
-    /// Free text.
-    #[serde(default)]
-    pub description: String,
-}
-
-/// A project and the caller's role in it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ProjectView {
-    /// The project.
-    #[serde(flatten)]
-    pub project: Project,
-    /// The caller's role, if a member.
-    pub role: Option<Role>,
-}
-
-/// Which projects to list.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ProjectListQuery {
-    /// Admins: every project, not only their own.
-    #[serde(default)]
-    pub all: bool,
-    /// Only in this organization.
-    pub organization: Option<String>,
-}
-
-/// Which audit events to list.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct AuditListQuery {
-    /// Actions starting with this, e.g. `login.`.
-    pub action: Option<String>,
-    /// Only this actor.
-    pub actor: Option<String>,
-    /// At or after, ms since the epoch.
-    pub since_ms: Option<i64>,
-    /// Before, ms since the epoch.
-    pub until_ms: Option<i64>,
-    /// Older than this event id (paging).
-    pub before_id: Option<i64>,
-    /// At most this many (default 100; export: 10 000).
-    pub limit: Option<i64>,
-}
-
-impl AuditListQuery {
-    fn into_query(self, default_limit: i64) -> AuditQuery {
-        AuditQuery {
-            action_prefix: self.action,
-            actor_name: self.actor,
-            since_ms: self.since_ms,
-            until_ms: self.until_ms,
-            before_id: self.before_id,
-            limit: self.limit.unwrap_or(default_limit),
-        }
+fn audit_query(query: AuditListQuery, default_limit: i64) -> AuditQuery {
+    AuditQuery {
+        action_prefix: query.action,
+        actor_name: query.actor,
+        since_ms: query.since_ms,
+        until_ms: query.until_ms,
+        before_id: query.before_id,
+        limit: query.limit.unwrap_or(default_limit),
     }
 }
 
@@ -446,7 +172,7 @@ pub(crate) async fn me(
     Ok(Json(MeResponse {
         user: principal.user().clone(),
         recovery_codes_left,
-        credential,
+        credential: credential.to_string(),
         csrf_token,
     }))
 }
@@ -988,7 +714,7 @@ pub(crate) async fn list_audit(
     Ok(Json(
         state
             .identity()
-            .list_audit(&principal, query.into_query(100))
+            .list_audit(&principal, audit_query(query, 100))
             .await?,
     ))
 }
@@ -1002,7 +728,7 @@ pub(crate) async fn export_audit(
 ) -> ApiResult<Response> {
     let events = state
         .identity()
-        .list_audit(&principal, query.into_query(10_000))
+        .list_audit(&principal, audit_query(query, 10_000))
         .await?;
     let mut body = String::new();
     for event in events {

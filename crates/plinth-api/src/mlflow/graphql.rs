@@ -21,8 +21,10 @@ use async_graphql::{
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use plinth_core::tracking::ArtifactFile;
+use plinth_core::tracking::{
+    BulkIntervalQuery, RegistrySearch, RunSearch, MAX_MODEL_VERSIONS_PER_PAGE, MAX_RUNS_PER_PAGE,
+};
 use plinth_core::{TrackingPass, TrackingService};
-use plinth_metastore::{BulkIntervalQuery, RegistrySearch, RunSearch, MAX_RUNS_PER_PAGE};
 use plinth_types::{
     Experiment, MetricWithRunId, ModelVersion, ModelVersionStatus, Run, RunStatus, ViewType,
 };
@@ -365,7 +367,7 @@ impl MlflowRunExtension {
         let search = RegistrySearch {
             filter: Some(format!("run_id='{}'", self.run_id)),
             order_by: Vec::new(),
-            max_results: plinth_metastore::MAX_MODEL_VERSIONS_PER_PAGE,
+            max_results: MAX_MODEL_VERSIONS_PER_PAGE,
             page_token: None,
         };
         let page = service
@@ -785,7 +787,6 @@ async fn search_runs(
         )));
     }
     let search = RunSearch {
-        experiment_ids: Vec::new(),
         filter: input.filter.filter(|filter| !filter.is_empty()),
         run_view_type: match input.run_view_type {
             None | Some(MlflowViewType::ActiveOnly) => ViewType::ActiveOnly,
@@ -902,7 +903,7 @@ impl Resolve {
             order_by: strings(input.order_by),
             max_results: input
                 .max_results
-                .map_or(plinth_metastore::MAX_MODEL_VERSIONS_PER_PAGE, |max| max.0),
+                .map_or(MAX_MODEL_VERSIONS_PER_PAGE, |max| max.0),
             page_token: input.page_token.filter(|token| !token.is_empty()),
         };
         let page = service

@@ -1,7 +1,7 @@
 //! Handlers of MLflow's model registry API.
 
 use axum::Json;
-use plinth_metastore::{
+use plinth_core::tracking::{
     NewModelVersion, NewRegisteredModel, RegisteredModelUpdate, RegistrySearch,
     MAX_MODEL_VERSIONS_PER_PAGE, MAX_REGISTERED_MODELS_PER_PAGE,
 };
@@ -71,7 +71,6 @@ pub(crate) async fn create_registered_model(
             .into_iter()
             .map(|(key, value)| RegisteredModelTag { key, value })
             .collect(),
-        user_id: None,
         deployment_job_id: message
             .opt_str("deployment_job_id")?
             .filter(|id| !id.is_empty()),
@@ -240,7 +239,6 @@ pub(crate) async fn create_model_version(Scoped(service, pass): Scoped, message:
             .into_iter()
             .map(|(key, value)| ModelVersionTag { key, value })
             .collect(),
-        user_id: None,
     };
     model_version_reply(&service.create_model_version(&pass, version).await?)
 }

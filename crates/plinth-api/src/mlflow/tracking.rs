@@ -2,10 +2,9 @@
 //! outputs, searches and MLflow 3 logged models.
 
 use axum::Json;
-use plinth_core::tracking::RunRequest;
-use plinth_metastore::{
+use plinth_core::tracking::{
     BulkIntervalQuery, DatasetFilter, ExperimentSearch, LogBatch, LoggedModelOrderBy,
-    LoggedModelSearch, NewLoggedModel, RunSearch, RunUpdate, MAX_EXPERIMENTS_PER_PAGE,
+    LoggedModelSearch, NewLoggedModel, RunRequest, RunSearch, RunUpdate, MAX_EXPERIMENTS_PER_PAGE,
     MAX_RUNS_PER_PAGE,
 };
 use plinth_types::{
@@ -312,7 +311,7 @@ pub(crate) async fn log_batch(Scoped(service, pass): Scoped, message: Message) -
             .collect(),
         tags: run_tags(&message)?,
     };
-    service.log_batch(&pass, &message.run_id()?, &batch).await?;
+    service.log_batch(&pass, &message.run_id()?, batch).await?;
     empty()
 }
 
@@ -419,7 +418,6 @@ pub(crate) async fn log_model(Scoped(service, pass): Scoped, message: Message) -
 pub(crate) async fn search_runs(Scoped(service, pass): Scoped, message: Message) -> Reply {
     let message = message.checked(&schema::SEARCH_RUNS)?;
     let search = RunSearch {
-        experiment_ids: Vec::new(),
         filter: message.opt_str("filter")?.filter(|s| !s.is_empty()),
         run_view_type: view_type(&message, "run_view_type")?,
         max_results: max_results(&message, Some(1000), MAX_RUNS_PER_PAGE, PageWords::Tracking)?,
@@ -562,7 +560,6 @@ fn logged_model_reply(model: &plinth_types::LoggedModel) -> Reply {
 pub(crate) async fn create_logged_model(Scoped(service, pass): Scoped, message: Message) -> Reply {
     let message = message.checked(&schema::CREATE_LOGGED_MODEL)?;
     let model = NewLoggedModel {
-        experiment_id: 0,
         name: message.opt_str("name")?.filter(|s| !s.is_empty()),
         source_run_id: message.opt_str("source_run_id")?.filter(|s| !s.is_empty()),
         model_type: message.opt_str("model_type")?.filter(|s| !s.is_empty()),
@@ -700,7 +697,6 @@ pub(crate) async fn search_logged_models(Scoped(service, pass): Scoped, message:
         })
         .collect::<MlflowResult<Vec<_>>>()?;
     let search = LoggedModelSearch {
-        experiment_ids: Vec::new(),
         filter: message.opt_str("filter")?.filter(|s| !s.is_empty()),
         datasets,
         order_by,

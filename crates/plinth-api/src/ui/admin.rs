@@ -4,8 +4,9 @@
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
-use plinth_core::{AuthSettingsView, NewAccount};
-use plinth_metastore::{AuditQuery, UserUpdate};
+use plinth_core::NewAccount;
+use plinth_core::{AuditQuery, UserUpdate};
+use plinth_types::AuthSettingsView;
 use serde::Deserialize;
 
 use super::layout::{csrf_field, notice, page};

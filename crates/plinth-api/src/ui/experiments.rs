@@ -9,8 +9,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
+use plinth_core::tracking::{ExperimentSearch, RunSearch};
 use plinth_core::{ProjectPass, ProjectSelector, TrackingPass};
-use plinth_metastore::{ExperimentSearch, RunSearch};
 use plinth_types::{Experiment, LifecycleStage, Page, Run, RunStatus, ViewType};
 
 use super::layout::{notice, page};
@@ -534,7 +534,6 @@ pub(crate) async fn runs(
         RunsView::default()
     });
     let search = RunSearch {
-        experiment_ids: Vec::new(),
         filter: Some(view.filter.clone()).filter(|filter| !filter.trim().is_empty()),
         run_view_type: view.view,
         max_results: RUNS_PER_PAGE,

@@ -8,9 +8,10 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use futures::StreamExt;
 use maud::{html, Markup};
-use plinth_core::runtime::{format_bytes, format_cpu, JobRequest, JobView};
+use plinth_core::runtime::{format_bytes, format_cpu};
 use plinth_core::ProjectPass;
 use plinth_executor::LogOptions;
+use plinth_types::{JobRequest, JobView};
 use plinth_types::{ResourceClass, WorkloadState};
 use serde::Deserialize;
 

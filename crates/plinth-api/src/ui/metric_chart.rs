@@ -3,7 +3,7 @@
 //! each bucket's last value and a band from its min to its max. `assets/charts.js` replaces
 //! them with interactive charts fed by the same buckets as JSON.
 
-use plinth_metastore::MetricBucket;
+use plinth_core::tracking::MetricBucket;
 
 use super::usage::{axis_label, escape};
 

@@ -8,8 +8,8 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
 use plinth_core::tracking::TrackingPass;
+use plinth_core::tracking::{NewRegisteredModel, RegisteredModelUpdate, RegistrySearch};
 use plinth_core::ProjectPass;
-use plinth_metastore::{NewRegisteredModel, RegistrySearch};
 use plinth_types::{
     ModelVersion, ModelVersionStage, ModelVersionTag, RegisteredModel, RegisteredModelTag,
 };
@@ -575,7 +575,7 @@ pub(crate) async fn update(
         .update_registered_model(
             &passes.tracking,
             &name,
-            &plinth_metastore::RegisteredModelUpdate {
+            &RegisteredModelUpdate {
                 description: Some(form.description.trim().to_string()),
                 deployment_job_id: None,
             },

@@ -8,8 +8,9 @@ use maud::{html, Markup};
 use super::layout::{error_page, page};
 use super::session::PageUser;
 use super::{format_ms, AREAS};
-use crate::health::{collect_status, DependencyCheck};
+use crate::health::collect_status;
 use crate::AppState;
+use plinth_api_types::DependencyCheck;
 
 pub(crate) async fn home(State(state): State<AppState>, user: PageUser) -> Markup {
     let readiness = crate::health::check_readiness(&state).await;

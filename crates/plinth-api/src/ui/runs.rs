@@ -16,8 +16,8 @@ use bytes::Bytes;
 use futures::StreamExt;
 use maud::{html, Markup, PreEscaped};
 use plinth_core::tracking::ArtifactFile;
+use plinth_core::tracking::{MetricBucket, MetricChart, MetricChartQuery, MAX_CHART_BUCKETS};
 use plinth_core::{ProjectPass, ProjectSelector, TrackingPass, TrackingService};
-use plinth_metastore::{MetricBucket, MetricChart, MetricChartQuery, MAX_CHART_BUCKETS};
 use plinth_types::{LifecycleStage, Run};
 use serde_json::{json, Value};
 

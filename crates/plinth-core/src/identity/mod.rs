@@ -15,10 +15,11 @@ use plinth_auth::{PasswordHasher, PasswordPolicy, SecretBox};
 use plinth_metastore::{MetadataStore, NewAuditEvent, OrgRole};
 use plinth_types::{Organization, Project, Role, User};
 
+pub use audit::AuditQuery;
 pub use authenticator::{LocalAuthenticator, PasswordAuthenticator};
 pub use login::{LoginOutcome, MfaEnrollment, SessionCookie};
 pub use tokens::NewTokenRequest;
-pub use users::{AuthSettingsView, NewAccount};
+pub use users::{AuthSettingsView, NewAccount, UserUpdate};
 
 use crate::{Clock, CoreError, CoreResult};
 

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use plinth_auth::{HashingParams, PasswordHasher, SecretBox, Totp};
 use plinth_metastore::testsuite::{open_sqlite_temp, TestStore};
-use plinth_metastore::{AuditQuery, UserUpdate};
 use plinth_types::Role;
 
 use super::*;

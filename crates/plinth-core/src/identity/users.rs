@@ -1,9 +1,9 @@
 //! Accounts: admins create, change, deactivate and reactivate users and reset passwords
 //! and MFA; users change their own profile and password; self sign-up when enabled.
 
-use plinth_metastore::{NewUser, UserUpdate};
+use plinth_metastore::{self as store, NewUser};
+pub use plinth_types::AuthSettingsView;
 use plinth_types::{parse_email, User, Username};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{Actor, ClientInfo, IdentityService, Principal};
@@ -28,15 +28,17 @@ pub struct NewAccount {
     pub is_admin: bool,
 }
 
-/// The sign-up and MFA settings admins change at run time.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct AuthSettingsView {
-    /// Anyone who reaches the server may create an account.
-    pub signup_enabled: bool,
-    /// When not empty, sign-up is limited to emails of these domains.
-    pub signup_domains: Vec<String>,
-    /// Every user must enroll MFA before using the platform.
-    pub mfa_required: bool,
+/// Changes an admin makes to a user; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserUpdate {
+    /// New email (validated and lowercased by the service).
+    pub email: Option<String>,
+    /// New display name.
+    pub display_name: Option<String>,
+    /// Grant or revoke platform admin.
+    pub is_admin: Option<bool>,
+    /// Deactivate (`false`) or reactivate (`true`).
+    pub is_active: Option<bool>,
 }
 
 impl IdentityService {
@@ -264,9 +266,11 @@ impl IdentityService {
                 "you cannot deactivate yourself or drop your own admin role".to_string(),
             ));
         }
-        let update = UserUpdate {
+        let update = store::UserUpdate {
             email: update.email.as_deref().map(parse_email).transpose()?,
-            ..update
+            display_name: update.display_name,
+            is_admin: update.is_admin,
+            is_active: update.is_active,
         };
         let user = self
             .store
@@ -303,12 +307,12 @@ impl IdentityService {
     ) -> CoreResult<User> {
         principal.require_unscoped()?;
         principal.require_write()?;
-        let update = UserUpdate {
+        let update = store::UserUpdate {
             email: email.as_deref().map(parse_email).transpose()?,
             display_name: display_name
                 .map(|name| name.trim().to_string())
                 .filter(|name| !name.is_empty()),
-            ..UserUpdate::default()
+            ..store::UserUpdate::default()
         };
         let user = self
             .store

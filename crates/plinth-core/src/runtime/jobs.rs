@@ -12,11 +12,11 @@ use plinth_executor::{
     WorkloadSpec, WorkloadStatus,
 };
 use plinth_metastore::{NewWorkload, WorkloadQuery, WorkloadTransition};
+pub use plinth_types::{CustomSize, JobRequest, JobView};
 use plinth_types::{
     ProjectQuota, ProjectUsageNow, ResourceClass, Role, Workload, WorkloadCommand, WorkloadKind,
     WorkloadState,
 };
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{format_bytes, format_cpu, RuntimeService};
@@ -36,57 +36,6 @@ const RESERVED_ENV: &[&str] = &[
     "PLINTH_JOB_ID",
     "CUDA_VISIBLE_DEVICES",
 ];
-
-/// A job to submit.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct JobRequest {
-    /// A name for listings; defaults to the program's name.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// The resource class (`plinth classes` lists them).
-    pub class: String,
-    /// The program and its arguments.
-    pub command: Vec<String>,
-    /// Extra environment variables.
-    #[serde(default)]
-    pub env: BTreeMap<String, String>,
-    /// The SHA-256 of a snapshot uploaded to the project (`PUT …/snapshots/{sha256}`),
-    /// unpacked as the job's working folder.
-    #[serde(default)]
-    pub snapshot: Option<String>,
-    /// The container image (Kubernetes backend); the local backend ignores it.
-    #[serde(default)]
-    pub image: Option<String>,
-    /// A size no class names, on the class's pool; only where an admin allowed custom
-    /// sizes for the project. Recorded (and accounted) as class `custom`.
-    #[serde(default)]
-    pub custom_size: Option<CustomSize>,
-}
-
-/// A custom size: what a class would otherwise grant.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CustomSize {
-    /// CPU in thousandths of a core.
-    pub cpu_millis: u32,
-    /// Memory in bytes.
-    pub memory_bytes: u64,
-    /// Whole GPUs.
-    #[serde(default)]
-    pub gpus: u32,
-}
-
-/// A job as users see it: the record plus its place in the queue.
-#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct JobView {
-    /// The recorded job.
-    #[serde(flatten)]
-    pub job: Workload,
-    /// 1-based position in the project's queue while queued.
-    pub queue_position: Option<u32>,
-    /// Run time so far (or in total), in milliseconds.
-    pub duration_ms: Option<i64>,
-}
 
 /// A job's output as a stream of bytes.
 pub type LogStream = BoxStream<'static, CoreResult<Bytes>>;

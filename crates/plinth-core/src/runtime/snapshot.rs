@@ -9,20 +9,11 @@ use bytes::Bytes;
 use futures::stream::{BoxStream, StreamExt};
 use plinth_artifacts::{ArtifactError, ObjectKey};
 use plinth_types::Role;
-use serde::{Deserialize, Serialize};
+pub use plinth_types::SnapshotInfo;
 use sha2::{Digest, Sha256};
 
 use super::RuntimeService;
 use crate::{CoreError, CoreResult, Principal, ProjectPass};
-
-/// A stored snapshot.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct SnapshotInfo {
-    /// Its SHA-256, hex.
-    pub sha256: String,
-    /// Its size in bytes.
-    pub size: u64,
-}
 
 /// Checks that `digest` is a SHA-256 in lower-case hex (and so safe in an object key).
 pub(crate) fn check_digest(digest: &str) -> CoreResult<()> {

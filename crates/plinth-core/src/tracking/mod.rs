@@ -16,12 +16,21 @@ mod runs;
 use std::sync::Arc;
 
 use plinth_artifacts::ArtifactStore;
-use plinth_metastore::{ExperimentSearch, MetadataStore, NewExperiment};
-use plinth_types::{Experiment, ExperimentTag, Page, Project, Role};
+pub use plinth_metastore::MAX_EXPERIMENTS_PER_PAGE;
+use plinth_metastore::{self as store, MetadataStore, NewExperiment};
+use plinth_types::{Experiment, ExperimentTag, Page, Project, Role, ViewType};
 
 pub use artifacts::{safe_relative_path, ArtifactFile, ArtifactListing, UploadParts};
 pub use promptlab::PromptlabRun;
-pub use runs::RunRequest;
+pub use registry::{
+    NewModelVersion, NewRegisteredModel, RegisteredModelUpdate, RegistrySearch,
+    MAX_MODEL_VERSIONS_PER_PAGE, MAX_REGISTERED_MODELS_PER_PAGE,
+};
+pub use runs::{
+    BulkIntervalQuery, DatasetFilter, DatasetSummary, ExperimentRunStats, LogBatch,
+    LoggedModelOrderBy, LoggedModelSearch, MetricBucket, MetricChart, MetricChartQuery,
+    NewLoggedModel, RunRequest, RunSearch, RunUpdate, MAX_CHART_BUCKETS, MAX_RUNS_PER_PAGE,
+};
 
 use serde_json::Value;
 
@@ -67,6 +76,33 @@ pub(crate) fn python_dumps(value: &Value) -> String {
             out
         }
         other => other.to_string(),
+    }
+}
+
+/// A search over a project's experiments.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExperimentSearch {
+    /// Active, deleted or both.
+    pub view_type: ViewType,
+    /// MLflow's experiment filter (`name LIKE 'x%' AND tags.team = 'ml'`).
+    pub filter: Option<String>,
+    /// MLflow's `order_by` entries; empty: `creation_time DESC, experiment_id ASC`.
+    pub order_by: Vec<String>,
+    /// Page size, 1 to [`MAX_EXPERIMENTS_PER_PAGE`].
+    pub max_results: i64,
+    /// The `next_page_token` of the previous page.
+    pub page_token: Option<String>,
+}
+
+impl From<&ExperimentSearch> for store::ExperimentSearch {
+    fn from(search: &ExperimentSearch) -> Self {
+        store::ExperimentSearch {
+            view_type: search.view_type,
+            filter: search.filter.clone(),
+            order_by: search.order_by.clone(),
+            max_results: search.max_results,
+            page_token: search.page_token.clone(),
+        }
     }
 }
 
@@ -335,7 +371,7 @@ impl TrackingService {
             .await?;
         Ok(self
             .store()
-            .search_experiments(pass.project_id(), search)
+            .search_experiments(pass.project_id(), &search.into())
             .await?)
     }
 

@@ -6,11 +6,10 @@
 
 use bytes::Bytes;
 use futures::stream::{self, StreamExt};
-use plinth_metastore::{LogBatch, RunUpdate};
 use plinth_types::{Param, Run, RunStatus, RunTag};
 use serde_json::{json, Value};
 
-use super::runs::RunRequest;
+use super::runs::{LogBatch, RunRequest, RunUpdate};
 use super::{python_dumps, TrackingPass, TrackingService};
 use crate::{CoreError, CoreResult};
 
@@ -176,7 +175,7 @@ impl TrackingService {
         self.log_batch(
             pass,
             run_id,
-            &LogBatch {
+            LogBatch {
                 metrics: Vec::new(),
                 params,
                 tags,

@@ -1,8 +1,7 @@
 //! The model registry: registered models, versions, stages, tags and aliases.
 
-use plinth_metastore::{
-    NewModelVersion, NewRegisteredModel, RegisteredModelUpdate, RegistrySearch,
-};
+use plinth_metastore as store;
+pub use plinth_metastore::{MAX_MODEL_VERSIONS_PER_PAGE, MAX_REGISTERED_MODELS_PER_PAGE};
 use plinth_types::{
     LoggedModelTag, ModelVersion, ModelVersionStage, ModelVersionTag, Page, RegisteredModel,
     RegisteredModelTag,
@@ -10,6 +9,82 @@ use plinth_types::{
 
 use super::{artifacts, TrackingPass, TrackingService};
 use crate::{CoreError, CoreResult};
+
+/// A registered model to create; the service records the caller as its creator.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NewRegisteredModel {
+    /// Unique within the project; no `/` or `:`.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Initial tags.
+    pub tags: Vec<RegisteredModelTag>,
+    /// A deployment job the client attaches, if any.
+    pub deployment_job_id: Option<String>,
+}
+
+/// A change of a registered model (MLflow's `registered-models/update`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RegisteredModelUpdate {
+    /// The new description (`None`: none).
+    pub description: Option<String>,
+    /// A new deployment job, when given (`None` keeps the one it has).
+    pub deployment_job_id: Option<String>,
+}
+
+impl From<&RegisteredModelUpdate> for store::RegisteredModelUpdate {
+    fn from(update: &RegisteredModelUpdate) -> Self {
+        store::RegisteredModelUpdate {
+            description: update.description.clone(),
+            deployment_job_id: update.deployment_job_id.clone(),
+        }
+    }
+}
+
+/// A model version to create; the service records the caller as its creator.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NewModelVersion {
+    /// The registered model's name.
+    pub name: String,
+    /// The artifact URI (`models:/m-…` resolves to that logged model's artifacts).
+    pub source: String,
+    /// The run that produced it; defaults to the logged model's source run.
+    pub run_id: Option<String>,
+    /// The logged model it promotes (MLflow 3), of the same project.
+    pub model_id: Option<String>,
+    /// A link to the run.
+    pub run_link: Option<String>,
+    /// Free text.
+    pub description: Option<String>,
+    /// Initial tags.
+    pub tags: Vec<ModelVersionTag>,
+}
+
+/// A search over registered models or model versions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegistrySearch {
+    /// MLflow's filter (`name LIKE 'fraud%' AND tags.team = 'ml'`; versions also know
+    /// `run_id`, `source_path`, `version_number`).
+    pub filter: Option<String>,
+    /// MLflow's `order_by` entries.
+    pub order_by: Vec<String>,
+    /// Page size (at least 1, at most [`MAX_REGISTERED_MODELS_PER_PAGE`] for models and
+    /// [`MAX_MODEL_VERSIONS_PER_PAGE`] for versions).
+    pub max_results: i64,
+    /// The `next_page_token` of the previous page.
+    pub page_token: Option<String>,
+}
+
+impl From<&RegistrySearch> for store::RegistrySearch {
+    fn from(search: &RegistrySearch) -> Self {
+        store::RegistrySearch {
+            filter: search.filter.clone(),
+            order_by: search.order_by.clone(),
+            max_results: search.max_results,
+            page_token: search.page_token.clone(),
+        }
+    }
+}
 
 /// Checks a model version's `source`: a `models:/…` or `runs:/…` URI, or an
 /// `mlflow-artifacts:` URI without a host. Anything else (`file:`, `s3:`, `http:`, another
@@ -216,9 +291,12 @@ impl TrackingService {
         model: &NewRegisteredModel,
     ) -> CoreResult<RegisteredModel> {
         pass.require_write()?;
-        let model = NewRegisteredModel {
+        let model = store::NewRegisteredModel {
+            name: model.name.clone(),
+            description: model.description.clone(),
+            tags: model.tags.clone(),
             user_id: Some(pass.username().to_string()),
-            ..model.clone()
+            deployment_job_id: model.deployment_job_id.clone(),
         };
         Ok(self
             .store()
@@ -246,7 +324,7 @@ impl TrackingService {
     ) -> CoreResult<Page<RegisteredModel>> {
         Ok(self
             .store()
-            .search_registered_models(pass.project_id(), search)
+            .search_registered_models(pass.project_id(), &search.into())
             .await?)
     }
 
@@ -275,7 +353,7 @@ impl TrackingService {
         pass.require_write()?;
         Ok(self
             .store()
-            .update_registered_model(pass.project_id(), name, update, self.now())
+            .update_registered_model(pass.project_id(), name, &update.into(), self.now())
             .await?)
     }
 
@@ -364,12 +442,21 @@ impl TrackingService {
     pub async fn create_model_version(
         &self,
         pass: &TrackingPass,
-        mut version: NewModelVersion,
+        version: NewModelVersion,
     ) -> CoreResult<ModelVersion> {
         pass.require_write()?;
+        let mut version = store::NewModelVersion {
+            name: version.name,
+            source: version.source,
+            run_id: version.run_id,
+            model_id: version.model_id,
+            run_link: version.run_link,
+            description: version.description,
+            tags: version.tags,
+            user_id: Some(pass.username().to_string()),
+        };
         self.source_lineage(pass, &mut version).await?;
         check_source(&version.source)?;
-        version.user_id = Some(pass.username().to_string());
         let created = self
             .store()
             .create_model_version(pass.project_id(), &version, self.now())
@@ -420,7 +507,7 @@ impl TrackingService {
     async fn source_lineage(
         &self,
         pass: &TrackingPass,
-        version: &mut NewModelVersion,
+        version: &mut store::NewModelVersion,
     ) -> CoreResult<()> {
         let source = version.source.clone();
         if let Some(rest) = source.strip_prefix("models:") {
@@ -656,7 +743,7 @@ impl TrackingService {
     ) -> CoreResult<Page<ModelVersion>> {
         Ok(self
             .store()
-            .search_model_versions(pass.project_id(), search)
+            .search_model_versions(pass.project_id(), &search.into())
             .await?)
     }
 

@@ -1,12 +1,14 @@
 //! Runs, their metrics, params, tags and inputs/outputs, and MLflow 3 logged models.
 
-use plinth_metastore::{
-    BulkIntervalQuery, DatasetSummary, ExperimentRunStats, LogBatch, LoggedModelSearch,
-    MetricChart, MetricChartQuery, NewLoggedModel, NewRun, RunSearch, RunUpdate,
+use plinth_metastore::{self as store, NewRun};
+pub use plinth_metastore::{
+    DatasetSummary, ExperimentRunStats, MetricBucket, MetricChart, MAX_CHART_BUCKETS,
+    MAX_RUNS_PER_PAGE,
 };
 use plinth_types::{
     DatasetInput, LoggedModel, LoggedModelParameter, LoggedModelStatus, LoggedModelTag, Metric,
-    MetricWithRunId, ModelInput, ModelOutput, Page, Param, Run, RunInfo, RunTag, ViewType,
+    MetricWithRunId, ModelInput, ModelOutput, Page, Param, Run, RunInfo, RunStatus, RunTag,
+    ViewType,
 };
 
 use plinth_types::HasErrorKind;
@@ -25,6 +27,173 @@ pub struct RunRequest {
     pub start_time: Option<i64>,
     /// Initial tags.
     pub tags: Vec<RunTag>,
+}
+
+/// Changes to a run's fixed part; `None` keeps the field.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunUpdate {
+    /// New status.
+    pub status: Option<RunStatus>,
+    /// End, ms since the epoch.
+    pub end_time: Option<i64>,
+    /// New name (the `mlflow.runName` tag follows).
+    pub run_name: Option<String>,
+}
+
+impl From<&RunUpdate> for store::RunUpdate {
+    fn from(update: &RunUpdate) -> Self {
+        store::RunUpdate {
+            status: update.status,
+            end_time: update.end_time,
+            run_name: update.run_name.clone(),
+        }
+    }
+}
+
+/// Metrics, params and tags to log in one transaction (within the store's
+/// `MAX_*_PER_BATCH` limits, which it checks with MLflow's messages).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LogBatch {
+    /// Metric points.
+    pub metrics: Vec<Metric>,
+    /// Params, keys unique.
+    pub params: Vec<Param>,
+    /// Tags.
+    pub tags: Vec<RunTag>,
+}
+
+impl From<LogBatch> for store::LogBatch {
+    fn from(batch: LogBatch) -> Self {
+        store::LogBatch {
+            metrics: batch.metrics,
+            params: batch.params,
+            tags: batch.tags,
+        }
+    }
+}
+
+/// A search over runs; the experiments to search are named separately, as on the wire.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunSearch {
+    /// MLflow's run filter (`metrics.acc > 0.9 AND params.lr = '0.01'`).
+    pub filter: Option<String>,
+    /// Active, deleted or both.
+    pub run_view_type: ViewType,
+    /// Page size, 1 to [`MAX_RUNS_PER_PAGE`].
+    pub max_results: i64,
+    /// MLflow's `order_by` entries; runs then sort by `start_time DESC`, then `run_id`.
+    pub order_by: Vec<String>,
+    /// The `next_page_token` of the previous page.
+    pub page_token: Option<String>,
+}
+
+/// A downsampled read of one metric over several runs (MLflow's
+/// `get-history-bulk-interval`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BulkIntervalQuery {
+    /// The runs (all of the project).
+    pub run_ids: Vec<String>,
+    /// The metric.
+    pub metric_key: String,
+    /// First step, inclusive; given together with `end_step` or not at all.
+    pub start_step: Option<i64>,
+    /// Last step, inclusive.
+    pub end_step: Option<i64>,
+    /// Points per run at most (values below 1 count as 1).
+    pub max_results: i64,
+}
+
+impl From<&BulkIntervalQuery> for store::BulkIntervalQuery {
+    fn from(query: &BulkIntervalQuery) -> Self {
+        store::BulkIntervalQuery {
+            run_ids: query.run_ids.clone(),
+            metric_key: query.metric_key.clone(),
+            start_step: query.start_step,
+            end_step: query.end_step,
+            max_results: query.max_results,
+        }
+    }
+}
+
+/// A downsampled read of one metric of one run for a chart: the history in a step range,
+/// cut into at most `max_buckets` equal step ranges.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetricChartQuery {
+    /// The run (of the project).
+    pub run_id: String,
+    /// The metric.
+    pub metric_key: String,
+    /// First step, inclusive; `None`: the history's first.
+    pub min_step: Option<i64>,
+    /// Last step, inclusive; `None`: the history's last.
+    pub max_step: Option<i64>,
+    /// Buckets at most, 1 to [`MAX_CHART_BUCKETS`].
+    pub max_buckets: i64,
+}
+
+impl From<&MetricChartQuery> for store::MetricChartQuery {
+    fn from(query: &MetricChartQuery) -> Self {
+        store::MetricChartQuery {
+            run_id: query.run_id.clone(),
+            metric_key: query.metric_key.clone(),
+            min_step: query.min_step,
+            max_step: query.max_step,
+            max_buckets: query.max_buckets,
+        }
+    }
+}
+
+/// A logged model to create; its experiment is named separately, as on the wire.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NewLoggedModel {
+    /// Its name; `None`: a generated one.
+    pub name: Option<String>,
+    /// The run that creates it.
+    pub source_run_id: Option<String>,
+    /// A free-form type.
+    pub model_type: Option<String>,
+    /// Initial tags.
+    pub tags: Vec<LoggedModelTag>,
+    /// Initial params.
+    pub params: Vec<LoggedModelParameter>,
+}
+
+/// A dataset a logged-model search restricts metrics to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DatasetFilter {
+    /// The dataset's name.
+    pub dataset_name: String,
+    /// Its digest, if the filter names one.
+    pub dataset_digest: Option<String>,
+}
+
+/// One ordering of a logged-model search.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoggedModelOrderBy {
+    /// An attribute (`creation_timestamp`, `name` …) or `metrics.<key>`.
+    pub field_name: String,
+    /// Ascending (the default) or not.
+    pub ascending: bool,
+    /// For metrics: only values on this dataset.
+    pub dataset_name: Option<String>,
+    /// For metrics: only values on this dataset digest.
+    pub dataset_digest: Option<String>,
+}
+
+/// A search over logged models; the experiments to search are named separately, as on
+/// the wire.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoggedModelSearch {
+    /// MLflow's logged-model filter (`metrics.acc > 0.9 AND params.lr = '0.01'`).
+    pub filter: Option<String>,
+    /// Metric filters count only values on these datasets.
+    pub datasets: Vec<DatasetFilter>,
+    /// Orderings; then `creation_timestamp DESC`, then `model_id`.
+    pub order_by: Vec<LoggedModelOrderBy>,
+    /// Page size (at least 1).
+    pub max_results: i64,
+    /// The `next_page_token` of the previous page.
+    pub page_token: Option<String>,
 }
 
 impl TrackingService {
@@ -57,7 +226,7 @@ impl TrackingService {
         pass.require_write()?;
         Ok(self
             .store()
-            .update_run(pass.project_id(), run_id, update)
+            .update_run(pass.project_id(), run_id, &update.into())
             .await?)
     }
 
@@ -137,12 +306,12 @@ impl TrackingService {
         &self,
         pass: &TrackingPass,
         run_id: &str,
-        batch: &LogBatch,
+        batch: LogBatch,
     ) -> CoreResult<()> {
         pass.require_write()?;
         Ok(self
             .store()
-            .log_batch(pass.project_id(), run_id, batch)
+            .log_batch(pass.project_id(), run_id, &batch.into())
             .await?)
     }
 
@@ -276,7 +445,7 @@ impl TrackingService {
     ) -> CoreResult<Vec<MetricWithRunId>> {
         Ok(self
             .store()
-            .get_metric_history_bulk_interval(pass.project_id(), query)
+            .get_metric_history_bulk_interval(pass.project_id(), &query.into())
             .await?)
     }
 
@@ -288,7 +457,7 @@ impl TrackingService {
     ) -> CoreResult<MetricChart> {
         Ok(self
             .store()
-            .get_metric_chart(pass.project_id(), query)
+            .get_metric_chart(pass.project_id(), &query.into())
             .await?)
     }
 
@@ -310,9 +479,16 @@ impl TrackingService {
         &self,
         pass: &TrackingPass,
         experiment_ids: &[String],
-        mut search: RunSearch,
+        search: RunSearch,
     ) -> CoreResult<Page<Run>> {
-        search.experiment_ids = self.experiment_ids(pass, experiment_ids).await?;
+        let search = store::RunSearch {
+            experiment_ids: self.experiment_ids(pass, experiment_ids).await?,
+            filter: search.filter,
+            run_view_type: search.run_view_type,
+            max_results: search.max_results,
+            order_by: search.order_by,
+            page_token: search.page_token,
+        };
         Ok(self.store().search_runs(pass.project_id(), &search).await?)
     }
 
@@ -323,10 +499,17 @@ impl TrackingService {
         &self,
         pass: &TrackingPass,
         experiment_id: &str,
-        mut model: NewLoggedModel,
+        model: NewLoggedModel,
     ) -> CoreResult<LoggedModel> {
         pass.require_write()?;
-        model.experiment_id = self.experiment_id(pass, experiment_id).await?;
+        let model = store::NewLoggedModel {
+            experiment_id: self.experiment_id(pass, experiment_id).await?,
+            name: model.name,
+            source_run_id: model.source_run_id,
+            model_type: model.model_type,
+            tags: model.tags,
+            params: model.params,
+        };
         Ok(self
             .store()
             .create_logged_model(pass.project_id(), &model, self.now())
@@ -415,9 +598,32 @@ impl TrackingService {
         &self,
         pass: &TrackingPass,
         experiment_ids: &[String],
-        mut search: LoggedModelSearch,
+        search: LoggedModelSearch,
     ) -> CoreResult<Page<LoggedModel>> {
-        search.experiment_ids = self.experiment_ids(pass, experiment_ids).await?;
+        let search = store::LoggedModelSearch {
+            experiment_ids: self.experiment_ids(pass, experiment_ids).await?,
+            filter: search.filter,
+            datasets: search
+                .datasets
+                .into_iter()
+                .map(|dataset| store::DatasetFilter {
+                    dataset_name: dataset.dataset_name,
+                    dataset_digest: dataset.dataset_digest,
+                })
+                .collect(),
+            order_by: search
+                .order_by
+                .into_iter()
+                .map(|order| store::LoggedModelOrderBy {
+                    field_name: order.field_name,
+                    ascending: order.ascending,
+                    dataset_name: order.dataset_name,
+                    dataset_digest: order.dataset_digest,
+                })
+                .collect(),
+            max_results: search.max_results,
+            page_token: search.page_token,
+        };
         Ok(self
             .store()
             .search_logged_models(pass.project_id(), &search)

@@ -8,7 +8,6 @@ use futures::StreamExt;
 use plinth_artifacts::ArtifactStore;
 use plinth_auth::{HashingParams, PasswordHasher, SecretBox};
 use plinth_metastore::testsuite::{open_sqlite_temp, TestStore};
-use plinth_metastore::NewModelVersion;
 use plinth_types::Role;
 
 use super::registry::check_source;

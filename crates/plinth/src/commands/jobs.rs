@@ -406,6 +406,7 @@ async fn run_job(session: &Session, args: RunArgs, json: bool) -> Result<(), Fai
         env,
         snapshot: snapshot.as_ref().map(|snapshot| snapshot.sha256.clone()),
         image: args.image.clone(),
+        custom_size: None,
     };
     let job = client
         .submit_job(&project.organization, &project.project, &request)

@@ -37,9 +37,11 @@ pub fn run(args: UsageArgs) -> Result<(), Failure> {
     let session = Session::connect(&args.remote)?;
     let client = session.client();
     let fail = |error| session.failure(error);
+    // JSON or CSV is chosen by the method called below.
     let query = UsageQuery {
         from: args.from.clone(),
         to: args.to.clone(),
+        format: None,
     };
     block_on(async {
         let project = if args.all {
