@@ -170,6 +170,23 @@ fn matrix() -> Vec<Case> {
             "",
             MEMBER_PAGE,
         ),
+        // The mlflow client's links: the slash form is redirected for anyone (it says
+        // nothing), `/runs/{run_id}` finds the run among the caller's projects.
+        case(
+            "GET",
+            "/projects/{organization}/{project}/",
+            "/projects/acme/churn/",
+            "",
+            ["308"; 6],
+        ),
+        case("GET", "/runs/{run_id}", "/runs/RUN_ID", "", MEMBER_PAGE),
+        case(
+            "GET",
+            "/runs/{run_id}",
+            "/runs/OTHER_RUN",
+            "",
+            ["L", "404", "404", "404", "O", "O"],
+        ),
         case(
             "POST",
             "/projects/{organization}/{project}/members",

@@ -358,6 +358,20 @@ impl Column {
         format!("{}.{}", self.entity.prefix(), quoted_key(&self.key))
     }
 
+    /// The cell of `run` in this column: numbers short (exact on hover), long values cut.
+    fn cell(&self, run: &Run) -> Markup {
+        match self.entity {
+            Entity::Metric => match run.data.metrics.iter().find(|m| m.key == self.key) {
+                Some(metric) => super::number(metric.value),
+                None => html! { "—" },
+            },
+            _ => match self.value(run) {
+                Some(value) => super::long_value(&value),
+                None => html! { "—" },
+            },
+        }
+    }
+
     fn value(&self, run: &Run) -> Option<String> {
         match self.entity {
             Entity::Metric => run
@@ -693,7 +707,7 @@ pub(crate) async fn runs(
                                         td { (or_dash(run_duration(run))) }
                                         td { (run.info.user_id) }
                                         @for column in &view.columns {
-                                            td class=[(column.entity == Entity::Metric).then_some("num")] { (or_dash(column.value(run))) }
+                                            td class=[(column.entity == Entity::Metric).then_some("num")] { (column.cell(run)) }
                                         }
                                     }
                                 }

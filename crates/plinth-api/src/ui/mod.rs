@@ -4,10 +4,11 @@
 mod admin;
 mod assets;
 mod auth_pages;
+mod errors;
 mod experiments;
 mod jobs;
 mod layout;
-mod metric_chart;
+mod links;
 mod models;
 #[cfg(test)]
 mod models_tests;
@@ -31,6 +32,7 @@ use maud::{html, Markup};
 use plinth_core::ProjectPass;
 use plinth_types::WorkloadState;
 
+pub(crate) use errors::signed_in_errors;
 pub(crate) use layout::error_page;
 
 use crate::AppState;
@@ -146,7 +148,6 @@ impl UiRoutes {
     }
 
     /// Returns every `(method, path template)` of the UI.
-    #[cfg(test)]
     pub(crate) fn listed(&self) -> &[(&'static str, &'static str)] {
         &self.listed
     }
@@ -187,6 +188,8 @@ pub(crate) fn routes() -> UiRoutes {
             projects::remove_organization_member,
         )
         .get("/projects/{organization}/{project}", projects::project)
+        .get("/projects/{organization}/{project}/", links::project_slash)
+        .get("/runs/{run_id}", links::find_run)
         .post(
             "/projects/{organization}/{project}/members",
             projects::set_project_member,
@@ -446,4 +449,100 @@ pub(crate) fn admin_only(user: &session::PageUser) -> Option<Response> {
             "This page is for platform administrators.",
         )
     })
+}
+
+/// A number as a scientist scans it: four significant digits, or scientific notation when
+/// it is very small or very large (`-1.5e-300`, never 300 digits); NaN and infinities
+/// spelled out.
+pub(crate) fn short_number(value: f64) -> String {
+    if value.is_nan() {
+        return "NaN".to_string();
+    }
+    if value.is_infinite() {
+        return if value > 0.0 { "∞" } else { "−∞" }.to_string();
+    }
+    if value == 0.0 {
+        return if value.is_sign_negative() { "-0" } else { "0" }.to_string();
+    }
+    let size = value.abs();
+    if !(1e-3..1e6).contains(&size) {
+        let text = format!("{value:.3e}");
+        let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
+        let mantissa = trim_fraction(mantissa);
+        return format!("{mantissa}e{exponent}");
+    }
+    let decimals = (3 - size.log10().floor() as i32).max(0) as usize;
+    let text = format!("{value:.decimals$}");
+    trim_fraction(&text).to_string()
+}
+
+fn trim_fraction(text: &str) -> &str {
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        text
+    }
+}
+
+/// The exact text of a double: as Python prints it (what the mlflow client logged, to the
+/// last digit, and what copies and exports carry).
+pub(crate) fn exact_number(value: f64) -> String {
+    if value.is_nan() {
+        "NaN".to_string()
+    } else if value.is_infinite() {
+        if value > 0.0 { "inf" } else { "-inf" }.to_string()
+    } else {
+        plinth_types::python_float(value)
+    }
+}
+
+/// A number shown short, with the exact value on hover (`title`) and for copying
+/// (`data-exact`).
+pub(crate) fn number(value: f64) -> Markup {
+    let exact = exact_number(value);
+    html! { span.number title=(exact) data-exact=(exact) { (short_number(value)) } }
+}
+
+/// Values longer than this many characters are cut with an ellipsis (by the stylesheet:
+/// the whole value stays in the page), shown whole on hover and copied whole by a button.
+pub(crate) const LONG_VALUE: usize = 40;
+
+/// A param, tag or id value: whole when short; else truncated, the full value on hover and
+/// a copy button (`plinth.js`).
+pub(crate) fn long_value(text: &str) -> Markup {
+    if text.chars().count() <= LONG_VALUE {
+        return html! { code.kv { (text) } };
+    }
+    html! {
+        span.long-value {
+            code.kv.truncated title=(text) { (text) }
+            button.copy type="button" data-copy=(text) title="Copy the whole value" aria-label="Copy the whole value" { "Copy" }
+        }
+    }
+}
+
+#[cfg(test)]
+mod number_tests {
+    use super::{exact_number, short_number};
+
+    #[test]
+    fn numbers_read_short_and_copy_exact() {
+        for (value, short) in [
+            (-1.5e-300, "-1.5e-300"),
+            (0.123456, "0.1235"),
+            (1.0, "1"),
+            (12345.6, "12346"),
+            (0.001234, "0.001234"),
+            (2.5e9, "2.5e9"),
+            (0.0, "0"),
+            (-0.0, "-0"),
+            (1e-4, "1e-4"),
+            (f64::NAN, "NaN"),
+            (f64::NEG_INFINITY, "−∞"),
+        ] {
+            assert_eq!(short_number(value), short, "{value:e}");
+        }
+        assert_eq!(exact_number(-1.5e-300), "-1.5e-300");
+        assert_eq!(exact_number(0.1 + 0.2), "0.30000000000000004");
+    }
 }

@@ -834,7 +834,7 @@ pub(crate) async fn version(
                                 @if !run.data.metrics.is_empty() {
                                     table #lineage-metrics {
                                         thead { tr { th { "Metric" } th.num { "Latest" } } }
-                                        tbody { @for metric in run.data.metrics.iter().take(20) { tr { td { code { (metric.key) } } td.num { (metric_text(metric.value)) } } } }
+                                        tbody { @for metric in run.data.metrics.iter().take(20) { tr { td { code { (metric.key) } } td.num { (super::number(metric.value)) } } } }
                                     }
                                 }
                             }
@@ -897,19 +897,6 @@ pub(crate) async fn version(
         },
     )
     .into_response())
-}
-
-/// A metric value as MLflow shows it (NaN and infinities spelled out).
-fn metric_text(value: f64) -> String {
-    if value.is_nan() {
-        "NaN".to_string()
-    } else if value.is_infinite() {
-        if value > 0.0 { "∞" } else { "-∞" }.to_string()
-    } else {
-        // As Python prints it (what the client logged, to the last digit): `1.0`, `-0.0`,
-        // `1e-300`, never 300 zeros.
-        plinth_types::python_float(value)
-    }
 }
 
 /// The passes of a version form, and the version its path names (or the way back to the

@@ -10,7 +10,12 @@ use plinth_auth::Totp;
 
 use crate::support::{artifacts_dir, client, workdir, Server, ADMIN_PASSWORD};
 
-async fn browser() -> fantoccini::Client {
+pub(crate) async fn browser() -> fantoccini::Client {
+    browser_with(&[]).await
+}
+
+/// A browser with more Chromium flags (`--force-dark-mode`, a window size …).
+pub(crate) async fn browser_with(extra: &[&str]) -> fantoccini::Client {
     let webdriver =
         std::env::var("PLINTH_TEST_WEBDRIVER_URL").expect("PLINTH_TEST_WEBDRIVER_URL must be set");
     let chromium =
@@ -25,7 +30,7 @@ async fn browser() -> fantoccini::Client {
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--window-size=1280,900", format!("--user-data-dir={}", user_data.display()),
-            ],
+            ].into_iter().map(serde_json::Value::from).chain(extra.iter().map(|arg| serde_json::Value::from(*arg))).collect::<Vec<_>>(),
         }),
     );
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
@@ -36,7 +41,7 @@ async fn browser() -> fantoccini::Client {
         .expect("connect to chromedriver")
 }
 
-async fn api_post(server: &Server, token: &str, path: &str, body: serde_json::Value) {
+pub(crate) async fn api_post(server: &Server, token: &str, path: &str, body: serde_json::Value) {
     let answer = client()
         .post(server.url(path))
         .bearer_auth(token)
@@ -51,7 +56,7 @@ async fn api_post(server: &Server, token: &str, path: &str, body: serde_json::Va
     );
 }
 
-async fn fill(
+pub(crate) async fn fill(
     browser: &fantoccini::Client,
     selector: &str,
     text: &str,
@@ -62,7 +67,7 @@ async fn fill(
 }
 
 /// Clicks `element` and waits until the browser has loaded the next document.
-async fn click_and_wait(
+pub(crate) async fn click_and_wait(
     browser: &fantoccini::Client,
     element: fantoccini::elements::Element,
 ) -> Result<(), fantoccini::error::CmdError> {
@@ -87,7 +92,7 @@ async fn click_and_wait(
     panic!("the page did not change within 5 s");
 }
 
-async fn submit(
+pub(crate) async fn submit(
     browser: &fantoccini::Client,
     form: &str,
 ) -> Result<(), fantoccini::error::CmdError> {
@@ -97,7 +102,7 @@ async fn submit(
     click_and_wait(browser, button).await
 }
 
-async fn shot(browser: &fantoccini::Client, name: &str) -> Result<(), fantoccini::error::CmdError> {
+pub(crate) async fn shot(browser: &fantoccini::Client, name: &str) -> Result<(), fantoccini::error::CmdError> {
     fs_err::write(artifacts_dir().join(name), browser.screenshot().await?)
         .expect("write screenshot");
     Ok(())
@@ -119,7 +124,7 @@ async fn api_put(server: &Server, token: &str, path: &str, body: serde_json::Val
 }
 
 /// Scrolls `selector` into the middle of the window, then takes a screenshot.
-async fn shot_at(
+pub(crate) async fn shot_at(
     browser: &fantoccini::Client,
     selector: &str,
     name: &str,
@@ -133,7 +138,7 @@ async fn shot_at(
     shot(browser, name).await
 }
 
-async fn log_in(
+pub(crate) async fn log_in(
     browser: &fantoccini::Client,
     server: &Server,
     username: &str,
@@ -152,7 +157,7 @@ async fn log_in(
 
 /// Runs `script` (which returns a value) until `done` accepts its result, for up to
 /// `seconds`; returns the last result.
-async fn wait_until(
+pub(crate) async fn wait_until(
     browser: &fantoccini::Client,
     script: &str,
     seconds: u64,
@@ -627,7 +632,7 @@ fn log_runs_with_mlflow(server: &Server, token: &str) -> serde_json::Value {
 }
 
 /// Returns the text of the first element matching `selector`.
-async fn text_of(
+pub(crate) async fn text_of(
     browser: &fantoccini::Client,
     selector: &str,
 ) -> Result<String, fantoccini::error::CmdError> {
