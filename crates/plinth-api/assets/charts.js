@@ -235,7 +235,9 @@
     chart.plot = new uPlot(options, data, chart.body);
     // For the browser tests (which read the canvas where a point should be).
     chart.figure.plinthPlot = chart.plot;
-    chart.plot.root.querySelector(".u-over").setAttribute("aria-label", `${chart.key}: drag to zoom`);
+    const over = chart.plot.root.querySelector(".u-over");
+    over.setAttribute("role", "img");
+    over.setAttribute("aria-label", `Chart of ${chart.key}: hover for exact values, drag to zoom`);
   }
 
   function drawLines(chart, runs) {

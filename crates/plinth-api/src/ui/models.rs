@@ -423,7 +423,7 @@ pub(crate) async fn show(
                 @if writable {
                     form.stack method="post" action=(format!("{here}/update")) {
                         (csrf_field(viewer))
-                        textarea name="description" rows="3" { (model.description.clone().unwrap_or_default()) }
+                        textarea name="description" rows="3" aria-label="Description" { (model.description.clone().unwrap_or_default()) }
                         div { button type="submit" { "Save description" } }
                     }
                 } @else {
@@ -828,7 +828,7 @@ pub(crate) async fn version(
                                 @if !run.data.params.is_empty() {
                                     table #lineage-params {
                                         thead { tr { th { "Parameter" } th { "Value" } } }
-                                        tbody { @for param in run.data.params.iter().take(20) { tr { td { code { (param.key) } } td { (shorten(&param.value, 80)) } } } }
+                                        tbody { @for param in run.data.params.iter().take(20) { tr { td { code { (param.key) } } td { (super::long_value(&param.value)) } } } }
                                     }
                                 }
                                 @if !run.data.metrics.is_empty() {
@@ -858,7 +858,7 @@ pub(crate) async fn version(
                 @if writable {
                     form.stack method="post" action=(format!("{here}/update")) {
                         (csrf_field(viewer))
-                        textarea name="description" rows="3" { (model_version.description.clone().unwrap_or_default()) }
+                        textarea name="description" rows="3" aria-label="Description" { (model_version.description.clone().unwrap_or_default()) }
                         div { button type="submit" { "Save description" } }
                     }
                 } @else {

@@ -336,10 +336,12 @@ async fn the_run_page_shows_metrics_charts_params_and_artifacts() {
         .await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     for needle in [
+        "<script src=\"/assets/vendor/uplot/uPlot.iife.min.js\" defer",
         "<script src=\"/assets/charts.js\" defer",
+        "/assets/vendor/uplot/uPlot.min.css",
         "id=\"metrics\"",
-        "<td class=\"num\">0.01</td>",
-        "class=\"chart metric-svg\"",
+        "<td class=\"num\"><span class=\"number\" title=\"0.01\" data-exact=\"0.01\">0.01</span></td>",
+        "class=\"chart-figure metric-chart\"",
         &format!("/projects/acme/churn/runs/{alpha}/metrics/loss/chart.json"),
         "id=\"params\"",
         "0.01",
@@ -349,13 +351,9 @@ async fn the_run_page_shows_metrics_charts_params_and_artifacts() {
     ] {
         assert!(page.body.contains(needle), "{needle} missing");
     }
-    // The server's chart of 100 points: every step its own bucket (fewer than 120).
-    let loss_svg = page.body.split("data-key=\"loss\"").nth(1).unwrap();
-    assert!(
-        loss_svg.contains("data-points=\"100\""),
-        "{}",
-        &loss_svg[..400]
-    );
+    // No chart is drawn on the server (uPlot draws them from the chart data): the page
+    // reads no metric history.
+    assert!(!page.body.contains("<svg"), "no server-drawn chart");
 
     let chart = fixture
         .get(&format!(
@@ -510,19 +508,22 @@ async fn compare_takes_two_to_ten_runs_and_highlights_differences() {
     assert!(both.body.contains("1 of 2 parameters differ"));
     let differs = both.body.split("class=\"differs\"").nth(1).unwrap();
     assert!(
-        differs.starts_with("><th scope=\"row\"><code>lr</code>"),
+        differs.starts_with("><th scope=\"row\"><code class=\"kv\">lr</code>"),
         "{}",
         &differs[..80]
     );
     assert!(both.body.contains("id=\"metric-diff\""));
-    // One chart per common metric, one series per run.
+    // One chart per metric, one series per run that logged it.
     assert_eq!(
         both.body
             .matches("class=\"chart-figure metric-chart\"")
             .count(),
         2
     );
-    assert!(both.body.contains("stroke-1"));
+    assert!(both.body.contains("&quot;color&quot;:1"), "the second run's series");
+    // Experiment names, not ids; the data of the scatter and parallel plots.
+    assert!(both.body.contains(">churn-model</a>"));
+    assert!(both.body.contains("id=\"compare-plots\""));
 
     let one = fixture.get(&compare(&[alpha])).await;
     assert_eq!(one.status, StatusCode::BAD_REQUEST);

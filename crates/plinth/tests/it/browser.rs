@@ -21,17 +21,20 @@ pub(crate) async fn browser_with(extra: &[&str]) -> fantoccini::Client {
     let chromium =
         std::env::var("PLINTH_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_string());
     let user_data = tempfile::tempdir().expect("tempdir").keep();
+    let mut args: Vec<String> = [
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--window-size=1280,900",
+    ]
+    .iter()
+    .map(|arg| arg.to_string())
+    .collect();
+    args.push(format!("--user-data-dir={}", user_data.display()));
+    args.extend(extra.iter().map(|arg| arg.to_string()));
     let mut capabilities = serde_json::Map::new();
     capabilities.insert(
         "goog:chromeOptions".to_string(),
-        serde_json::json!({
-            "binary": chromium,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--window-size=1280,900", format!("--user-data-dir={}", user_data.display()),
-            ].into_iter().map(serde_json::Value::from).chain(extra.iter().map(|arg| serde_json::Value::from(*arg))).collect::<Vec<_>>(),
-        }),
+        serde_json::json!({ "binary": chromium, "args": args }),
     );
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
     ClientBuilder::new(connector)

@@ -165,7 +165,7 @@ fn fill_template(template: &str, values: &BTreeMap<&str, String>) -> Option<Stri
 }
 
 /// What overflows the window sideways (the widest elements), or an empty list.
-const OVERFLOW: &str = r#"
+const OVERFLOW: &str = r##"
 const width = document.documentElement.clientWidth;
 if (document.documentElement.scrollWidth <= width) { return []; }
 const out = [];
@@ -183,7 +183,7 @@ for (const element of document.querySelectorAll("body *")) {
   }
 }
 return out.slice(-6).concat([`page ${document.documentElement.scrollWidth} > window ${width}`]);
-"#;
+"##;
 
 /// Runs axe-core (injected first when the page lacks it); returns the serious and critical
 /// violations as text.
