@@ -70,6 +70,14 @@
   for (let power = 1; power <= 1e15; power *= 10) {
     STEP_INCRS.push(power, 2 * power, 5 * power);
   }
+  // Value increments from the smallest double's decades to the largest (uPlot's own stop
+  // at 1e-16, which leaves a chart of -1.5e-300 without ticks).
+  const VALUE_INCRS = [];
+  for (let exponent = -320; exponent <= 305; exponent += 1) {
+    for (const factor of [1, 2, 2.5, 5]) {
+      VALUE_INCRS.push(Number(`${factor}e${exponent}`));
+    }
+  }
   const SECOND_INCRS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800,
     21600, 43200, 86400, 172800, 604800, 2592000, 31536000];
 
@@ -285,14 +293,18 @@
       });
     });
     const xs = data[0];
+    const xRange = xs.length ? [xs[0], xs[xs.length - 1]] : [0, 1];
+    if (xRange[0] === xRange[1]) {
+      const pad = view.axis === "time" ? 1000 : 1;
+      xRange[0] -= pad;
+      xRange[1] += pad;
+    }
     const options = {
       ...size(chart),
       ms: 1,
       scales: {
-        x: {
-          time: false,
-          range: (u, low, high) => (low === high ? [low - 1, high + 1] : [low, high]),
-        },
+        // From the data (uPlot widens a single x to 0…100 on its own).
+        x: { time: false, auto: false, min: xRange[0], max: xRange[1] },
         y: view.log ? { distr: 3, log: 10 } : {
           range: (u, low, high) => {
             if (low === high) {
@@ -313,7 +325,7 @@
             : SECOND_INCRS.map((s) => s * 1000),
           values: (u, splits, ai, space, incr) => splits.map((v) => formatX(v, incr)),
         },
-        { ...axisStyle(), size: 64, values: (u, splits) => splits.map(short) },
+        { ...axisStyle(), size: 64, incrs: view.log ? undefined : VALUE_INCRS, values: (u, splits) => splits.map(short) },
       ],
       series,
       cursor: { drag: { x: true, y: false, setScale: false }, sync: { key: "plinth-metrics" } },
@@ -537,6 +549,7 @@
     }
   }
   const byId = (id) => dimensions.find((d) => d.id === id);
+  const cut = (text, length) => (text.length > length ? `${text.slice(0, length - 1)}…` : text);
   const xSelect = document.getElementById("scatter-x");
   const ySelect = document.getElementById("scatter-y");
   for (const select of [xSelect, ySelect]) {
@@ -550,7 +563,7 @@
   const metricsFirst = dimensions.filter((d) => d.id.startsWith("metric:"));
   const paramsFirst = dimensions.filter((d) => d.id.startsWith("param:") && d.differs);
   if (dimensions.length) {
-    xSelect.value = (paramsFirst[0] || dimensions[0]).id;
+    xSelect.value = (paramsFirst.find((d) => d.numeric) || paramsFirst[0] || dimensions[0]).id;
     ySelect.value = (metricsFirst[0] || dimensions[Math.min(1, dimensions.length - 1)]).id;
   }
 
@@ -582,7 +595,7 @@
       });
     });
     const categoryAxis = (d) => (u, splits) => splits.map((v) => (d.numeric ? short(v)
-      : Number.isInteger(v) && d.categories[v] !== undefined ? d.categories[v] : ""));
+      : Number.isInteger(v) && d.categories[v] !== undefined ? cut(d.categories[v], 14) : ""));
     const options = {
       width: Math.max(200, scatterBody.clientWidth),
       height: 280,
@@ -630,11 +643,16 @@
     parallel.replaceChildren(p);
     return;
   }
-  const W = Math.max(480, chosen.length * 120), H = 300, TOP = 36, BOTTOM = 40, SIDE = 60;
-  const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, class: "parallel-svg", role: "img",
-    "aria-label": `Parallel coordinates of ${runs.length} runs over ${chosen.length} params and metrics` }, parallel);
-  const axisX = (i) => SIDE + (i * (W - 2 * SIDE)) / (chosen.length - 1);
-  const scales = chosen.map((d) => {
+  function drawParallel() {
+  const W = Math.max(300, parallel.clientWidth), H = 300, TOP = 36, BOTTOM = 40, SIDE = 44;
+  const shownAxes = chosen.slice(0, Math.max(2, Math.floor(W / 90)));
+  const spacing = (W - 2 * SIDE) / (shownAxes.length - 1);
+  const labelChars = Math.max(6, Math.floor(spacing / 7));
+  parallel.replaceChildren();
+  const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, class: "parallel-svg", role: "img",
+    "aria-label": `Parallel coordinates of ${runs.length} runs over ${shownAxes.length} params and metrics` }, parallel);
+  const axisX = (i) => SIDE + i * spacing;
+  const scales = shownAxes.map((d) => {
     const present = d.values.filter((v) => v !== null);
     let low = d.numeric ? Math.min(...present) : 0;
     let high = d.numeric ? Math.max(...present) : Math.max(1, d.categories.length - 1);
@@ -644,22 +662,32 @@
     }
     return (v) => TOP + (H - TOP - BOTTOM) * (1 - (v - low) / (high - low));
   });
-  chosen.forEach((d, i) => {
+  shownAxes.forEach((d, i) => {
     svgEl("line", { class: "axis-line", x1: axisX(i), x2: axisX(i), y1: TOP, y2: H - BOTTOM }, svg);
-    const name = svgEl("text", { class: "axis", x: axisX(i), y: 16, "text-anchor": "middle" }, svg);
-    name.textContent = d.label.length > 18 ? `${d.label.slice(0, 17)}…` : d.label;
+    const anchor = i === 0 ? "start" : i === shownAxes.length - 1 ? "end" : "middle";
+    const name = svgEl("text", { class: "axis", x: axisX(i), y: 16, "text-anchor": anchor }, svg);
+    name.textContent = cut(d.label, labelChars);
     svgEl("title", {}, name).textContent = d.label;
     const present = d.values.filter((v) => v !== null);
     const ends = d.numeric ? [Math.min(...present), Math.max(...present)] : [0, d.categories.length - 1];
     for (const value of new Set(ends)) {
-      const label = svgEl("text", { class: "axis", x: axisX(i) + 4, y: scales[i](value) + (value === ends[0] ? 14 : -4) }, svg);
-      label.textContent = d.numeric ? short(value) : d.categories[value];
+      const label = svgEl("text", { class: "axis", x: axisX(i), y: value === ends[0] && ends[0] !== ends[1] ? H - BOTTOM + 16 : TOP - 6, "text-anchor": anchor }, svg);
+      label.textContent = d.numeric ? short(value) : cut(d.categories[value], labelChars);
     }
   });
   runs.forEach((run, r) => {
-    const points = chosen.map((d, i) => (d.values[r] === null ? null : `${axisX(i).toFixed(1)},${scales[i](d.values[r]).toFixed(1)}`));
+    const points = shownAxes.map((d, i) => (d.values[r] === null ? null : `${axisX(i).toFixed(1)},${scales[i](d.values[r]).toFixed(1)}`));
     const line = svgEl("polyline", { class: `run-line stroke-${run.color % 8}`, points: points.filter((p) => p !== null).join(" ") }, svg);
-    svgEl("title", {}, line).textContent = `${run.name}: ${chosen.map((d) => `${d.label} = ${d.text[r]}`).join(", ")}`;
+    svgEl("title", {}, line).textContent = `${run.name}: ${shownAxes.map((d) => `${d.label} = ${d.text[r]}`).join(", ")}`;
   });
+  }
+  drawParallel();
+  let parallelWidth = parallel.clientWidth;
+  new ResizeObserver(() => {
+    if (Math.abs(parallel.clientWidth - parallelWidth) > 1) {
+      parallelWidth = parallel.clientWidth;
+      drawParallel();
+    }
+  }).observe(parallel);
   document.getElementById("parallel").dataset.lines = String(runs.length);
 })();

@@ -203,7 +203,7 @@ async fn login_enroll_mfa_logout_login_with_totp_then_manage_a_project() {
         // The login page, then the shell.
         log_in(&browser, &server, "admin", ADMIN_PASSWORD).await?;
         assert_eq!(browser.title().await?, "Home · Plinth");
-        let links = browser.find_all(Locator::Css("nav.sidebar ul a")).await?;
+        let links = browser.find_all(Locator::Css("nav.sidebar > ul a")).await?;
         let mut titles = Vec::new();
         for link in &links {
             titles.push(link.text().await?);
@@ -720,22 +720,22 @@ async fn runs_logged_with_mlflow_are_filtered_charted_previewed_and_compared() {
         assert!(text_of(&browser, "table#params").await?.contains("0.01"));
         let drawn = wait_until(
             &browser,
-            "const svg = document.querySelector(\"figure[data-key='loss'] svg.js-chart\"); \
-             return svg ? [Number(svg.dataset.points), svg.dataset.axis, svg.querySelector('path.series-line').getAttribute('d').length] : null;",
+            "const f = document.querySelector(\"figure[data-key='loss']\"); \
+             return f && f.dataset.drawn === 'line' && !f.dataset.loading ? [Number(f.dataset.points), f.dataset.axis, f.plinthPlot.series.length] : null;",
             20,
             |value| value.is_array(),
         )
         .await?;
         assert_eq!(drawn[0], 300, "every one of the 300 steps is its own bucket: {drawn}");
         assert_eq!(drawn[1], "step");
-        assert!(drawn[2].as_u64().unwrap_or(0) > 1000, "a real line: {drawn}");
+        assert_eq!(drawn[2], 2, "the x series and the run's: {drawn}");
         assert!(
             browser.find(Locator::Css("#chart-controls")).await?.attr("hidden").await?.is_none(),
             "the script shows the controls"
         );
-        // Hovering shows the value under the pointer.
+        // Hovering shows the exact value under the pointer in the legend.
         let layer = browser
-            .find(Locator::Css("figure[data-key='loss'] svg.js-chart rect[fill='transparent']"))
+            .find(Locator::Css("figure[data-key='loss'] .u-over"))
             .await?;
         browser
             .perform_actions(MouseActions::new("mouse".to_string()).then(
@@ -749,12 +749,14 @@ async fn runs_logged_with_mlflow_are_filtered_charted_previewed_and_compared() {
             .await?;
         let tip = wait_until(
             &browser,
-            "const tip = document.querySelector(\"figure[data-key='loss'] .chart-tip\"); return tip && !tip.hidden ? tip.textContent : null;",
+            "const row = document.querySelectorAll(\"figure[data-key='loss'] .u-legend .u-series\")[1]; \
+             const value = row && row.querySelector('.u-value').textContent; \
+             return value && value !== '—' ? row.textContent : null;",
             5,
             |value| value.is_string(),
         )
         .await?;
-        assert!(tip.as_str().unwrap_or_default().contains("good-run:"), "{tip}");
+        assert!(tip.as_str().unwrap_or_default().contains("good-run"), "{tip}");
         shot_at(&browser, "figure[data-key='loss']", "run-chart.png").await?;
         // Zoom into steps 100-149 with the inputs: the chart reloads that range.
         fill(&browser, "#min-step", "100").await?;
@@ -762,7 +764,7 @@ async fn runs_logged_with_mlflow_are_filtered_charted_previewed_and_compared() {
         browser.find(Locator::Css("#zoom-apply")).await?.click().await?;
         let zoomed = wait_until(
             &browser,
-            "const svg = document.querySelector(\"figure[data-key='loss'] svg.js-chart\"); return svg ? Number(svg.dataset.points) : 0;",
+            "const f = document.querySelector(\"figure[data-key='loss']\"); return f.dataset.loading ? 0 : Number(f.dataset.points);",
             10,
             |value| value.as_u64() == Some(50),
         )
@@ -776,7 +778,7 @@ async fn runs_logged_with_mlflow_are_filtered_charted_previewed_and_compared() {
             .await?;
         let axis = wait_until(
             &browser,
-            "const svg = document.querySelector(\"figure[data-key='loss'] svg.js-chart\"); return svg ? svg.dataset.axis : null;",
+            "return document.querySelector(\"figure[data-key='loss']\").dataset.axis;",
             5,
             |value| value == "time",
         )
@@ -833,7 +835,8 @@ async fn runs_logged_with_mlflow_are_filtered_charted_previewed_and_compared() {
         assert!(differs.contains("lr") && differs.contains("0.01") && differs.contains("0.5"), "{differs}");
         let overlaid = wait_until(
             &browser,
-            "const svg = document.querySelector(\"figure[data-key='loss'] svg.js-chart\"); return svg ? svg.querySelectorAll('path.series-line').length : 0;",
+            "const f = document.querySelector(\"figure[data-key='loss']\"); f.scrollIntoView(); \
+             return f.dataset.drawn === 'line' ? f.plinthPlot.series.length - 1 : 0;",
             20,
             |value| value.as_u64() == Some(2),
         )
