@@ -610,6 +610,9 @@ pub(crate) async fn runs(
         }
     }
     seen.extend(view.columns.iter().cloned());
+    if query_value(&pairs, "format") == Some("csv") && problems.is_empty() {
+        return runs_csv(&experiment.name, &found.items, &view.columns);
+    }
 
     let base = project_base(&pass);
     let here = format!("{base}/experiments/{}", experiment.experiment_id);
@@ -629,7 +632,7 @@ pub(crate) async fn runs(
         ),
         "/experiments",
         html! {
-            (project_crumbs(&pass))
+            (super::crumbs(&pass, &[(format!("{base}/experiments"), "Experiments".to_string()), (String::new(), experiment.name.clone())]))
             h1 { (experiment.name) " " span.muted { "experiment " (experiment.experiment_id) } }
             (project_tabs(&pass, "experiments"))
             p { a href=(format!("{base}/experiments")) { "← All experiments" } }
@@ -717,6 +720,7 @@ pub(crate) async fn runs(
                     div.actions {
                         button #compare-button type="submit" { "Compare selected runs" }
                         span.muted { "Pick 2 to 10 runs." }
+                        a.button #runs-csv href=(format!("{here}?{}&format=csv", view.query(view.page_token.as_deref(), view.order.as_ref()))) download { "Download CSV" }
                     }
                 }
             }
@@ -799,4 +803,65 @@ mod tests {
             "invalid `view`: `gone` is not one of active, deleted, all"
         );
     }
+}
+
+/// The runs of a page as CSV (the shown columns; numbers exact, times RFC 3339 UTC).
+fn runs_csv(experiment: &str, runs: &[Run], columns: &[Column]) -> Response {
+    let field = |text: &str| {
+        if text.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", text.replace('"', "\"\""))
+        } else {
+            text.to_string()
+        }
+    };
+    let mut header = vec![
+        "run_id".to_string(),
+        "run_name".to_string(),
+        "status".to_string(),
+        "start_time".to_string(),
+        "end_time".to_string(),
+        "user".to_string(),
+    ];
+    header.extend(columns.iter().map(Column::name));
+    let mut out = header.iter().map(|h| field(h)).collect::<Vec<_>>().join(",");
+    out.push_str("\r\n");
+    for run in runs {
+        let mut row = vec![
+            run.info.run_id.clone(),
+            run.info.run_name.clone(),
+            run.info.status.as_str().to_string(),
+            super::iso_ms(run.info.start_time),
+            run.info.end_time.map(super::iso_ms).unwrap_or_default(),
+            run.info.user_id.clone(),
+        ];
+        for column in columns {
+            row.push(match column.entity {
+                Entity::Metric => run
+                    .data
+                    .metrics
+                    .iter()
+                    .find(|m| m.key == column.key)
+                    .map(|m| super::exact_number(m.value))
+                    .unwrap_or_default(),
+                _ => column.value(run).unwrap_or_default(),
+            });
+        }
+        out.push_str(&row.iter().map(|value| field(value)).collect::<Vec<_>>().join(","));
+        out.push_str("\r\n");
+    }
+    let name: String = experiment
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .collect();
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}-runs.csv\""),
+            ),
+        ],
+        out,
+    )
+        .into_response()
 }

@@ -342,6 +342,20 @@ pub(crate) fn format_ms(ms: i64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
+/// Formats milliseconds since the epoch as a UTC time to the second.
+pub(crate) fn format_ms_seconds(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|time| time.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// Formats milliseconds since the epoch as RFC 3339 (a `<time datetime>`).
+pub(crate) fn iso_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|time| time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_else(|| ms.to_string())
+}
+
 /// Returns the text, or an em dash for nothing.
 pub(crate) fn or_dash(text: Option<String>) -> String {
     text.unwrap_or_else(|| "—".to_string())
@@ -389,12 +403,28 @@ pub(crate) fn project_tabs(pass: &ProjectPass, active: &str) -> Markup {
 
 /// The breadcrumb above a project's pages.
 pub(crate) fn project_crumbs(pass: &ProjectPass) -> Markup {
+    crumbs(pass, &[])
+}
+
+/// The breadcrumb down from the project to the page: `trail` is `(href, title)` of each
+/// level below the project, the last one the page itself (not a link).
+pub(crate) fn crumbs(pass: &ProjectPass, trail: &[(String, String)]) -> Markup {
     let project = pass.project();
+    let base = format!("/projects/{}/{}", project.organization, project.name);
     html! {
-        p.muted {
-            a href="/projects" { "Projects" } " / "
-            a href=(format!("/orgs/{}", project.organization)) { (project.organization) } " / "
-            a href=(format!("/projects/{}/{}", project.organization, project.name)) { (project.name) } " /"
+        nav.crumbs aria-label="Breadcrumb" {
+            ol {
+                li { a href="/projects" { "Projects" } }
+                li { a href=(format!("/orgs/{}", project.organization)) { (project.organization) } }
+                li { a href=(base) { (project.display_name) } }
+                @for (index, (href, title)) in trail.iter().enumerate() {
+                    @if index + 1 == trail.len() {
+                        li aria-current="page" { (title) }
+                    } @else {
+                        li { a href=(href) { (title) } }
+                    }
+                }
+            }
         }
     }
 }

@@ -408,8 +408,7 @@ pub(crate) async fn show(
         &format!("{} · Models", model.name),
         "/models",
         html! {
-            (project_crumbs(pass))
-            p.muted { a href=(models_path(pass)) { "Models" } " /" }
+            (super::crumbs(pass, &[(models_path(pass), "Models".to_string()), (String::new(), model.name.clone())]))
             h1 #model-name { (model.name) }
             (notice(query.ok.as_deref(), query.error.as_deref()))
             dl.facts {
@@ -799,8 +798,11 @@ pub(crate) async fn version(
         &format!("{name} v{number} · Models"),
         "/models",
         html! {
-            (project_crumbs(pass))
-            p.muted { a href=(models_path(pass)) { "Models" } " / " a href=(model_path(pass, &name)) { (name) } " /" }
+            (super::crumbs(pass, &[
+                (models_path(pass), "Models".to_string()),
+                (model_path(pass, &name), name.to_string()),
+                (String::new(), format!("Version {number}")),
+            ]))
             h1 #version-title { (name) " " span.muted { "version " (number) } " " (stage_badge(current_stage)) }
             (notice(query.ok.as_deref(), query.error.as_deref()))
             dl.facts #version-facts {

@@ -180,7 +180,11 @@ pub(crate) async fn show(
         "/experiments",
         Some("/assets/charts.js"),
         html! {
-            (project_crumbs(&pass))
+            (super::crumbs(&pass, &[
+                (format!("{base}/experiments"), "Experiments".to_string()),
+                (format!("{base}/experiments/{}", run.info.experiment_id), experiment.as_ref().map_or_else(|| format!("experiment {}", run.info.experiment_id), |e| e.name.clone())),
+                (String::new(), run.info.run_name.clone()),
+            ]))
             h1 { (run.info.run_name) " " (run_status_badge(run.info.status)) }
             (project_tabs(&pass, "experiments"))
             p {
@@ -540,7 +544,12 @@ pub(crate) async fn artifacts(
         "/experiments",
         None,
         html! {
-            (project_crumbs(&pass))
+            (super::crumbs(&pass, &[
+                (format!("{}/experiments", project_base(&pass)), "Experiments".to_string()),
+                (format!("{}/experiments/{}", project_base(&pass), run.info.experiment_id), format!("experiment {}", run.info.experiment_id)),
+                (here.clone(), run.info.run_name.clone()),
+                (String::new(), "Artifacts".to_string()),
+            ]))
             h1 { "Artifacts of " a href=(here) { (run.info.run_name) } }
             (project_tabs(&pass, "experiments"))
             (notice(None, error.as_deref()))
@@ -892,7 +901,7 @@ pub(crate) async fn compare(
         "/experiments",
         Some("/assets/charts.js"),
         html! {
-            (project_crumbs(&pass))
+            (super::crumbs(&pass, &[(format!("{base}/experiments"), "Experiments".to_string()), (String::new(), format!("Compare {} runs", runs.len()))]))
             h1 { "Compare " (runs.len()) " runs" }
             (project_tabs(&pass, "experiments"))
             table #compare-runs {

@@ -231,6 +231,16 @@ async fn the_runs_table_filters_orders_and_shows_chosen_columns() {
         [tracked.beta.clone(), tracked.alpha.clone()]
     );
     assert!(ordered.body.contains("metrics.loss ▼"));
+    // The same view as CSV: the shown columns, numbers exact.
+    let csv = fixture
+        .get(&fixture.runs_page("columns=metrics.loss,params.lr&order=metrics.loss+DESC&format=csv"))
+        .await;
+    assert_eq!(csv.status, StatusCode::OK, "{}", csv.body);
+    assert!(csv.header("content-type").starts_with("text/csv"));
+    let lines: Vec<&str> = csv.body.lines().collect();
+    assert_eq!(lines[0], "run_id,run_name,status,start_time,end_time,user,metrics.loss,params.lr");
+    assert_eq!(lines.len(), 3, "{}", csv.body);
+    assert!(lines[1].starts_with(&format!("{},", tracked.beta)), "{}", csv.body);
     assert!(
         !ordered.body.contains("data-order=\"params.epochs\""),
         "only the chosen columns"
