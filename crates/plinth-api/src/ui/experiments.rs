@@ -249,8 +249,11 @@ pub(crate) async fn list(
             (project_crumbs(&pass))
             h1 { (project.display_name) " " span.muted { code { (project.name) } } }
             (project_tabs(&pass, "experiments"))
-            (notice(None, error.as_deref()))
+            (notice(query_value(&pairs, "ok"), error.as_deref().or(query_value(&pairs, "error"))))
             p.muted { "Log runs here with " code { (format!("MLFLOW_TRACKING_URI=<this server>{base}")) } "." }
+            @if super::may_submit(&pass) {
+                (super::tracking_forms::new_experiment_form(&user.viewer, &base))
+            }
             nav.tabs.small #experiment-view aria-label="Which experiments" {
                 @for (value, title) in views {
                     a href=(format!("{base}/experiments?view={value}")) class=[(view_name(view) == value).then_some("active")] { (title) }
@@ -639,7 +642,10 @@ pub(crate) async fn runs(
             @if experiment.lifecycle_stage == LifecycleStage::Deleted {
                 div.callout.pending { "This experiment is deleted; its runs show under “deleted”." }
             }
-            (notice(None, error.as_deref()))
+            (notice(query_value(&pairs, "ok"), error.as_deref().or(query_value(&pairs, "error"))))
+            @if super::may_submit(&pass) {
+                (super::tracking_forms::experiment_actions(&user.viewer, &here, &experiment.name, experiment.lifecycle_stage))
+            }
             form.run-filter #run-filter method="get" action=(here) {
                 label.grow { "Filter (MLflow's search syntax)"
                     input.mono type="search" name="filter" value=(view.filter)

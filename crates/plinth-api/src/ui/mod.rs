@@ -22,6 +22,7 @@ mod session;
 mod tests;
 #[cfg(test)]
 pub(crate) mod tracking_tests;
+mod tracking_forms;
 mod usage;
 
 use axum::http::StatusCode;
@@ -282,6 +283,46 @@ pub(crate) fn routes() -> UiRoutes {
         .get(
             "/projects/{organization}/{project}/experiments",
             experiments::list,
+        )
+        .post(
+            "/projects/{organization}/{project}/experiments",
+            tracking_forms::create_experiment,
+        )
+        .post(
+            "/projects/{organization}/{project}/experiments/{experiment_id}/rename",
+            tracking_forms::rename_experiment,
+        )
+        .post(
+            "/projects/{organization}/{project}/experiments/{experiment_id}/delete",
+            tracking_forms::delete_experiment,
+        )
+        .post(
+            "/projects/{organization}/{project}/experiments/{experiment_id}/restore",
+            tracking_forms::restore_experiment,
+        )
+        .post(
+            "/projects/{organization}/{project}/runs/{run_id}/rename",
+            tracking_forms::rename_run,
+        )
+        .post(
+            "/projects/{organization}/{project}/runs/{run_id}/delete",
+            tracking_forms::delete_run,
+        )
+        .post(
+            "/projects/{organization}/{project}/runs/{run_id}/restore",
+            tracking_forms::restore_run,
+        )
+        .post(
+            "/projects/{organization}/{project}/runs/{run_id}/tags",
+            tracking_forms::set_run_tag,
+        )
+        .post(
+            "/projects/{organization}/{project}/runs/{run_id}/tags/delete",
+            tracking_forms::delete_run_tag,
+        )
+        .post(
+            "/projects/{organization}/{project}/runs/{run_id}/description",
+            tracking_forms::set_run_description,
         )
         .get(
             "/projects/{organization}/{project}/experiments/{experiment_id}",

@@ -28,7 +28,7 @@ use super::experiments::{
 use super::layout::{notice, page_with_script};
 use super::session::{urlencode, PageUser};
 use super::{
-    core_error_page, format_ms, long_value, number, or_dash, project_crumbs, project_tabs,
+    core_error_page, format_ms, long_value, number, or_dash, project_tabs,
     shown_message,
 };
 use crate::mlflow::artifacts::{artifact_response, preview_image_type, Disposition};
@@ -127,7 +127,9 @@ pub(crate) async fn show(
     State(state): State<AppState>,
     user: PageUser,
     Path((organization, project, run_id)): Path<(String, String, String)>,
+    RawQuery(raw): RawQuery,
 ) -> Response {
+    let pairs = query_pairs(raw.as_deref());
     let (pass, tracking, run) =
         match project_run(&state, &user, &organization, &project, &run_id).await {
             Ok(found) => found,
@@ -192,9 +194,15 @@ pub(crate) async fn show(
                     "← " (experiment.as_ref().map_or_else(|| format!("experiment {}", run.info.experiment_id), |e| e.name.clone()))
                 }
             }
-            (notice(None, error.as_deref()))
+            (notice(query_value(&pairs, "ok"), error.as_deref().or(query_value(&pairs, "error"))))
             @if run.info.lifecycle_stage == LifecycleStage::Deleted {
                 div.callout.pending { "This run is deleted." }
+            }
+            @if let Some(note) = run.data.tags.iter().find(|tag| tag.key == super::tracking_forms::NOTE_TAG).filter(|tag| !tag.value.is_empty()) {
+                p.lead #run-description { (note.value) }
+            }
+            @if super::may_submit(&pass) {
+                (super::tracking_forms::run_actions(&user.viewer, &here, &run))
             }
             dl.facts #run-facts {
                 dt { "Run id" } dd { (long_value(&run.info.run_id)) }

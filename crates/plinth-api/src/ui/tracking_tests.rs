@@ -596,3 +596,65 @@ async fn runs_of_other_projects_are_not_found_in_this_projects_urls() {
         .await;
     assert_eq!(theirs.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn contributors_manage_experiments_and_runs_from_their_pages() {
+    let fixture = Fixture::new().await;
+    let router = &fixture.world.app.router;
+    let (cookie, csrf) = browser_login(router, "carl", PASSWORD).await;
+    let post = |uri: String, body: String| {
+        axum::http::Request::post(uri)
+            .header(axum::http::header::COOKIE, cookie.clone())
+            .header(
+                axum::http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(axum::body::Body::from(format!("_csrf={csrf}&{body}")))
+            .unwrap()
+    };
+    let location = |answer: &Answer| answer.header("location").to_string();
+
+    // A new experiment, then its page with the notice and the forms.
+    let created = send(
+        router,
+        post("/projects/acme/churn/experiments".into(), "name=from-the-ui".into()),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let here = location(&created);
+    assert!(here.contains("ok=Created"), "{here}");
+    let page = send(router, page_as(&here, &cookie)).await;
+    assert!(page.body.contains("Created experiment `from-the-ui`"));
+    assert!(page.body.contains("id=\"manage-experiment\""));
+    let experiment = here.split('?').next().unwrap().to_string();
+    let renamed = send(router, post(format!("{experiment}/rename"), "name=renamed".into())).await;
+    assert!(location(&renamed).contains("ok=Renamed"), "{}", location(&renamed));
+    let deleted = send(router, post(format!("{experiment}/delete"), String::new())).await;
+    assert!(location(&deleted).contains("ok=Experiment%20deleted"));
+    let restored = send(router, post(format!("{experiment}/restore"), String::new())).await;
+    assert!(location(&restored).contains("ok=Experiment%20restored"));
+    let nameless = send(router, post(format!("{experiment}/rename"), "name=+".into())).await;
+    assert!(location(&nameless).contains("error=invalid%20%60name%60"));
+
+    // A run: description, name, a tag set and deleted.
+    let run = format!("/projects/acme/churn/runs/{}", fixture.tracked.alpha);
+    for (path, body, notice) in [
+        ("description", "description=the+baseline", "ok=Description%20saved"),
+        ("rename", "name=alpha-renamed", "ok=Renamed"),
+        ("tags", "key=reviewed&value=yes", "ok=Tag%20%60reviewed%60%20set"),
+        ("tags", "key=mlflow.user&value=x", "error=invalid%20%60key%60"),
+    ] {
+        let answer = send(router, post(format!("{run}/{path}"), body.into())).await;
+        assert!(location(&answer).contains(notice), "{path}: {}", location(&answer));
+    }
+    let page = send(router, page_as(&run, &cookie)).await;
+    assert!(page.body.contains("<p class=\"lead\" id=\"run-description\">the baseline</p>"));
+    assert!(page.body.contains("alpha-renamed"));
+    assert!(page.body.contains("<option value=\"reviewed\">"));
+    let untagged = send(router, post(format!("{run}/tags/delete"), "key=reviewed".into())).await;
+    assert!(location(&untagged).contains("ok=Tag%20%60reviewed%60%20deleted"));
+
+    // The viewer sees no forms.
+    let viewed = fixture.get(&run).await;
+    assert!(!viewed.body.contains("id=\"edit-run\""));
+}
