@@ -48,12 +48,13 @@
     if (!button) {
       return;
     }
+    const label = button.querySelector(".copy-label") || button;
     const done = (text) => {
-      const before = button.textContent;
-      button.textContent = text;
+      const before = label.textContent;
+      label.textContent = text;
       button.dataset.copied = "true";
       setTimeout(() => {
-        button.textContent = before;
+        label.textContent = before;
       }, 1200);
     };
     const value = button.dataset.copy;

@@ -108,14 +108,22 @@ fn view_name(view: ViewType) -> &'static str {
 
 /// A run's status as a badge, colored like job states.
 pub(crate) fn run_status_badge(status: RunStatus) -> Markup {
-    let class = match status {
-        RunStatus::Running => "state-running",
-        RunStatus::Scheduled => "state-pending",
-        RunStatus::Finished => "state-succeeded",
-        RunStatus::Failed => "state-failed",
-        RunStatus::Killed => "state-stopped",
-    };
-    html! { span class=(format!("badge run-status {class}")) { (status.as_str()) } }
+    let state = run_state_word(status);
+    html! {
+        span class=(format!("badge run-status state-{state}")) title=(format!("MLflow status {}", status.as_str())) { (state) }
+    }
+}
+
+/// A run's status in the words jobs use (one vocabulary across runs and jobs): MLflow's
+/// `FINISHED` is `succeeded`, `KILLED` is `stopped`, `SCHEDULED` is `pending`.
+pub(crate) fn run_state_word(status: RunStatus) -> &'static str {
+    match status {
+        RunStatus::Running => "running",
+        RunStatus::Scheduled => "pending",
+        RunStatus::Finished => "succeeded",
+        RunStatus::Failed => "failed",
+        RunStatus::Killed => "stopped",
+    }
 }
 
 /// How long a run ran (or has run so far, while it runs).
@@ -316,6 +324,23 @@ enum Entity {
     Metric,
     Param,
     Tag,
+}
+
+/// The column groups of the runs table: a title and how many columns, in order.
+fn column_groups(columns: &[&Column]) -> Vec<(&'static str, usize)> {
+    let mut groups: Vec<(&'static str, usize)> = Vec::new();
+    for column in columns {
+        let title = match column.entity {
+            Entity::Metric => "Metrics",
+            Entity::Param => "Params",
+            Entity::Tag => "Tags",
+        };
+        match groups.last_mut() {
+            Some((last, count)) if *last == title => *count += 1,
+            _ => groups.push((title, 1)),
+        }
+    }
+    groups
 }
 
 impl Entity {
@@ -613,6 +638,9 @@ pub(crate) async fn runs(
         }
     }
     seen.extend(view.columns.iter().cloned());
+    // The table groups its chosen columns: metrics, then params, then tags.
+    let mut shown: Vec<&Column> = view.columns.iter().collect();
+    shown.sort_by_key(|column| column.entity);
     if query_value(&pairs, "format") == Some("csv") && problems.is_empty() {
         return runs_csv(&experiment.name, &found.items, &view.columns);
     }
@@ -692,15 +720,24 @@ pub(crate) async fn runs(
                 form #compare-form method="get" action=(format!("{base}/compare")) {
                     div.table-scroll {
                         table #runs {
-                            thead { tr {
+                            thead {
+                            @if !view.columns.is_empty() {
+                                tr.column-groups {
+                                    th colspan="6" { span.visually-hidden { "Run" } }
+                                    @for (entity, count) in column_groups(&shown) {
+                                        th colspan=(count) scope="colgroup" { (entity) }
+                                    }
+                                }
+                            }
+                            tr {
                                 th { span.visually-hidden { "Compare" } }
                                 (header("Name", "attributes.run_name"))
                                 (header("Status", "attributes.status"))
                                 (header("Start", "attributes.start_time"))
                                 th { "Duration" }
                                 (header("User", "attributes.user_id"))
-                                @for column in &view.columns {
-                                    (header(&column.name(), &column.order_key()))
+                                @for column in &shown {
+                                    (header(&column.key, &column.order_key()))
                                 }
                             } }
                             tbody {
@@ -715,7 +752,7 @@ pub(crate) async fn runs(
                                         td { (format_ms(run.info.start_time)) }
                                         td { (or_dash(run_duration(run))) }
                                         td { (run.info.user_id) }
-                                        @for column in &view.columns {
+                                        @for column in &shown {
                                             td class=[(column.entity == Entity::Metric).then_some("num")] { (column.cell(run)) }
                                         }
                                     }

@@ -116,7 +116,7 @@ pub(crate) fn page_with_script(
                                 img src="/assets/favicon.svg" alt="" width="24" height="24";
                                 span { "Plinth" }
                             }
-                            button.menu-button #menu-button type="button" hidden aria-controls="sidebar" aria-expanded="false" { "Menu" }
+                            button.menu-button #menu-button type="button" hidden aria-controls="sidebar" aria-expanded="false" { (super::icon("menu")) " Menu" }
                         }
                         @if viewer.user.is_some() {
                             (project_switcher(viewer))

@@ -824,7 +824,7 @@ pub(crate) async fn version(
                         p { "Produced by run "
                             a #lineage-run href=(run_path(pass, &run.info.run_id)) { (run.info.run_name) }
                             " " span.muted { code.small { (run.info.run_id) } }
-                            " (" (run.info.status.as_str()) ", started " (format_ms(run.info.start_time)) " by " (run.info.user_id) ")." }
+                            " (" (super::experiments::run_state_word(run.info.status)) ", started " (format_ms(run.info.start_time)) " by " (run.info.user_id) ")." }
                         @if !run.data.params.is_empty() || !run.data.metrics.is_empty() {
                             div.form-row {
                                 @if !run.data.params.is_empty() {

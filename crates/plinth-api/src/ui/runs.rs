@@ -310,11 +310,11 @@ fn artifact_table(run_here: &str, files: &[ArtifactFile]) -> Markup {
                         @let name = file.path.rsplit('/').next().unwrap_or(&file.path);
                         tr {
                             @if file.is_dir {
-                                td { a.dir href=(format!("{run_here}/artifacts?path={}", urlencode(&file.path))) { "📁 " (name) "/" } }
+                                td { a.dir href=(format!("{run_here}/artifacts?path={}", urlencode(&file.path))) { (super::icon("folder")) " " (name) "/" } }
                                 td.num { "—" }
                                 td {}
                             } @else {
-                                td { a.file href=(format!("{run_here}/artifacts?file={}", urlencode(&file.path))) { (name) } }
+                                td { a.file href=(format!("{run_here}/artifacts?file={}", urlencode(&file.path))) { (super::icon("file")) " " (name) } }
                                 td.num { (or_dash(file.file_size.map(plinth_core::runtime::format_bytes))) }
                                 td { a href=(format!("{run_here}/artifacts/download?path={}", urlencode(&file.path))) { "Download" } }
                             }
