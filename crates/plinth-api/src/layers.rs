@@ -57,7 +57,10 @@ pub(crate) fn apply(app: Router<AppState>, state: AppState) -> Router<AppState> 
                 })
                 .on_failure(()),
         )
-        .layer(middleware::from_fn_with_state(state.clone(), record_request))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            record_request,
+        ))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,

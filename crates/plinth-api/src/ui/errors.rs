@@ -6,9 +6,9 @@
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::header;
+use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::http::StatusCode;
 
 use super::layout::error_page_for;
 use super::session::PageUser;
@@ -46,7 +46,12 @@ pub(crate) async fn signed_in_errors(
         return response;
     };
     let nearest = nearest_page(&path);
-    let redrawn = error_page_for(&user.viewer, info.status, &info.message, (&nearest, &nearest));
+    let redrawn = error_page_for(
+        &user.viewer,
+        info.status,
+        &info.message,
+        (&nearest, &nearest),
+    );
     let (mut parts, _) = response.into_parts();
     parts.headers.remove(header::CONTENT_LENGTH);
     let (_, body) = redrawn.into_parts();

@@ -866,7 +866,11 @@ fn runs_csv(experiment: &str, runs: &[Run], columns: &[Column]) -> Response {
         "user".to_string(),
     ];
     header.extend(columns.iter().map(Column::name));
-    let mut out = header.iter().map(|h| field(h)).collect::<Vec<_>>().join(",");
+    let mut out = header
+        .iter()
+        .map(|h| field(h))
+        .collect::<Vec<_>>()
+        .join(",");
     out.push_str("\r\n");
     for run in runs {
         let mut row = vec![
@@ -889,16 +893,30 @@ fn runs_csv(experiment: &str, runs: &[Run], columns: &[Column]) -> Response {
                 _ => column.value(run).unwrap_or_default(),
             });
         }
-        out.push_str(&row.iter().map(|value| field(value)).collect::<Vec<_>>().join(","));
+        out.push_str(
+            &row.iter()
+                .map(|value| field(value))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
         out.push_str("\r\n");
     }
     let name: String = experiment
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     (
         [
-            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/csv; charset=utf-8".to_string(),
+            ),
             (
                 axum::http::header::CONTENT_DISPOSITION,
                 format!("attachment; filename=\"{name}-runs.csv\""),

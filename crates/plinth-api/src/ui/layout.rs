@@ -37,7 +37,10 @@ const PROJECT_AREAS: &[(&str, &str)] = &[
 
 /// Where a sidebar entry leads: inside a project, that project's page of the area.
 fn area_href(viewer: &Viewer, path: &str) -> String {
-    match (&viewer.project, PROJECT_AREAS.iter().find(|(area, _)| *area == path)) {
+    match (
+        &viewer.project,
+        PROJECT_AREAS.iter().find(|(area, _)| *area == path),
+    ) {
         (Some((organization, project)), Some((_, page))) => {
             format!("/projects/{organization}/{project}/{page}")
         }
@@ -71,7 +74,10 @@ pub(crate) fn page(viewer: &Viewer, title: &str, active: &str, content: Markup) 
 }
 
 /// The scripts of pages with metric charts: uPlot (vendored, MIT), then `charts.js`.
-pub(crate) const CHART_SCRIPTS: &[&str] = &["/assets/vendor/uplot/uPlot.iife.min.js", "/assets/charts.js"];
+pub(crate) const CHART_SCRIPTS: &[&str] = &[
+    "/assets/vendor/uplot/uPlot.iife.min.js",
+    "/assets/charts.js",
+];
 
 /// Like [`page`], loading `script` (a path under `/assets/`, deferred; `/assets/charts.js`
 /// brings uPlot and its stylesheet). The CSP allows no inline scripts, so every script is a
@@ -204,10 +210,12 @@ pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
         },
     );
     let mut response = (status, markup).into_response();
-    response.extensions_mut().insert(super::errors::ErrorPageInfo {
-        status,
-        message: message.to_string(),
-    });
+    response
+        .extensions_mut()
+        .insert(super::errors::ErrorPageInfo {
+            status,
+            message: message.to_string(),
+        });
     response
 }
 

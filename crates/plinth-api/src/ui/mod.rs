@@ -20,9 +20,9 @@ mod runtime_admin;
 mod session;
 #[cfg(test)]
 mod tests;
+mod tracking_forms;
 #[cfg(test)]
 pub(crate) mod tracking_tests;
-mod tracking_forms;
 mod usage;
 
 use axum::http::StatusCode;

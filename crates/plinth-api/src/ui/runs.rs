@@ -22,15 +22,12 @@ use plinth_types::{LifecycleStage, Run};
 use serde_json::{json, Value};
 
 use super::experiments::{
-    project_base, query_pairs, query_value, query_values, run_duration,
-    run_status_badge, tracking_pass,
+    project_base, query_pairs, query_value, query_values, run_duration, run_status_badge,
+    tracking_pass,
 };
 use super::layout::{notice, page_with_script};
 use super::session::{urlencode, PageUser};
-use super::{
-    core_error_page, format_ms, long_value, number, or_dash, project_tabs,
-    shown_message,
-};
+use super::{core_error_page, format_ms, long_value, number, or_dash, project_tabs, shown_message};
 use crate::mlflow::artifacts::{artifact_response, preview_image_type, Disposition};
 use crate::{ApiError, AppState};
 

@@ -84,7 +84,11 @@ pub(crate) async fn rename_experiment(
     let here = format!("{}/experiments/{experiment_id}", project_base(&pass));
     let name = form.name.trim();
     if name.is_empty() {
-        return Ok(back(&here, "error", "invalid `name`: give the experiment a name"));
+        return Ok(back(
+            &here,
+            "error",
+            "invalid `name`: give the experiment a name",
+        ));
     }
     Ok(
         match state
@@ -164,7 +168,11 @@ pub(crate) async fn rename_run(
         run_name: Some(name.to_string()),
     };
     Ok(
-        match state.tracking().update_run(&tracking, &run_id, &update).await {
+        match state
+            .tracking()
+            .update_run(&tracking, &run_id, &update)
+            .await
+        {
             Ok(_) => back(&here, "ok", &format!("Renamed to `{name}`.")),
             Err(error) => fail(&here, error),
         },
@@ -179,10 +187,12 @@ pub(crate) async fn delete_run(
 ) -> Result<Response, Response> {
     let (pass, tracking) = tracking_pass(&state, &user, &organization, &project).await?;
     let here = run_here(&pass, &run_id);
-    Ok(match state.tracking().delete_run(&tracking, &run_id).await {
-        Ok(()) => back(&here, "ok", "Run deleted; restore it from this page."),
-        Err(error) => fail(&here, error),
-    })
+    Ok(
+        match state.tracking().delete_run(&tracking, &run_id).await {
+            Ok(()) => back(&here, "ok", "Run deleted; restore it from this page."),
+            Err(error) => fail(&here, error),
+        },
+    )
 }
 
 /// `POST …/runs/{run_id}/restore`.
@@ -193,10 +203,12 @@ pub(crate) async fn restore_run(
 ) -> Result<Response, Response> {
     let (pass, tracking) = tracking_pass(&state, &user, &organization, &project).await?;
     let here = run_here(&pass, &run_id);
-    Ok(match state.tracking().restore_run(&tracking, &run_id).await {
-        Ok(()) => back(&here, "ok", "Run restored."),
-        Err(error) => fail(&here, error),
-    })
+    Ok(
+        match state.tracking().restore_run(&tracking, &run_id).await {
+            Ok(()) => back(&here, "ok", "Run restored."),
+            Err(error) => fail(&here, error),
+        },
+    )
 }
 
 /// `POST …/runs/{run_id}/tags`: sets a tag (MLflow's own `mlflow.*` tags are not edited

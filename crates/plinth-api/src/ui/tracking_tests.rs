@@ -234,14 +234,23 @@ async fn the_runs_table_filters_orders_and_shows_chosen_columns() {
     assert!(ordered.body.contains("<th colspan=\"1\" scope=\"colgroup\">Metrics</th><th colspan=\"1\" scope=\"colgroup\">Params</th>"), "column groups");
     // The same view as CSV: the shown columns, numbers exact.
     let csv = fixture
-        .get(&fixture.runs_page("columns=metrics.loss,params.lr&order=metrics.loss+DESC&format=csv"))
+        .get(
+            &fixture.runs_page("columns=metrics.loss,params.lr&order=metrics.loss+DESC&format=csv"),
+        )
         .await;
     assert_eq!(csv.status, StatusCode::OK, "{}", csv.body);
     assert!(csv.header("content-type").starts_with("text/csv"));
     let lines: Vec<&str> = csv.body.lines().collect();
-    assert_eq!(lines[0], "run_id,run_name,status,start_time,end_time,user,metrics.loss,params.lr");
+    assert_eq!(
+        lines[0],
+        "run_id,run_name,status,start_time,end_time,user,metrics.loss,params.lr"
+    );
     assert_eq!(lines.len(), 3, "{}", csv.body);
-    assert!(lines[1].starts_with(&format!("{},", tracked.beta)), "{}", csv.body);
+    assert!(
+        lines[1].starts_with(&format!("{},", tracked.beta)),
+        "{}",
+        csv.body
+    );
     assert!(
         !ordered.body.contains("data-order=\"params.epochs\""),
         "only the chosen columns"
@@ -531,7 +540,10 @@ async fn compare_takes_two_to_ten_runs_and_highlights_differences() {
             .count(),
         2
     );
-    assert!(both.body.contains("&quot;color&quot;:1"), "the second run's series");
+    assert!(
+        both.body.contains("&quot;color&quot;:1"),
+        "the second run's series"
+    );
     // Experiment names, not ids; the data of the scatter and parallel plots.
     assert!(both.body.contains(">churn-model</a>"));
     assert!(both.body.contains("id=\"compare-plots\""));
@@ -618,7 +630,10 @@ async fn contributors_manage_experiments_and_runs_from_their_pages() {
     // A new experiment, then its page with the notice and the forms.
     let created = send(
         router,
-        post("/projects/acme/churn/experiments".into(), "name=from-the-ui".into()),
+        post(
+            "/projects/acme/churn/experiments".into(),
+            "name=from-the-ui".into(),
+        ),
     )
     .await;
     assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
@@ -628,31 +643,65 @@ async fn contributors_manage_experiments_and_runs_from_their_pages() {
     assert!(page.body.contains("Created experiment `from-the-ui`"));
     assert!(page.body.contains("id=\"manage-experiment\""));
     let experiment = here.split('?').next().unwrap().to_string();
-    let renamed = send(router, post(format!("{experiment}/rename"), "name=renamed".into())).await;
-    assert!(location(&renamed).contains("ok=Renamed"), "{}", location(&renamed));
+    let renamed = send(
+        router,
+        post(format!("{experiment}/rename"), "name=renamed".into()),
+    )
+    .await;
+    assert!(
+        location(&renamed).contains("ok=Renamed"),
+        "{}",
+        location(&renamed)
+    );
     let deleted = send(router, post(format!("{experiment}/delete"), String::new())).await;
     assert!(location(&deleted).contains("ok=Experiment%20deleted"));
     let restored = send(router, post(format!("{experiment}/restore"), String::new())).await;
     assert!(location(&restored).contains("ok=Experiment%20restored"));
-    let nameless = send(router, post(format!("{experiment}/rename"), "name=+".into())).await;
+    let nameless = send(
+        router,
+        post(format!("{experiment}/rename"), "name=+".into()),
+    )
+    .await;
     assert!(location(&nameless).contains("error=invalid%20%60name%60"));
 
     // A run: description, name, a tag set and deleted.
     let run = format!("/projects/acme/churn/runs/{}", fixture.tracked.alpha);
     for (path, body, notice) in [
-        ("description", "description=the+baseline", "ok=Description%20saved"),
+        (
+            "description",
+            "description=the+baseline",
+            "ok=Description%20saved",
+        ),
         ("rename", "name=alpha-renamed", "ok=Renamed"),
-        ("tags", "key=reviewed&value=yes", "ok=Tag%20%60reviewed%60%20set"),
-        ("tags", "key=mlflow.user&value=x", "error=invalid%20%60key%60"),
+        (
+            "tags",
+            "key=reviewed&value=yes",
+            "ok=Tag%20%60reviewed%60%20set",
+        ),
+        (
+            "tags",
+            "key=mlflow.user&value=x",
+            "error=invalid%20%60key%60",
+        ),
     ] {
         let answer = send(router, post(format!("{run}/{path}"), body.into())).await;
-        assert!(location(&answer).contains(notice), "{path}: {}", location(&answer));
+        assert!(
+            location(&answer).contains(notice),
+            "{path}: {}",
+            location(&answer)
+        );
     }
     let page = send(router, page_as(&run, &cookie)).await;
-    assert!(page.body.contains("<p class=\"lead\" id=\"run-description\">the baseline</p>"));
+    assert!(page
+        .body
+        .contains("<p class=\"lead\" id=\"run-description\">the baseline</p>"));
     assert!(page.body.contains("alpha-renamed"));
     assert!(page.body.contains("<option value=\"reviewed\">"));
-    let untagged = send(router, post(format!("{run}/tags/delete"), "key=reviewed".into())).await;
+    let untagged = send(
+        router,
+        post(format!("{run}/tags/delete"), "key=reviewed".into()),
+    )
+    .await;
     assert!(location(&untagged).contains("ok=Tag%20%60reviewed%60%20deleted"));
 
     // The viewer sees no forms.

@@ -22,8 +22,14 @@ pub(crate) async fn browser_with(extra: &[&str]) -> fantoccini::Client {
         std::env::var("PLINTH_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_string());
     let user_data = tempfile::tempdir().expect("tempdir").keep();
     let mut args: Vec<String> = [
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
         "--window-size=1280,900",
     ]
     .iter()
@@ -105,7 +111,10 @@ pub(crate) async fn submit(
     click_and_wait(browser, button).await
 }
 
-pub(crate) async fn shot(browser: &fantoccini::Client, name: &str) -> Result<(), fantoccini::error::CmdError> {
+pub(crate) async fn shot(
+    browser: &fantoccini::Client,
+    name: &str,
+) -> Result<(), fantoccini::error::CmdError> {
     fs_err::write(artifacts_dir().join(name), browser.screenshot().await?)
         .expect("write screenshot");
     Ok(())

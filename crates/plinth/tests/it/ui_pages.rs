@@ -61,7 +61,13 @@ struct Seeded {
 /// Two runs over MLflow's REST API: the chart cases, a tiny number, long values, a model
 /// version.
 async fn seed(server: &Server, token: &str) -> Seeded {
-    let created = mlflow(server, token, "experiments/create", json!({ "name": "charts" })).await;
+    let created = mlflow(
+        server,
+        token,
+        "experiments/create",
+        json!({ "name": "charts" }),
+    )
+    .await;
     let experiment_id = created["experiment_id"].as_str().unwrap().to_string();
     let now = 1_765_000_000_000i64;
     let mut ids = Vec::new();
@@ -89,8 +95,11 @@ async fn seed(server: &Server, token: &str) -> Seeded {
         }
         if index == 1 {
             // Only the second run logged it: still drawn on compare.
-            metrics.push(json!({ "key": "only_second", "value": 3.0, "timestamp": now, "step": 0 }));
-            metrics.push(json!({ "key": "only_second", "value": 4.0, "timestamp": now + 1000, "step": 1 }));
+            metrics
+                .push(json!({ "key": "only_second", "value": 3.0, "timestamp": now, "step": 0 }));
+            metrics.push(
+                json!({ "key": "only_second", "value": 4.0, "timestamp": now + 1000, "step": 1 }),
+            );
         }
         let long = "x".repeat(180);
         mlflow(
@@ -159,7 +168,10 @@ fn fill_template(template: &str, values: &BTreeMap<&str, String>) -> Option<Stri
         path.push('/');
     }
     if template.ends_with("/compare") {
-        path.push_str(&format!("?runs={}&runs={}", values["run_id"], values["second_run"]));
+        path.push_str(&format!(
+            "?runs={}&runs={}",
+            values["run_id"], values["second_run"]
+        ));
     }
     Some(path)
 }
@@ -231,7 +243,10 @@ async fn check_page(
     let violations = browser.execute(AXE, vec![]).await?;
     if let Some(items) = violations.as_array().filter(|items| !items.is_empty()) {
         for item in items {
-            problems.push(format!("{label} at {width} px ({theme}): {}", item.as_str().unwrap_or_default()));
+            problems.push(format!(
+                "{label} at {width} px ({theme}): {}",
+                item.as_str().unwrap_or_default()
+            ));
         }
     }
     let dir = artifacts_dir().join("pages");
@@ -258,7 +273,13 @@ async fn every_page_fits_the_window_and_passes_axe_core_and_charts_draw_right() 
     let dir = workdir();
     let server = Server::start(dir.path(), &[], &[]);
     let token = server.admin_token().await;
-    crate::browser::api_post(&server, &token, "/api/v1/orgs", json!({ "name": "acme", "owner": "admin" })).await;
+    crate::browser::api_post(
+        &server,
+        &token,
+        "/api/v1/orgs",
+        json!({ "name": "acme", "owner": "admin" }),
+    )
+    .await;
     crate::browser::api_post(
         &server,
         &token,
@@ -293,20 +314,46 @@ async fn every_page_fits_the_window_and_passes_axe_core_and_charts_draw_right() 
         for path in SIGNED_OUT {
             assert!(routes.contains(path), "{path} is no longer a page");
             for width in [1440, 800] {
-                problems.extend(check_page(&browser, &axe_source, &server.url(path), path, width, "light").await?);
+                problems.extend(
+                    check_page(
+                        &browser,
+                        &axe_source,
+                        &server.url(path),
+                        path,
+                        width,
+                        "light",
+                    )
+                    .await?,
+                );
             }
         }
         log_in(&browser, &server, "admin", ADMIN_PASSWORD).await?;
         // A job to show: submitted through its form.
-        browser.goto(&server.url("/projects/acme/vision/jobs")).await?;
         browser
-            .find(Locator::Css("#new-job select[name=class] option[value=small]"))
+            .goto(&server.url("/projects/acme/vision/jobs"))
+            .await?;
+        browser
+            .find(Locator::Css(
+                "#new-job select[name=class] option[value=small]",
+            ))
             .await?
             .click()
             .await?;
-        fill(&browser, "#new-job input[name=command]", "echo hello-from-the-page-test").await?;
+        fill(
+            &browser,
+            "#new-job input[name=command]",
+            "echo hello-from-the-page-test",
+        )
+        .await?;
         submit(&browser, "#new-job").await?;
-        let job = browser.current_url().await?.path().rsplit('/').next().unwrap_or_default().to_string();
+        let job = browser
+            .current_url()
+            .await?
+            .path()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
 
         let values: BTreeMap<&str, String> = [
             ("organization", "acme".to_string()),
@@ -328,10 +375,21 @@ async fn every_page_fits_the_window_and_passes_axe_core_and_charts_draw_right() 
             if skipped.contains(template) || SIGNED_OUT.contains(template) {
                 continue;
             }
-            let path = fill_template(template, &values)
-                .unwrap_or_else(|| panic!("{template}: a page this test cannot fill in; add its placeholder"));
+            let path = fill_template(template, &values).unwrap_or_else(|| {
+                panic!("{template}: a page this test cannot fill in; add its placeholder")
+            });
             for width in WIDTHS {
-                problems.extend(check_page(&browser, &axe_source, &server.url(&path), template, width, "light").await?);
+                problems.extend(
+                    check_page(
+                        &browser,
+                        &axe_source,
+                        &server.url(&path),
+                        template,
+                        width,
+                        "light",
+                    )
+                    .await?,
+                );
             }
             visited += 1;
         }
@@ -347,7 +405,10 @@ async fn every_page_fits_the_window_and_passes_axe_core_and_charts_draw_right() 
     let outcome = async {
         log_in(&browser, &server, "admin", ADMIN_PASSWORD).await?;
         let dark = browser
-            .execute("return matchMedia('(prefers-color-scheme: dark)').matches;", vec![])
+            .execute(
+                "return matchMedia('(prefers-color-scheme: dark)').matches;",
+                vec![],
+            )
             .await?;
         assert_eq!(dark, Value::Bool(true), "Chromium did not report dark mode");
         let values: BTreeMap<&str, String> = [
@@ -369,15 +430,32 @@ async fn every_page_fits_the_window_and_passes_axe_core_and_charts_draw_right() 
                 continue;
             }
             // The job page needs the job id; its layout is checked in light above.
-            let Some(path) = fill_template(template, &values) else { continue };
-            problems.extend(check_page(&browser, &axe_source, &server.url(&path), template, 1440, "dark").await?);
+            let Some(path) = fill_template(template, &values) else {
+                continue;
+            };
+            problems.extend(
+                check_page(
+                    &browser,
+                    &axe_source,
+                    &server.url(&path),
+                    template,
+                    1440,
+                    "dark",
+                )
+                .await?,
+            );
         }
         Ok::<(), fantoccini::error::CmdError>(())
     }
     .await;
     browser.close().await.expect("close browser");
     outcome.expect("dark browser steps");
-    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
     // The chart cases, the numbers and the mlflow links on the same data.
     charts_numbers_and_links(&server, &seeded).await;
 }
