@@ -781,73 +781,6 @@ pub(crate) async fn runs(
     (status, markup).into_response()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pairs(query: &str) -> Vec<(String, String)> {
-        query_pairs(Some(query))
-    }
-
-    #[test]
-    fn columns_come_repeated_or_comma_separated_and_are_checked() {
-        let view = RunsView::parse(&pairs(
-            "columns=metrics.loss,params.lr&columns=tags.team&columns=metrics.loss",
-        ))
-        .unwrap();
-        let names: Vec<String> = view.columns.iter().map(Column::name).collect();
-        assert_eq!(names, ["metrics.loss", "params.lr", "tags.team"]);
-        assert!(view.chosen);
-        assert_eq!(
-            RunsView::parse(&pairs("columns=loss")).unwrap_err(),
-            "invalid `columns`: `loss` is not `metrics.KEY`, `params.KEY` or `tags.KEY`"
-        );
-        assert_eq!(
-            RunsView::parse(&pairs("columns=metrics.")).unwrap_err(),
-            "invalid `columns`: `metrics.` names no key"
-        );
-    }
-
-    #[test]
-    fn orders_flip_on_a_second_click_and_keys_are_quoted() {
-        let view = RunsView::parse(&pairs("order=metrics.loss+DESC")).unwrap();
-        assert_eq!(view.order, Some(("metrics.loss".to_string(), false)));
-        assert_eq!(
-            view.order_after_click("metrics.loss"),
-            ("metrics.loss".to_string(), true)
-        );
-        assert_eq!(
-            view.order_after_click("attributes.start_time"),
-            ("attributes.start_time".to_string(), true)
-        );
-        assert_eq!(
-            RunsView::parse(&pairs("order=metrics.loss+UP")).unwrap_err(),
-            "invalid `order`: `metrics.loss UP` does not end in ASC or DESC"
-        );
-        assert_eq!(
-            Column::parse("metrics.train/loss").unwrap().order_key(),
-            "metrics.`train/loss`"
-        );
-        assert_eq!(Column::parse("params.lr").unwrap().order_key(), "params.lr");
-    }
-
-    #[test]
-    fn the_query_string_keeps_the_view_across_pages() {
-        let view = RunsView::parse(&pairs(
-            "filter=metrics.loss+%3C+0.5&columns=params.lr&view=all",
-        ))
-        .unwrap();
-        assert_eq!(
-            view.query(Some("tok"), Some(&("metrics.loss".to_string(), true))),
-            "filter=metrics.loss+%3C+0.5&order=metrics.loss+ASC&columns=params.lr&view=all&page_token=tok"
-        );
-        assert_eq!(
-            RunsView::parse(&pairs("view=gone")).unwrap_err(),
-            "invalid `view`: `gone` is not one of active, deleted, all"
-        );
-    }
-}
-
 /// The runs of a page as CSV (the shown columns; numbers exact, times RFC 3339 UTC).
 fn runs_csv(experiment: &str, runs: &[Run], columns: &[Column]) -> Response {
     let field = |text: &str| {
@@ -925,4 +858,71 @@ fn runs_csv(experiment: &str, runs: &[Run], columns: &[Column]) -> Response {
         out,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(query: &str) -> Vec<(String, String)> {
+        query_pairs(Some(query))
+    }
+
+    #[test]
+    fn columns_come_repeated_or_comma_separated_and_are_checked() {
+        let view = RunsView::parse(&pairs(
+            "columns=metrics.loss,params.lr&columns=tags.team&columns=metrics.loss",
+        ))
+        .unwrap();
+        let names: Vec<String> = view.columns.iter().map(Column::name).collect();
+        assert_eq!(names, ["metrics.loss", "params.lr", "tags.team"]);
+        assert!(view.chosen);
+        assert_eq!(
+            RunsView::parse(&pairs("columns=loss")).unwrap_err(),
+            "invalid `columns`: `loss` is not `metrics.KEY`, `params.KEY` or `tags.KEY`"
+        );
+        assert_eq!(
+            RunsView::parse(&pairs("columns=metrics.")).unwrap_err(),
+            "invalid `columns`: `metrics.` names no key"
+        );
+    }
+
+    #[test]
+    fn orders_flip_on_a_second_click_and_keys_are_quoted() {
+        let view = RunsView::parse(&pairs("order=metrics.loss+DESC")).unwrap();
+        assert_eq!(view.order, Some(("metrics.loss".to_string(), false)));
+        assert_eq!(
+            view.order_after_click("metrics.loss"),
+            ("metrics.loss".to_string(), true)
+        );
+        assert_eq!(
+            view.order_after_click("attributes.start_time"),
+            ("attributes.start_time".to_string(), true)
+        );
+        assert_eq!(
+            RunsView::parse(&pairs("order=metrics.loss+UP")).unwrap_err(),
+            "invalid `order`: `metrics.loss UP` does not end in ASC or DESC"
+        );
+        assert_eq!(
+            Column::parse("metrics.train/loss").unwrap().order_key(),
+            "metrics.`train/loss`"
+        );
+        assert_eq!(Column::parse("params.lr").unwrap().order_key(), "params.lr");
+    }
+
+    #[test]
+    fn the_query_string_keeps_the_view_across_pages() {
+        let view = RunsView::parse(&pairs(
+            "filter=metrics.loss+%3C+0.5&columns=params.lr&view=all",
+        ))
+        .unwrap();
+        assert_eq!(
+            view.query(Some("tok"), Some(&("metrics.loss".to_string(), true))),
+            "filter=metrics.loss+%3C+0.5&order=metrics.loss+ASC&columns=params.lr&view=all&page_token=tok"
+        );
+        assert_eq!(
+            RunsView::parse(&pairs("view=gone")).unwrap_err(),
+            "invalid `view`: `gone` is not one of active, deleted, all"
+        );
+    }
 }

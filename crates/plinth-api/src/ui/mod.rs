@@ -592,6 +592,26 @@ pub(crate) fn long_value(text: &str) -> Markup {
     }
 }
 
+/// An icon of the vendored Lucide set (ISC, `assets/vendor/lucide`), inline so it takes the
+/// text's color; decorative (`aria-hidden`), the text beside it says what it means.
+pub(crate) fn icon(name: &str) -> Markup {
+    let svg = match name {
+        "folder" => include_str!("../../assets/vendor/lucide/folder.svg"),
+        "file" => include_str!("../../assets/vendor/lucide/file.svg"),
+        "copy" => include_str!("../../assets/vendor/lucide/copy.svg"),
+        "menu" => include_str!("../../assets/vendor/lucide/menu.svg"),
+        _ => return html! {},
+    };
+    // Drop the license comment (the license is beside the files) and size the icon.
+    let svg = svg
+        .find("<svg")
+        .map_or(svg, |start| &svg[start..])
+        .replacen("<svg", r#"<svg aria-hidden="true" focusable="false""#, 1)
+        .replace(r#"width="24""#, r#"width="16""#)
+        .replace(r#"height="24""#, r#"height="16""#);
+    html! { (maud::PreEscaped(svg)) }
+}
+
 #[cfg(test)]
 mod number_tests {
     use super::{exact_number, short_number};
@@ -616,24 +636,4 @@ mod number_tests {
         assert_eq!(exact_number(-1.5e-300), "-1.5e-300");
         assert_eq!(exact_number(0.1 + 0.2), "0.30000000000000004");
     }
-}
-
-/// An icon of the vendored Lucide set (ISC, `assets/vendor/lucide`), inline so it takes the
-/// text's color; decorative (`aria-hidden`), the text beside it says what it means.
-pub(crate) fn icon(name: &str) -> Markup {
-    let svg = match name {
-        "folder" => include_str!("../../assets/vendor/lucide/folder.svg"),
-        "file" => include_str!("../../assets/vendor/lucide/file.svg"),
-        "copy" => include_str!("../../assets/vendor/lucide/copy.svg"),
-        "menu" => include_str!("../../assets/vendor/lucide/menu.svg"),
-        _ => return html! {},
-    };
-    // Drop the license comment (the license is beside the files) and size the icon.
-    let svg = svg
-        .find("<svg")
-        .map_or(svg, |start| &svg[start..])
-        .replacen("<svg", r#"<svg aria-hidden="true" focusable="false""#, 1)
-        .replace(r#"width="24""#, r#"width="16""#)
-        .replace(r#"height="24""#, r#"height="16""#);
-    html! { (maud::PreEscaped(svg)) }
 }

@@ -803,12 +803,13 @@ pub(crate) async fn compare(
     let mut experiment_names: BTreeMap<String, String> = BTreeMap::new();
     for run in &runs {
         let id = run.info.experiment_id.to_string();
-        if !experiment_names.contains_key(&id) {
+        if let std::collections::btree_map::Entry::Vacant(entry) = experiment_names.entry(id) {
+            let id = entry.key().clone();
             let name = service
                 .get_experiment(&tracking, &id)
                 .await
                 .map_or_else(|_| format!("experiment {id}"), |e| e.name);
-            experiment_names.insert(id, name);
+            entry.insert(name);
         }
     }
     let figures: Vec<Markup> = metric_keys
