@@ -638,6 +638,7 @@ pub(crate) async fn runs(
         }
     }
     seen.extend(view.columns.iter().cloned());
+    let now_ms = chrono::Utc::now().timestamp_millis();
     // The table groups its chosen columns: metrics, then params, then tags.
     let mut shown: Vec<&Column> = view.columns.iter().collect();
     shown.sort_by_key(|column| column.entity);
@@ -749,7 +750,7 @@ pub(crate) async fn runs(
                                             @if run.info.lifecycle_stage == LifecycleStage::Deleted { " " span.badge.bad { "deleted" } }
                                         }
                                         td { (run_status_badge(run.info.status)) }
-                                        td { (format_ms(run.info.start_time)) }
+                                        td { (super::relative_time(run.info.start_time, now_ms)) }
                                         td { (or_dash(run_duration(run))) }
                                         td { (run.info.user_id) }
                                         @for column in &shown {

@@ -397,6 +397,26 @@ pub(crate) fn iso_ms(ms: i64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
+/// A time as "3 min ago" (relative to `now_ms`), with the UTC time on hover and in
+/// `<time datetime>`.
+pub(crate) fn relative_time(ms: i64, now_ms: i64) -> Markup {
+    let ago = now_ms - ms;
+    let text = if ago < 0 {
+        format_ms(ms)
+    } else if ago < 60_000 {
+        "just now".to_string()
+    } else if ago < 3_600_000 {
+        format!("{} min ago", ago / 60_000)
+    } else if ago < 86_400_000 {
+        format!("{} h ago", ago / 3_600_000)
+    } else if ago < 30 * 86_400_000 {
+        format!("{} d ago", ago / 86_400_000)
+    } else {
+        format_ms(ms)
+    };
+    html! { time datetime=(iso_ms(ms)) title=(format_ms_seconds(ms)) { (text) } }
+}
+
 /// Returns the text, or an em dash for nothing.
 pub(crate) fn or_dash(text: Option<String>) -> String {
     text.unwrap_or_else(|| "—".to_string())
@@ -615,6 +635,18 @@ pub(crate) fn icon(name: &str) -> Markup {
 #[cfg(test)]
 mod number_tests {
     use super::{exact_number, short_number};
+
+    #[test]
+    fn times_read_relative_with_the_time_on_hover() {
+        let now = 1_765_000_000_000;
+        let text = |ms| super::relative_time(ms, now).into_string();
+        assert!(text(now - 5_000).contains(">just now</time>"));
+        assert!(text(now - 3 * 60_000).contains(">3 min ago</time>"));
+        assert!(text(now - 5 * 3_600_000).contains(">5 h ago</time>"));
+        assert!(text(now - 2 * 86_400_000).contains(">2 d ago</time>"));
+        assert!(text(now - 90 * 86_400_000).contains(" UTC</time>"));
+        assert!(text(now).contains("title=\"2025-12-06 05:46:40 UTC\""));
+    }
 
     #[test]
     fn numbers_read_short_and_copy_exact() {
