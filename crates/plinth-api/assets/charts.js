@@ -644,14 +644,15 @@
     return;
   }
   function drawParallel() {
-  const W = Math.max(300, parallel.clientWidth), H = 300, TOP = 36, BOTTOM = 40, SIDE = 44;
+  const W = Math.max(300, parallel.clientWidth), H = 300, TOP = 36, BOTTOM = 40;
   const shownAxes = chosen.slice(0, Math.max(2, Math.floor(W / 90)));
-  const spacing = (W - 2 * SIDE) / (shownAxes.length - 1);
-  const labelChars = Math.max(6, Math.floor(spacing / 7));
+  // Each axis in the middle of its own column, its labels cut to the column's width.
+  const spacing = W / shownAxes.length;
+  const labelChars = Math.max(5, Math.floor((spacing - 10) / 7));
   parallel.replaceChildren();
   const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, class: "parallel-svg", role: "img",
     "aria-label": `Parallel coordinates of ${runs.length} runs over ${shownAxes.length} params and metrics` }, parallel);
-  const axisX = (i) => SIDE + i * spacing;
+  const axisX = (i) => spacing * (i + 0.5);
   const scales = shownAxes.map((d) => {
     const present = d.values.filter((v) => v !== null);
     let low = d.numeric ? Math.min(...present) : 0;
@@ -664,7 +665,7 @@
   });
   shownAxes.forEach((d, i) => {
     svgEl("line", { class: "axis-line", x1: axisX(i), x2: axisX(i), y1: TOP, y2: H - BOTTOM }, svg);
-    const anchor = i === 0 ? "start" : i === shownAxes.length - 1 ? "end" : "middle";
+    const anchor = "middle";
     const name = svgEl("text", { class: "axis", x: axisX(i), y: 16, "text-anchor": anchor }, svg);
     name.textContent = cut(d.label, labelChars);
     svgEl("title", {}, name).textContent = d.label;
