@@ -57,7 +57,10 @@ pub(crate) fn apply(app: Router<AppState>, state: AppState) -> Router<AppState> 
                 })
                 .on_failure(()),
         )
-        .layer(middleware::from_fn_with_state(state, record_request))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            record_request,
+        ))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
@@ -75,6 +78,7 @@ pub(crate) fn apply(app: Router<AppState>, state: AppState) -> Router<AppState> 
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CONTENT_SECURITY_POLICY),
         ))
+        .layer(middleware::from_fn_with_state(state, ui::signed_in_errors))
         .layer(middleware::from_fn(normalize_errors))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(middleware::from_fn_with_state(max_body_bytes, limit_body));

@@ -154,6 +154,19 @@ impl AppState {
     }
 }
 
+/// Every page of the UI a browser may load (`GET` routes, path templates such as
+/// `/projects/{organization}/{project}`), as the UI router lists them while it is built —
+/// the same list the authorization matrix of the pages walks, so the end-to-end browser
+/// checks (overflow, axe-core) cannot miss a new page.
+pub fn ui_page_routes() -> Vec<&'static str> {
+    ui::routes()
+        .listed()
+        .iter()
+        .filter(|(method, _)| *method == "GET")
+        .map(|(_, path)| *path)
+        .collect()
+}
+
 /// Returns the whole application: API, operations endpoints and UI, with every layer
 /// (request ids, tracing, metrics, body limit, error normalisation, security headers).
 pub fn router(state: AppState) -> Router {

@@ -170,6 +170,23 @@ fn matrix() -> Vec<Case> {
             "",
             MEMBER_PAGE,
         ),
+        // The mlflow client's links: the slash form is redirected for anyone (it says
+        // nothing), `/runs/{run_id}` finds the run among the caller's projects.
+        case(
+            "GET",
+            "/projects/{organization}/{project}/",
+            "/projects/acme/churn/",
+            "",
+            ["308"; 6],
+        ),
+        case("GET", "/runs/{run_id}", "/runs/RUN_ID", "", MEMBER_PAGE),
+        case(
+            "GET",
+            "/runs/{run_id}",
+            "/runs/OTHER_RUN",
+            "",
+            ["L", "404", "404", "404", "O", "O"],
+        ),
         case(
             "POST",
             "/projects/{organization}/{project}/members",
@@ -347,6 +364,87 @@ fn matrix() -> Vec<Case> {
             "/projects/acme/churn/experiments?view=all",
             "",
             MEMBER_PAGE,
+        ),
+        // Experiment and run forms (contributors and up; viewers are sent back with the
+        // refusal, outsiders see 404).
+        case(
+            "POST",
+            "/projects/{organization}/{project}/experiments",
+            "/projects/acme/churn/experiments",
+            "name=made-in-the-ui",
+            CONTRIBUTOR_BUTTON,
+        ),
+        case(
+            "POST",
+            "/projects/{organization}/{project}/experiments/{experiment_id}/rename",
+            "/projects/acme/churn/experiments/EXP_ID/rename",
+            "name=renamed-in-the-ui",
+            CONTRIBUTOR_BUTTON,
+        ),
+        case(
+            "POST",
+            "/projects/{organization}/{project}/experiments/{experiment_id}/delete",
+            "/projects/acme/churn/experiments/EXP_ID/delete",
+            "",
+            CONTRIBUTOR_BUTTON,
+        ),
+        case(
+            "POST",
+            "/projects/{organization}/{project}/experiments/{experiment_id}/restore",
+            "/projects/acme/churn/experiments/EXP_ID/restore",
+            "",
+            // The experiment is not deleted: writers get MLflow's refusal back.
+            ["L", "E", "E", "E", "E", "404"],
+        ),
+        case(
+            "POST",
+            "/projects/{organization}/{project}/runs/{run_id}/rename",
+            "/projects/acme/churn/runs/RUN_ID/rename",
+            "name=renamed-run",
+            CONTRIBUTOR_BUTTON,
+        ),
+        case(
+            "POST",
+            "/projects/{organization}/{project}/runs/{run_id}/delete",
+            "/projects/acme/churn/runs/RUN_ID/delete",
+            "",
+            CONTRIBUTOR_BUTTON,
+        ),
+        case(
+            "POST",
+            "/projects/{organization}/{project}/runs/{run_id}/restore",
+            "/projects/acme/churn/runs/RUN_ID/restore",
+            "",
+            CONTRIBUTOR_BUTTON,
+        ),
+        case(
+            "POST",
+            "/projects/{organization}/{project}/runs/{run_id}/tags",
+            "/projects/acme/churn/runs/RUN_ID/tags",
+            "key=reviewed&value=yes",
+            CONTRIBUTOR_BUTTON,
+        ),
+        case(
+            "POST",
+            "/projects/{organization}/{project}/runs/{run_id}/tags/delete",
+            "/projects/acme/churn/runs/RUN_ID/tags/delete",
+            "key=team",
+            // The run has no such tag: writers get MLflow's refusal back.
+            ["L", "E", "E", "E", "E", "404"],
+        ),
+        case(
+            "POST",
+            "/projects/{organization}/{project}/runs/{run_id}/description",
+            "/projects/acme/churn/runs/RUN_ID/description",
+            "description=the+baseline",
+            CONTRIBUTOR_BUTTON,
+        ),
+        case(
+            "POST",
+            "/projects/{organization}/{project}/runs/{run_id}/rename",
+            "/projects/acme/churn/runs/OTHER_RUN/rename",
+            "name=not-mine",
+            ["L", "E", "E", "E", "E", "404"],
         ),
         case(
             "GET",
@@ -607,7 +705,11 @@ async fn check_cell(case: Case, column: usize, shared: Arc<Visited>) -> Option<S
     let visited = if case.method == "GET" {
         &*shared
     } else {
-        fresh = visit(world().await, column..column + 1, false).await;
+        // Forms on tracking data (experiment and run forms) get it seeded.
+        let tracked = ["EXP_ID", "RUN_ID", "BETA_ID", "OTHER_RUN"]
+            .iter()
+            .any(|placeholder| case.uri.contains(placeholder));
+        fresh = visit(world().await, column..column + 1, tracked).await;
         &fresh
     };
     let World {

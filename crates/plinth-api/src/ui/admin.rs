@@ -407,13 +407,13 @@ pub(crate) async fn audit(
                 tbody {
                     @for event in &events {
                         tr {
-                            td { (format_ms(event.at_ms)) }
+                            td { time datetime=(super::iso_ms(event.at_ms)) title=(super::iso_ms(event.at_ms)) { (super::format_ms_seconds(event.at_ms)) } }
                             td { (event.actor_name) }
                             td { code { (event.action) } }
                             td { (event.target) }
                             td { (event.client_ip) }
                             td { @if event.outcome == "success" { span.badge.ok { "success" } } @else { span.badge.bad { "failure" } } }
-                            td { @if event.details != "{}" { code.small { (event.details) } } }
+                            td { (audit_details(&event.details)) }
                         }
                     }
                 }
@@ -424,4 +424,26 @@ pub(crate) async fn audit(
         },
     )
     .into_response()
+}
+
+/// An audit event's details as people read them: `key: value` lines (nested values as
+/// compact JSON), the raw text when it is not a JSON object.
+fn audit_details(details: &str) -> Markup {
+    match serde_json::from_str::<serde_json::Value>(details) {
+        Ok(serde_json::Value::Object(map)) if map.is_empty() => html! {},
+        Ok(serde_json::Value::Object(map)) => html! {
+            ul.details {
+                @for (key, value) in &map {
+                    li {
+                        span.muted { (key.replace('_', " ")) ": " }
+                        @match value {
+                            serde_json::Value::String(text) => (super::long_value(text)),
+                            other => (super::long_value(&other.to_string())),
+                        }
+                    }
+                }
+            }
+        },
+        _ => super::long_value(details),
+    }
 }

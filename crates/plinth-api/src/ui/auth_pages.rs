@@ -146,6 +146,7 @@ fn mfa_page(csrf: &str, next: &str, error: Option<&str>) -> Markup {
     let viewer = Viewer {
         user: None,
         csrf: csrf.to_string(),
+        ..Viewer::default()
     };
     page(
         &viewer,

@@ -108,14 +108,22 @@ fn view_name(view: ViewType) -> &'static str {
 
 /// A run's status as a badge, colored like job states.
 pub(crate) fn run_status_badge(status: RunStatus) -> Markup {
-    let class = match status {
-        RunStatus::Running => "state-running",
-        RunStatus::Scheduled => "state-pending",
-        RunStatus::Finished => "state-succeeded",
-        RunStatus::Failed => "state-failed",
-        RunStatus::Killed => "state-stopped",
-    };
-    html! { span class=(format!("badge run-status {class}")) { (status.as_str()) } }
+    let state = run_state_word(status);
+    html! {
+        span class=(format!("badge run-status state-{state}")) title=(format!("MLflow status {}", status.as_str())) { (state) }
+    }
+}
+
+/// A run's status in the words jobs use (one vocabulary across runs and jobs): MLflow's
+/// `FINISHED` is `succeeded`, `KILLED` is `stopped`, `SCHEDULED` is `pending`.
+pub(crate) fn run_state_word(status: RunStatus) -> &'static str {
+    match status {
+        RunStatus::Running => "running",
+        RunStatus::Scheduled => "pending",
+        RunStatus::Finished => "succeeded",
+        RunStatus::Failed => "failed",
+        RunStatus::Killed => "stopped",
+    }
 }
 
 /// How long a run ran (or has run so far, while it runs).
@@ -249,8 +257,11 @@ pub(crate) async fn list(
             (project_crumbs(&pass))
             h1 { (project.display_name) " " span.muted { code { (project.name) } } }
             (project_tabs(&pass, "experiments"))
-            (notice(None, error.as_deref()))
+            (notice(query_value(&pairs, "ok"), error.as_deref().or(query_value(&pairs, "error"))))
             p.muted { "Log runs here with " code { (format!("MLFLOW_TRACKING_URI=<this server>{base}")) } "." }
+            @if super::may_submit(&pass) {
+                (super::tracking_forms::new_experiment_form(&user.viewer, &base))
+            }
             nav.tabs.small #experiment-view aria-label="Which experiments" {
                 @for (value, title) in views {
                     a href=(format!("{base}/experiments?view={value}")) class=[(view_name(view) == value).then_some("active")] { (title) }
@@ -315,6 +326,23 @@ enum Entity {
     Tag,
 }
 
+/// The column groups of the runs table: a title and how many columns, in order.
+fn column_groups(columns: &[&Column]) -> Vec<(&'static str, usize)> {
+    let mut groups: Vec<(&'static str, usize)> = Vec::new();
+    for column in columns {
+        let title = match column.entity {
+            Entity::Metric => "Metrics",
+            Entity::Param => "Params",
+            Entity::Tag => "Tags",
+        };
+        match groups.last_mut() {
+            Some((last, count)) if *last == title => *count += 1,
+            _ => groups.push((title, 1)),
+        }
+    }
+    groups
+}
+
 impl Entity {
     fn prefix(self) -> &'static str {
         match self {
@@ -356,6 +384,20 @@ impl Column {
     /// The column as an `order_by` term (the key in backticks unless it is a plain word).
     fn order_key(&self) -> String {
         format!("{}.{}", self.entity.prefix(), quoted_key(&self.key))
+    }
+
+    /// The cell of `run` in this column: numbers short (exact on hover), long values cut.
+    fn cell(&self, run: &Run) -> Markup {
+        match self.entity {
+            Entity::Metric => match run.data.metrics.iter().find(|m| m.key == self.key) {
+                Some(metric) => super::number(metric.value),
+                None => html! { "—" },
+            },
+            _ => match self.value(run) {
+                Some(value) => super::long_value(&value),
+                None => html! { "—" },
+            },
+        }
     }
 
     fn value(&self, run: &Run) -> Option<String> {
@@ -596,6 +638,13 @@ pub(crate) async fn runs(
         }
     }
     seen.extend(view.columns.iter().cloned());
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    // The table groups its chosen columns: metrics, then params, then tags.
+    let mut shown: Vec<&Column> = view.columns.iter().collect();
+    shown.sort_by_key(|column| column.entity);
+    if query_value(&pairs, "format") == Some("csv") && problems.is_empty() {
+        return runs_csv(&experiment.name, &found.items, &view.columns);
+    }
 
     let base = project_base(&pass);
     let here = format!("{base}/experiments/{}", experiment.experiment_id);
@@ -615,14 +664,17 @@ pub(crate) async fn runs(
         ),
         "/experiments",
         html! {
-            (project_crumbs(&pass))
+            (super::crumbs(&pass, &[(format!("{base}/experiments"), "Experiments".to_string()), (String::new(), experiment.name.clone())]))
             h1 { (experiment.name) " " span.muted { "experiment " (experiment.experiment_id) } }
             (project_tabs(&pass, "experiments"))
             p { a href=(format!("{base}/experiments")) { "← All experiments" } }
             @if experiment.lifecycle_stage == LifecycleStage::Deleted {
                 div.callout.pending { "This experiment is deleted; its runs show under “deleted”." }
             }
-            (notice(None, error.as_deref()))
+            (notice(query_value(&pairs, "ok"), error.as_deref().or(query_value(&pairs, "error"))))
+            @if super::may_submit(&pass) {
+                (super::tracking_forms::experiment_actions(&user.viewer, &here, &experiment.name, experiment.lifecycle_stage))
+            }
             form.run-filter #run-filter method="get" action=(here) {
                 label.grow { "Filter (MLflow's search syntax)"
                     input.mono type="search" name="filter" value=(view.filter)
@@ -669,15 +721,24 @@ pub(crate) async fn runs(
                 form #compare-form method="get" action=(format!("{base}/compare")) {
                     div.table-scroll {
                         table #runs {
-                            thead { tr {
+                            thead {
+                            @if !view.columns.is_empty() {
+                                tr.column-groups {
+                                    th colspan="6" { span.visually-hidden { "Run" } }
+                                    @for (entity, count) in column_groups(&shown) {
+                                        th colspan=(count) scope="colgroup" { (entity) }
+                                    }
+                                }
+                            }
+                            tr {
                                 th { span.visually-hidden { "Compare" } }
                                 (header("Name", "attributes.run_name"))
                                 (header("Status", "attributes.status"))
                                 (header("Start", "attributes.start_time"))
                                 th { "Duration" }
                                 (header("User", "attributes.user_id"))
-                                @for column in &view.columns {
-                                    (header(&column.name(), &column.order_key()))
+                                @for column in &shown {
+                                    (header(&column.key, &column.order_key()))
                                 }
                             } }
                             tbody {
@@ -689,11 +750,11 @@ pub(crate) async fn runs(
                                             @if run.info.lifecycle_stage == LifecycleStage::Deleted { " " span.badge.bad { "deleted" } }
                                         }
                                         td { (run_status_badge(run.info.status)) }
-                                        td { (format_ms(run.info.start_time)) }
+                                        td { (super::relative_time(run.info.start_time, now_ms)) }
                                         td { (or_dash(run_duration(run))) }
                                         td { (run.info.user_id) }
-                                        @for column in &view.columns {
-                                            td class=[(column.entity == Entity::Metric).then_some("num")] { (or_dash(column.value(run))) }
+                                        @for column in &shown {
+                                            td class=[(column.entity == Entity::Metric).then_some("num")] { (column.cell(run)) }
                                         }
                                     }
                                 }
@@ -703,6 +764,7 @@ pub(crate) async fn runs(
                     div.actions {
                         button #compare-button type="submit" { "Compare selected runs" }
                         span.muted { "Pick 2 to 10 runs." }
+                        a.button #runs-csv href=(format!("{here}?{}&format=csv", view.query(view.page_token.as_deref(), view.order.as_ref()))) download { "Download CSV" }
                     }
                 }
             }
@@ -718,6 +780,85 @@ pub(crate) async fn runs(
         },
     );
     (status, markup).into_response()
+}
+
+/// The runs of a page as CSV (the shown columns; numbers exact, times RFC 3339 UTC).
+fn runs_csv(experiment: &str, runs: &[Run], columns: &[Column]) -> Response {
+    let field = |text: &str| {
+        if text.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", text.replace('"', "\"\""))
+        } else {
+            text.to_string()
+        }
+    };
+    let mut header = vec![
+        "run_id".to_string(),
+        "run_name".to_string(),
+        "status".to_string(),
+        "start_time".to_string(),
+        "end_time".to_string(),
+        "user".to_string(),
+    ];
+    header.extend(columns.iter().map(Column::name));
+    let mut out = header
+        .iter()
+        .map(|h| field(h))
+        .collect::<Vec<_>>()
+        .join(",");
+    out.push_str("\r\n");
+    for run in runs {
+        let mut row = vec![
+            run.info.run_id.clone(),
+            run.info.run_name.clone(),
+            run.info.status.as_str().to_string(),
+            super::iso_ms(run.info.start_time),
+            run.info.end_time.map(super::iso_ms).unwrap_or_default(),
+            run.info.user_id.clone(),
+        ];
+        for column in columns {
+            row.push(match column.entity {
+                Entity::Metric => run
+                    .data
+                    .metrics
+                    .iter()
+                    .find(|m| m.key == column.key)
+                    .map(|m| super::exact_number(m.value))
+                    .unwrap_or_default(),
+                _ => column.value(run).unwrap_or_default(),
+            });
+        }
+        out.push_str(
+            &row.iter()
+                .map(|value| field(value))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        out.push_str("\r\n");
+    }
+    let name: String = experiment
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    (
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/csv; charset=utf-8".to_string(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}-runs.csv\""),
+            ),
+        ],
+        out,
+    )
+        .into_response()
 }
 
 #[cfg(test)]

@@ -577,12 +577,7 @@ pub(crate) async fn show(
         "/jobs",
         Some("/assets/job.js"),
         html! {
-            p.muted {
-                a href="/projects" { "Projects" } " / "
-                a href=(format!("/orgs/{}", pass.project().organization)) { (pass.project().organization) } " / "
-                a href=(project_base) { (pass.project().name) } " / "
-                a href=(format!("{project_base}/jobs")) { "Jobs" } " /"
-            }
+            (super::crumbs(&pass, &[(format!("{project_base}/jobs"), "Jobs".to_string()), (String::new(), job.name.clone())]))
             h1 { (job.name) " " (state_badge(job.state, Some("job-state"))) }
             (isolation_warning(&state))
             (notice(query.ok.as_deref(), query.error.as_deref()))

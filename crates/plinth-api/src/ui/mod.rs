@@ -4,10 +4,11 @@
 mod admin;
 mod assets;
 mod auth_pages;
+mod errors;
 mod experiments;
 mod jobs;
 mod layout;
-mod metric_chart;
+mod links;
 mod models;
 #[cfg(test)]
 mod models_tests;
@@ -19,6 +20,7 @@ mod runtime_admin;
 mod session;
 #[cfg(test)]
 mod tests;
+mod tracking_forms;
 #[cfg(test)]
 pub(crate) mod tracking_tests;
 mod usage;
@@ -31,6 +33,7 @@ use maud::{html, Markup};
 use plinth_core::ProjectPass;
 use plinth_types::WorkloadState;
 
+pub(crate) use errors::signed_in_errors;
 pub(crate) use layout::error_page;
 
 use crate::AppState;
@@ -146,7 +149,6 @@ impl UiRoutes {
     }
 
     /// Returns every `(method, path template)` of the UI.
-    #[cfg(test)]
     pub(crate) fn listed(&self) -> &[(&'static str, &'static str)] {
         &self.listed
     }
@@ -187,6 +189,8 @@ pub(crate) fn routes() -> UiRoutes {
             projects::remove_organization_member,
         )
         .get("/projects/{organization}/{project}", projects::project)
+        .get("/projects/{organization}/{project}/", links::project_slash)
+        .get("/runs/{run_id}", links::find_run)
         .post(
             "/projects/{organization}/{project}/members",
             projects::set_project_member,
@@ -280,6 +284,46 @@ pub(crate) fn routes() -> UiRoutes {
             "/projects/{organization}/{project}/experiments",
             experiments::list,
         )
+        .post(
+            "/projects/{organization}/{project}/experiments",
+            tracking_forms::create_experiment,
+        )
+        .post(
+            "/projects/{organization}/{project}/experiments/{experiment_id}/rename",
+            tracking_forms::rename_experiment,
+        )
+        .post(
+            "/projects/{organization}/{project}/experiments/{experiment_id}/delete",
+            tracking_forms::delete_experiment,
+        )
+        .post(
+            "/projects/{organization}/{project}/experiments/{experiment_id}/restore",
+            tracking_forms::restore_experiment,
+        )
+        .post(
+            "/projects/{organization}/{project}/runs/{run_id}/rename",
+            tracking_forms::rename_run,
+        )
+        .post(
+            "/projects/{organization}/{project}/runs/{run_id}/delete",
+            tracking_forms::delete_run,
+        )
+        .post(
+            "/projects/{organization}/{project}/runs/{run_id}/restore",
+            tracking_forms::restore_run,
+        )
+        .post(
+            "/projects/{organization}/{project}/runs/{run_id}/tags",
+            tracking_forms::set_run_tag,
+        )
+        .post(
+            "/projects/{organization}/{project}/runs/{run_id}/tags/delete",
+            tracking_forms::delete_run_tag,
+        )
+        .post(
+            "/projects/{organization}/{project}/runs/{run_id}/description",
+            tracking_forms::set_run_description,
+        )
         .get(
             "/projects/{organization}/{project}/experiments/{experiment_id}",
             experiments::runs,
@@ -339,6 +383,40 @@ pub(crate) fn format_ms(ms: i64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
+/// Formats milliseconds since the epoch as a UTC time to the second.
+pub(crate) fn format_ms_seconds(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|time| time.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// Formats milliseconds since the epoch as RFC 3339 (a `<time datetime>`).
+pub(crate) fn iso_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|time| time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// A time as "3 min ago" (relative to `now_ms`), with the UTC time on hover and in
+/// `<time datetime>`.
+pub(crate) fn relative_time(ms: i64, now_ms: i64) -> Markup {
+    let ago = now_ms - ms;
+    let text = if ago < 0 {
+        format_ms(ms)
+    } else if ago < 60_000 {
+        "just now".to_string()
+    } else if ago < 3_600_000 {
+        format!("{} min ago", ago / 60_000)
+    } else if ago < 86_400_000 {
+        format!("{} h ago", ago / 3_600_000)
+    } else if ago < 30 * 86_400_000 {
+        format!("{} d ago", ago / 86_400_000)
+    } else {
+        format_ms(ms)
+    };
+    html! { time datetime=(iso_ms(ms)) title=(format_ms_seconds(ms)) { (text) } }
+}
+
 /// Returns the text, or an em dash for nothing.
 pub(crate) fn or_dash(text: Option<String>) -> String {
     text.unwrap_or_else(|| "—".to_string())
@@ -386,12 +464,28 @@ pub(crate) fn project_tabs(pass: &ProjectPass, active: &str) -> Markup {
 
 /// The breadcrumb above a project's pages.
 pub(crate) fn project_crumbs(pass: &ProjectPass) -> Markup {
+    crumbs(pass, &[])
+}
+
+/// The breadcrumb down from the project to the page: `trail` is `(href, title)` of each
+/// level below the project, the last one the page itself (not a link).
+pub(crate) fn crumbs(pass: &ProjectPass, trail: &[(String, String)]) -> Markup {
     let project = pass.project();
+    let base = format!("/projects/{}/{}", project.organization, project.name);
     html! {
-        p.muted {
-            a href="/projects" { "Projects" } " / "
-            a href=(format!("/orgs/{}", project.organization)) { (project.organization) } " / "
-            a href=(format!("/projects/{}/{}", project.organization, project.name)) { (project.name) } " /"
+        nav.crumbs aria-label="Breadcrumb" {
+            ol {
+                li { a href="/projects" { "Projects" } }
+                li { a href=(format!("/orgs/{}", project.organization)) { (project.organization) } }
+                li { a href=(base) { (project.display_name) } }
+                @for (index, (href, title)) in trail.iter().enumerate() {
+                    @if index + 1 == trail.len() {
+                        li aria-current="page" { (title) }
+                    } @else {
+                        li { a href=(href) { (title) } }
+                    }
+                }
+            }
         }
     }
 }
@@ -446,4 +540,132 @@ pub(crate) fn admin_only(user: &session::PageUser) -> Option<Response> {
             "This page is for platform administrators.",
         )
     })
+}
+
+/// A number as a scientist scans it: four significant digits, or scientific notation when
+/// it is very small or very large (`-1.5e-300`, never 300 digits); NaN and infinities
+/// spelled out.
+pub(crate) fn short_number(value: f64) -> String {
+    if value.is_nan() {
+        return "NaN".to_string();
+    }
+    if value.is_infinite() {
+        return if value > 0.0 { "∞" } else { "−∞" }.to_string();
+    }
+    if value == 0.0 {
+        return if value.is_sign_negative() { "-0" } else { "0" }.to_string();
+    }
+    let size = value.abs();
+    if !(1e-3..1e6).contains(&size) {
+        let text = format!("{value:.3e}");
+        let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
+        let mantissa = trim_fraction(mantissa);
+        return format!("{mantissa}e{exponent}");
+    }
+    let decimals = (3 - size.log10().floor() as i32).max(0) as usize;
+    let text = format!("{value:.decimals$}");
+    trim_fraction(&text).to_string()
+}
+
+fn trim_fraction(text: &str) -> &str {
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        text
+    }
+}
+
+/// The exact text of a double: as Python prints it (what the mlflow client logged, to the
+/// last digit, and what copies and exports carry).
+pub(crate) fn exact_number(value: f64) -> String {
+    if value.is_nan() {
+        "NaN".to_string()
+    } else if value.is_infinite() {
+        if value > 0.0 { "inf" } else { "-inf" }.to_string()
+    } else {
+        plinth_types::python_float(value)
+    }
+}
+
+/// A number shown short, with the exact value on hover (`title`) and for copying
+/// (`data-exact`).
+pub(crate) fn number(value: f64) -> Markup {
+    let exact = exact_number(value);
+    html! { span.number title=(exact) data-exact=(exact) { (short_number(value)) } }
+}
+
+/// Values longer than this many characters are cut with an ellipsis (by the stylesheet:
+/// the whole value stays in the page), shown whole on hover and copied whole by a button.
+pub(crate) const LONG_VALUE: usize = 40;
+
+/// A param, tag or id value: whole when short; else truncated, the full value on hover and
+/// a copy button (`plinth.js`).
+pub(crate) fn long_value(text: &str) -> Markup {
+    if text.chars().count() <= LONG_VALUE {
+        return html! { code.kv { (text) } };
+    }
+    html! {
+        span.long-value {
+            code.kv.truncated title=(text) { (text) }
+            button.copy type="button" data-copy=(text) title="Copy the whole value" aria-label="Copy the whole value" { (icon("copy")) span.copy-label { "Copy" } }
+        }
+    }
+}
+
+/// An icon of the vendored Lucide set (ISC, `assets/vendor/lucide`), inline so it takes the
+/// text's color; decorative (`aria-hidden`), the text beside it says what it means.
+pub(crate) fn icon(name: &str) -> Markup {
+    let svg = match name {
+        "folder" => include_str!("../../assets/vendor/lucide/folder.svg"),
+        "file" => include_str!("../../assets/vendor/lucide/file.svg"),
+        "copy" => include_str!("../../assets/vendor/lucide/copy.svg"),
+        "menu" => include_str!("../../assets/vendor/lucide/menu.svg"),
+        _ => return html! {},
+    };
+    // Drop the license comment (the license is beside the files) and size the icon.
+    let svg = svg
+        .find("<svg")
+        .map_or(svg, |start| &svg[start..])
+        .replacen("<svg", r#"<svg aria-hidden="true" focusable="false""#, 1)
+        .replace(r#"width="24""#, r#"width="16""#)
+        .replace(r#"height="24""#, r#"height="16""#);
+    html! { (maud::PreEscaped(svg)) }
+}
+
+#[cfg(test)]
+mod number_tests {
+    use super::{exact_number, short_number};
+
+    #[test]
+    fn times_read_relative_with_the_time_on_hover() {
+        let now = 1_765_000_000_000;
+        let text = |ms| super::relative_time(ms, now).into_string();
+        assert!(text(now - 5_000).contains(">just now</time>"));
+        assert!(text(now - 3 * 60_000).contains(">3 min ago</time>"));
+        assert!(text(now - 5 * 3_600_000).contains(">5 h ago</time>"));
+        assert!(text(now - 2 * 86_400_000).contains(">2 d ago</time>"));
+        assert!(text(now - 90 * 86_400_000).contains(" UTC</time>"));
+        assert!(text(now).contains("title=\"2025-12-06 05:46:40 UTC\""));
+    }
+
+    #[test]
+    fn numbers_read_short_and_copy_exact() {
+        for (value, short) in [
+            (-1.5e-300, "-1.5e-300"),
+            (0.123456, "0.1235"),
+            (1.0, "1"),
+            (12345.6, "12346"),
+            (0.001234, "0.001234"),
+            (2.5e9, "2.5e9"),
+            (0.0, "0"),
+            (-0.0, "-0"),
+            (1e-4, "1e-4"),
+            (f64::NAN, "NaN"),
+            (f64::NEG_INFINITY, "−∞"),
+        ] {
+            assert_eq!(short_number(value), short, "{value:e}");
+        }
+        assert_eq!(exact_number(-1.5e-300), "-1.5e-300");
+        assert_eq!(exact_number(0.1 + 0.2), "0.30000000000000004");
+    }
 }

@@ -408,8 +408,7 @@ pub(crate) async fn show(
         &format!("{} · Models", model.name),
         "/models",
         html! {
-            (project_crumbs(pass))
-            p.muted { a href=(models_path(pass)) { "Models" } " /" }
+            (super::crumbs(pass, &[(models_path(pass), "Models".to_string()), (String::new(), model.name.clone())]))
             h1 #model-name { (model.name) }
             (notice(query.ok.as_deref(), query.error.as_deref()))
             dl.facts {
@@ -423,7 +422,7 @@ pub(crate) async fn show(
                 @if writable {
                     form.stack method="post" action=(format!("{here}/update")) {
                         (csrf_field(viewer))
-                        textarea name="description" rows="3" { (model.description.clone().unwrap_or_default()) }
+                        textarea name="description" rows="3" aria-label="Description" { (model.description.clone().unwrap_or_default()) }
                         div { button type="submit" { "Save description" } }
                     }
                 } @else {
@@ -799,8 +798,11 @@ pub(crate) async fn version(
         &format!("{name} v{number} · Models"),
         "/models",
         html! {
-            (project_crumbs(pass))
-            p.muted { a href=(models_path(pass)) { "Models" } " / " a href=(model_path(pass, &name)) { (name) } " /" }
+            (super::crumbs(pass, &[
+                (models_path(pass), "Models".to_string()),
+                (model_path(pass, &name), name.to_string()),
+                (String::new(), format!("Version {number}")),
+            ]))
             h1 #version-title { (name) " " span.muted { "version " (number) } " " (stage_badge(current_stage)) }
             (notice(query.ok.as_deref(), query.error.as_deref()))
             dl.facts #version-facts {
@@ -822,19 +824,19 @@ pub(crate) async fn version(
                         p { "Produced by run "
                             a #lineage-run href=(run_path(pass, &run.info.run_id)) { (run.info.run_name) }
                             " " span.muted { code.small { (run.info.run_id) } }
-                            " (" (run.info.status.as_str()) ", started " (format_ms(run.info.start_time)) " by " (run.info.user_id) ")." }
+                            " (" (super::experiments::run_state_word(run.info.status)) ", started " (format_ms(run.info.start_time)) " by " (run.info.user_id) ")." }
                         @if !run.data.params.is_empty() || !run.data.metrics.is_empty() {
                             div.form-row {
                                 @if !run.data.params.is_empty() {
                                     table #lineage-params {
                                         thead { tr { th { "Parameter" } th { "Value" } } }
-                                        tbody { @for param in run.data.params.iter().take(20) { tr { td { code { (param.key) } } td { (shorten(&param.value, 80)) } } } }
+                                        tbody { @for param in run.data.params.iter().take(20) { tr { td { code { (param.key) } } td { (super::long_value(&param.value)) } } } }
                                     }
                                 }
                                 @if !run.data.metrics.is_empty() {
                                     table #lineage-metrics {
                                         thead { tr { th { "Metric" } th.num { "Latest" } } }
-                                        tbody { @for metric in run.data.metrics.iter().take(20) { tr { td { code { (metric.key) } } td.num { (metric_text(metric.value)) } } } }
+                                        tbody { @for metric in run.data.metrics.iter().take(20) { tr { td { code { (metric.key) } } td.num { (super::number(metric.value)) } } } }
                                     }
                                 }
                             }
@@ -858,7 +860,7 @@ pub(crate) async fn version(
                 @if writable {
                     form.stack method="post" action=(format!("{here}/update")) {
                         (csrf_field(viewer))
-                        textarea name="description" rows="3" { (model_version.description.clone().unwrap_or_default()) }
+                        textarea name="description" rows="3" aria-label="Description" { (model_version.description.clone().unwrap_or_default()) }
                         div { button type="submit" { "Save description" } }
                     }
                 } @else {
@@ -897,19 +899,6 @@ pub(crate) async fn version(
         },
     )
     .into_response())
-}
-
-/// A metric value as MLflow shows it (NaN and infinities spelled out).
-fn metric_text(value: f64) -> String {
-    if value.is_nan() {
-        "NaN".to_string()
-    } else if value.is_infinite() {
-        if value > 0.0 { "∞" } else { "-∞" }.to_string()
-    } else {
-        // As Python prints it (what the client logged, to the last digit): `1.0`, `-0.0`,
-        // `1e-300`, never 300 zeros.
-        plinth_types::python_float(value)
-    }
 }
 
 /// The passes of a version form, and the version its path names (or the way back to the

@@ -14,21 +14,20 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
 use futures::StreamExt;
-use maud::{html, Markup, PreEscaped};
+use maud::{html, Markup};
 use plinth_core::tracking::ArtifactFile;
-use plinth_core::tracking::{MetricBucket, MetricChart, MetricChartQuery, MAX_CHART_BUCKETS};
-use plinth_core::{ProjectPass, ProjectSelector, TrackingPass, TrackingService};
+use plinth_core::tracking::{MetricBucket, MetricChartQuery, MAX_CHART_BUCKETS};
+use plinth_core::{ProjectPass, ProjectSelector, TrackingPass};
 use plinth_types::{LifecycleStage, Run};
 use serde_json::{json, Value};
 
 use super::experiments::{
-    metric_text, project_base, query_pairs, query_value, query_values, run_duration,
-    run_status_badge, tracking_pass,
+    project_base, query_pairs, query_value, query_values, run_duration, run_status_badge,
+    tracking_pass,
 };
 use super::layout::{notice, page_with_script};
-use super::metric_chart::{chart_svg, Series, SERVER_BUCKETS};
 use super::session::{urlencode, PageUser};
-use super::{core_error_page, format_ms, or_dash, project_crumbs, project_tabs, shown_message};
+use super::{core_error_page, format_ms, long_value, number, or_dash, project_tabs, shown_message};
 use crate::mlflow::artifacts::{artifact_response, preview_image_type, Disposition};
 use crate::{ApiError, AppState};
 
@@ -38,8 +37,6 @@ const TEXT_PREVIEW_BYTES: usize = 64 * 1024;
 const CSV_PREVIEW_ROWS: usize = 51;
 /// Columns of a CSV artifact the preview shows.
 const CSV_PREVIEW_COLUMNS: usize = 40;
-/// Charts drawn on the server per page (each costs a store read); the rest need JavaScript.
-const SERVER_CHARTS: usize = 24;
 /// Buckets a chart asks for unless told.
 const DEFAULT_CHART_POINTS: i64 = 500;
 /// Runs a comparison needs at least, and may have at most.
@@ -58,67 +55,43 @@ fn chart_url(pass: &ProjectPass, run_id: &str, key: &str) -> String {
     )
 }
 
-async fn load_chart(
-    service: &TrackingService,
-    tracking: &TrackingPass,
-    run_id: &str,
-    key: &str,
-    points: i64,
-) -> Result<MetricChart, ApiError> {
-    Ok(service
-        .get_metric_chart(
-            tracking,
-            &MetricChartQuery {
-                run_id: run_id.to_string(),
-                metric_key: key.to_string(),
-                min_step: None,
-                max_step: None,
-                max_buckets: points,
-            },
-        )
-        .await?)
-}
-
-/// A figure for one metric: the server's SVG (or a note) and what `charts.js` needs to
-/// draw it interactively (`data-series`: one entry per run).
-fn chart_figure(
-    key: &str,
-    anchor: &str,
-    series: &[(String, String, usize)],
-    svg: Option<String>,
-) -> Markup {
+/// A figure for one metric, drawn by `charts.js` with uPlot from the chart data of each
+/// series (`data-series`: one entry per run: its `chart.json`, a label, a color).
+fn chart_figure(key: &str, anchor: &str, series: &[(String, String, usize)]) -> Markup {
     let data: Vec<Value> = series
         .iter()
         .map(|(url, label, color)| json!({ "url": url, "label": label, "color": color % 8 }))
         .collect();
     html! {
         figure.chart-figure.metric-chart id=(anchor) data-key=(key) data-series=(Value::Array(data).to_string()) {
-            figcaption { strong { (key) } }
+            figcaption { strong title=(key) { (key) } span.chart-note.muted {} }
             div.chart-body {
-                @match svg {
-                    Some(svg) => (PreEscaped(svg)),
-                    None => p.muted.chart-empty { "No finite values to draw yet (charts load with JavaScript)." },
-                }
+                noscript { p.muted.chart-empty { "Charts are drawn by JavaScript; the table above has the latest values." } }
             }
         }
     }
 }
 
-/// The chart controls (x axis, step range), shown by `charts.js`: without it they would
-/// do nothing.
+/// The chart controls (x axis, log scale, smoothing, step range), shown by `charts.js`:
+/// without it they would do nothing.
 fn chart_controls() -> Markup {
     html! {
         form.chart-controls #chart-controls hidden {
             fieldset.axis-choice {
                 legend { "X axis" }
                 label.check { input type="radio" name="axis" value="step" checked; "Step" }
-                label.check { input type="radio" name="axis" value="time"; "Time" }
+                label.check { input type="radio" name="axis" value="time"; "Time (UTC)" }
+                label.check { input type="radio" name="axis" value="relative"; "Relative time" }
+            }
+            label.check { input #log-scale type="checkbox" name="log"; "Log scale" }
+            label.smoothing { "Smoothing " output #smoothing-value for="smoothing" { "0%" }
+                input #smoothing type="range" name="smoothing" min="0" max="99" step="1" value="0";
             }
             label { "From step" input #min-step type="number" name="min_step" step="1"; }
             label { "To step" input #max-step type="number" name="max_step" step="1"; }
             button #zoom-apply type="submit" { "Zoom" }
             button #zoom-reset type="button" { "Reset" }
-            span.muted { "Or drag across a chart to zoom." }
+            span.muted { "Or drag across a chart to zoom; hover for exact values." }
         }
     }
 }
@@ -151,7 +124,9 @@ pub(crate) async fn show(
     State(state): State<AppState>,
     user: PageUser,
     Path((organization, project, run_id)): Path<(String, String, String)>,
+    RawQuery(raw): RawQuery,
 ) -> Response {
+    let pairs = query_pairs(raw.as_deref());
     let (pass, tracking, run) =
         match project_run(&state, &user, &organization, &project, &run_id).await {
             Ok(found) => found,
@@ -172,37 +147,21 @@ pub(crate) async fn show(
     };
     let mut metrics = run.data.metrics.clone();
     metrics.sort_by(|a, b| a.key.cmp(&b.key));
-    let mut figures = Vec::new();
-    for (index, metric) in metrics.iter().enumerate() {
-        let svg = if index < SERVER_CHARTS {
-            match load_chart(service, &tracking, &run_id, &metric.key, SERVER_BUCKETS).await {
-                Ok(chart) => chart_svg(
-                    &metric.key,
-                    &[Series {
-                        color: 0,
-                        label: &run.info.run_name,
-                        buckets: &chart.buckets,
-                    }],
-                ),
-                Err(error) => {
-                    problems.push(shown_message(&error));
-                    None
-                }
-            }
-        } else {
-            None
-        };
-        figures.push(chart_figure(
-            &metric.key,
-            &anchor_of(index),
-            &[(
-                chart_url(&pass, &run_id, &metric.key),
-                run.info.run_name.clone(),
-                0,
-            )],
-            svg,
-        ));
-    }
+    let figures: Vec<Markup> = metrics
+        .iter()
+        .enumerate()
+        .map(|(index, metric)| {
+            chart_figure(
+                &metric.key,
+                &anchor_of(index),
+                &[(
+                    chart_url(&pass, &run_id, &metric.key),
+                    run.info.run_name.clone(),
+                    0,
+                )],
+            )
+        })
+        .collect();
     let base = project_base(&pass);
     let here = run_path(&pass, &run_id);
     let project = pass.project();
@@ -220,7 +179,11 @@ pub(crate) async fn show(
         "/experiments",
         Some("/assets/charts.js"),
         html! {
-            (project_crumbs(&pass))
+            (super::crumbs(&pass, &[
+                (format!("{base}/experiments"), "Experiments".to_string()),
+                (format!("{base}/experiments/{}", run.info.experiment_id), experiment.as_ref().map_or_else(|| format!("experiment {}", run.info.experiment_id), |e| e.name.clone())),
+                (String::new(), run.info.run_name.clone()),
+            ]))
             h1 { (run.info.run_name) " " (run_status_badge(run.info.status)) }
             (project_tabs(&pass, "experiments"))
             p {
@@ -228,17 +191,23 @@ pub(crate) async fn show(
                     "← " (experiment.as_ref().map_or_else(|| format!("experiment {}", run.info.experiment_id), |e| e.name.clone()))
                 }
             }
-            (notice(None, error.as_deref()))
+            (notice(query_value(&pairs, "ok"), error.as_deref().or(query_value(&pairs, "error"))))
             @if run.info.lifecycle_stage == LifecycleStage::Deleted {
                 div.callout.pending { "This run is deleted." }
             }
+            @if let Some(note) = run.data.tags.iter().find(|tag| tag.key == super::tracking_forms::NOTE_TAG).filter(|tag| !tag.value.is_empty()) {
+                p.lead #run-description { (note.value) }
+            }
+            @if super::may_submit(&pass) {
+                (super::tracking_forms::run_actions(&user.viewer, &here, &run))
+            }
             dl.facts #run-facts {
-                dt { "Run id" } dd { code { (run.info.run_id) } }
+                dt { "Run id" } dd { (long_value(&run.info.run_id)) }
                 dt { "User" } dd { (run.info.user_id) }
                 dt { "Started" } dd { (format_ms(run.info.start_time)) }
                 dt { "Ended" } dd { (or_dash(run.info.end_time.map(format_ms))) }
                 dt { "Duration" } dd { (or_dash(run_duration(&run))) }
-                dt { "Artifacts" } dd { code { (run.info.artifact_uri) } }
+                dt { "Artifacts" } dd { (long_value(&run.info.artifact_uri)) }
             }
             h2 #metrics-heading { "Metrics" }
             @if metrics.is_empty() {
@@ -250,7 +219,7 @@ pub(crate) async fn show(
                         @for (index, metric) in metrics.iter().enumerate() {
                             tr {
                                 td { a href=(format!("#{}", anchor_of(index))) { (metric.key) } }
-                                td.num { (metric_text(metric.value)) }
+                                td.num { (number(metric.value)) }
                                 td.num { (metric.step) }
                                 td { (format_ms(metric.timestamp)) }
                             }
@@ -267,7 +236,7 @@ pub(crate) async fn show(
             } @else {
                 table #params {
                     thead { tr { th { "Parameter" } th { "Value" } } }
-                    tbody { @for param in &params { tr { td { code { (param.key) } } td { code.kv { (param.value) } } } } }
+                    tbody { @for param in &params { tr { td { (long_value(&param.key)) } td { (long_value(&param.value)) } } } }
                 }
             }
             h2 { "Tags" }
@@ -276,14 +245,14 @@ pub(crate) async fn show(
             } @else {
                 table #tags {
                     thead { tr { th { "Tag" } th { "Value" } } }
-                    tbody { @for tag in &user_tags { tr { td { code { (tag.key) } } td { (tag.value) } } } }
+                    tbody { @for tag in &user_tags { tr { td { (long_value(&tag.key)) } td { (long_value(&tag.value)) } } } }
                 }
             }
             @if !system_tags.is_empty() {
                 details #system-tags {
                     summary.muted { (system_tags.len()) " tags set by MLflow" }
                     table {
-                        tbody { @for tag in &system_tags { tr { td { code { (tag.key) } } td { code.kv { (tag.value) } } } } }
+                        tbody { @for tag in &system_tags { tr { td { (long_value(&tag.key)) } td { (long_value(&tag.value)) } } } }
                     }
                 }
             }
@@ -295,7 +264,7 @@ pub(crate) async fn show(
                         @for input in &run.inputs.dataset_inputs {
                             tr {
                                 td { (input.dataset.name) }
-                                td { code { (input.dataset.digest) } }
+                                td { (long_value(&input.dataset.digest)) }
                                 td { (input.dataset.source_type) }
                                 td { (or_dash(input.tags.iter().find(|t| t.key == "mlflow.data.context").map(|t| t.value.clone()))) }
                             }
@@ -309,10 +278,10 @@ pub(crate) async fn show(
                     thead { tr { th { "Model" } th { "Role" } th.num { "Step" } } }
                     tbody {
                         @for output in &run.outputs.model_outputs {
-                            tr { td { code { (output.model_id) } } td { "produced" } td.num { (output.step) } }
+                            tr { td { (long_value(&output.model_id)) } td { "produced" } td.num { (output.step) } }
                         }
                         @for input in &run.inputs.model_inputs {
-                            tr { td { code { (input.model_id) } } td { "used" } td.num { "—" } }
+                            tr { td { (long_value(&input.model_id)) } td { "used" } td.num { "—" } }
                         }
                     }
                 }
@@ -338,11 +307,11 @@ fn artifact_table(run_here: &str, files: &[ArtifactFile]) -> Markup {
                         @let name = file.path.rsplit('/').next().unwrap_or(&file.path);
                         tr {
                             @if file.is_dir {
-                                td { a.dir href=(format!("{run_here}/artifacts?path={}", urlencode(&file.path))) { "📁 " (name) "/" } }
+                                td { a.dir href=(format!("{run_here}/artifacts?path={}", urlencode(&file.path))) { (super::icon("folder")) " " (name) "/" } }
                                 td.num { "—" }
                                 td {}
                             } @else {
-                                td { a.file href=(format!("{run_here}/artifacts?file={}", urlencode(&file.path))) { (name) } }
+                                td { a.file href=(format!("{run_here}/artifacts?file={}", urlencode(&file.path))) { (super::icon("file")) " " (name) } }
                                 td.num { (or_dash(file.file_size.map(plinth_core::runtime::format_bytes))) }
                                 td { a href=(format!("{run_here}/artifacts/download?path={}", urlencode(&file.path))) { "Download" } }
                             }
@@ -580,7 +549,12 @@ pub(crate) async fn artifacts(
         "/experiments",
         None,
         html! {
-            (project_crumbs(&pass))
+            (super::crumbs(&pass, &[
+                (format!("{}/experiments", project_base(&pass)), "Experiments".to_string()),
+                (format!("{}/experiments/{}", project_base(&pass), run.info.experiment_id), format!("experiment {}", run.info.experiment_id)),
+                (here.clone(), run.info.run_name.clone()),
+                (String::new(), "Artifacts".to_string()),
+            ]))
             h1 { "Artifacts of " a href=(here) { (run.info.run_name) } }
             (project_tabs(&pass, "experiments"))
             (notice(None, error.as_deref()))
@@ -821,69 +795,64 @@ pub(crate) async fn compare(
             Err(error) => return core_error_page(error),
         }
     }
-    // Metrics every run logged get overlaid charts; the table shows all.
+    // One chart per metric any run logged, with a series for each run that logged it.
     let metric_keys: BTreeSet<String> = runs
         .iter()
         .flat_map(|run| run.data.metrics.iter().map(|m| m.key.clone()))
         .collect();
-    let common: Vec<&String> = metric_keys
+    let mut experiment_names: BTreeMap<String, String> = BTreeMap::new();
+    for run in &runs {
+        let id = run.info.experiment_id.to_string();
+        if let std::collections::btree_map::Entry::Vacant(entry) = experiment_names.entry(id) {
+            let id = entry.key().clone();
+            let name = service
+                .get_experiment(&tracking, &id)
+                .await
+                .map_or_else(|_| format!("experiment {id}"), |e| e.name);
+            entry.insert(name);
+        }
+    }
+    let figures: Vec<Markup> = metric_keys
         .iter()
-        .filter(|key| {
-            runs.iter()
-                .all(|run| run.data.metrics.iter().any(|m| &m.key == *key))
+        .enumerate()
+        .map(|(index, key)| {
+            let feeds: Vec<(String, String, usize)> = runs
+                .iter()
+                .enumerate()
+                .filter(|(_, run)| run.data.metrics.iter().any(|m| &m.key == key))
+                .map(|(color, run)| {
+                    (
+                        chart_url(&pass, &run.info.run_id, key),
+                        run.info.run_name.clone(),
+                        color,
+                    )
+                })
+                .collect();
+            chart_figure(key, &anchor_of(index), &feeds)
         })
         .collect();
-    let mut problems = Vec::new();
-    let mut figures = Vec::new();
-    for (index, key) in common.iter().enumerate() {
-        let mut charts = Vec::new();
-        if index < SERVER_CHARTS {
-            for run in &runs {
-                match load_chart(
-                    service,
-                    &tracking,
-                    &run.info.run_id,
-                    key,
-                    SERVER_BUCKETS / 2,
-                )
-                .await
-                {
-                    Ok(chart) => charts.push(chart.buckets),
-                    Err(error) => {
-                        problems.push(shown_message(&error));
-                        charts.push(Vec::new());
-                    }
-                }
-            }
-        }
-        let series: Vec<Series<'_>> = charts
-            .iter()
-            .zip(&runs)
-            .enumerate()
-            .map(|(color, (buckets, run))| Series {
-                color,
-                label: &run.info.run_name,
-                buckets,
-            })
-            .collect();
-        let svg = if series.is_empty() {
-            None
-        } else {
-            chart_svg(key, &series)
-        };
-        let feeds: Vec<(String, String, usize)> = runs
-            .iter()
-            .enumerate()
-            .map(|(color, run)| {
-                (
-                    chart_url(&pass, &run.info.run_id, key),
-                    run.info.run_name.clone(),
-                    color,
-                )
-            })
-            .collect();
-        figures.push(chart_figure(key, &anchor_of(index), &feeds, svg));
-    }
+    // What the scatter and parallel-coordinates plots read: each run's params and latest
+    // metrics (non-finite metrics left out: JSON has no NaN).
+    let plot_data: Vec<Value> = runs
+        .iter()
+        .enumerate()
+        .map(|(color, run)| {
+            let params: serde_json::Map<String, Value> = run
+                .data
+                .params
+                .iter()
+                .map(|p| (p.key.clone(), Value::String(p.value.clone())))
+                .collect();
+            let metrics: serde_json::Map<String, Value> = run
+                .data
+                .metrics
+                .iter()
+                .filter(|m| m.value.is_finite())
+                .map(|m| (m.key.clone(), json!(m.value)))
+                .collect();
+            json!({ "id": run.info.run_id, "name": run.info.run_name, "color": color % 8, "params": params, "metrics": metrics })
+        })
+        .collect();
     let param_keys: BTreeSet<&str> = runs
         .iter()
         .flat_map(|run| run.data.params.iter().map(|p| p.key.as_str()))
@@ -924,7 +893,6 @@ pub(crate) async fn compare(
         })
         .collect();
     let project = pass.project();
-    let error = (!problems.is_empty()).then(|| problems.join("; "));
     let base = project_base(&pass);
     let run_header = || {
         html! {
@@ -939,10 +907,9 @@ pub(crate) async fn compare(
         "/experiments",
         Some("/assets/charts.js"),
         html! {
-            (project_crumbs(&pass))
+            (super::crumbs(&pass, &[(format!("{base}/experiments"), "Experiments".to_string()), (String::new(), format!("Compare {} runs", runs.len()))]))
             h1 { "Compare " (runs.len()) " runs" }
             (project_tabs(&pass, "experiments"))
-            (notice(None, error.as_deref()))
             table #compare-runs {
                 thead { tr { th { "" } (run_header()) } }
                 tbody {
@@ -950,7 +917,7 @@ pub(crate) async fn compare(
                     tr { th scope="row" { "Started" } @for run in &runs { td { (format_ms(run.info.start_time)) } } }
                     tr { th scope="row" { "Duration" } @for run in &runs { td { (or_dash(run_duration(run))) } } }
                     tr { th scope="row" { "User" } @for run in &runs { td { (run.info.user_id) } } }
-                    tr { th scope="row" { "Experiment" } @for run in &runs { td { a href=(format!("{base}/experiments/{}", run.info.experiment_id)) { (run.info.experiment_id) } } } }
+                    tr { th scope="row" { "Experiment" } @for run in &runs { td { a href=(format!("{base}/experiments/{}", run.info.experiment_id)) { (experiment_names.get(&run.info.experiment_id.to_string()).cloned().unwrap_or_default()) } } } }
                 }
             }
             h2 { "Parameters" }
@@ -962,8 +929,8 @@ pub(crate) async fn compare(
                         tbody {
                             @for (key, values, differs) in &param_rows {
                                 tr class=[differs.then_some("differs")] {
-                                    th scope="row" { code { (key) } }
-                                    @for value in values { td { @match value { Some(value) => code.kv { (value) }, None => span.muted { "—" } } } }
+                                    th scope="row" { (long_value(key)) }
+                                    @for value in values { td { @match value { Some(value) => (long_value(value)), None => span.muted { "—" } } } }
                                 }
                             }
                         }
@@ -980,17 +947,36 @@ pub(crate) async fn compare(
                         tbody {
                             @for (key, values) in &latest {
                                 tr {
-                                    th scope="row" { code { (key) } }
-                                    @for value in values { td.num { (or_dash(value.map(metric_text))) } }
+                                    th scope="row" { (long_value(key)) }
+                                    @for value in values { td.num { @match value { Some(value) => (number(*value)), None => "—" } } }
                                 }
                             }
                         }
                     }
                 }
             }
+            section #compare-plots hidden data-runs=(Value::Array(plot_data).to_string()) {
+                h2 { "Params and metrics against each other" }
+                div.chart-grid {
+                    figure.chart-figure #scatter {
+                        figcaption {
+                            strong { "Scatter" }
+                            div.scatter-axes {
+                                label { "X" select #scatter-x {} }
+                                label { "Y" select #scatter-y {} }
+                            }
+                        }
+                        div.chart-body {}
+                    }
+                    figure.chart-figure #parallel {
+                        figcaption { strong { "Parallel coordinates" } span.muted { " (hover a line for its run)" } }
+                        div.chart-body {}
+                    }
+                }
+            }
             @if !figures.is_empty() {
                 h2 { "Charts" }
-                p.muted { "Metrics every run logged, one color per run." }
+                p.muted { "Every metric any of the runs logged, one color per run." }
                 ul.legend #compare-legend {
                     @for (color, run) in runs.iter().enumerate() {
                         li { span class=(format!("swatch series-{}", color % 8)) {} (run.info.run_name) }

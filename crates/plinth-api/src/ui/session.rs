@@ -82,12 +82,38 @@ impl FromRequestParts<AppState> for PageUser {
             Credential::Session { csrf_token, .. } => csrf_token.clone(),
             Credential::Token { .. } => String::new(),
         };
+        // The project the page is in (from its path), and the caller's projects for the
+        // switcher: the sidebar stays inside the project.
+        let project = project_of_path(parts.uri.path());
+        let projects = state
+            .identity()
+            .list_projects(&principal, false, None)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .take(super::layout::SWITCHER_PROJECTS)
+            .map(|(project, _)| super::layout::ProjectLink {
+                organization: project.organization.to_string(),
+                name: project.name.to_string(),
+                display_name: project.display_name,
+            })
+            .collect();
         let viewer = Viewer {
             user: Some(principal.user().clone()),
             csrf,
+            project,
+            projects,
         };
         Ok(PageUser { principal, viewer })
     }
+}
+
+/// The `(organization, project)` of a path under `/projects/{organization}/{project}`.
+fn project_of_path(path: &str) -> Option<(String, String)> {
+    let mut segments = path.strip_prefix("/projects/")?.split('/');
+    let organization = segments.next().filter(|s| !s.is_empty())?;
+    let project = segments.next().filter(|s| !s.is_empty())?;
+    Some((organization.to_string(), project.to_string()))
 }
 
 /// Percent-encodes `text` for a query value.

@@ -230,7 +230,27 @@ async fn the_runs_table_filters_orders_and_shows_chosen_columns() {
         listed_runs(&ordered.body),
         [tracked.beta.clone(), tracked.alpha.clone()]
     );
-    assert!(ordered.body.contains("metrics.loss ▼"));
+    assert!(ordered.body.contains(">loss ▼"));
+    assert!(ordered.body.contains("<th colspan=\"1\" scope=\"colgroup\">Metrics</th><th colspan=\"1\" scope=\"colgroup\">Params</th>"), "column groups");
+    // The same view as CSV: the shown columns, numbers exact.
+    let csv = fixture
+        .get(
+            &fixture.runs_page("columns=metrics.loss,params.lr&order=metrics.loss+DESC&format=csv"),
+        )
+        .await;
+    assert_eq!(csv.status, StatusCode::OK, "{}", csv.body);
+    assert!(csv.header("content-type").starts_with("text/csv"));
+    let lines: Vec<&str> = csv.body.lines().collect();
+    assert_eq!(
+        lines[0],
+        "run_id,run_name,status,start_time,end_time,user,metrics.loss,params.lr"
+    );
+    assert_eq!(lines.len(), 3, "{}", csv.body);
+    assert!(
+        lines[1].starts_with(&format!("{},", tracked.beta)),
+        "{}",
+        csv.body
+    );
     assert!(
         !ordered.body.contains("data-order=\"params.epochs\""),
         "only the chosen columns"
@@ -336,10 +356,12 @@ async fn the_run_page_shows_metrics_charts_params_and_artifacts() {
         .await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     for needle in [
+        "<script src=\"/assets/vendor/uplot/uPlot.iife.min.js\" defer",
         "<script src=\"/assets/charts.js\" defer",
+        "/assets/vendor/uplot/uPlot.min.css",
         "id=\"metrics\"",
-        "<td class=\"num\">0.01</td>",
-        "class=\"chart metric-svg\"",
+        "<td class=\"num\"><span class=\"number\" title=\"0.01\" data-exact=\"0.01\">0.01</span></td>",
+        "class=\"chart-figure metric-chart\"",
         &format!("/projects/acme/churn/runs/{alpha}/metrics/loss/chart.json"),
         "id=\"params\"",
         "0.01",
@@ -349,13 +371,9 @@ async fn the_run_page_shows_metrics_charts_params_and_artifacts() {
     ] {
         assert!(page.body.contains(needle), "{needle} missing");
     }
-    // The server's chart of 100 points: every step its own bucket (fewer than 120).
-    let loss_svg = page.body.split("data-key=\"loss\"").nth(1).unwrap();
-    assert!(
-        loss_svg.contains("data-points=\"100\""),
-        "{}",
-        &loss_svg[..400]
-    );
+    // No chart is drawn on the server (uPlot draws them from the chart data): the page
+    // reads no metric history.
+    assert!(!page.body.contains("metric-svg"), "no server-drawn chart");
 
     let chart = fixture
         .get(&format!(
@@ -510,19 +528,25 @@ async fn compare_takes_two_to_ten_runs_and_highlights_differences() {
     assert!(both.body.contains("1 of 2 parameters differ"));
     let differs = both.body.split("class=\"differs\"").nth(1).unwrap();
     assert!(
-        differs.starts_with("><th scope=\"row\"><code>lr</code>"),
+        differs.starts_with("><th scope=\"row\"><code class=\"kv\">lr</code>"),
         "{}",
         &differs[..80]
     );
     assert!(both.body.contains("id=\"metric-diff\""));
-    // One chart per common metric, one series per run.
+    // One chart per metric, one series per run that logged it.
     assert_eq!(
         both.body
             .matches("class=\"chart-figure metric-chart\"")
             .count(),
         2
     );
-    assert!(both.body.contains("stroke-1"));
+    assert!(
+        both.body.contains("&quot;color&quot;:1"),
+        "the second run's series"
+    );
+    // Experiment names, not ids; the data of the scatter and parallel plots.
+    assert!(both.body.contains(">churn-model</a>"));
+    assert!(both.body.contains("id=\"compare-plots\""));
 
     let one = fixture.get(&compare(&[alpha])).await;
     assert_eq!(one.status, StatusCode::BAD_REQUEST);
@@ -584,4 +608,103 @@ async fn runs_of_other_projects_are_not_found_in_this_projects_urls() {
         .get(&format!("/projects/globex/ads/runs/{other}"))
         .await;
     assert_eq!(theirs.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn contributors_manage_experiments_and_runs_from_their_pages() {
+    let fixture = Fixture::new().await;
+    let router = &fixture.world.app.router;
+    let (cookie, csrf) = browser_login(router, "carl", PASSWORD).await;
+    let post = |uri: String, body: String| {
+        axum::http::Request::post(uri)
+            .header(axum::http::header::COOKIE, cookie.clone())
+            .header(
+                axum::http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(axum::body::Body::from(format!("_csrf={csrf}&{body}")))
+            .unwrap()
+    };
+    let location = |answer: &Answer| answer.header("location").to_string();
+
+    // A new experiment, then its page with the notice and the forms.
+    let created = send(
+        router,
+        post(
+            "/projects/acme/churn/experiments".into(),
+            "name=from-the-ui".into(),
+        ),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let here = location(&created);
+    assert!(here.contains("ok=Created"), "{here}");
+    let page = send(router, page_as(&here, &cookie)).await;
+    assert!(page.body.contains("Created experiment `from-the-ui`"));
+    assert!(page.body.contains("id=\"manage-experiment\""));
+    let experiment = here.split('?').next().unwrap().to_string();
+    let renamed = send(
+        router,
+        post(format!("{experiment}/rename"), "name=renamed".into()),
+    )
+    .await;
+    assert!(
+        location(&renamed).contains("ok=Renamed"),
+        "{}",
+        location(&renamed)
+    );
+    let deleted = send(router, post(format!("{experiment}/delete"), String::new())).await;
+    assert!(location(&deleted).contains("ok=Experiment%20deleted"));
+    let restored = send(router, post(format!("{experiment}/restore"), String::new())).await;
+    assert!(location(&restored).contains("ok=Experiment%20restored"));
+    let nameless = send(
+        router,
+        post(format!("{experiment}/rename"), "name=+".into()),
+    )
+    .await;
+    assert!(location(&nameless).contains("error=invalid%20%60name%60"));
+
+    // A run: description, name, a tag set and deleted.
+    let run = format!("/projects/acme/churn/runs/{}", fixture.tracked.alpha);
+    for (path, body, notice) in [
+        (
+            "description",
+            "description=the+baseline",
+            "ok=Description%20saved",
+        ),
+        ("rename", "name=alpha-renamed", "ok=Renamed"),
+        (
+            "tags",
+            "key=reviewed&value=yes",
+            "ok=Tag%20%60reviewed%60%20set",
+        ),
+        (
+            "tags",
+            "key=mlflow.user&value=x",
+            "error=invalid%20%60key%60",
+        ),
+    ] {
+        let answer = send(router, post(format!("{run}/{path}"), body.into())).await;
+        assert!(
+            location(&answer).contains(notice),
+            "{path}: {}",
+            location(&answer)
+        );
+    }
+    let page = send(router, page_as(&run, &cookie)).await;
+    assert!(page
+        .body
+        .contains("<p class=\"lead\" id=\"run-description\">the baseline</p>"));
+    assert!(page.body.contains("alpha-renamed"));
+    assert!(page.body.contains("<option value=\"reviewed\">"));
+    let untagged = send(
+        router,
+        post(format!("{run}/tags/delete"), "key=reviewed".into()),
+    )
+    .await;
+    assert!(location(&untagged).contains("ok=Tag%20%60reviewed%60%20deleted"));
+
+    // The viewer sees no forms.
+    let viewed = fixture.get(&run).await;
+    assert!(!viewed.body.contains("id=\"edit-run\""));
 }

@@ -10,23 +10,37 @@ use plinth_auth::Totp;
 
 use crate::support::{artifacts_dir, client, workdir, Server, ADMIN_PASSWORD};
 
-async fn browser() -> fantoccini::Client {
+pub(crate) async fn browser() -> fantoccini::Client {
+    browser_with(&[]).await
+}
+
+/// A browser with more Chromium flags (`--force-dark-mode`, a window size …).
+pub(crate) async fn browser_with(extra: &[&str]) -> fantoccini::Client {
     let webdriver =
         std::env::var("PLINTH_TEST_WEBDRIVER_URL").expect("PLINTH_TEST_WEBDRIVER_URL must be set");
     let chromium =
         std::env::var("PLINTH_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_string());
     let user_data = tempfile::tempdir().expect("tempdir").keep();
+    let mut args: Vec<String> = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,900",
+    ]
+    .iter()
+    .map(|arg| arg.to_string())
+    .collect();
+    args.push(format!("--user-data-dir={}", user_data.display()));
+    args.extend(extra.iter().map(|arg| arg.to_string()));
     let mut capabilities = serde_json::Map::new();
     capabilities.insert(
         "goog:chromeOptions".to_string(),
-        serde_json::json!({
-            "binary": chromium,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--window-size=1280,900", format!("--user-data-dir={}", user_data.display()),
-            ],
-        }),
+        serde_json::json!({ "binary": chromium, "args": args }),
     );
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
     ClientBuilder::new(connector)
@@ -36,7 +50,7 @@ async fn browser() -> fantoccini::Client {
         .expect("connect to chromedriver")
 }
 
-async fn api_post(server: &Server, token: &str, path: &str, body: serde_json::Value) {
+pub(crate) async fn api_post(server: &Server, token: &str, path: &str, body: serde_json::Value) {
     let answer = client()
         .post(server.url(path))
         .bearer_auth(token)
@@ -51,7 +65,7 @@ async fn api_post(server: &Server, token: &str, path: &str, body: serde_json::Va
     );
 }
 
-async fn fill(
+pub(crate) async fn fill(
     browser: &fantoccini::Client,
     selector: &str,
     text: &str,
@@ -62,7 +76,7 @@ async fn fill(
 }
 
 /// Clicks `element` and waits until the browser has loaded the next document.
-async fn click_and_wait(
+pub(crate) async fn click_and_wait(
     browser: &fantoccini::Client,
     element: fantoccini::elements::Element,
 ) -> Result<(), fantoccini::error::CmdError> {
@@ -87,7 +101,7 @@ async fn click_and_wait(
     panic!("the page did not change within 5 s");
 }
 
-async fn submit(
+pub(crate) async fn submit(
     browser: &fantoccini::Client,
     form: &str,
 ) -> Result<(), fantoccini::error::CmdError> {
@@ -97,7 +111,10 @@ async fn submit(
     click_and_wait(browser, button).await
 }
 
-async fn shot(browser: &fantoccini::Client, name: &str) -> Result<(), fantoccini::error::CmdError> {
+pub(crate) async fn shot(
+    browser: &fantoccini::Client,
+    name: &str,
+) -> Result<(), fantoccini::error::CmdError> {
     fs_err::write(artifacts_dir().join(name), browser.screenshot().await?)
         .expect("write screenshot");
     Ok(())
@@ -119,7 +136,7 @@ async fn api_put(server: &Server, token: &str, path: &str, body: serde_json::Val
 }
 
 /// Scrolls `selector` into the middle of the window, then takes a screenshot.
-async fn shot_at(
+pub(crate) async fn shot_at(
     browser: &fantoccini::Client,
     selector: &str,
     name: &str,
@@ -133,7 +150,7 @@ async fn shot_at(
     shot(browser, name).await
 }
 
-async fn log_in(
+pub(crate) async fn log_in(
     browser: &fantoccini::Client,
     server: &Server,
     username: &str,
@@ -152,7 +169,7 @@ async fn log_in(
 
 /// Runs `script` (which returns a value) until `done` accepts its result, for up to
 /// `seconds`; returns the last result.
-async fn wait_until(
+pub(crate) async fn wait_until(
     browser: &fantoccini::Client,
     script: &str,
     seconds: u64,
@@ -195,7 +212,7 @@ async fn login_enroll_mfa_logout_login_with_totp_then_manage_a_project() {
         // The login page, then the shell.
         log_in(&browser, &server, "admin", ADMIN_PASSWORD).await?;
         assert_eq!(browser.title().await?, "Home · Plinth");
-        let links = browser.find_all(Locator::Css("nav.sidebar ul a")).await?;
+        let links = browser.find_all(Locator::Css("nav.sidebar > ul a")).await?;
         let mut titles = Vec::new();
         for link in &links {
             titles.push(link.text().await?);
@@ -627,7 +644,7 @@ fn log_runs_with_mlflow(server: &Server, token: &str) -> serde_json::Value {
 }
 
 /// Returns the text of the first element matching `selector`.
-async fn text_of(
+pub(crate) async fn text_of(
     browser: &fantoccini::Client,
     selector: &str,
 ) -> Result<String, fantoccini::error::CmdError> {
@@ -712,22 +729,22 @@ async fn runs_logged_with_mlflow_are_filtered_charted_previewed_and_compared() {
         assert!(text_of(&browser, "table#params").await?.contains("0.01"));
         let drawn = wait_until(
             &browser,
-            "const svg = document.querySelector(\"figure[data-key='loss'] svg.js-chart\"); \
-             return svg ? [Number(svg.dataset.points), svg.dataset.axis, svg.querySelector('path.series-line').getAttribute('d').length] : null;",
+            "const f = document.querySelector(\"figure[data-key='loss']\"); \
+             return f && f.dataset.drawn === 'line' && !f.dataset.loading ? [Number(f.dataset.points), f.dataset.axis, f.plinthPlot.series.length] : null;",
             20,
             |value| value.is_array(),
         )
         .await?;
         assert_eq!(drawn[0], 300, "every one of the 300 steps is its own bucket: {drawn}");
         assert_eq!(drawn[1], "step");
-        assert!(drawn[2].as_u64().unwrap_or(0) > 1000, "a real line: {drawn}");
+        assert_eq!(drawn[2], 2, "the x series and the run's: {drawn}");
         assert!(
             browser.find(Locator::Css("#chart-controls")).await?.attr("hidden").await?.is_none(),
             "the script shows the controls"
         );
-        // Hovering shows the value under the pointer.
+        // Hovering shows the exact value under the pointer in the legend.
         let layer = browser
-            .find(Locator::Css("figure[data-key='loss'] svg.js-chart rect[fill='transparent']"))
+            .find(Locator::Css("figure[data-key='loss'] .u-over"))
             .await?;
         browser
             .perform_actions(MouseActions::new("mouse".to_string()).then(
@@ -741,12 +758,14 @@ async fn runs_logged_with_mlflow_are_filtered_charted_previewed_and_compared() {
             .await?;
         let tip = wait_until(
             &browser,
-            "const tip = document.querySelector(\"figure[data-key='loss'] .chart-tip\"); return tip && !tip.hidden ? tip.textContent : null;",
+            "const row = document.querySelectorAll(\"figure[data-key='loss'] .u-legend .u-series\")[1]; \
+             const value = row && row.querySelector('.u-value').textContent; \
+             return value && value !== '—' ? row.textContent : null;",
             5,
             |value| value.is_string(),
         )
         .await?;
-        assert!(tip.as_str().unwrap_or_default().contains("good-run:"), "{tip}");
+        assert!(tip.as_str().unwrap_or_default().contains("good-run"), "{tip}");
         shot_at(&browser, "figure[data-key='loss']", "run-chart.png").await?;
         // Zoom into steps 100-149 with the inputs: the chart reloads that range.
         fill(&browser, "#min-step", "100").await?;
@@ -754,7 +773,7 @@ async fn runs_logged_with_mlflow_are_filtered_charted_previewed_and_compared() {
         browser.find(Locator::Css("#zoom-apply")).await?.click().await?;
         let zoomed = wait_until(
             &browser,
-            "const svg = document.querySelector(\"figure[data-key='loss'] svg.js-chart\"); return svg ? Number(svg.dataset.points) : 0;",
+            "const f = document.querySelector(\"figure[data-key='loss']\"); return f.dataset.loading ? 0 : Number(f.dataset.points);",
             10,
             |value| value.as_u64() == Some(50),
         )
@@ -768,7 +787,7 @@ async fn runs_logged_with_mlflow_are_filtered_charted_previewed_and_compared() {
             .await?;
         let axis = wait_until(
             &browser,
-            "const svg = document.querySelector(\"figure[data-key='loss'] svg.js-chart\"); return svg ? svg.dataset.axis : null;",
+            "return document.querySelector(\"figure[data-key='loss']\").dataset.axis;",
             5,
             |value| value == "time",
         )
@@ -825,7 +844,8 @@ async fn runs_logged_with_mlflow_are_filtered_charted_previewed_and_compared() {
         assert!(differs.contains("lr") && differs.contains("0.01") && differs.contains("0.5"), "{differs}");
         let overlaid = wait_until(
             &browser,
-            "const svg = document.querySelector(\"figure[data-key='loss'] svg.js-chart\"); return svg ? svg.querySelectorAll('path.series-line').length : 0;",
+            "const f = document.querySelector(\"figure[data-key='loss']\"); f.scrollIntoView(); \
+             return f.dataset.drawn === 'line' ? f.plinthPlot.series.length - 1 : 0;",
             20,
             |value| value.as_u64() == Some(2),
         )

@@ -15,3 +15,4 @@ mod services;
 mod startup;
 mod support;
 mod tls;
+mod ui_pages;
