@@ -540,9 +540,16 @@ macro_rules! impl_tracking_queries {
                 key: impl Fn(&<$db as sqlx::Database>::Row) -> Result<K, sqlx::Error>,
             ) -> $crate::StoreResult<(Vec<K>, Option<String>)> {
                 let arguments = $crate::tracking::query::arguments::<$db>(&plan.sql.binds)?;
-                let rows = sqlx::query_with(&plan.sql.text, arguments)
+                let mut rows = sqlx::query_with(&plan.sql.text, arguments)
                     .fetch_all(&self.pool)
                     .await?;
+                for sql in &plan.then {
+                    if rows.len() > plan.limit {
+                        break;
+                    }
+                    let arguments = $crate::tracking::query::arguments::<$db>(&sql.binds)?;
+                    rows.extend(sqlx::query_with(&sql.text, arguments).fetch_all(&self.pool).await?);
+                }
                 plan.page(&rows, key)
             }
 
@@ -830,17 +837,24 @@ macro_rules! impl_tracking_queries {
             /// with its name already).
             async fn tracking_write_run_tags(
                 connection: &mut <$db as sqlx::Database>::Connection,
+                experiment_id: i64,
                 run_id: &str,
                 tags: &[(String, String)],
                 rename: bool,
             ) -> $crate::StoreResult<()> {
                 use $crate::tracking::query::{arguments, Sql};
                 for chunk in tags.chunks($crate::tracking_sql::INSERT_CHUNK) {
-                    let mut sql = Sql::new("INSERT INTO run_tags (run_id, key, value) VALUES ");
+                    let mut sql = Sql::new("INSERT INTO run_tags (run_id, key, value, experiment_id) VALUES ");
                     let rows: Vec<String> = chunk
                         .iter()
                         .map(|(key, value)| {
-                            format!("({}, {}, {})", sql.bind(run_id), sql.bind(key), sql.bind(value))
+                            format!(
+                                "({}, {}, {}, {})",
+                                sql.bind(run_id),
+                                sql.bind(key),
+                                sql.bind(value),
+                                sql.bind(experiment_id)
+                            )
                         })
                         .collect();
                     sql.push(&rows.join(", "));
@@ -975,11 +989,11 @@ macro_rules! impl_tracking_queries {
                         .bind(&artifact_uri)
                         .execute(&mut *connection)
                         .await?;
-                        Self::tracking_write_run_tags(connection, run_id, tags, false).await?;
+                        Self::tracking_write_run_tags(connection, *experiment_id, run_id, tags, false).await?;
                         Ok(WriteOutcome::RunCreated { artifact_uri })
                     }
                     TrackingWrite::UpdateRun { project_id, run_id, status, end_time, name } => {
-                        let (_, stage) = Self::tracking_run_state(&mut *connection, project_id, run_id).await?;
+                        let (experiment_id, stage) = Self::tracking_run_state(&mut *connection, project_id, run_id).await?;
                         $crate::tracking_sql::check_active_run(run_id, &stage)?;
                         sqlx::query(
                             "UPDATE runs SET status = COALESCE($1, status), end_time = COALESCE($2, end_time) WHERE id = $3",
@@ -992,6 +1006,7 @@ macro_rules! impl_tracking_queries {
                         if let Some(name) = name {
                             Self::tracking_write_run_tags(
                                 connection,
+                                experiment_id,
                                 run_id,
                                 &[($crate::tracking_sql::RUN_NAME_TAG.to_string(), name.clone())],
                                 true,
@@ -1022,10 +1037,18 @@ macro_rules! impl_tracking_queries {
                 $crate::tracking_sql::check_active_run(run_id, &stage)?;
 
                 if !params.is_empty() {
-                    let mut sql = Sql::new("INSERT INTO params (run_id, key, value) VALUES ");
+                    let mut sql = Sql::new("INSERT INTO params (run_id, key, value, experiment_id) VALUES ");
                     let rows: Vec<String> = params
                         .iter()
-                        .map(|(key, value)| format!("({}, {}, {})", sql.bind(run_id), sql.bind(key), sql.bind(value)))
+                        .map(|(key, value)| {
+                            format!(
+                                "({}, {}, {}, {})",
+                                sql.bind(run_id),
+                                sql.bind(key),
+                                sql.bind(value),
+                                sql.bind(experiment_id)
+                            )
+                        })
                         .collect();
                     sql.push(&rows.join(", "));
                     sql.push(" ON CONFLICT (run_id, key) DO NOTHING");
@@ -1117,18 +1140,21 @@ macro_rules! impl_tracking_queries {
                     }
                     let latest = $crate::tracking_sql::latest_points(&points);
                     for chunk in latest.chunks($crate::tracking_sql::INSERT_CHUNK) {
-                        let mut sql = Sql::new("INSERT INTO latest_metrics (run_id, key, value, timestamp, step, is_nan) VALUES ");
+                        let mut sql = Sql::new(
+                            "INSERT INTO latest_metrics (run_id, key, value, timestamp, step, is_nan, experiment_id) VALUES ",
+                        );
                         let rows: Vec<String> = chunk
                             .iter()
                             .map(|point| {
                                 format!(
-                                    "({}, {}, {}, {}, {}, {})",
+                                    "({}, {}, {}, {}, {}, {}, {})",
                                     sql.bind(run_id),
                                     sql.bind(point.key),
                                     sql.bind(point.value),
                                     sql.bind(point.timestamp),
                                     sql.bind(point.step),
-                                    sql.bind(point.is_nan)
+                                    sql.bind(point.is_nan),
+                                    sql.bind(experiment_id)
                                 )
                             })
                             .collect();
@@ -1180,11 +1206,10 @@ macro_rules! impl_tracking_queries {
                                 .await?;
                         }
                     }
-                    let _ = experiment_id;
                 }
 
                 if !tags.is_empty() {
-                    Self::tracking_write_run_tags(&mut *transaction, run_id, tags, true).await?;
+                    Self::tracking_write_run_tags(&mut *transaction, experiment_id, run_id, tags, true).await?;
                 }
                 Ok(())
             }
@@ -2128,7 +2153,22 @@ macro_rules! impl_tracking_queries {
                 search: &$crate::RunSearch,
             ) -> $crate::StoreResult<plinth_types::Page<plinth_types::Run>> {
                 use sqlx::Row as _;
-                let plan = $crate::tracking::query::run_search($dialect, project_id, search)?;
+                use $crate::tracking::query::{arguments, run_search, run_search_probes, RUN_DRIVER_CAP};
+                // The filter clause matching the fewest runs drives the search when it
+                // matches few enough (see `RUN_DRIVER_CAP`).
+                let mut driver = None;
+                let mut fewest = RUN_DRIVER_CAP;
+                for (index, probe) in run_search_probes($dialect, search)? {
+                    let probe = ($dialect).finish(probe);
+                    let matches: i64 = sqlx::query_scalar_with(&probe.text, arguments::<$db>(&probe.binds)?)
+                        .fetch_one(&self.pool)
+                        .await?;
+                    if matches < fewest {
+                        fewest = matches;
+                        driver = Some(index);
+                    }
+                }
+                let plan = run_search($dialect, project_id, search, driver)?;
                 let (ids, next_page_token) = self.keyset_search(&plan, |row| row.try_get::<String, _>("kid")).await?;
                 Ok(plinth_types::Page {
                     items: self.tracking_load_runs(&ids).await?,
