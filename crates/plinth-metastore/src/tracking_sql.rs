@@ -2153,11 +2153,11 @@ macro_rules! impl_tracking_queries {
                 search: &$crate::RunSearch,
             ) -> $crate::StoreResult<plinth_types::Page<plinth_types::Run>> {
                 use sqlx::Row as _;
-                use $crate::tracking::query::{arguments, run_search, run_search_probes, RUN_DRIVER_CAP};
+                use $crate::tracking::query::{arguments, run_driver_cap, run_search, run_search_probes};
                 // The filter clause matching the fewest runs drives the search when it
                 // matches few enough (see `RUN_DRIVER_CAP`).
                 let mut driver = None;
-                let mut fewest = RUN_DRIVER_CAP;
+                let mut fewest = run_driver_cap();
                 for (index, probe) in run_search_probes($dialect, search)? {
                     let probe = ($dialect).finish(probe);
                     let matches: i64 = sqlx::query_scalar_with(&probe.text, arguments::<$db>(&probe.binds)?)

@@ -781,9 +781,24 @@ fn run_clause(sql: &mut Sql, dialect: Dialect, clause: &Clause) -> StoreResult<S
 /// per match. At this bound both stay within tens of milliseconds up to 1M runs.
 pub(crate) const RUN_DRIVER_CAP: i64 = 5_000;
 
+static DRIVER_CAP: std::sync::atomic::AtomicI64 =
+    std::sync::atomic::AtomicI64::new(RUN_DRIVER_CAP);
+
+/// The bound in force: [`RUN_DRIVER_CAP`] unless a test moved it.
+pub(crate) fn run_driver_cap() -> i64 {
+    DRIVER_CAP.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// For the conformance suite: 0 makes every search walk, `i64::MAX` makes every indexed
+/// clause drive, so both plans run on its small fixtures (both return the same rows, so
+/// other tests in the process are unaffected).
+pub(crate) fn set_run_driver_cap(cap: i64) {
+    DRIVER_CAP.store(cap, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// The subquery listing the runs of the searched experiments that a clause matches, from
 /// the clause's `(experiment_id, key, value)` index, when an index can answer it alone: a
-/// metric compared with `=`, `<`, `<=`, `>`, `>=`, a param or tag compared with `=` or `IN`.
+/// metric compared with `=`, `<`, `<=`, `>`, `>=`, a param or tag compared with `=`.
 fn run_driver(
     sql: &mut Sql,
     dialect: Dialect,
@@ -808,7 +823,7 @@ fn run_driver(
                  AND d.key = {key} AND d.is_nan = FALSE AND d.value {operator} {value}"
             ))
         }
-        EntityType::Param | EntityType::Tag if matches!(comparator, "=" | "IN") => {
+        EntityType::Param | EntityType::Tag if comparator == "=" => {
             let table = if clause.entity == EntityType::Param {
                 "params"
             } else {
@@ -829,7 +844,7 @@ fn run_driver(
 
 /// The probes that choose how a run search runs: for each filter clause an index can
 /// answer alone (by position in the filter), a statement counting the runs it matches, up
-/// to [`RUN_DRIVER_CAP`]. The clause with the fewest matches under the cap drives the
+/// to [`run_driver_cap`]. The clause with the fewest matches under the cap drives the
 /// search ([`run_search`]'s `driver`).
 pub(crate) fn run_search_probes(
     dialect: Dialect,
@@ -843,7 +858,7 @@ pub(crate) fn run_search_probes(
     for (index, clause) in clauses.iter().enumerate() {
         let mut sql = Sql::default();
         if let Some(driver) = run_driver(&mut sql, dialect, clause, &search.experiment_ids)? {
-            sql.text = format!("SELECT COUNT(*) FROM ({driver} LIMIT {RUN_DRIVER_CAP}) c");
+            sql.text = format!("SELECT COUNT(*) FROM ({driver} LIMIT {}) c", run_driver_cap());
             probes.push((index, sql));
         }
     }
@@ -1835,7 +1850,7 @@ mod tests {
         let probed: Vec<usize> = probes.iter().map(|(index, _)| *index).collect();
         assert_eq!(probed, [0, 1], "the metric comparison and the param equality");
         assert!(probes[0].1.text.starts_with("SELECT COUNT(*) FROM (SELECT d.run_id FROM latest_metrics d"));
-        assert!(probes[0].1.text.ends_with(&format!("LIMIT {RUN_DRIVER_CAP}) c")));
+        assert!(probes[0].1.text.ends_with(&format!("LIMIT {}) c", run_driver_cap())));
         let driven = run_search(Dialect::Sqlite, "p1", &search, Some(0)).unwrap();
         let text = &driven.sql.text;
         assert!(driven.then.is_empty());
