@@ -531,6 +531,23 @@ impl ChartBucketRow {
 macro_rules! impl_tracking_queries {
     ($store:ty, $db:ty, $dialect:expr) => {
         impl $store {
+            /// The rows of a search plan's statements, each run while fewer than
+            /// `limit + 1` rows are found.
+            async fn keyset_rows(
+                connection: &mut <$db as sqlx::Database>::Connection,
+                plan: &$crate::tracking::query::SearchPlan,
+            ) -> $crate::StoreResult<Vec<<$db as sqlx::Database>::Row>> {
+                let mut rows = Vec::new();
+                for sql in std::iter::once(&plan.sql).chain(&plan.then) {
+                    if rows.len() > plan.limit {
+                        break;
+                    }
+                    let arguments = $crate::tracking::query::arguments::<$db>(&sql.binds)?;
+                    rows.extend(sqlx::query_with(&sql.text, arguments).fetch_all(&mut *connection).await?);
+                }
+                Ok(rows)
+            }
+
             /// Runs a keyset search plan and returns the page's keys, read from each row
             /// with `key`, and the next page token. Every search of the tracking and
             /// registry stores goes through here.
@@ -539,17 +556,17 @@ macro_rules! impl_tracking_queries {
                 plan: &$crate::tracking::query::SearchPlan,
                 key: impl Fn(&<$db as sqlx::Database>::Row) -> Result<K, sqlx::Error>,
             ) -> $crate::StoreResult<(Vec<K>, Option<String>)> {
-                let arguments = $crate::tracking::query::arguments::<$db>(&plan.sql.binds)?;
-                let mut rows = sqlx::query_with(&plan.sql.text, arguments)
-                    .fetch_all(&self.pool)
-                    .await?;
-                for sql in &plan.then {
-                    if rows.len() > plan.limit {
-                        break;
+                let rows = if plan.settings.is_empty() {
+                    Self::keyset_rows(&mut *self.pool.acquire().await?, plan).await?
+                } else {
+                    let mut transaction = self.pool.begin().await?;
+                    for setting in plan.settings {
+                        sqlx::query(setting).execute(&mut *transaction).await?;
                     }
-                    let arguments = $crate::tracking::query::arguments::<$db>(&sql.binds)?;
-                    rows.extend(sqlx::query_with(&sql.text, arguments).fetch_all(&self.pool).await?);
-                }
+                    let rows = Self::keyset_rows(&mut transaction, plan).await?;
+                    transaction.commit().await?;
+                    rows
+                };
                 plan.page(&rows, key)
             }
 

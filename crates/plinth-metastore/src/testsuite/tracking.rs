@@ -2049,16 +2049,48 @@ pub async fn search_runs_plans_agree(store: &dyn MetadataStore) {
     let both = vec![fixture.experiment_id, fixture.other_experiment_id];
     let queries: Vec<(Vec<i64>, &str, Vec<&str>)> = vec![
         (vec![fixture.experiment_id], "", vec!["metrics.score DESC"]),
-        (vec![fixture.experiment_id], "", vec!["metrics.score ASC", "params.lr DESC"]),
+        (
+            vec![fixture.experiment_id],
+            "",
+            vec!["metrics.score ASC", "params.lr DESC"],
+        ),
         (both.clone(), "", vec!["metrics.`my score` DESC"]),
         (both.clone(), "metrics.score >= 0.5", vec![]),
-        (vec![fixture.experiment_id], "metrics.score > -5", vec!["metrics.score DESC"]),
-        (vec![fixture.experiment_id], "metrics.score < 1 and params.lr = '0.5'", vec!["start_time ASC"]),
-        (vec![fixture.experiment_id], "params.lr = '0.01'", vec!["metrics.score ASC"]),
-        (vec![fixture.experiment_id], "params.lr != '1' and tags.label = 'alpha'", vec![]),
-        (vec![fixture.experiment_id], "tags.label = 'gamma'", vec!["metrics.score DESC"]),
-        (vec![fixture.experiment_id], "params.lr = '0.1'", vec!["metrics.score DESC"]),
-        (vec![fixture.experiment_id], "metrics.score = 0.5 and tags.label LIKE 'x%'", vec!["tags.label"]),
+        (
+            vec![fixture.experiment_id],
+            "metrics.score > -5",
+            vec!["metrics.score DESC"],
+        ),
+        (
+            vec![fixture.experiment_id],
+            "metrics.score < 1 and params.lr = '0.5'",
+            vec!["start_time ASC"],
+        ),
+        (
+            vec![fixture.experiment_id],
+            "params.lr = '0.01'",
+            vec!["metrics.score ASC"],
+        ),
+        (
+            vec![fixture.experiment_id],
+            "params.lr != '1' and tags.label = 'alpha'",
+            vec![],
+        ),
+        (
+            vec![fixture.experiment_id],
+            "tags.label = 'gamma'",
+            vec!["metrics.score DESC"],
+        ),
+        (
+            vec![fixture.experiment_id],
+            "params.lr = '0.1'",
+            vec!["metrics.score DESC"],
+        ),
+        (
+            vec![fixture.experiment_id],
+            "metrics.score = 0.5 and tags.label LIKE 'x%'",
+            vec!["tags.label"],
+        ),
     ];
     let pages = |ids: Vec<i64>, filter: &str, order: Vec<&str>, size: i64| {
         let query = RunSearch {
@@ -2094,20 +2126,37 @@ pub async fn search_runs_plans_agree(store: &dyn MetadataStore) {
         let walked = pages(ids.clone(), filter, order.clone(), 1000).await;
         assert!(!walked.is_empty(), "{filter} {order:?} finds runs");
         assert!(!walked.contains(&"gone".to_string()), "{filter} {order:?}");
-        assert!(!walked.contains(&"stray".to_string()) || ids.len() == 2, "{filter} {order:?}");
+        assert!(
+            !walked.contains(&"stray".to_string()) || ids.len() == 2,
+            "{filter} {order:?}"
+        );
         for size in [1, 3] {
-            assert_eq!(pages(ids.clone(), filter, order.clone(), size).await, walked, "{filter} {order:?} walked in pages of {size}");
+            assert_eq!(
+                pages(ids.clone(), filter, order.clone(), size).await,
+                walked,
+                "{filter} {order:?} walked in pages of {size}"
+            );
         }
         crate::tracking::query::set_run_driver_cap(i64::MAX);
         for size in [1, 3, 1000] {
-            assert_eq!(pages(ids.clone(), filter, order.clone(), size).await, walked, "{filter} {order:?} driven in pages of {size}");
+            assert_eq!(
+                pages(ids.clone(), filter, order.clone(), size).await,
+                walked,
+                "{filter} {order:?} driven in pages of {size}"
+            );
         }
         crate::tracking::query::set_run_driver_cap(crate::tracking::query::RUN_DRIVER_CAP);
     }
     // The staged metric order is MLflow's: values, then NaN (r4), then no value (r5).
     crate::tracking::query::set_run_driver_cap(0);
     assert_eq!(
-        pages(vec![fixture.experiment_id], "", vec!["metrics.score DESC"], 2).await,
+        pages(
+            vec![fixture.experiment_id],
+            "",
+            vec!["metrics.score DESC"],
+            2
+        )
+        .await,
         ["r6", "r3", "r8", "r2", "r1", "r7", "r4", "r5"]
     );
     crate::tracking::query::set_run_driver_cap(crate::tracking::query::RUN_DRIVER_CAP);

@@ -36,6 +36,50 @@ impl Dialect {
         }
     }
 
+    /// Ends a subquery the planner must keep as written: PostgreSQL neither flattens nor
+    /// turns into a join a subquery with `OFFSET` (so an `EXISTS` stays a probe per row, and
+    /// a `LATERAL` lookup keeps its side of the join); SQLite already runs them so.
+    pub(crate) fn fence(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " OFFSET 0",
+        }
+    }
+
+    /// `NULL` as a value of a column of type `kind` (PostgreSQL types an untyped `NULL` as
+    /// text).
+    fn null(self, kind: &str) -> String {
+        match self {
+            Dialect::Sqlite => "NULL".to_string(),
+            Dialect::Postgres => format!("CAST(NULL AS {kind})"),
+        }
+    }
+
+    /// `FROM` text joining `runs r` to the rows of `outer` (an alias whose `run_id` names a
+    /// run), which the join must read first: SQLite keeps a `CROSS JOIN`'s order, PostgreSQL
+    /// a fenced `LATERAL` lookup's.
+    fn runs_after(self, outer: &str) -> String {
+        match self {
+            Dialect::Sqlite => "CROSS JOIN runs r".to_string(),
+            Dialect::Postgres => format!(
+                "CROSS JOIN LATERAL (SELECT * FROM runs x WHERE x.id = {outer}.run_id OFFSET 0) r"
+            ),
+        }
+    }
+
+    /// Settings a run search's statements run with, in a transaction of their own: on
+    /// PostgreSQL a sort of every candidate row is the last resort, so a plan reads a
+    /// metric's index in order (and stops at the page's end) even when the table's
+    /// statistics are stale — right after a fast fill, before autoanalyze. (The cost that
+    /// setting adds to a sort it cannot avoid would otherwise switch on JIT compilation:
+    /// 300 ms.)
+    pub(crate) fn run_search_settings(self) -> &'static [&'static str] {
+        match self {
+            Dialect::Sqlite => &[],
+            Dialect::Postgres => &["SET LOCAL enable_sort = off", "SET LOCAL jit = off"],
+        }
+    }
+
     /// Returns `sql` as this dialect runs large statements best. SQLite gets anonymous `?`
     /// placeholders in textual order (a value bound twice is repeated): sqlx binds numbered
     /// ones (`$N`) by asking SQLite each parameter's name, which scans every name, so a
@@ -463,18 +507,22 @@ impl Keyset {
     }
 
     fn order_by(&self) -> String {
-        self.order_by_within(false)
+        self.order_by_within(false, false)
     }
 
-    /// The `ORDER BY` list; `first_rank_fixed` leaves out the first key's rank, for a
-    /// statement whose rows all share it (an index can then give the order).
-    fn order_by_within(&self, first_rank_fixed: bool) -> String {
+    /// The `ORDER BY` list; `first_rank_fixed` leaves out the first key's rank, and
+    /// `first_value_fixed` its value, for a statement whose rows all share them (an index
+    /// can then give the order).
+    fn order_by_within(&self, first_rank_fixed: bool, first_value_fixed: bool) -> String {
         let mut parts = Vec::new();
         for (index, key) in self.columns.iter().enumerate() {
             if let Some(rank) = &key.rank {
                 if !(first_rank_fixed && index == 0) {
                     parts.push(format!("{rank} ASC"));
                 }
+            }
+            if first_value_fixed && index == 0 {
+                continue;
             }
             parts.push(format!(
                 "s.{} {}",
@@ -586,6 +634,8 @@ pub(crate) struct SearchPlan {
     /// are found (a run search ordered by a metric: the runs with a value, with NaN, then
     /// without the metric).
     pub(crate) then: Vec<Sql>,
+    /// Run first, in the statements' transaction ([`Dialect::run_search_settings`]).
+    pub(crate) settings: &'static [&'static str],
     pub(crate) keyset: Keyset,
     pub(crate) fingerprint: String,
     pub(crate) limit: usize,
@@ -651,6 +701,7 @@ fn finish_plan(
     Ok(SearchPlan {
         sql,
         then: Vec::new(),
+        settings: &[],
         keyset,
         fingerprint,
         limit,
@@ -712,7 +763,8 @@ fn run_clause(sql: &mut Sql, dialect: Dialect, clause: &Clause) -> StoreResult<S
                 format!("m.value {operator} {value} AND m.is_nan = FALSE")
             };
             format!(
-                "EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run_id = r.id AND m.key = {key} AND {condition})"
+                "EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run_id = r.id AND m.key = {key} AND {condition}{})",
+                dialect.fence()
             )
         }
         EntityType::Param | EntityType::Tag => {
@@ -723,13 +775,14 @@ fn run_clause(sql: &mut Sql, dialect: Dialect, clause: &Clause) -> StoreResult<S
             };
             let key = sql.bind(clause.key.clone());
             let exists = format!("SELECT 1 FROM {table} p WHERE p.run_id = r.id AND p.key = {key}");
+            let fence = dialect.fence();
             match comparator {
-                "IS NULL" => format!("NOT EXISTS ({exists})"),
-                "IS NOT NULL" => format!("EXISTS ({exists})"),
+                "IS NULL" => format!("NOT EXISTS ({exists}{fence})"),
+                "IS NOT NULL" => format!("EXISTS ({exists}{fence})"),
                 _ => {
                     let condition =
                         text_comparison(sql, dialect, "p.value", comparator, &clause.value, true)?;
-                    format!("EXISTS ({exists} AND {condition})")
+                    format!("EXISTS ({exists} AND {condition}{fence})")
                 }
             }
         }
@@ -755,7 +808,8 @@ fn run_clause(sql: &mut Sql, dialect: Dialect, clause: &Clause) -> StoreResult<S
                     text_comparison(sql, dialect, "t.value", comparator, &clause.value, false)?;
                 format!(
                     "EXISTS (SELECT 1 FROM inputs i JOIN input_tags t ON t.input_id = i.id \
-                     WHERE i.run_id = r.id AND t.key = {key} AND {condition})"
+                     WHERE i.run_id = r.id AND t.key = {key} AND {condition}{})",
+                    dialect.fence()
                 )
             } else {
                 let column = if clause.key == "name" {
@@ -767,7 +821,8 @@ fn run_clause(sql: &mut Sql, dialect: Dialect, clause: &Clause) -> StoreResult<S
                     text_comparison(sql, dialect, column, comparator, &clause.value, false)?;
                 format!(
                     "EXISTS (SELECT 1 FROM inputs i JOIN datasets d ON d.id = i.dataset_id \
-                     WHERE i.run_id = r.id AND {condition})"
+                     WHERE i.run_id = r.id AND {condition}{})",
+                    dialect.fence()
                 )
             }
         }
@@ -781,8 +836,7 @@ fn run_clause(sql: &mut Sql, dialect: Dialect, clause: &Clause) -> StoreResult<S
 /// per match. At this bound both stay within tens of milliseconds up to 1M runs.
 pub(crate) const RUN_DRIVER_CAP: i64 = 5_000;
 
-static DRIVER_CAP: std::sync::atomic::AtomicI64 =
-    std::sync::atomic::AtomicI64::new(RUN_DRIVER_CAP);
+static DRIVER_CAP: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(RUN_DRIVER_CAP);
 
 /// The bound in force: [`RUN_DRIVER_CAP`] unless a test moved it.
 pub(crate) fn run_driver_cap() -> i64 {
@@ -858,7 +912,10 @@ pub(crate) fn run_search_probes(
     for (index, clause) in clauses.iter().enumerate() {
         let mut sql = Sql::default();
         if let Some(driver) = run_driver(&mut sql, dialect, clause, &search.experiment_ids)? {
-            sql.text = format!("SELECT COUNT(*) FROM ({driver} LIMIT {}) c", run_driver_cap());
+            sql.text = format!(
+                "SELECT COUNT(*) FROM ({driver} LIMIT {}) c",
+                run_driver_cap()
+            );
             probes.push((index, sql));
         }
     }
@@ -928,11 +985,16 @@ pub(crate) fn run_search(
     let mut statements = Vec::new();
     let mut keyset = Keyset::default();
     for stage in stages {
-        let (mut sql, inner, stage_keyset) =
-            run_statement(dialect, project_id, search, &clauses, &orders, driver, *stage)?;
+        let (mut sql, inner, stage_keyset) = run_statement(
+            dialect, project_id, search, &clauses, &orders, driver, *stage,
+        )?;
         keyset = stage_keyset.clone();
         if token.is_none() {
-            token = match search.page_token.as_deref().filter(|token| !token.is_empty()) {
+            token = match search
+                .page_token
+                .as_deref()
+                .filter(|token| !token.is_empty())
+            {
                 Some(text) => Some(decode_token(text, &fingerprint, keyset.columns.len())?),
                 None => None,
             };
@@ -951,8 +1013,7 @@ pub(crate) fn run_search(
         if let (true, Some(keys)) = (resume_here, token.as_ref()) {
             let mut after = stage_keyset.after(&mut sql, keys)?;
             // Lets the index start at the token's value instead of the first row.
-            if let (RunStage::Valued, Some((_, KeyValue::Float(bits)))) = (*stage, keys.first())
-            {
+            if let (RunStage::Valued, Some((_, KeyValue::Float(bits)))) = (*stage, keys.first()) {
                 let operator = if orders[0].ascending { ">=" } else { "<=" };
                 let value = sql.bind(f64::from_bits(*bits));
                 after = format!("s.k0 {operator} {value} AND {after}");
@@ -961,7 +1022,10 @@ pub(crate) fn run_search(
         }
         text.push_str(&format!(
             " ORDER BY {} LIMIT {}",
-            stage_keyset.order_by_within(*stage != RunStage::All),
+            stage_keyset.order_by_within(
+                *stage != RunStage::All,
+                matches!(stage, RunStage::Nan | RunStage::Missing)
+            ),
             limit + 1
         ));
         sql.text = text;
@@ -973,6 +1037,7 @@ pub(crate) fn run_search(
         return Ok(SearchPlan {
             sql: Sql::new("SELECT NULL AS kid WHERE 1 = 0"),
             then: Vec::new(),
+            settings: &[],
             keyset,
             fingerprint,
             limit: usize::try_from(limit).map_err(|_| invalid("max_results is out of range"))?,
@@ -981,6 +1046,7 @@ pub(crate) fn run_search(
     Ok(SearchPlan {
         sql,
         then: statements.collect(),
+        settings: dialect.run_search_settings(),
         keyset,
         fingerprint,
         limit: usize::try_from(limit).map_err(|_| invalid("max_results is out of range"))?,
@@ -1007,7 +1073,7 @@ fn run_statement(
     if let Some(index) = driver {
         let subquery = run_driver(&mut sql, dialect, &clauses[index], &search.experiment_ids)?
             .ok_or_else(|| invalid("the driving clause has no index"))?;
-        from.push_str(&format!("({subquery}) d CROSS JOIN runs r"));
+        from.push_str(&format!("({subquery}) d {}", dialect.runs_after("d")));
         conditions.push("r.id = d.run_id".to_string());
     }
     let mut joins = String::new();
@@ -1024,26 +1090,43 @@ fn run_statement(
                             &format!("{alias}.experiment_id"),
                             &search.experiment_ids,
                         );
-                        from.push_str(&format!("latest_metrics {alias} CROSS JOIN runs r"));
+                        from.push_str(&format!(
+                            "latest_metrics {alias} {}",
+                            dialect.runs_after(&alias)
+                        ));
                         conditions.push(format!("r.id = {alias}.run_id"));
                         conditions.push(experiments);
                         conditions.push(format!("{alias}.key = {key}"));
                         conditions.push(format!(
                             "{alias}.is_nan = {}",
-                            if stage == RunStage::Nan { "TRUE" } else { "FALSE" }
+                            if stage == RunStage::Nan {
+                                "TRUE"
+                            } else {
+                                "FALSE"
+                            }
+                        ));
+                    }
+                    (0, RunStage::Missing) => {
+                        // Walks the runs in order, probing each for the metric.
+                        conditions.push(format!(
+                            "NOT EXISTS (SELECT 1 FROM latest_metrics {alias} WHERE {alias}.run_id = r.id \
+                             AND {alias}.key = {key}{})",
+                            dialect.fence()
                         ));
                     }
                     _ => {
                         joins.push_str(&format!(
                             " LEFT JOIN latest_metrics {alias} ON {alias}.run_id = r.id AND {alias}.key = {key}"
                         ));
-                        if index == 0 && stage == RunStage::Missing {
-                            conditions.push(format!("{alias}.run_id IS NULL"));
-                        }
                     }
                 }
-                columns.push(format!("{alias}.value AS {column}"));
-                columns.push(format!("{alias}.is_nan AS n{index}"));
+                if index == 0 && stage == RunStage::Missing {
+                    columns.push(format!("{} AS {column}", dialect.null("DOUBLE PRECISION")));
+                    columns.push(format!("{} AS n{index}", dialect.null("BOOLEAN")));
+                } else {
+                    columns.push(format!("{alias}.value AS {column}"));
+                    columns.push(format!("{alias}.is_nan AS n{index}"));
+                }
                 let rank = format!(
                     "CASE WHEN s.n{index} = TRUE THEN 1 WHEN s.{column} IS NULL THEN 2 ELSE 0 END"
                 );
@@ -1835,27 +1918,57 @@ mod tests {
         // those with NaN, then those without the metric.
         let plan = run_search(Dialect::Sqlite, "p1", &search, None).unwrap();
         let text = &plan.sql.text;
-        assert!(text.contains("FROM latest_metrics o0 CROSS JOIN runs r"), "{text}");
+        assert!(
+            text.contains("FROM latest_metrics o0 CROSS JOIN runs r"),
+            "{text}"
+        );
         assert!(text.contains("o0.is_nan = FALSE"), "{text}");
         assert!(text.contains("p.value GLOB"), "{text}");
         assert!(text.contains("r.id IN ("), "{text}");
         assert!(text.ends_with("ORDER BY s.k0 DESC, CASE WHEN s.k1 IS NULL THEN 1 ELSE 0 END ASC, s.k1 ASC, s.kst DESC, s.kid ASC LIMIT 11"), "{text}");
         assert_eq!(plan.then.len(), 2);
-        assert!(plan.then[0].text.contains("o0.is_nan = TRUE"), "{}", plan.then[0].text);
-        assert!(plan.then[1].text.contains("LEFT JOIN latest_metrics o0"), "{}", plan.then[1].text);
-        assert!(plan.then[1].text.contains("o0.run_id IS NULL"), "{}", plan.then[1].text);
+        assert!(
+            plan.then[0].text.contains("o0.is_nan = TRUE"),
+            "{}",
+            plan.then[0].text
+        );
+        assert!(
+            plan.then[1]
+                .text
+                .contains("NOT EXISTS (SELECT 1 FROM latest_metrics o0 WHERE o0.run_id = r.id"),
+            "{}",
+            plan.then[1].text
+        );
+        assert!(plan.then[1].text.ends_with("ORDER BY CASE WHEN s.k1 IS NULL THEN 1 ELSE 0 END ASC, s.k1 ASC, s.kst DESC, s.kid ASC LIMIT 11"), "{}", plan.then[1].text);
+        assert!(plan.settings.is_empty());
         assert_eq!(plan.keyset.columns.len(), 4);
         // Driven by `metrics.acc > 0.5`: one statement over the runs it lists, sorted.
         let probes = run_search_probes(Dialect::Sqlite, &search).unwrap();
         let probed: Vec<usize> = probes.iter().map(|(index, _)| *index).collect();
-        assert_eq!(probed, [0, 1], "the metric comparison and the param equality");
-        assert!(probes[0].1.text.starts_with("SELECT COUNT(*) FROM (SELECT d.run_id FROM latest_metrics d"));
-        assert!(probes[0].1.text.ends_with(&format!("LIMIT {}) c", run_driver_cap())));
+        assert_eq!(
+            probed,
+            [0, 1],
+            "the metric comparison and the param equality"
+        );
+        assert!(probes[0]
+            .1
+            .text
+            .starts_with("SELECT COUNT(*) FROM (SELECT d.run_id FROM latest_metrics d"));
+        assert!(probes[0]
+            .1
+            .text
+            .ends_with(&format!("LIMIT {}) c", run_driver_cap())));
         let driven = run_search(Dialect::Sqlite, "p1", &search, Some(0)).unwrap();
         let text = &driven.sql.text;
         assert!(driven.then.is_empty());
-        assert!(text.contains(") d CROSS JOIN runs r LEFT JOIN latest_metrics o0"), "{text}");
-        assert!(!text.contains("EXISTS (SELECT 1 FROM latest_metrics m"), "the driver's own clause is not tested again: {text}");
+        assert!(
+            text.contains(") d CROSS JOIN runs r LEFT JOIN latest_metrics o0"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("EXISTS (SELECT 1 FROM latest_metrics m"),
+            "the driver's own clause is not tested again: {text}"
+        );
         assert!(text.ends_with("ORDER BY CASE WHEN s.n0 = TRUE THEN 1 WHEN s.k0 IS NULL THEN 2 ELSE 0 END ASC, s.k0 DESC, CASE WHEN s.k1 IS NULL THEN 1 ELSE 0 END ASC, s.k1 ASC, s.kst DESC, s.kid ASC LIMIT 11"), "{text}");
         let token = encode_token(
             &plan.fingerprint,
@@ -1876,9 +1989,27 @@ mod tests {
             None,
         )
         .unwrap();
-        assert!(next.sql.text.contains(" WHERE s.k0 <= $"), "{}", next.sql.text);
+        assert!(
+            next.sql.text.contains(" WHERE s.k0 <= $"),
+            "{}",
+            next.sql.text
+        );
         assert!(next.sql.text.contains("md5(p.value)"), "{}", next.sql.text);
-        assert!(!next.then[0].text.contains(" s WHERE "), "later stages start at their beginning");
+        // PostgreSQL keeps the join order and the probes whatever its statistics say.
+        assert!(next.sql.text.contains("FROM latest_metrics o0 CROSS JOIN LATERAL (SELECT * FROM runs x WHERE x.id = o0.run_id OFFSET 0) r"), "{}", next.sql.text);
+        assert!(
+            next.sql.text.contains("AND m.is_nan = FALSE OFFSET 0)"),
+            "{}",
+            next.sql.text
+        );
+        assert_eq!(
+            next.settings,
+            ["SET LOCAL enable_sort = off", "SET LOCAL jit = off"]
+        );
+        assert!(
+            !next.then[0].text.contains(" s WHERE "),
+            "later stages start at their beginning"
+        );
         // A token among the runs without the metric skips the first two statements.
         let missing = encode_token(
             &plan.fingerprint,
@@ -1900,7 +2031,13 @@ mod tests {
         )
         .unwrap();
         assert!(last.then.is_empty());
-        assert!(last.sql.text.contains("o0.run_id IS NULL"), "{}", last.sql.text);
+        assert!(
+            last.sql
+                .text
+                .contains("NOT EXISTS (SELECT 1 FROM latest_metrics o0"),
+            "{}",
+            last.sql.text
+        );
         assert!(last.sql.text.contains(" s WHERE (("), "{}", last.sql.text);
         let other = run_search(
             Dialect::Sqlite,
