@@ -526,6 +526,29 @@ impl ChartBucketRow {
     }
 }
 
+/// The `VALUES` rows `(run_id, key, value, experiment_id)` of a multi-row insert of a run's
+/// params or tags.
+pub(crate) fn key_value_rows(
+    sql: &mut crate::tracking::query::Sql,
+    run_id: &str,
+    experiment_id: i64,
+    pairs: &[(String, String)],
+) -> String {
+    let rows: Vec<String> = pairs
+        .iter()
+        .map(|(key, value)| {
+            format!(
+                "({}, {}, {}, {})",
+                sql.bind(run_id),
+                sql.bind(key),
+                sql.bind(value),
+                sql.bind(experiment_id)
+            )
+        })
+        .collect();
+    rows.join(", ")
+}
+
 /// Implements [`TrackingStore`](crate::TrackingStore) for `$store` (a struct with a sqlx
 /// `pool` field of database `$db`), `$dialect` naming the SQL dialect.
 macro_rules! impl_tracking_queries {
@@ -862,19 +885,8 @@ macro_rules! impl_tracking_queries {
                 use $crate::tracking::query::{arguments, Sql};
                 for chunk in tags.chunks($crate::tracking_sql::INSERT_CHUNK) {
                     let mut sql = Sql::new("INSERT INTO run_tags (run_id, key, value, experiment_id) VALUES ");
-                    let rows: Vec<String> = chunk
-                        .iter()
-                        .map(|(key, value)| {
-                            format!(
-                                "({}, {}, {}, {})",
-                                sql.bind(run_id),
-                                sql.bind(key),
-                                sql.bind(value),
-                                sql.bind(experiment_id)
-                            )
-                        })
-                        .collect();
-                    sql.push(&rows.join(", "));
+                    let rows = $crate::tracking_sql::key_value_rows(&mut sql, run_id, experiment_id, chunk);
+                    sql.push(&rows);
                     sql.push(" ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value");
                     let sql = ($dialect).finish(sql);
                     sqlx::query_with(&sql.text, arguments::<$db>(&sql.binds)?)
@@ -1055,19 +1067,8 @@ macro_rules! impl_tracking_queries {
 
                 if !params.is_empty() {
                     let mut sql = Sql::new("INSERT INTO params (run_id, key, value, experiment_id) VALUES ");
-                    let rows: Vec<String> = params
-                        .iter()
-                        .map(|(key, value)| {
-                            format!(
-                                "({}, {}, {}, {})",
-                                sql.bind(run_id),
-                                sql.bind(key),
-                                sql.bind(value),
-                                sql.bind(experiment_id)
-                            )
-                        })
-                        .collect();
-                    sql.push(&rows.join(", "));
+                    let rows = $crate::tracking_sql::key_value_rows(&mut sql, run_id, experiment_id, params);
+                    sql.push(&rows);
                     sql.push(" ON CONFLICT (run_id, key) DO NOTHING");
                     let sql = ($dialect).finish(sql);
                     sqlx::query_with(&sql.text, arguments::<$db>(&sql.binds)?)
