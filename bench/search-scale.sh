@@ -6,6 +6,7 @@
 # rounds of 8) and the UI's runs table sorted by a metric. Prints the table with the growth
 # factor from each size to the next (bench/search_scale.py; every answer is checked).
 # Usage: bench/search-scale.sh [--postgres] [--1m] [--sizes 1000,10000]
+#   (PLINTH_BINARY=path: use that binary instead of building a release one)
 # Needs: python3, curl; --postgres: PostgreSQL's binaries (scripts/lib/services.sh finds or
 # installs them; the server runs with fsync off, as in the tests).
 # The fill dominates: about 2 ms per run here (1M runs: about 40 minutes).
@@ -22,9 +23,13 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-target="${CARGO_TARGET_DIR:-target}"
-cargo build --release --locked -q -p plinth
-binary="$(realpath "$target/release/plinth")"
+if [ -n "${PLINTH_BINARY:-}" ]; then # a binary built already
+    binary="$(realpath "$PLINTH_BINARY")"
+else
+    target="${CARGO_TARGET_DIR:-target}"
+    cargo build --release --locked -q -p plinth
+    binary="$(realpath "$target/release/plinth")"
+fi
 work=$(mktemp -d)
 pids=()
 cleanup() {
