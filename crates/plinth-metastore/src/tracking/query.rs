@@ -846,6 +846,7 @@ pub(crate) fn run_driver_cap() -> i64 {
 /// For the conformance suite: 0 makes every search walk, `i64::MAX` makes every indexed
 /// clause drive, so both plans run on its small fixtures (both return the same rows, so
 /// other tests in the process are unaffected).
+#[cfg(any(test, feature = "testsuite"))]
 pub(crate) fn set_run_driver_cap(cap: i64) {
     DRIVER_CAP.store(cap, std::sync::atomic::Ordering::Relaxed);
 }
