@@ -6,8 +6,8 @@ Usage: workload.py TRACKING_URI [--quick]   (MLFLOW_TRACKING_TOKEN for Plinth)
 
 import json
 import os
-import statistics
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -35,23 +35,57 @@ def timed(fn):
     return (time.perf_counter() - start) * 1000
 
 
+def fsync_p50_ms():
+    """The p50 of 20 writes of 4 KiB, each followed by fsync, in the temporary folder (where
+    the benchmark keeps both servers' databases): what a synced commit costs right now."""
+    latencies = []
+    with tempfile.NamedTemporaryFile() as file:
+        for _ in range(20):
+            start = time.perf_counter()
+            os.pwrite(file.fileno(), b"x" * 4096, 0)
+            os.fsync(file.fileno())
+            latencies.append((time.perf_counter() - start) * 1000)
+    return pct(latencies, 0.5)
+
+
+def health(base):
+    """The server's and the machine's state just before a phase: the p50 of 20 sequential
+    `GET /health` on an idle server, the 1-minute load average and the fsync latency. A
+    ratio means little when the competitor is far from its normal idle latency."""
+    session = requests.Session()
+    latencies = []
+    try:
+        for _ in range(20):
+            latencies.append(timed(lambda: session.get(f"{base}/health", timeout=10).raise_for_status()))
+        p50 = pct(latencies, 0.5)
+    except requests.RequestException:
+        p50 = None
+    with open("/proc/loadavg") as loadavg:
+        load1 = float(loadavg.read().split()[0])
+    return {"health_p50_ms": p50, "load1": load1, "fsync_p50_ms": fsync_p50_ms()}
+
+
 def main():
-    client = MlflowClient(tracking_uri=sys.argv[1])
-    out = {}
+    base = sys.argv[1]
+    client = MlflowClient(tracking_uri=base)
+    out = {"health": {}}
     experiment = client.create_experiment(f"bench-{time.time_ns()}")
 
     # create_run x1000, sequential.
+    out["health"]["create_run"] = health(base)
     n = scaled(1000)
     latencies = [timed(lambda: client.create_run(experiment)) for _ in range(n)]
     out["create_run"] = {"n": n, "total_s": sum(latencies) / 1000, "p50_ms": pct(latencies, 0.5), "p99_ms": pct(latencies, 0.99)}
 
     # log_metric x10,000, sequential, one run.
+    out["health"]["log_metric"] = health(base)
     run = client.create_run(experiment).info.run_id
     n = scaled(10_000)
     latencies = [timed(lambda i=i: client.log_metric(run, "loss", 1.0 / (i + 1), step=i)) for i in range(n)]
     out["log_metric"] = {"n": n, "total_s": sum(latencies) / 1000, "p50_ms": pct(latencies, 0.5), "p99_ms": pct(latencies, 0.99)}
 
     # log_batch of 1000 metrics x100.
+    out["health"]["log_batch_1000"] = health(base)
     n = scaled(100)
     batch_run = client.create_run(experiment).info.run_id
     now = int(time.time() * 1000)
@@ -62,6 +96,7 @@ def main():
     out["log_batch_1000"] = {"n": n, "total_s": sum(latencies) / 1000, "p50_ms": pct(latencies, 0.5), "p99_ms": pct(latencies, 0.99)}
 
     # 8 threads log_metric for 30 s.
+    out["health"]["log_metric_8_threads"] = health(base)
     duration = 3 if QUICK else 30
     stop = time.perf_counter() + duration
     all_latencies = []
@@ -101,6 +136,7 @@ def main():
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(seed, range(n)))
     query = "metrics.loss < 0.5 and params.lr = '0.01'"
+    out["health"]["search"] = health(base)
     latencies = [timed(lambda: client.search_runs([search_experiment], query, max_results=100)) for _ in range(10)]
     found = len(client.search_runs([search_experiment], query, max_results=100))
     out["search_filter"] = {"runs": n, "results": found, "p50_ms": pct(latencies, 0.5)}
@@ -112,6 +148,7 @@ def main():
     points = scaled(100_000)
     for start in range(0, points, 1000):
         client.log_batch(history_run, metrics=[Metric("h", float(i), now, i) for i in range(start, min(points, start + 1000))])
+    out["health"]["metric_history"] = health(base)
     latencies = [timed(lambda: client.get_metric_history(history_run, "h")) for _ in range(5)]
     assert len(client.get_metric_history(history_run, "h")) == points
     # The same history as one raw GET, read to the last byte but not parsed: the server's

@@ -460,6 +460,15 @@ mod tests {
                 .await
                 .expect("latest");
         assert_eq!(latest, (0.25, 5, 3));
+        // Issue 20's search indexes: each row learned its run's experiment.
+        let experiments: Vec<i64> = sqlx::query_scalar(
+            "SELECT experiment_id FROM params UNION ALL SELECT experiment_id FROM run_tags \
+             UNION ALL SELECT experiment_id FROM latest_metrics",
+        )
+        .fetch_all(&store.pool)
+        .await
+        .expect("experiments");
+        assert_eq!(experiments, [1, 1, 1, 1]);
         let clustered: Vec<String> = sqlx::query_scalar(
             "SELECT name FROM sqlite_schema WHERE type = 'table' AND sql LIKE '%WITHOUT ROWID%' \
              AND name IN ('params', 'run_tags', 'latest_metrics') ORDER BY name",

@@ -31,7 +31,7 @@ pub use tracking::{
     metric_values_are_stored_bit_for_bit, metrics_keep_history_and_latest_value,
     params_never_change_value, runs_are_created_read_updated_and_deleted,
     search_runs_filters_like_mlflow, search_runs_orders_nulls_and_nans_last,
-    search_runs_pages_two_thousand_runs,
+    search_runs_pages_two_thousand_runs, search_runs_plans_agree,
 };
 
 use crate::{
@@ -159,6 +159,7 @@ macro_rules! metadata_store_suite {
             search_runs_filters_like_mlflow
             search_runs_orders_nulls_and_nans_last
             search_runs_pages_two_thousand_runs
+            search_runs_plans_agree
             datasets_and_model_inputs_are_logged_once
             logged_models_are_created_finalized_tagged_and_searched
             registered_models_are_created_renamed_tagged_and_deleted

@@ -526,11 +526,51 @@ impl ChartBucketRow {
     }
 }
 
+/// The `VALUES` rows `(run_id, key, value, experiment_id)` of a multi-row insert of a run's
+/// params or tags.
+pub(crate) fn key_value_rows(
+    sql: &mut crate::tracking::query::Sql,
+    run_id: &str,
+    experiment_id: i64,
+    pairs: &[(String, String)],
+) -> String {
+    let rows: Vec<String> = pairs
+        .iter()
+        .map(|(key, value)| {
+            format!(
+                "({}, {}, {}, {})",
+                sql.bind(run_id),
+                sql.bind(key),
+                sql.bind(value),
+                sql.bind(experiment_id)
+            )
+        })
+        .collect();
+    rows.join(", ")
+}
+
 /// Implements [`TrackingStore`](crate::TrackingStore) for `$store` (a struct with a sqlx
 /// `pool` field of database `$db`), `$dialect` naming the SQL dialect.
 macro_rules! impl_tracking_queries {
     ($store:ty, $db:ty, $dialect:expr) => {
         impl $store {
+            /// The rows of a search plan's statements, each run while fewer than
+            /// `limit + 1` rows are found.
+            async fn keyset_rows(
+                connection: &mut <$db as sqlx::Database>::Connection,
+                plan: &$crate::tracking::query::SearchPlan,
+            ) -> $crate::StoreResult<Vec<<$db as sqlx::Database>::Row>> {
+                let mut rows = Vec::new();
+                for sql in std::iter::once(&plan.sql).chain(&plan.then) {
+                    if rows.len() > plan.limit {
+                        break;
+                    }
+                    let arguments = $crate::tracking::query::arguments::<$db>(&sql.binds)?;
+                    rows.extend(sqlx::query_with(&sql.text, arguments).fetch_all(&mut *connection).await?);
+                }
+                Ok(rows)
+            }
+
             /// Runs a keyset search plan and returns the page's keys, read from each row
             /// with `key`, and the next page token. Every search of the tracking and
             /// registry stores goes through here.
@@ -539,10 +579,17 @@ macro_rules! impl_tracking_queries {
                 plan: &$crate::tracking::query::SearchPlan,
                 key: impl Fn(&<$db as sqlx::Database>::Row) -> Result<K, sqlx::Error>,
             ) -> $crate::StoreResult<(Vec<K>, Option<String>)> {
-                let arguments = $crate::tracking::query::arguments::<$db>(&plan.sql.binds)?;
-                let rows = sqlx::query_with(&plan.sql.text, arguments)
-                    .fetch_all(&self.pool)
-                    .await?;
+                let rows = if plan.settings.is_empty() {
+                    Self::keyset_rows(&mut *self.pool.acquire().await?, plan).await?
+                } else {
+                    let mut transaction = self.pool.begin().await?;
+                    for setting in plan.settings {
+                        sqlx::query(setting).execute(&mut *transaction).await?;
+                    }
+                    let rows = Self::keyset_rows(&mut transaction, plan).await?;
+                    transaction.commit().await?;
+                    rows
+                };
                 plan.page(&rows, key)
             }
 
@@ -830,20 +877,16 @@ macro_rules! impl_tracking_queries {
             /// with its name already).
             async fn tracking_write_run_tags(
                 connection: &mut <$db as sqlx::Database>::Connection,
+                experiment_id: i64,
                 run_id: &str,
                 tags: &[(String, String)],
                 rename: bool,
             ) -> $crate::StoreResult<()> {
                 use $crate::tracking::query::{arguments, Sql};
                 for chunk in tags.chunks($crate::tracking_sql::INSERT_CHUNK) {
-                    let mut sql = Sql::new("INSERT INTO run_tags (run_id, key, value) VALUES ");
-                    let rows: Vec<String> = chunk
-                        .iter()
-                        .map(|(key, value)| {
-                            format!("({}, {}, {})", sql.bind(run_id), sql.bind(key), sql.bind(value))
-                        })
-                        .collect();
-                    sql.push(&rows.join(", "));
+                    let mut sql = Sql::new("INSERT INTO run_tags (run_id, key, value, experiment_id) VALUES ");
+                    let rows = $crate::tracking_sql::key_value_rows(&mut sql, run_id, experiment_id, chunk);
+                    sql.push(&rows);
                     sql.push(" ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value");
                     let sql = ($dialect).finish(sql);
                     sqlx::query_with(&sql.text, arguments::<$db>(&sql.binds)?)
@@ -975,11 +1018,11 @@ macro_rules! impl_tracking_queries {
                         .bind(&artifact_uri)
                         .execute(&mut *connection)
                         .await?;
-                        Self::tracking_write_run_tags(connection, run_id, tags, false).await?;
+                        Self::tracking_write_run_tags(connection, *experiment_id, run_id, tags, false).await?;
                         Ok(WriteOutcome::RunCreated { artifact_uri })
                     }
                     TrackingWrite::UpdateRun { project_id, run_id, status, end_time, name } => {
-                        let (_, stage) = Self::tracking_run_state(&mut *connection, project_id, run_id).await?;
+                        let (experiment_id, stage) = Self::tracking_run_state(&mut *connection, project_id, run_id).await?;
                         $crate::tracking_sql::check_active_run(run_id, &stage)?;
                         sqlx::query(
                             "UPDATE runs SET status = COALESCE($1, status), end_time = COALESCE($2, end_time) WHERE id = $3",
@@ -992,6 +1035,7 @@ macro_rules! impl_tracking_queries {
                         if let Some(name) = name {
                             Self::tracking_write_run_tags(
                                 connection,
+                                experiment_id,
                                 run_id,
                                 &[($crate::tracking_sql::RUN_NAME_TAG.to_string(), name.clone())],
                                 true,
@@ -1022,12 +1066,9 @@ macro_rules! impl_tracking_queries {
                 $crate::tracking_sql::check_active_run(run_id, &stage)?;
 
                 if !params.is_empty() {
-                    let mut sql = Sql::new("INSERT INTO params (run_id, key, value) VALUES ");
-                    let rows: Vec<String> = params
-                        .iter()
-                        .map(|(key, value)| format!("({}, {}, {})", sql.bind(run_id), sql.bind(key), sql.bind(value)))
-                        .collect();
-                    sql.push(&rows.join(", "));
+                    let mut sql = Sql::new("INSERT INTO params (run_id, key, value, experiment_id) VALUES ");
+                    let rows = $crate::tracking_sql::key_value_rows(&mut sql, run_id, experiment_id, params);
+                    sql.push(&rows);
                     sql.push(" ON CONFLICT (run_id, key) DO NOTHING");
                     let sql = ($dialect).finish(sql);
                     sqlx::query_with(&sql.text, arguments::<$db>(&sql.binds)?)
@@ -1117,18 +1158,21 @@ macro_rules! impl_tracking_queries {
                     }
                     let latest = $crate::tracking_sql::latest_points(&points);
                     for chunk in latest.chunks($crate::tracking_sql::INSERT_CHUNK) {
-                        let mut sql = Sql::new("INSERT INTO latest_metrics (run_id, key, value, timestamp, step, is_nan) VALUES ");
+                        let mut sql = Sql::new(
+                            "INSERT INTO latest_metrics (run_id, key, value, timestamp, step, is_nan, experiment_id) VALUES ",
+                        );
                         let rows: Vec<String> = chunk
                             .iter()
                             .map(|point| {
                                 format!(
-                                    "({}, {}, {}, {}, {}, {})",
+                                    "({}, {}, {}, {}, {}, {}, {})",
                                     sql.bind(run_id),
                                     sql.bind(point.key),
                                     sql.bind(point.value),
                                     sql.bind(point.timestamp),
                                     sql.bind(point.step),
-                                    sql.bind(point.is_nan)
+                                    sql.bind(point.is_nan),
+                                    sql.bind(experiment_id)
                                 )
                             })
                             .collect();
@@ -1180,11 +1224,10 @@ macro_rules! impl_tracking_queries {
                                 .await?;
                         }
                     }
-                    let _ = experiment_id;
                 }
 
                 if !tags.is_empty() {
-                    Self::tracking_write_run_tags(&mut *transaction, run_id, tags, true).await?;
+                    Self::tracking_write_run_tags(&mut *transaction, experiment_id, run_id, tags, true).await?;
                 }
                 Ok(())
             }
@@ -2128,7 +2171,22 @@ macro_rules! impl_tracking_queries {
                 search: &$crate::RunSearch,
             ) -> $crate::StoreResult<plinth_types::Page<plinth_types::Run>> {
                 use sqlx::Row as _;
-                let plan = $crate::tracking::query::run_search($dialect, project_id, search)?;
+                use $crate::tracking::query::{arguments, run_driver_cap, run_search, run_search_probes};
+                // The filter clause matching the fewest runs drives the search when it
+                // matches few enough (see `RUN_DRIVER_CAP`).
+                let mut driver = None;
+                let mut fewest = run_driver_cap();
+                for (index, probe) in run_search_probes($dialect, search)? {
+                    let probe = ($dialect).finish(probe);
+                    let matches: i64 = sqlx::query_scalar_with(&probe.text, arguments::<$db>(&probe.binds)?)
+                        .fetch_one(&self.pool)
+                        .await?;
+                    if matches < fewest {
+                        fewest = matches;
+                        driver = Some(index);
+                    }
+                }
+                let plan = run_search($dialect, project_id, search, driver)?;
                 let (ids, next_page_token) = self.keyset_search(&plan, |row| row.try_get::<String, _>("kid")).await?;
                 Ok(plinth_types::Page {
                     items: self.tracking_load_runs(&ids).await?,

@@ -2011,6 +2011,157 @@ pub async fn search_runs_orders_nulls_and_nans_last(store: &dyn MetadataStore) {
     );
 }
 
+/// A run search runs one of two ways: driven by its most selective indexed filter clause
+/// (its matches looked up and sorted), or walking the runs in the requested order (for a
+/// metric order, the metric's index: valued, then NaN, then missing runs) and testing each.
+/// Both return the same runs in the same order, page by page, across stages and ties,
+/// without deleted runs or other experiments' runs.
+pub async fn search_runs_plans_agree(store: &dyn MetadataStore) {
+    let fixture = search_fixture(store, "plans").await;
+    let project = fixture.project.as_str();
+    // A deleted run that every search below would otherwise find.
+    let deleted = store
+        .create_run(
+            project,
+            &NewRun {
+                run_name: Some("gone".to_string()),
+                ..new_run(fixture.experiment_id, 10_035)
+            },
+        )
+        .await
+        .unwrap();
+    let batch = LogBatch {
+        metrics: vec![
+            Metric::new("score", 0.7, 1, 0),
+            Metric::new("my score", 0.7, 1, 0),
+        ],
+        params: vec![param("lr", "0.01")],
+        tags: vec![tag("label", "alpha")],
+    };
+    store
+        .log_batch(project, &deleted.info.run_id, &batch)
+        .await
+        .unwrap();
+    store
+        .delete_run(project, &deleted.info.run_id, 30_000)
+        .await
+        .unwrap();
+    let both = vec![fixture.experiment_id, fixture.other_experiment_id];
+    let queries: Vec<(Vec<i64>, &str, Vec<&str>)> = vec![
+        (vec![fixture.experiment_id], "", vec!["metrics.score DESC"]),
+        (
+            vec![fixture.experiment_id],
+            "",
+            vec!["metrics.score ASC", "params.lr DESC"],
+        ),
+        (both.clone(), "", vec!["metrics.`my score` DESC"]),
+        (both.clone(), "metrics.score >= 0.5", vec![]),
+        (
+            vec![fixture.experiment_id],
+            "metrics.score > -5",
+            vec!["metrics.score DESC"],
+        ),
+        (
+            vec![fixture.experiment_id],
+            "metrics.score < 1 and params.lr = '0.5'",
+            vec!["start_time ASC"],
+        ),
+        (
+            vec![fixture.experiment_id],
+            "params.lr = '0.01'",
+            vec!["metrics.score ASC"],
+        ),
+        (
+            vec![fixture.experiment_id],
+            "params.lr != '1' and tags.label = 'alpha'",
+            vec![],
+        ),
+        (
+            vec![fixture.experiment_id],
+            "tags.label = 'gamma'",
+            vec!["metrics.score DESC"],
+        ),
+        (
+            vec![fixture.experiment_id],
+            "params.lr = '0.1'",
+            vec!["metrics.score DESC"],
+        ),
+        (
+            vec![fixture.experiment_id],
+            "metrics.score = 0.5 and tags.label LIKE 'x%'",
+            vec!["tags.label"],
+        ),
+    ];
+    let pages = |ids: Vec<i64>, filter: &str, order: Vec<&str>, size: i64| {
+        let query = RunSearch {
+            max_results: size,
+            order_by: order.iter().map(|entry| entry.to_string()).collect(),
+            ..search(ids, filter)
+        };
+        async move {
+            let mut names = Vec::new();
+            let mut token = None;
+            loop {
+                let page = store
+                    .search_runs(
+                        project,
+                        &RunSearch {
+                            page_token: token.clone(),
+                            ..query.clone()
+                        },
+                    )
+                    .await
+                    .unwrap_or_else(|error| panic!("{:?}: {error}", query.filter));
+                assert!(page.items.len() as i64 <= size);
+                names.extend(page.items.into_iter().map(|run| run.info.run_name));
+                token = page.next_page_token;
+                if token.is_none() {
+                    return names;
+                }
+            }
+        }
+    };
+    for (ids, filter, order) in queries {
+        crate::tracking::query::set_run_driver_cap(0);
+        let walked = pages(ids.clone(), filter, order.clone(), 1000).await;
+        assert!(!walked.is_empty(), "{filter} {order:?} finds runs");
+        assert!(!walked.contains(&"gone".to_string()), "{filter} {order:?}");
+        assert!(
+            !walked.contains(&"stray".to_string()) || ids.len() == 2,
+            "{filter} {order:?}"
+        );
+        for size in [1, 3] {
+            assert_eq!(
+                pages(ids.clone(), filter, order.clone(), size).await,
+                walked,
+                "{filter} {order:?} walked in pages of {size}"
+            );
+        }
+        crate::tracking::query::set_run_driver_cap(i64::MAX);
+        for size in [1, 3, 1000] {
+            assert_eq!(
+                pages(ids.clone(), filter, order.clone(), size).await,
+                walked,
+                "{filter} {order:?} driven in pages of {size}"
+            );
+        }
+        crate::tracking::query::set_run_driver_cap(crate::tracking::query::RUN_DRIVER_CAP);
+    }
+    // The staged metric order is MLflow's: values, then NaN (r4), then no value (r5).
+    crate::tracking::query::set_run_driver_cap(0);
+    assert_eq!(
+        pages(
+            vec![fixture.experiment_id],
+            "",
+            vec!["metrics.score DESC"],
+            2
+        )
+        .await,
+        ["r6", "r3", "r8", "r2", "r1", "r7", "r4", "r5"]
+    );
+    crate::tracking::query::set_run_driver_cap(crate::tracking::query::RUN_DRIVER_CAP);
+}
+
 /// 2 000 runs: a metric filter with an order and small pages returns exactly the matching
 /// runs in MLflow's order, across ties, with no repeat and no gap.
 pub async fn search_runs_pages_two_thousand_runs(store: &dyn MetadataStore) {

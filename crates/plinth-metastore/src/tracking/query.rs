@@ -36,6 +36,50 @@ impl Dialect {
         }
     }
 
+    /// Ends a subquery the planner must keep as written: PostgreSQL neither flattens nor
+    /// turns into a join a subquery with `OFFSET` (so an `EXISTS` stays a probe per row, and
+    /// a `LATERAL` lookup keeps its side of the join); SQLite already runs them so.
+    pub(crate) fn fence(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " OFFSET 0",
+        }
+    }
+
+    /// `NULL` as a value of a column of type `kind` (PostgreSQL types an untyped `NULL` as
+    /// text).
+    fn null(self, kind: &str) -> String {
+        match self {
+            Dialect::Sqlite => "NULL".to_string(),
+            Dialect::Postgres => format!("CAST(NULL AS {kind})"),
+        }
+    }
+
+    /// `FROM` text joining `runs r` to the rows of `outer` (an alias whose `run_id` names a
+    /// run), which the join must read first: SQLite keeps a `CROSS JOIN`'s order, PostgreSQL
+    /// a fenced `LATERAL` lookup's.
+    fn runs_after(self, outer: &str) -> String {
+        match self {
+            Dialect::Sqlite => "CROSS JOIN runs r".to_string(),
+            Dialect::Postgres => format!(
+                "CROSS JOIN LATERAL (SELECT * FROM runs x WHERE x.id = {outer}.run_id OFFSET 0) r"
+            ),
+        }
+    }
+
+    /// Settings a run search's statements run with, in a transaction of their own: on
+    /// PostgreSQL a sort of every candidate row is the last resort, so a plan reads a
+    /// metric's index in order (and stops at the page's end) even when the table's
+    /// statistics are stale — right after a fast fill, before autoanalyze. (The cost that
+    /// setting adds to a sort it cannot avoid would otherwise switch on JIT compilation:
+    /// 300 ms.)
+    pub(crate) fn run_search_settings(self) -> &'static [&'static str] {
+        match self {
+            Dialect::Sqlite => &[],
+            Dialect::Postgres => &["SET LOCAL enable_sort = off", "SET LOCAL jit = off"],
+        }
+    }
+
     /// Returns `sql` as this dialect runs large statements best. SQLite gets anonymous `?`
     /// placeholders in textual order (a value bound twice is repeated): sqlx binds numbered
     /// ones (`$N`) by asking SQLite each parameter's name, which scans every name, so a
@@ -463,10 +507,22 @@ impl Keyset {
     }
 
     fn order_by(&self) -> String {
+        self.order_by_within(false, false)
+    }
+
+    /// The `ORDER BY` list; `first_rank_fixed` leaves out the first key's rank, and
+    /// `first_value_fixed` its value, for a statement whose rows all share them (an index
+    /// can then give the order).
+    fn order_by_within(&self, first_rank_fixed: bool, first_value_fixed: bool) -> String {
         let mut parts = Vec::new();
-        for key in &self.columns {
+        for (index, key) in self.columns.iter().enumerate() {
             if let Some(rank) = &key.rank {
-                parts.push(format!("{rank} ASC"));
+                if !(first_rank_fixed && index == 0) {
+                    parts.push(format!("{rank} ASC"));
+                }
+            }
+            if first_value_fixed && index == 0 {
+                continue;
             }
             parts.push(format!(
                 "s.{} {}",
@@ -574,6 +630,12 @@ impl Keyset {
 #[derive(Debug)]
 pub(crate) struct SearchPlan {
     pub(crate) sql: Sql,
+    /// Statements whose rows follow `sql`'s, run in turn while fewer than `limit + 1` rows
+    /// are found (a run search ordered by a metric: the runs with a value, with NaN, then
+    /// without the metric).
+    pub(crate) then: Vec<Sql>,
+    /// Run first, in the statements' transaction ([`Dialect::run_search_settings`]).
+    pub(crate) settings: &'static [&'static str],
     pub(crate) keyset: Keyset,
     pub(crate) fingerprint: String,
     pub(crate) limit: usize,
@@ -638,6 +700,8 @@ fn finish_plan(
     let limit = usize::try_from(limit).map_err(|_| invalid("max_results is out of range"))?;
     Ok(SearchPlan {
         sql,
+        then: Vec::new(),
+        settings: &[],
         keyset,
         fingerprint,
         limit,
@@ -699,7 +763,8 @@ fn run_clause(sql: &mut Sql, dialect: Dialect, clause: &Clause) -> StoreResult<S
                 format!("m.value {operator} {value} AND m.is_nan = FALSE")
             };
             format!(
-                "EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run_id = r.id AND m.key = {key} AND {condition})"
+                "EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run_id = r.id AND m.key = {key} AND {condition}{})",
+                dialect.fence()
             )
         }
         EntityType::Param | EntityType::Tag => {
@@ -710,13 +775,14 @@ fn run_clause(sql: &mut Sql, dialect: Dialect, clause: &Clause) -> StoreResult<S
             };
             let key = sql.bind(clause.key.clone());
             let exists = format!("SELECT 1 FROM {table} p WHERE p.run_id = r.id AND p.key = {key}");
+            let fence = dialect.fence();
             match comparator {
-                "IS NULL" => format!("NOT EXISTS ({exists})"),
-                "IS NOT NULL" => format!("EXISTS ({exists})"),
+                "IS NULL" => format!("NOT EXISTS ({exists}{fence})"),
+                "IS NOT NULL" => format!("EXISTS ({exists}{fence})"),
                 _ => {
                     let condition =
                         text_comparison(sql, dialect, "p.value", comparator, &clause.value, true)?;
-                    format!("EXISTS ({exists} AND {condition})")
+                    format!("EXISTS ({exists} AND {condition}{fence})")
                 }
             }
         }
@@ -742,7 +808,8 @@ fn run_clause(sql: &mut Sql, dialect: Dialect, clause: &Clause) -> StoreResult<S
                     text_comparison(sql, dialect, "t.value", comparator, &clause.value, false)?;
                 format!(
                     "EXISTS (SELECT 1 FROM inputs i JOIN input_tags t ON t.input_id = i.id \
-                     WHERE i.run_id = r.id AND t.key = {key} AND {condition})"
+                     WHERE i.run_id = r.id AND t.key = {key} AND {condition}{})",
+                    dialect.fence()
                 )
             } else {
                 let column = if clause.key == "name" {
@@ -754,18 +821,142 @@ fn run_clause(sql: &mut Sql, dialect: Dialect, clause: &Clause) -> StoreResult<S
                     text_comparison(sql, dialect, column, comparator, &clause.value, false)?;
                 format!(
                     "EXISTS (SELECT 1 FROM inputs i JOIN datasets d ON d.id = i.dataset_id \
-                     WHERE i.run_id = r.id AND {condition})"
+                     WHERE i.run_id = r.id AND {condition}{})",
+                    dialect.fence()
                 )
             }
         }
     })
 }
 
+/// A filter clause drives a run search (its index lists the matching runs, which are then
+/// sorted) when it matches fewer runs than this; otherwise the search walks the runs in
+/// the requested order and tests each, stopping at the page's end. Walking costs about one
+/// index probe per run passed over, `page × runs ÷ matches`; driving one lookup and a sort
+/// per match. At this bound both stay within tens of milliseconds up to 1M runs.
+pub(crate) const RUN_DRIVER_CAP: i64 = 5_000;
+
+static DRIVER_CAP: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(RUN_DRIVER_CAP);
+
+/// The bound in force: [`RUN_DRIVER_CAP`] unless a test moved it.
+pub(crate) fn run_driver_cap() -> i64 {
+    DRIVER_CAP.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// For the conformance suite: 0 makes every search walk, `i64::MAX` makes every indexed
+/// clause drive, so both plans run on its small fixtures (both return the same rows, so
+/// other tests in the process are unaffected).
+#[cfg(any(test, feature = "testsuite"))]
+pub(crate) fn set_run_driver_cap(cap: i64) {
+    DRIVER_CAP.store(cap, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The subquery listing the runs of the searched experiments that a clause matches, from
+/// the clause's `(experiment_id, key, value)` index, when an index can answer it alone: a
+/// metric compared with `=`, `<`, `<=`, `>`, `>=`, a param or tag compared with `=`.
+fn run_driver(
+    sql: &mut Sql,
+    dialect: Dialect,
+    clause: &Clause,
+    experiment_ids: &[i64],
+) -> StoreResult<Option<String>> {
+    if experiment_ids.is_empty() {
+        return Ok(None);
+    }
+    let comparator = clause.comparator.as_str();
+    Ok(match clause.entity {
+        EntityType::Metric if comparator != "!=" => {
+            let Value::Float(value) = clause.value else {
+                return Ok(None);
+            };
+            let operator = numeric_operator(comparator)?;
+            let experiments = sql.list(experiment_ids);
+            let key = sql.bind(clause.key.clone());
+            let value = sql.bind(value);
+            Some(format!(
+                "SELECT d.run_id FROM latest_metrics d WHERE d.experiment_id IN {experiments} \
+                 AND d.key = {key} AND d.is_nan = FALSE AND d.value {operator} {value}"
+            ))
+        }
+        EntityType::Param | EntityType::Tag if comparator == "=" => {
+            let table = if clause.entity == EntityType::Param {
+                "params"
+            } else {
+                "run_tags"
+            };
+            let experiments = sql.list(experiment_ids);
+            let key = sql.bind(clause.key.clone());
+            let condition =
+                text_comparison(sql, dialect, "d.value", comparator, &clause.value, true)?;
+            Some(format!(
+                "SELECT d.run_id FROM {table} d WHERE d.experiment_id IN {experiments} \
+                 AND d.key = {key} AND {condition}"
+            ))
+        }
+        _ => None,
+    })
+}
+
+/// The probes that choose how a run search runs: for each filter clause an index can
+/// answer alone (by position in the filter), a statement counting the runs it matches, up
+/// to [`run_driver_cap`]. The clause with the fewest matches under the cap drives the
+/// search ([`run_search`]'s `driver`).
+pub(crate) fn run_search_probes(
+    dialect: Dialect,
+    search: &RunSearch,
+) -> StoreResult<Vec<(usize, Sql)>> {
+    let clauses = match search.filter.as_deref() {
+        Some(filter) => filter::parse_run_filter(filter)?,
+        None => Vec::new(),
+    };
+    let mut probes = Vec::new();
+    for (index, clause) in clauses.iter().enumerate() {
+        let mut sql = Sql::default();
+        if let Some(driver) = run_driver(&mut sql, dialect, clause, &search.experiment_ids)? {
+            sql.text = format!(
+                "SELECT COUNT(*) FROM ({driver} LIMIT {}) c",
+                run_driver_cap()
+            );
+            probes.push((index, sql));
+        }
+    }
+    Ok(probes)
+}
+
+/// Which rows of a run search ordered first by a metric one statement reads: all of them,
+/// or only those with a value, with NaN, or without the metric (in that order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RunStage {
+    All,
+    Valued,
+    Nan,
+    Missing,
+}
+
+impl RunStage {
+    /// The first sort key's rank its rows share.
+    fn rank(self) -> i64 {
+        match self {
+            RunStage::All | RunStage::Valued => 0,
+            RunStage::Nan => 1,
+            RunStage::Missing => 2,
+        }
+    }
+}
+
 /// Compiles a search-runs request; the rows hold `kid` (the run id) and the sort keys.
+///
+/// `driver`: the filter clause (by position) whose index lists the candidate runs (see
+/// [`run_search_probes`]). Without one, the search walks the runs in order: by
+/// `runs (experiment_id, lifecycle_stage, start_time DESC, id)` for the default order, and
+/// for an order by a metric in three statements — the runs with a value, read in value
+/// order from `latest_metrics (experiment_id, key, is_nan, value)`, then those with NaN,
+/// then those without the metric — each stopping at the page's end.
 pub(crate) fn run_search(
     dialect: Dialect,
     project_id: &str,
     search: &RunSearch,
+    driver: Option<usize>,
 ) -> StoreResult<SearchPlan> {
     let limit = positive_max_results(search.max_results, super::MAX_RUNS_PER_PAGE)?;
     let clauses = match search.filter.as_deref() {
@@ -773,9 +964,119 @@ pub(crate) fn run_search(
         None => Vec::new(),
     };
     let orders = filter::parse_run_order_by(&search.order_by)?;
+    let fingerprint = fingerprint(&format!(
+        "runs\0{project_id}\0{:?}\0{:?}\0{:?}\0{}",
+        search.experiment_ids,
+        search.filter,
+        search.order_by,
+        search.run_view_type.as_str()
+    ));
+    let driver = driver.filter(|index| *index < clauses.len());
+    let staged = driver.is_none()
+        && orders
+            .first()
+            .is_some_and(|order| order.entity == EntityType::Metric)
+        && !search.experiment_ids.is_empty();
+    let stages: &[RunStage] = if staged {
+        &[RunStage::Valued, RunStage::Nan, RunStage::Missing]
+    } else {
+        &[RunStage::All]
+    };
+    let mut token = None;
+    let mut statements = Vec::new();
+    let mut keyset = Keyset::default();
+    for stage in stages {
+        let (mut sql, inner, stage_keyset) = run_statement(
+            dialect, project_id, search, &clauses, &orders, driver, *stage,
+        )?;
+        keyset = stage_keyset.clone();
+        if token.is_none() {
+            token = match search
+                .page_token
+                .as_deref()
+                .filter(|token| !token.is_empty())
+            {
+                Some(text) => Some(decode_token(text, &fingerprint, keyset.columns.len())?),
+                None => None,
+            };
+        }
+        let first_rank = token
+            .as_ref()
+            .and_then(|keys: &Vec<(i64, KeyValue)>| keys.first())
+            .map(|(rank, _)| *rank);
+        let mut text = format!("SELECT s.kid, {} FROM ({inner}) s", stage_keyset.select());
+        let resume_here = match (*stage, first_rank) {
+            (RunStage::All, _) => token.is_some(),
+            (_, Some(rank)) if rank > stage.rank() => continue,
+            (_, Some(rank)) => rank == stage.rank(),
+            (_, None) => false,
+        };
+        if let (true, Some(keys)) = (resume_here, token.as_ref()) {
+            let mut after = stage_keyset.after(&mut sql, keys)?;
+            // Lets the index start at the token's value instead of the first row.
+            if let (RunStage::Valued, Some((_, KeyValue::Float(bits)))) = (*stage, keys.first()) {
+                let operator = if orders[0].ascending { ">=" } else { "<=" };
+                let value = sql.bind(f64::from_bits(*bits));
+                after = format!("s.k0 {operator} {value} AND {after}");
+            }
+            text.push_str(&format!(" WHERE {after}"));
+        }
+        text.push_str(&format!(
+            " ORDER BY {} LIMIT {}",
+            stage_keyset.order_by_within(
+                *stage != RunStage::All,
+                matches!(stage, RunStage::Nan | RunStage::Missing)
+            ),
+            limit + 1
+        ));
+        sql.text = text;
+        statements.push(sql);
+    }
+    let mut statements = statements.into_iter();
+    let Some(sql) = statements.next() else {
+        // The token points past every stage: an empty page.
+        return Ok(SearchPlan {
+            sql: Sql::new("SELECT NULL AS kid WHERE 1 = 0"),
+            then: Vec::new(),
+            settings: &[],
+            keyset,
+            fingerprint,
+            limit: usize::try_from(limit).map_err(|_| invalid("max_results is out of range"))?,
+        });
+    };
+    Ok(SearchPlan {
+        sql,
+        then: statements.collect(),
+        settings: dialect.run_search_settings(),
+        keyset,
+        fingerprint,
+        limit: usize::try_from(limit).map_err(|_| invalid("max_results is out of range"))?,
+    })
+}
+
+/// One statement of a run search: its binds, the inner `SELECT` (the derived table `s`)
+/// and the sort keys.
+fn run_statement(
+    dialect: Dialect,
+    project_id: &str,
+    search: &RunSearch,
+    clauses: &[Clause],
+    orders: &[RunOrderBy],
+    driver: Option<usize>,
+    stage: RunStage,
+) -> StoreResult<(Sql, String, Keyset)> {
     let mut sql = Sql::default();
     let mut keyset = Keyset::default();
     let mut columns = vec!["r.id AS kid".to_string()];
+    // `CROSS JOIN` keeps SQLite's join order: the driving table first.
+    let mut from = String::new();
+    let mut conditions = Vec::new();
+    if let Some(index) = driver {
+        let subquery = run_driver(&mut sql, dialect, &clauses[index], &search.experiment_ids)?
+            .ok_or_else(|| invalid("the driving clause has no index"))?;
+        from.push_str(&format!("({subquery}) d {}", dialect.runs_after("d")));
+        conditions.push("r.id = d.run_id".to_string());
+    }
     let mut joins = String::new();
     for (index, order) in orders.iter().enumerate() {
         let alias = format!("o{index}");
@@ -783,11 +1084,50 @@ pub(crate) fn run_search(
         match order.entity {
             EntityType::Metric => {
                 let key = sql.bind(order.key.clone());
-                joins.push_str(&format!(
-                    " LEFT JOIN latest_metrics {alias} ON {alias}.run_id = r.id AND {alias}.key = {key}"
-                ));
-                columns.push(format!("{alias}.value AS {column}"));
-                columns.push(format!("{alias}.is_nan AS n{index}"));
+                match (index, stage) {
+                    (0, RunStage::Valued | RunStage::Nan) => {
+                        let experiments = ids_condition(
+                            &mut sql,
+                            &format!("{alias}.experiment_id"),
+                            &search.experiment_ids,
+                        );
+                        from.push_str(&format!(
+                            "latest_metrics {alias} {}",
+                            dialect.runs_after(&alias)
+                        ));
+                        conditions.push(format!("r.id = {alias}.run_id"));
+                        conditions.push(experiments);
+                        conditions.push(format!("{alias}.key = {key}"));
+                        conditions.push(format!(
+                            "{alias}.is_nan = {}",
+                            if stage == RunStage::Nan {
+                                "TRUE"
+                            } else {
+                                "FALSE"
+                            }
+                        ));
+                    }
+                    (0, RunStage::Missing) => {
+                        // Walks the runs in order, probing each for the metric.
+                        conditions.push(format!(
+                            "NOT EXISTS (SELECT 1 FROM latest_metrics {alias} WHERE {alias}.run_id = r.id \
+                             AND {alias}.key = {key}{})",
+                            dialect.fence()
+                        ));
+                    }
+                    _ => {
+                        joins.push_str(&format!(
+                            " LEFT JOIN latest_metrics {alias} ON {alias}.run_id = r.id AND {alias}.key = {key}"
+                        ));
+                    }
+                }
+                if index == 0 && stage == RunStage::Missing {
+                    columns.push(format!("{} AS {column}", dialect.null("DOUBLE PRECISION")));
+                    columns.push(format!("{} AS n{index}", dialect.null("BOOLEAN")));
+                } else {
+                    columns.push(format!("{alias}.value AS {column}"));
+                    columns.push(format!("{alias}.is_nan AS n{index}"));
+                }
                 let rank = format!(
                     "CASE WHEN s.n{index} = TRUE THEN 1 WHEN s.{column} IS NULL THEN 2 ELSE 0 END"
                 );
@@ -826,6 +1166,9 @@ pub(crate) fn run_search(
             }
         }
     }
+    if from.is_empty() {
+        from.push_str("runs r");
+    }
     let ordered_by_start = orders
         .iter()
         .any(|order| order.entity == EntityType::Attribute && order.key == "start_time");
@@ -836,36 +1179,28 @@ pub(crate) fn run_search(
     keyset.push("kid", KeyKind::Text, true, None);
 
     let project = sql.bind(project_id);
-    let experiments = ids_condition(&mut sql, "r.experiment_id", &search.experiment_ids);
-    let mut conditions = vec![
-        format!("r.project_id = {project}"),
-        experiments,
-        format!("r.lifecycle_stage IN {}", stages_sql(search.run_view_type)),
-    ];
-    for clause in &clauses {
-        conditions.push(run_clause(&mut sql, dialect, clause)?);
+    conditions.push(format!("r.project_id = {project}"));
+    conditions.push(ids_condition(
+        &mut sql,
+        "r.experiment_id",
+        &search.experiment_ids,
+    ));
+    conditions.push(format!(
+        "r.lifecycle_stage IN {}",
+        stages_sql(search.run_view_type)
+    ));
+    for (index, clause) in clauses.iter().enumerate() {
+        // The driving clause holds for every row the driver lists.
+        if Some(index) != driver {
+            conditions.push(run_clause(&mut sql, dialect, clause)?);
+        }
     }
     let inner = format!(
-        "SELECT {} FROM runs r{joins} WHERE {}",
+        "SELECT {} FROM {from}{joins} WHERE {}",
         columns.join(", "),
         conditions.join(" AND ")
     );
-    let fingerprint = fingerprint(&format!(
-        "runs\0{project_id}\0{:?}\0{:?}\0{:?}\0{}",
-        search.experiment_ids,
-        search.filter,
-        search.order_by,
-        search.run_view_type.as_str()
-    ));
-    finish_plan(
-        sql,
-        "s.kid",
-        &inner,
-        keyset,
-        fingerprint,
-        search.page_token.as_deref(),
-        limit,
-    )
+    Ok((sql, inner, keyset))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1580,13 +1915,62 @@ mod tests {
             order_by: vec!["metrics.acc DESC".to_string(), "params.lr".to_string()],
             page_token: None,
         };
-        let plan = run_search(Dialect::Sqlite, "p1", &search).unwrap();
+        // Ordered by a metric, no driver: the runs with a value in the index's order, then
+        // those with NaN, then those without the metric.
+        let plan = run_search(Dialect::Sqlite, "p1", &search, None).unwrap();
         let text = &plan.sql.text;
-        assert!(text.contains("LEFT JOIN latest_metrics o0"), "{text}");
+        assert!(
+            text.contains("FROM latest_metrics o0 CROSS JOIN runs r"),
+            "{text}"
+        );
+        assert!(text.contains("o0.is_nan = FALSE"), "{text}");
         assert!(text.contains("p.value GLOB"), "{text}");
         assert!(text.contains("r.id IN ("), "{text}");
-        assert!(text.ends_with("ORDER BY CASE WHEN s.n0 = TRUE THEN 1 WHEN s.k0 IS NULL THEN 2 ELSE 0 END ASC, s.k0 DESC, CASE WHEN s.k1 IS NULL THEN 1 ELSE 0 END ASC, s.k1 ASC, s.kst DESC, s.kid ASC LIMIT 11"), "{text}");
+        assert!(text.ends_with("ORDER BY s.k0 DESC, CASE WHEN s.k1 IS NULL THEN 1 ELSE 0 END ASC, s.k1 ASC, s.kst DESC, s.kid ASC LIMIT 11"), "{text}");
+        assert_eq!(plan.then.len(), 2);
+        assert!(
+            plan.then[0].text.contains("o0.is_nan = TRUE"),
+            "{}",
+            plan.then[0].text
+        );
+        assert!(
+            plan.then[1]
+                .text
+                .contains("NOT EXISTS (SELECT 1 FROM latest_metrics o0 WHERE o0.run_id = r.id"),
+            "{}",
+            plan.then[1].text
+        );
+        assert!(plan.then[1].text.ends_with("ORDER BY CASE WHEN s.k1 IS NULL THEN 1 ELSE 0 END ASC, s.k1 ASC, s.kst DESC, s.kid ASC LIMIT 11"), "{}", plan.then[1].text);
+        assert!(plan.settings.is_empty());
         assert_eq!(plan.keyset.columns.len(), 4);
+        // Driven by `metrics.acc > 0.5`: one statement over the runs it lists, sorted.
+        let probes = run_search_probes(Dialect::Sqlite, &search).unwrap();
+        let probed: Vec<usize> = probes.iter().map(|(index, _)| *index).collect();
+        assert_eq!(
+            probed,
+            [0, 1],
+            "the metric comparison and the param equality"
+        );
+        assert!(probes[0]
+            .1
+            .text
+            .starts_with("SELECT COUNT(*) FROM (SELECT d.run_id FROM latest_metrics d"));
+        assert!(probes[0]
+            .1
+            .text
+            .ends_with(&format!("LIMIT {}) c", run_driver_cap())));
+        let driven = run_search(Dialect::Sqlite, "p1", &search, Some(0)).unwrap();
+        let text = &driven.sql.text;
+        assert!(driven.then.is_empty());
+        assert!(
+            text.contains(") d CROSS JOIN runs r LEFT JOIN latest_metrics o0"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("EXISTS (SELECT 1 FROM latest_metrics m"),
+            "the driver's own clause is not tested again: {text}"
+        );
+        assert!(text.ends_with("ORDER BY CASE WHEN s.n0 = TRUE THEN 1 WHEN s.k0 IS NULL THEN 2 ELSE 0 END ASC, s.k0 DESC, CASE WHEN s.k1 IS NULL THEN 1 ELSE 0 END ASC, s.k1 ASC, s.kst DESC, s.kid ASC LIMIT 11"), "{text}");
         let token = encode_token(
             &plan.fingerprint,
             vec![
@@ -1600,13 +1984,62 @@ mod tests {
             Dialect::Postgres,
             "p1",
             &RunSearch {
-                page_token: Some(token),
+                page_token: Some(token.clone()),
                 ..search.clone()
             },
+            None,
         )
         .unwrap();
-        assert!(next.sql.text.contains(" WHERE (("), "{}", next.sql.text);
+        assert!(
+            next.sql.text.contains(" WHERE s.k0 <= $"),
+            "{}",
+            next.sql.text
+        );
         assert!(next.sql.text.contains("md5(p.value)"), "{}", next.sql.text);
+        // PostgreSQL keeps the join order and the probes whatever its statistics say.
+        assert!(next.sql.text.contains("FROM latest_metrics o0 CROSS JOIN LATERAL (SELECT * FROM runs x WHERE x.id = o0.run_id OFFSET 0) r"), "{}", next.sql.text);
+        assert!(
+            next.sql.text.contains("AND m.is_nan = FALSE OFFSET 0)"),
+            "{}",
+            next.sql.text
+        );
+        assert_eq!(
+            next.settings,
+            ["SET LOCAL enable_sort = off", "SET LOCAL jit = off"]
+        );
+        assert!(
+            !next.then[0].text.contains(" s WHERE "),
+            "later stages start at their beginning"
+        );
+        // A token among the runs without the metric skips the first two statements.
+        let missing = encode_token(
+            &plan.fingerprint,
+            vec![
+                (2, KeyValue::Null),
+                (1, KeyValue::Null),
+                (0, KeyValue::Int(5)),
+                (0, KeyValue::Text("z".into())),
+            ],
+        );
+        let last = run_search(
+            Dialect::Sqlite,
+            "p1",
+            &RunSearch {
+                page_token: Some(missing),
+                ..search.clone()
+            },
+            None,
+        )
+        .unwrap();
+        assert!(last.then.is_empty());
+        assert!(
+            last.sql
+                .text
+                .contains("NOT EXISTS (SELECT 1 FROM latest_metrics o0"),
+            "{}",
+            last.sql.text
+        );
+        assert!(last.sql.text.contains(" s WHERE (("), "{}", last.sql.text);
         let other = run_search(
             Dialect::Sqlite,
             "p1",
@@ -1618,6 +2051,7 @@ mod tests {
                     .map(|_| encode_token("other", vec![])),
                 ..search
             },
+            None,
         );
         assert!(other.is_err());
     }
@@ -1633,7 +2067,7 @@ mod tests {
             page_token: None,
         };
         assert_eq!(
-            run_search(Dialect::Sqlite, "p", &search)
+            run_search(Dialect::Sqlite, "p", &search, None)
                 .unwrap_err()
                 .to_string(),
             "Invalid value 50001 for parameter 'max_results' supplied. It must be at most 50000"
