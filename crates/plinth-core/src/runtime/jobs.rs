@@ -643,6 +643,7 @@ impl RuntimeService {
                 ),
                 ("plinth.dev/class".to_string(), workload.class.clone()),
             ]),
+            mounts: Vec::new(),
         };
         match self.inner.executor.submit(spec).await {
             Ok(_) => {}
