@@ -300,9 +300,14 @@ impl UvRun<'_> {
                 },
             )
             .await?;
+        // Written as it comes, so `plinth envs logs` shows a build live.
+        let mut file = open_log(log)?;
         while let Some(chunk) = logs.next().await {
-            output.extend_from_slice(&chunk?);
+            let chunk = chunk?;
+            std::io::Write::write_all(&mut file, &chunk)?;
+            output.extend_from_slice(&chunk);
         }
+        drop(file);
         let mut status = self.executor.status(handle).await?;
         // The log stream ends with the process; the exit code may be a moment behind.
         for _ in 0..100 {
@@ -313,7 +318,6 @@ impl UvRun<'_> {
             status = self.executor.status(handle).await?;
         }
         let text = String::from_utf8_lossy(&output).into_owned();
-        append_log(log, &text)?;
         let reason = match &status {
             WorkloadStatus::Succeeded => None,
             WorkloadStatus::Failed { reason, .. } | WorkloadStatus::Lost { reason } => {
@@ -475,17 +479,21 @@ fn sync_dir(path: &Path) {
     }
 }
 
-/// Appends to a log file, creating it (and its folder).
-pub(crate) fn append_log(log: &Path, text: &str) -> EnvResult<()> {
-    use std::io::Write as _;
+/// Opens a log file for appending, creating it (and its folder).
+fn open_log(log: &Path) -> EnvResult<fs_err::File> {
     if let Some(parent) = log.parent() {
         fs_err::create_dir_all(parent)?;
     }
-    let mut file = fs_err::OpenOptions::new()
+    Ok(fs_err::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(log)?;
-    file.write_all(text.as_bytes())?;
+        .open(log)?)
+}
+
+/// Appends to a log file, creating it (and its folder).
+pub(crate) fn append_log(log: &Path, text: &str) -> EnvResult<()> {
+    use std::io::Write as _;
+    open_log(log)?.write_all(text.as_bytes())?;
     Ok(())
 }
 

@@ -24,6 +24,7 @@ mod validate;
 
 pub use build::{host_platform, lock_hash, CacheLayout, COMPLETE_MARKER, LOCK_FORMAT};
 pub use error::{EnvError, EnvResult};
+pub use service::{EnvironmentService, EnvironmentSettings, PreparedEnvironment, Resolved};
 
 pub use store::{EnvironmentStore, NewEnvironment, ResolutionOutcome, SqlEnvironmentStore};
 pub use uv::{

@@ -1073,6 +1073,7 @@ fn new_workload(
             snapshot: Some("ab".repeat(32)),
             image: None,
             ports: Vec::new(),
+            environment: None,
         },
         state,
         reason: String::new(),

@@ -24,8 +24,8 @@ pub use python::python_float;
 pub use redact::redact_url;
 pub use runtime::{
     CustomSize, JobRequest, JobView, NodePool, PoolTaint, ProjectQuota, ProjectUsageNow,
-    ResourceClass, SnapshotInfo, UsageRecord, Workload, WorkloadCommand, WorkloadKind,
-    WorkloadState,
+    ResourceClass, SnapshotInfo, UsageRecord, Workload, WorkloadCommand, WorkloadEnvironment,
+    WorkloadKind, WorkloadState,
 };
 pub use tracking::{
     Dataset, DatasetInput, Experiment, ExperimentTag, InputTag, LifecycleStage, LoggedModel,
