@@ -44,6 +44,7 @@ struct AppStateInner {
     artifacts: ArtifactStore,
     identity: IdentityService,
     runtime: RuntimeService,
+    environments: plinth_envs::EnvironmentService,
     tracking: TrackingService,
     installation: Installation,
     settings: ServerSettings,
@@ -78,6 +79,7 @@ impl AppState {
         artifacts: ArtifactStore,
         identity: IdentityService,
         runtime: RuntimeService,
+        environments: plinth_envs::EnvironmentService,
         installation: Installation,
         settings: ServerSettings,
     ) -> Self {
@@ -94,6 +96,7 @@ impl AppState {
                 artifacts,
                 identity,
                 runtime,
+                environments,
                 tracking,
                 installation,
                 settings,
@@ -126,6 +129,11 @@ impl AppState {
     /// Returns the workload runtime (jobs, quotas, pools, classes, usage).
     pub fn runtime(&self) -> &RuntimeService {
         &self.inner.runtime
+    }
+
+    /// Returns environments (definitions, versions, locks, builds).
+    pub fn environments(&self) -> &plinth_envs::EnvironmentService {
+        &self.inner.environments
     }
 
     /// Returns experiment tracking and the model registry (the MLflow API).

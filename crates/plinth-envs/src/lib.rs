@@ -28,7 +28,8 @@ pub use service::{EnvironmentService, EnvironmentSettings, PreparedEnvironment, 
 
 pub use store::{EnvironmentStore, NewEnvironment, ResolutionOutcome, SqlEnvironmentStore};
 pub use uv::{
-    ensure_uv, find_python, host_index_environment, Interpreter, Uv, UvSource, UV_VERSION,
+    ensure_uv, find_python, host_index_environment, host_python_version, Interpreter, Uv, UvSource,
+    UV_VERSION,
 };
 pub use validate::{validate_name, validate_python, validate_spec, EnvironmentRef};
 

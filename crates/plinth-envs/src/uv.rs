@@ -233,6 +233,24 @@ async fn available_hint(uv: &Uv, search_path: &str, managed_dir: &Path) -> Strin
     }
 }
 
+/// The `3.N` version of the first `python3` on `search_path`, if there is one.
+pub async fn host_python_version(search_path: &str) -> Option<String> {
+    let output = tokio::process::Command::new("python3")
+        .args([
+            "-I",
+            "-c",
+            "import sys; print('%d.%d' % sys.version_info[:2])",
+        ])
+        .env_clear()
+        .env("PATH", search_path)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .ok()?;
+    let version = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    (output.status.success() && !version.is_empty()).then_some(version)
+}
+
 /// Variables that carry the host's package index and certificate configuration into
 /// uv: `UV_*` as they are, pip's index, extra index and find-links settings translated
 /// (`PIP_INDEX_URL` → `UV_DEFAULT_INDEX` …), certificate and proxy variables.

@@ -173,6 +173,13 @@ impl Sandbox {
         if let PlanIdentity::User { uid, gid } = identity {
             chown_tree(working_dir, uid, gid)?;
             chown_tree(&tmp_dir, uid, gid)?;
+            // A writable mount (a build's package cache) is the workload's, like its
+            // working folder; the platform gives each project its own. Only the folder
+            // itself: what is inside was written by the project's own uid, and walking a
+            // tree a workload wrote could be raced into following a link.
+            for mount in spec.mounts.iter().filter(|mount| mount.writable) {
+                chown(&mount.path, uid, gid)?;
+            }
             chown(log, uid, gid)?;
             if self.namespaces() {
                 let (passwd_file, group_file) = layout.user_database_files(id);
