@@ -5,6 +5,7 @@
 //! object-store clients or Kubernetes directly. [`serve`] is the one entry point, used by
 //! the binary and by tests alike.
 
+mod environments;
 mod error;
 mod health;
 pub mod identity;

@@ -451,7 +451,7 @@ async fn run_job(session: &Session, args: RunArgs, json: bool) -> Result<(), Fai
     // The first use of an environment version resolves and builds it within the
     // submission: say so while it runs.
     let bar = (!json).then(|| {
-        let bar = spinner();
+        let bar = progress_line("");
         bar.set_message(format!(
             "preparing environment {} (its first use resolves and builds it)",
             environment.as_deref().unwrap_or("default")
@@ -518,12 +518,18 @@ async fn upload(
 }
 
 fn spinner() -> ProgressBar {
+    progress_line("packing working files: ")
+}
+
+/// A spinner on standard error (hidden when it is not a terminal) showing `prefix` and
+/// then its message.
+pub(super) fn progress_line(prefix: &str) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new_spinner();
     bar.set_style(
-        ProgressStyle::with_template("{spinner} packing working files: {msg}")
+        ProgressStyle::with_template(&format!("{{spinner}} {prefix}{{msg}}"))
             .expect("a valid template"),
     );
     bar.enable_steady_tick(Duration::from_millis(100));
