@@ -5,6 +5,7 @@ mod admin;
 mod assets;
 mod auth_pages;
 mod experiments;
+mod environments;
 mod jobs;
 mod layout;
 mod metric_chart;
@@ -207,6 +208,14 @@ pub(crate) fn routes() -> UiRoutes {
         .get("/projects/{organization}/{project}/jobs", jobs::list)
         .post("/projects/{organization}/{project}/jobs", jobs::submit)
         .get("/projects/{organization}/{project}/jobs/{id}", jobs::show)
+        .get(
+            "/projects/{organization}/{project}/environments",
+            environments::list,
+        )
+        .get(
+            "/projects/{organization}/{project}/environments/{name}",
+            environments::show,
+        )
         .post(
             "/projects/{organization}/{project}/jobs/{id}/stop",
             jobs::stop,
@@ -370,6 +379,7 @@ pub(crate) fn project_tabs(pass: &ProjectPass, active: &str) -> Markup {
     let tabs = [
         ("overview", base.clone(), "Overview"),
         ("jobs", format!("{base}/jobs"), "Jobs"),
+        ("environments", format!("{base}/environments"), "Environments"),
         ("experiments", format!("{base}/experiments"), "Experiments"),
         ("models", format!("{base}/models"), "Models"),
         ("usage", format!("{base}/usage"), "Quota & usage"),

@@ -922,6 +922,17 @@ fn show(job: &JobView) {
         let names: Vec<&str> = work.spec.env.keys().map(String::as_str).collect();
         fields.push(("environment", names.join(", ")));
     }
+    if let Some(environment) = &work.spec.environment {
+        fields.push((
+            "runs in",
+            format!(
+                "{} (Python {}, lock {})",
+                environment.label(),
+                environment.python_version,
+                environment.lock_hash
+            ),
+        ));
+    }
     fields.push((
         "working files",
         work.spec
