@@ -132,6 +132,12 @@ impl EnvironmentService {
         settings: EnvironmentSettings,
         clock: Arc<dyn Clock>,
     ) -> Self {
+        let mut settings = settings;
+        // Paths handed to workloads must be absolute (a relative data folder is the
+        // server's working folder's).
+        if let Ok(root) = std::path::absolute(&settings.root) {
+            settings.root = root;
+        }
         EnvironmentService {
             inner: Arc::new(Inner {
                 store,

@@ -105,7 +105,10 @@ pub(crate) async fn show(
         Ok((_, versions)) => versions,
         Err(error) => return env_error_page(error),
     };
-    let logs = service.logs(Some(&pass), &reference).await.unwrap_or_default();
+    let logs = service
+        .logs(Some(&pass), &reference)
+        .await
+        .unwrap_or_default();
     let here = format!("/projects/{organization}/{project}/environments/{name}");
     page(
         &user.viewer,
@@ -149,7 +152,10 @@ pub(crate) async fn show(
     .into_response()
 }
 
-fn version_facts(version: &EnvironmentVersion, build: Option<&plinth_types::EnvironmentBuild>) -> Markup {
+fn version_facts(
+    version: &EnvironmentVersion,
+    build: Option<&plinth_types::EnvironmentBuild>,
+) -> Markup {
     let spec = &version.spec;
     html! {
         dl.facts #environment-facts {

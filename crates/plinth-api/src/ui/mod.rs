@@ -4,8 +4,8 @@
 mod admin;
 mod assets;
 mod auth_pages;
-mod experiments;
 mod environments;
+mod experiments;
 mod jobs;
 mod layout;
 mod metric_chart;
@@ -379,7 +379,11 @@ pub(crate) fn project_tabs(pass: &ProjectPass, active: &str) -> Markup {
     let tabs = [
         ("overview", base.clone(), "Overview"),
         ("jobs", format!("{base}/jobs"), "Jobs"),
-        ("environments", format!("{base}/environments"), "Environments"),
+        (
+            "environments",
+            format!("{base}/environments"),
+            "Environments",
+        ),
         ("experiments", format!("{base}/experiments"), "Experiments"),
         ("models", format!("{base}/models"), "Models"),
         ("usage", format!("{base}/usage"), "Quota & usage"),

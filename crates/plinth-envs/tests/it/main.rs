@@ -49,9 +49,11 @@ async fn login(identity: &IdentityService, name: &str, password: &str) -> Princi
 /// The pinned uv, installed once for all tests (as a server installs it on first use).
 async fn shared_uv() -> PathBuf {
     let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("envs-uv");
+    let python =
+        std::env::var("PLINTH_TEST_BOOTSTRAP_PYTHON").unwrap_or_else(|_| "python3".to_string());
     let uv = ensure_uv(
         &UvSource::Pinned {
-            bootstrap_python: PathBuf::from("python3"),
+            bootstrap_python: PathBuf::from(python),
         },
         &root,
     )

@@ -112,9 +112,9 @@ fn a_job_runs_in_an_environment_built_in_the_sandbox() {
 
     // The job says which environment, version and lock ran.
     let page = admin.json(&["jobs", "list"]);
-    let with_env = page["jobs"]
+    let with_env = page
         .as_array()
-        .unwrap()
+        .expect("a list of jobs")
         .iter()
         .find(|job| job["spec"]["environment"]["name"] == "tiny")
         .expect("a job in tiny");
