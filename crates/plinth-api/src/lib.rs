@@ -71,6 +71,18 @@ impl Default for ServerSettings {
     }
 }
 
+/// The domain services the HTTP layer calls (tracking is made from the backends).
+#[derive(Clone)]
+#[allow(missing_debug_implementations)]
+pub struct Services {
+    /// Accounts, sessions, tokens, projects, audit.
+    pub identity: IdentityService,
+    /// Jobs, quotas, pools, classes, usage.
+    pub runtime: RuntimeService,
+    /// Environments.
+    pub environments: plinth_envs::EnvironmentService,
+}
+
 impl AppState {
     /// Returns the state over opened backends. `metastore_location` is the store's URL with
     /// secrets redacted; `installation` comes from [`MetadataStore::record_startup`].
@@ -78,12 +90,15 @@ impl AppState {
         metastore: Arc<dyn MetadataStore>,
         metastore_location: String,
         artifacts: ArtifactStore,
-        identity: IdentityService,
-        runtime: RuntimeService,
-        environments: plinth_envs::EnvironmentService,
+        services: Services,
         installation: Installation,
         settings: ServerSettings,
     ) -> Self {
+        let Services {
+            identity,
+            runtime,
+            environments,
+        } = services;
         let tracking = TrackingService::new(
             metastore.clone(),
             identity.clone(),

@@ -74,9 +74,11 @@ pub(crate) async fn app_on(store: TestStore, settings: ServerSettings) -> TestAp
         metastore,
         backend,
         artifacts,
-        identity,
-        runtime,
-        environments,
+        crate::Services {
+            identity,
+            runtime,
+            environments,
+        },
         installation,
         settings,
     );

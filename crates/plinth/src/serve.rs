@@ -250,9 +250,11 @@ async fn serve(
         metastore.clone(),
         metastore_location,
         artifacts,
-        identity,
-        runtime.clone(),
-        environments.clone(),
+        plinth_api::Services {
+            identity,
+            runtime: runtime.clone(),
+            environments: environments.clone(),
+        },
         installation.clone(),
         settings,
     );
