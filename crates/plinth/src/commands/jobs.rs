@@ -1112,6 +1112,24 @@ mod tests {
     }
 
     #[test]
+    fn env_flags_name_an_environment_unless_they_hold_a_variable() {
+        assert_eq!(
+            parse_env_flag("train:3"),
+            Ok(EnvFlag::Environment("train:3".into()))
+        );
+        assert_eq!(
+            parse_env_flag("default"),
+            Ok(EnvFlag::Environment("default".into()))
+        );
+        assert_eq!(
+            parse_env_flag("LR=0.01"),
+            Ok(EnvFlag::Variable("LR".into(), "0.01".into()))
+        );
+        assert!(parse_env_flag("").is_err());
+        assert!(parse_env_flag("=x").is_err());
+    }
+
+    #[test]
     fn env_flags_take_a_value_or_the_callers_own() {
         assert_eq!(parse_env("A=1=2"), Ok(("A".into(), "1=2".into())));
         assert_eq!(parse_env("EMPTY="), Ok(("EMPTY".into(), String::new())));
