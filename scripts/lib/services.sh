@@ -103,6 +103,16 @@ ensure_venv() {
     export PLINTH_TEST_VENV="$VENV"
 }
 
+# The environments tests (real uv against the package index): the Python whose pip installs
+# the pinned uv (the test venv's, which has pip), and the host Python 3.11 builds use.
+setup_environments() {
+    ensure_venv
+    [ -x /usr/bin/python3 ] || apt_install python3
+    /usr/bin/python3 -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
+        || say "warning: /usr/bin/python3 is not 3.11; the environments tests ask for 3.11"
+    export PLINTH_TEST_BOOTSTRAP_PYTHON="$VENV/bin/python"
+}
+
 # The escape suite's Python environment: sandboxed jobs run as other users and see only
 # system folders and what the server allows, so the environment is built on the system's
 # Python (not one under a home folder), outside any home folder, readable by all.

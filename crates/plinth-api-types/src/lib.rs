@@ -14,10 +14,12 @@
 //! MLflow's REST API is not here: its server side is checked and written as MLflow's own
 //! protobuf JSON (`plinth-api/src/mlflow`), not with serde types.
 
+mod environments;
 mod identity;
 mod operations;
 mod runtime;
 
+pub use environments::{CreateEnvironmentRequest, EnvironmentDetail, EnvironmentHistory};
 pub use identity::{
     AuditListQuery, CodeRequest, CreateOrganizationRequest, CreateProjectRequest,
     CreateUserRequest, LoginRequest, LoginResponse, MeResponse, MfaEnrollmentResponse,

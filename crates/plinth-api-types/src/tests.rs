@@ -207,8 +207,18 @@ fn request_bodies_are_sent_as_before() {
                 snapshot: Some("ab".into()),
                 image: Some("img".into()),
                 custom_size: None,
+                environment: Some("train:3".into()),
             }),
-            r#"{"name":"n","class":"small","command":["echo"],"env":{"k":"v"},"snapshot":"ab","image":"img"}"#,
+            r#"{"name":"n","class":"small","command":["echo"],"env":{"k":"v"},"snapshot":"ab","image":"img","environment":"train:3"}"#,
+        ),
+        (
+            body(&crate::CreateEnvironmentRequest {
+                name: "train".into(),
+                python: "3.11".into(),
+                packages: vec!["pandas>=2".into()],
+                ..crate::CreateEnvironmentRequest::default()
+            }),
+            r#"{"name":"train","python":"3.11","packages":["pandas>=2"]}"#,
         ),
         (
             body(&ProjectQuota::default()),

@@ -456,6 +456,119 @@ fn matrix() -> Vec<Case> {
         ),
         case(
             "GET",
+            "/api/v1/orgs/{organization}/projects/{project}/environments",
+            "/api/v1/orgs/acme/projects/churn/environments",
+            None,
+            [401, 200, 200, 200, 200, 404],
+        ),
+        case(
+            "POST",
+            "/api/v1/orgs/{organization}/projects/{project}/environments",
+            "/api/v1/orgs/acme/projects/churn/environments",
+            Some(json!({ "name": "fresh", "python": "3.11" })),
+            [401, 403, 201, 201, 201, 404],
+        ),
+        case(
+            "GET",
+            "/api/v1/orgs/{organization}/projects/{project}/environments/{name}",
+            "/api/v1/orgs/acme/projects/churn/environments/train:1",
+            None,
+            [401, 200, 200, 200, 200, 404],
+        ),
+        case(
+            "PUT",
+            "/api/v1/orgs/{organization}/projects/{project}/environments/{name}",
+            "/api/v1/orgs/acme/projects/churn/environments/train",
+            Some(json!({ "python": "3.12" })),
+            [401, 403, 200, 200, 200, 404],
+        ),
+        case(
+            "DELETE",
+            "/api/v1/orgs/{organization}/projects/{project}/environments/{name}",
+            "/api/v1/orgs/acme/projects/churn/environments/train",
+            None,
+            [401, 403, 204, 204, 204, 404],
+        ),
+        case(
+            "GET",
+            "/api/v1/orgs/{organization}/projects/{project}/environments/{name}/versions",
+            "/api/v1/orgs/acme/projects/churn/environments/train/versions",
+            None,
+            [401, 200, 200, 200, 200, 404],
+        ),
+        // An environment that does not exist: building one would need the network.
+        case(
+            "POST",
+            "/api/v1/orgs/{organization}/projects/{project}/environments/{name}/build",
+            "/api/v1/orgs/acme/projects/churn/environments/missing/build",
+            None,
+            [401, 403, 404, 404, 404, 404],
+        ),
+        case(
+            "GET",
+            "/api/v1/orgs/{organization}/projects/{project}/environments/{name}/logs",
+            "/api/v1/orgs/acme/projects/churn/environments/train/logs",
+            None,
+            [401, 200, 200, 200, 200, 404],
+        ),
+        case(
+            "GET",
+            "/api/v1/environments",
+            "/api/v1/environments",
+            None,
+            [401, 200, 200, 200, 200, 200],
+        ),
+        case(
+            "POST",
+            "/api/v1/environments",
+            "/api/v1/environments",
+            Some(json!({ "name": "fresh", "python": "3.11" })),
+            [401, 403, 403, 403, 201, 403],
+        ),
+        case(
+            "GET",
+            "/api/v1/environments/{name}",
+            "/api/v1/environments/base",
+            None,
+            [401, 200, 200, 200, 200, 200],
+        ),
+        case(
+            "PUT",
+            "/api/v1/environments/{name}",
+            "/api/v1/environments/base",
+            Some(json!({ "python": "3.12" })),
+            [401, 403, 403, 403, 200, 403],
+        ),
+        case(
+            "DELETE",
+            "/api/v1/environments/{name}",
+            "/api/v1/environments/base",
+            None,
+            [401, 403, 403, 403, 204, 403],
+        ),
+        case(
+            "GET",
+            "/api/v1/environments/{name}/versions",
+            "/api/v1/environments/base/versions",
+            None,
+            [401, 200, 200, 200, 200, 200],
+        ),
+        case(
+            "POST",
+            "/api/v1/environments/{name}/build",
+            "/api/v1/environments/missing/build",
+            None,
+            [401, 403, 403, 403, 404, 403],
+        ),
+        case(
+            "GET",
+            "/api/v1/environments/{name}/logs",
+            "/api/v1/environments/base/logs",
+            None,
+            [401, 200, 200, 200, 200, 200],
+        ),
+        case(
+            "GET",
             "/api/v1/audit",
             "/api/v1/audit",
             None,
@@ -588,6 +701,27 @@ pub(crate) async fn world() -> World {
     )
     .await;
     assert_eq!(snapshot.status, StatusCode::OK, "{}", snapshot.body);
+    // Environments: `train` in acme/churn, the global `base` (neither is built).
+    for (uri, token, name) in [
+        (
+            "/api/v1/orgs/acme/projects/churn/environments",
+            &carl,
+            "train",
+        ),
+        ("/api/v1/environments", &admin, "base"),
+    ] {
+        let created = send(
+            &app.router,
+            json_request(
+                "POST",
+                uri,
+                Some(token),
+                &json!({ "name": name, "python": "3.11", "packages": ["iniconfig"] }),
+            ),
+        )
+        .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    }
     // The registry: model `fraud` with version 1 from a run, a tag on each, alias
     // `champion`.
     let mlflow = "/projects/acme/churn/api/2.0/mlflow";

@@ -5,6 +5,7 @@
 //! object-store clients or Kubernetes directly. [`serve`] is the one entry point, used by
 //! the binary and by tests alike.
 
+mod environments;
 mod error;
 mod health;
 pub mod identity;
@@ -44,6 +45,7 @@ struct AppStateInner {
     artifacts: ArtifactStore,
     identity: IdentityService,
     runtime: RuntimeService,
+    environments: plinth_envs::EnvironmentService,
     tracking: TrackingService,
     installation: Installation,
     settings: ServerSettings,
@@ -69,6 +71,18 @@ impl Default for ServerSettings {
     }
 }
 
+/// The domain services the HTTP layer calls (tracking is made from the backends).
+#[derive(Clone)]
+#[allow(missing_debug_implementations)]
+pub struct Services {
+    /// Accounts, sessions, tokens, projects, audit.
+    pub identity: IdentityService,
+    /// Jobs, quotas, pools, classes, usage.
+    pub runtime: RuntimeService,
+    /// Environments.
+    pub environments: plinth_envs::EnvironmentService,
+}
+
 impl AppState {
     /// Returns the state over opened backends. `metastore_location` is the store's URL with
     /// secrets redacted; `installation` comes from [`MetadataStore::record_startup`].
@@ -76,11 +90,15 @@ impl AppState {
         metastore: Arc<dyn MetadataStore>,
         metastore_location: String,
         artifacts: ArtifactStore,
-        identity: IdentityService,
-        runtime: RuntimeService,
+        services: Services,
         installation: Installation,
         settings: ServerSettings,
     ) -> Self {
+        let Services {
+            identity,
+            runtime,
+            environments,
+        } = services;
         let tracking = TrackingService::new(
             metastore.clone(),
             identity.clone(),
@@ -94,6 +112,7 @@ impl AppState {
                 artifacts,
                 identity,
                 runtime,
+                environments,
                 tracking,
                 installation,
                 settings,
@@ -126,6 +145,11 @@ impl AppState {
     /// Returns the workload runtime (jobs, quotas, pools, classes, usage).
     pub fn runtime(&self) -> &RuntimeService {
         &self.inner.runtime
+    }
+
+    /// Returns environments (definitions, versions, locks, builds).
+    pub fn environments(&self) -> &plinth_envs::EnvironmentService {
+        &self.inner.environments
     }
 
     /// Returns experiment tracking and the model registry (the MLflow API).

@@ -6,6 +6,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::environments as env;
 use crate::identity as id;
 use crate::runtime as rt;
 use crate::{health, metrics, AppState};
@@ -45,6 +46,7 @@ impl utoipa::Modify for BearerSecurity {
         (name = "audit", description = "The audit log (admins)"),
         (name = "runtime", description = "Node pools, resource classes, quotas, snapshots and the usage ledger"),
         (name = "jobs", description = "Jobs: submit, list, stop, re-run, logs"),
+        (name = "environments", description = "Environments: versions, locks, builds and their logs"),
     ),
     modifiers(&BearerSecurity),
     components(schemas(plinth_types::ErrorBody, plinth_types::ErrorKind))
@@ -68,6 +70,30 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(rt::stop_job))
         .routes(routes!(rt::rerun_job))
         .routes(routes!(rt::job_logs))
+        .routes(routes!(
+            env::list_project_environments,
+            env::create_project_environment
+        ))
+        .routes(routes!(
+            env::get_project_environment,
+            env::update_project_environment,
+            env::delete_project_environment
+        ))
+        .routes(routes!(env::project_environment_versions))
+        .routes(routes!(env::build_project_environment))
+        .routes(routes!(env::project_environment_logs))
+        .routes(routes!(
+            env::list_global_environments,
+            env::create_global_environment
+        ))
+        .routes(routes!(
+            env::get_global_environment,
+            env::update_global_environment,
+            env::delete_global_environment
+        ))
+        .routes(routes!(env::global_environment_versions))
+        .routes(routes!(env::build_global_environment))
+        .routes(routes!(env::global_environment_logs))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::status))

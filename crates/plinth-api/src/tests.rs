@@ -52,10 +52,19 @@ pub(crate) async fn app_on(store: TestStore, settings: ServerSettings) -> TestAp
     let executor =
         plinth_executor::LocalExecutor::new(runtime_root.path().join("executor")).unwrap();
     let artifacts = ArtifactStore::in_memory();
+    let executor = std::sync::Arc::new(executor);
+    let environments = plinth_envs::EnvironmentService::new(
+        std::sync::Arc::new(plinth_envs::SqlEnvironmentStore::new(
+            metastore.shared_pool(),
+        )),
+        executor.clone(),
+        plinth_envs::EnvironmentSettings::new(runtime_root.path().join("envs")),
+        std::sync::Arc::new(plinth_core::SystemClock),
+    );
     let runtime = plinth_core::RuntimeService::new(
         metastore.clone(),
         identity.clone(),
-        std::sync::Arc::new(executor),
+        executor,
         artifacts.clone(),
         plinth_core::RuntimeSettings::new("http://127.0.0.1:9", runtime_root.path().join("work")),
         std::sync::Arc::new(plinth_core::SystemClock),
@@ -65,8 +74,11 @@ pub(crate) async fn app_on(store: TestStore, settings: ServerSettings) -> TestAp
         metastore,
         backend,
         artifacts,
-        identity,
-        runtime,
+        crate::Services {
+            identity,
+            runtime,
+            environments,
+        },
         installation,
         settings,
     );

@@ -232,6 +232,20 @@ fn matrix() -> Vec<Case> {
         ),
         case(
             "GET",
+            "/projects/{organization}/{project}/environments",
+            "/projects/acme/churn/environments",
+            "",
+            MEMBER_PAGE,
+        ),
+        case(
+            "GET",
+            "/projects/{organization}/{project}/environments/{name}",
+            "/projects/acme/churn/environments/train",
+            "",
+            MEMBER_PAGE,
+        ),
+        case(
+            "GET",
             "/projects/{organization}/{project}/jobs/{id}",
             "/projects/acme/churn/jobs/JOB_ID",
             "",

@@ -21,7 +21,10 @@ use crate::{
     LoginResponse, MeResponse, PoolRequest, ProjectListQuery, ProjectView, QuotaView, RuntimeInfo,
     SnapshotInfo, TokenRequest, TokenResponse, UpdateUserRequest, UsageQuery, UserListQuery,
 };
-use plinth_api_types::{PasswordReset, RoleRequest};
+use plinth_api_types::{
+    CreateEnvironmentRequest, EnvironmentDetail, EnvironmentHistory, PasswordReset, RoleRequest,
+};
+use plinth_types::{Environment, EnvironmentSpec, EnvironmentVersion};
 
 /// How long establishing a connection may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -604,9 +607,14 @@ impl Client {
         project: &str,
         request: &JobRequest,
     ) -> ClientResult<JobView> {
+        // No time limit: the first use of an environment version resolves and builds it
+        // within the submission.
         self.json(
-            self.project_request(Method::POST, organization, project, &["jobs"])
-                .json(request),
+            self.streaming_request(
+                Method::POST,
+                &project_path(organization, project, &["jobs"]),
+            )
+            .json(request),
         )
         .await
     }
@@ -676,6 +684,95 @@ impl Client {
             .send(self.streaming_request(Method::GET, &path).query(query))
             .await?;
         Ok(self.byte_stream(response))
+    }
+
+    // ---------- environments ----------
+
+    /// Lists a project's environments and the global ones (`scope` `None`: the global ones).
+    pub async fn list_environments(
+        &self,
+        scope: Option<(&str, &str)>,
+    ) -> ClientResult<Vec<Environment>> {
+        self.json(self.request(Method::GET, &environments_path(scope, &[])))
+            .await
+    }
+
+    /// Creates an environment, version 1 (a global one with `scope` `None`, admins).
+    pub async fn create_environment(
+        &self,
+        scope: Option<(&str, &str)>,
+        request: &CreateEnvironmentRequest,
+    ) -> ClientResult<EnvironmentDetail> {
+        self.json(
+            self.request(Method::POST, &environments_path(scope, &[]))
+                .json(request),
+        )
+        .await
+    }
+
+    /// Returns a version (`NAME` or `NAME:VERSION`) with its lock and build.
+    pub async fn get_environment(
+        &self,
+        scope: Option<(&str, &str)>,
+        name: &str,
+    ) -> ClientResult<EnvironmentDetail> {
+        self.json(self.request(Method::GET, &environments_path(scope, &[name])))
+            .await
+    }
+
+    /// Makes a new version asking for `spec`.
+    pub async fn update_environment(
+        &self,
+        scope: Option<(&str, &str)>,
+        name: &str,
+        spec: &EnvironmentSpec,
+    ) -> ClientResult<EnvironmentVersion> {
+        self.json(
+            self.request(Method::PUT, &environments_path(scope, &[name]))
+                .json(spec),
+        )
+        .await
+    }
+
+    /// Deletes an environment and its versions.
+    pub async fn delete_environment(
+        &self,
+        scope: Option<(&str, &str)>,
+        name: &str,
+    ) -> ClientResult<()> {
+        self.empty(self.request(Method::DELETE, &environments_path(scope, &[name])))
+            .await
+    }
+
+    /// Returns every version, newest first.
+    pub async fn environment_versions(
+        &self,
+        scope: Option<(&str, &str)>,
+        name: &str,
+    ) -> ClientResult<EnvironmentHistory> {
+        self.json(self.request(Method::GET, &environments_path(scope, &[name, "versions"])))
+            .await
+    }
+
+    /// Resolves and builds a version; answers when it is ready (no time limit: a cold
+    /// build takes as long as it takes).
+    pub async fn build_environment(
+        &self,
+        scope: Option<(&str, &str)>,
+        name: &str,
+    ) -> ClientResult<EnvironmentDetail> {
+        self.json(self.streaming_request(Method::POST, &environments_path(scope, &[name, "build"])))
+            .await
+    }
+
+    /// Returns a version's resolution and build logs.
+    pub async fn environment_logs(
+        &self,
+        scope: Option<(&str, &str)>,
+        name: &str,
+    ) -> ClientResult<String> {
+        self.text(self.request(Method::GET, &environments_path(scope, &[name, "logs"])))
+            .await
     }
 
     // ---------- plumbing ----------
@@ -849,6 +946,16 @@ fn usage_query(query: &UsageQuery, format: Option<&str>) -> UsageQuery {
 }
 
 /// Returns the path segments of `/api/v1/orgs/{organization}/projects/{project}/{rest…}`.
+/// `orgs/{organization}/projects/{project}/environments/{rest…}`, or `environments/{rest…}`.
+fn environments_path<'a>(scope: Option<(&'a str, &'a str)>, rest: &[&'a str]) -> Vec<&'a str> {
+    let mut segments = match scope {
+        Some((organization, project)) => project_path(organization, project, &["environments"]),
+        None => vec!["environments"],
+    };
+    segments.extend_from_slice(rest);
+    segments
+}
+
 fn project_path<'a>(organization: &'a str, project: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
     let mut segments = vec!["orgs", organization, "projects", project];
     segments.extend_from_slice(rest);

@@ -29,17 +29,20 @@ pub use client::{parse_server_url, ByteStream, Client};
 pub use error::{ClientError, ClientResult};
 /// The API's request, response and query types (the server's, from `plinth-api-types`).
 pub use plinth_api_types::{
-    ClassRequest, CreateOrganizationRequest, CreateProjectRequest, CreateUserRequest, GpuInfo,
-    IsolationInfo, JobListQuery, JobPage, LogQuery, LoginRequest, LoginResponse, MeResponse,
-    MechanismInfo, PoolRequest, ProjectListQuery, ProjectView, QuotaView, RuntimeInfo,
-    TokenRequest, TokenResponse, UpdateUserRequest, UsageQuery, UserListQuery,
+    ClassRequest, CreateEnvironmentRequest, CreateOrganizationRequest, CreateProjectRequest,
+    CreateUserRequest, EnvironmentDetail, EnvironmentHistory, GpuInfo, IsolationInfo, JobListQuery,
+    JobPage, LogQuery, LoginRequest, LoginResponse, MeResponse, MechanismInfo, PoolRequest,
+    ProjectListQuery, ProjectView, QuotaView, RuntimeInfo, TokenRequest, TokenResponse,
+    UpdateUserRequest, UsageQuery, UserListQuery,
 };
 
 /// The shared wire types this client sends and answers with, re-exported for convenience.
 pub use plinth_types::{
-    ApiTokenInfo, CustomSize, JobRequest, JobView, Member, NodePool, OrgMember, OrgRole,
-    Organization, PoolTaint, Project, ProjectQuota, ProjectUsageNow, ResourceClass, Role,
-    SnapshotInfo, UsageRecord, User, Workload, WorkloadCommand, WorkloadKind, WorkloadState,
+    ApiTokenInfo, BuildState, CustomSize, Environment, EnvironmentBuild, EnvironmentLock,
+    EnvironmentSpec, EnvironmentVersion, JobRequest, JobView, LockedPackage, Member, NodePool,
+    OrgMember, OrgRole, Organization, PoolTaint, Project, ProjectQuota, ProjectUsageNow,
+    ResolutionState, ResourceClass, Role, SnapshotInfo, UsageRecord, User, Workload,
+    WorkloadCommand, WorkloadEnvironment, WorkloadKind, WorkloadState,
 };
 
 #[cfg(test)]

@@ -38,6 +38,57 @@ pub struct Config {
     pub auth: AuthConfig,
     /// The workload runtime.
     pub runtime: RuntimeConfig,
+    /// Environments: how they are resolved, built and kept.
+    pub environments: EnvironmentsConfig,
+}
+
+/// Environments: named, versioned software environments jobs run in, resolved and built
+/// with `uv`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EnvironmentsConfig {
+    /// A `uv` executable to use; unset, Plinth installs its pinned uv on first use into
+    /// `{data_dir}/envs/uv` with `bootstrap_python`'s pip (the host's pip configuration,
+    /// `/etc/pip.conf` and `PIP_*`, applies).
+    pub uv_path: Option<PathBuf>,
+    /// The Python whose pip installs the pinned uv.
+    pub bootstrap_python: PathBuf,
+    /// Where host Python interpreters are looked for (a `PATH`); uv-managed ones are
+    /// looked for in `{data_dir}/envs/python`.
+    pub python_search_path: String,
+    /// Built environments no workload used for this long are removed (and rebuilt from
+    /// their lock when used again).
+    #[serde(with = "humantime_serde")]
+    pub collect_unused_after: Duration,
+    /// The global environment jobs that name none run in; `""` for none (the host's
+    /// programs alone). Created on first start from `default_packages` when missing; admins
+    /// change it like any global environment.
+    pub default_environment: String,
+    /// The Python version of the default environment; unset, the host's `python3`.
+    pub default_python: Option<String>,
+    /// The packages of the default environment: the clients Plinth is tested with.
+    pub default_packages: Vec<String>,
+    /// The package index uv uses; unset, the host's (`UV_DEFAULT_INDEX`, `PIP_INDEX_URL`)
+    /// or PyPI.
+    pub index_url: Option<String>,
+}
+
+impl Default for EnvironmentsConfig {
+    fn default() -> Self {
+        EnvironmentsConfig {
+            uv_path: None,
+            bootstrap_python: PathBuf::from("python3"),
+            python_search_path: "/usr/local/bin:/usr/bin:/bin".to_string(),
+            collect_unused_after: Duration::from_secs(7 * 24 * 3600),
+            default_environment: "default".to_string(),
+            default_python: None,
+            default_packages: vec![
+                "mlflow-skinny==3.17.2".to_string(),
+                "kfp==2.17.0".to_string(),
+            ],
+            index_url: None,
+        }
+    }
 }
 
 /// Logins, sessions, tokens, passwords and lockout.
@@ -500,6 +551,12 @@ impl Config {
         let mut problems = Vec::new();
         if self.server.max_body_bytes == 0 {
             problems.push("`server.max_body_bytes` must be greater than 0".to_string());
+        }
+        if self.environments.collect_unused_after.is_zero() {
+            problems.push("`environments.collect_unused_after` must be greater than 0".to_string());
+        }
+        if self.environments.python_search_path.trim().is_empty() {
+            problems.push("`environments.python_search_path` must not be empty".to_string());
         }
         if self.server.data_dir.as_os_str().is_empty() {
             problems.push("`server.data_dir` must not be empty".to_string());

@@ -18,5 +18,5 @@ pub use identity::{
     LocalAuthenticator, LoginOutcome, MfaEnrollment, NewAccount, NewTokenRequest, OrgPass,
     PasswordAuthenticator, Principal, ProjectPass, SessionCookie, UserUpdate,
 };
-pub use runtime::{RuntimeService, RuntimeSettings, WhenUnsandboxed};
+pub use runtime::{EnvironmentProvider, RuntimeService, RuntimeSettings, WhenUnsandboxed};
 pub use tracking::{ProjectSelector, TrackingPass, TrackingService};

@@ -18,9 +18,9 @@ use futures::stream::BoxStream;
 pub use error::{ExecError, ExecResult};
 pub use local::{LocalExecutor, LocalExecutorBuilder, PodmanSettings, SandboxSettings};
 pub use spec::{
-    port_variable, Capabilities, Gpu, Isolation, IsolationLevel, LogOptions, Mechanism, Placement,
-    Resources, RestartPolicy, Taint, WorkingFiles, WorkloadHandle, WorkloadKind, WorkloadSpec,
-    WorkloadStatus,
+    port_variable, Capabilities, Gpu, Isolation, IsolationLevel, LogOptions, Mechanism, Mount,
+    Placement, Resources, RestartPolicy, Taint, WorkingFiles, WorkloadHandle, WorkloadKind,
+    WorkloadSpec, WorkloadStatus,
 };
 
 /// Runs workloads on some backend.

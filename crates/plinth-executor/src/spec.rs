@@ -111,6 +111,20 @@ pub struct WorkloadSpec {
     pub restart: RestartPolicy,
     /// Labels for listings (project, kind, who).
     pub labels: BTreeMap<String, String>,
+    /// Host paths the workload sees besides its working folder (local backend): a built
+    /// environment read-only, a build's package cache read-write. The platform chooses
+    /// them, never the user; each must be an absolute path without `..`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<Mount>,
+}
+
+/// A host path put into a workload's view at the same place.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Mount {
+    /// The absolute path (a folder or a file).
+    pub path: PathBuf,
+    /// Whether the workload may write to it.
+    pub writable: bool,
 }
 
 impl WorkloadSpec {
@@ -144,6 +158,24 @@ impl WorkloadSpec {
                 return Err(invalid(
                     "ports",
                     format!("`{name}` must be 1–15 lower-case letters, digits or `-`"),
+                ));
+            }
+        }
+        for mount in &self.mounts {
+            let clean = mount.path.is_absolute()
+                && mount.path.components().all(|component| {
+                    !matches!(
+                        component,
+                        std::path::Component::ParentDir | std::path::Component::CurDir
+                    )
+                });
+            if !clean || mount.path == std::path::Path::new("/") {
+                return Err(invalid(
+                    "mounts",
+                    format!(
+                        "`{}` must be an absolute path below `/` without `.` or `..`",
+                        mount.path.display()
+                    ),
                 ));
             }
         }

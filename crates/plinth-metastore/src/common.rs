@@ -57,12 +57,29 @@ pub(crate) const LIST_METADATA: &str = "SELECT key, value FROM server_metadata O
 
 /// Implements [`MetadataStore`](crate::MetadataStore) for `$store`, whose `pool` field is a
 /// sqlx pool of the backend, with the shared SQL above.
+impl From<sqlx::SqlitePool> for crate::SharedPool {
+    fn from(pool: sqlx::SqlitePool) -> Self {
+        crate::SharedPool::Sqlite(pool)
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl From<sqlx::PgPool> for crate::SharedPool {
+    fn from(pool: sqlx::PgPool) -> Self {
+        crate::SharedPool::Postgres(pool)
+    }
+}
+
 macro_rules! impl_shared_queries {
     ($store:ty, $backend:literal) => {
         #[async_trait::async_trait]
         impl $crate::MetadataStore for $store {
             fn backend(&self) -> &'static str {
                 $backend
+            }
+
+            fn shared_pool(&self) -> $crate::SharedPool {
+                self.pool.clone().into()
             }
 
             async fn check_connectivity(&self) -> $crate::StoreResult<()> {

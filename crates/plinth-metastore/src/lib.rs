@@ -90,6 +90,24 @@ pub trait MetadataStore:
 
     /// Waits for in-flight queries and closes every connection.
     async fn close(&self);
+
+    /// Returns the connection pool, for a capability crate that keeps its own tables in
+    /// this database (`plinth-envs`): it shares these connections and the migrations this
+    /// crate applies, and writes its own SQL behind its own trait.
+    fn shared_pool(&self) -> SharedPool;
+}
+
+/// The connection pool of a metadata store, handed to capability crates with tables of
+/// their own in the same database (their migrations live in `migrations/` here, so one
+/// migrator owns the schema).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum SharedPool {
+    /// A SQLite database.
+    Sqlite(sqlx::SqlitePool),
+    /// A PostgreSQL database.
+    #[cfg(feature = "postgres")]
+    Postgres(sqlx::PgPool),
 }
 
 /// How to open a metadata store.

@@ -1074,6 +1074,7 @@ fn new_workload(
             snapshot: Some("ab".repeat(32)),
             image: None,
             ports: Vec::new(),
+            environment: None,
         },
         state,
         reason: String::new(),

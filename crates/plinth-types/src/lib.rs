@@ -1,6 +1,7 @@
 //! Plinth's shared vocabulary: the error kinds every crate maps its errors to, and the
 //! wire types that more than one crate needs. This crate does no I/O and knows no backend.
 
+mod environments;
 mod error;
 mod identity;
 mod installation;
@@ -9,6 +10,10 @@ mod redact;
 mod runtime;
 mod tracking;
 
+pub use environments::{
+    BuildState, Environment, EnvironmentBuild, EnvironmentLock, EnvironmentSpec,
+    EnvironmentVersion, LockedPackage, ResolutionState,
+};
 pub use error::{ErrorBody, ErrorKind, HasErrorKind};
 pub use identity::{
     new_id, parse_email, ApiTokenInfo, AuditEvent, AuthSettingsView, InvalidValue, Member,
@@ -19,8 +24,8 @@ pub use python::python_float;
 pub use redact::redact_url;
 pub use runtime::{
     CustomSize, JobRequest, JobView, NodePool, PoolTaint, ProjectQuota, ProjectUsageNow,
-    ResourceClass, SnapshotInfo, UsageRecord, Workload, WorkloadCommand, WorkloadKind,
-    WorkloadState,
+    ResourceClass, SnapshotInfo, UsageRecord, Workload, WorkloadCommand, WorkloadEnvironment,
+    WorkloadKind, WorkloadState,
 };
 pub use tracking::{
     Dataset, DatasetInput, Experiment, ExperimentTag, InputTag, LifecycleStage, LoggedModel,

@@ -217,6 +217,41 @@ pub struct WorkloadCommand {
     /// Named ports the workload listens on.
     #[serde(default)]
     pub ports: Vec<String>,
+    /// The environment it runs in (`None`: the host's programs alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<WorkloadEnvironment>,
+}
+
+/// The environment a workload runs in: which version and lock, and what the backend needs
+/// to put it in the workload's view.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct WorkloadEnvironment {
+    /// The environment's name.
+    pub name: String,
+    /// The version that ran.
+    pub version: u32,
+    /// Whether it is a global environment (else the project's).
+    #[serde(default)]
+    pub global: bool,
+    /// The hash of the lock that was installed.
+    pub lock_hash: String,
+    /// The exact Python version.
+    pub python_version: String,
+    /// Host paths the workload sees read-only: the built environment, a Python outside
+    /// the system folders (local backend).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub read_only_paths: Vec<String>,
+    /// Variables set for the workload: the environment's own, `VIRTUAL_ENV` and `PATH`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+}
+
+impl WorkloadEnvironment {
+    /// `NAME:VERSION`, with `global/` before global environments' names.
+    pub fn label(&self) -> String {
+        let scope = if self.global { "global/" } else { "" };
+        format!("{scope}{}:{}", self.name, self.version)
+    }
 }
 
 /// A job, workspace or deployment as the platform records it.
@@ -315,6 +350,10 @@ pub struct JobRequest {
     /// sizes for the project. Recorded (and accounted) as class `custom`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom_size: Option<CustomSize>,
+    /// The environment to run in: `NAME` (its latest version) or `NAME:VERSION`, the
+    /// project's or a global one; unset, the platform's default environment (if any).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
 }
 
 /// A custom size: what a class would otherwise grant.

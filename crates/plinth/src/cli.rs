@@ -78,6 +78,9 @@ enum Command {
     /// .gitignore and .plinthignore leave out), runs the command on the platform, shows its
     /// output and exits with its exit code; Ctrl-C detaches and leaves it running.
     Jobs(commands::jobs::JobsArgs),
+    /// Manage environments: named, versioned sets of Python packages jobs run in (`plinth
+    /// jobs run --env NAME[:VERSION]`), resolved into a lock and built once per lock.
+    Envs(commands::envs::EnvsArgs),
     /// Manage node pools: the groups of machines work is placed on (changes: admins).
     Pools(commands::pools::PoolsArgs),
     /// Manage resource classes: the named sizes jobs ask for (changes: admins).
@@ -274,6 +277,7 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Projects(args) => commands::projects::run(args),
         Command::Tokens(args) => commands::tokens::run(args),
         Command::Jobs(args) => commands::jobs::run(args),
+        Command::Envs(args) => commands::envs::run(args),
         Command::Pools(args) => commands::pools::run(args),
         Command::Classes(args) => commands::classes::run(args),
         Command::Quota(args) => commands::quota::run(args),

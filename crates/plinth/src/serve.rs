@@ -231,7 +231,7 @@ async fn serve(
     }
 
     tighten_permissions(&config, &hidden);
-    let runtime = runtime_service(
+    let (runtime, executor) = runtime_service(
         &config,
         &hidden,
         local_addr,
@@ -240,6 +240,8 @@ async fn serve(
         artifacts.clone(),
     )
     .await?;
+    let environments = environment_service(&config, metastore.clone(), executor).await;
+    runtime.set_environments(Arc::new(environments.clone()));
     let settings = ServerSettings {
         max_body_bytes: config.server.max_body_bytes,
         secure_cookies: config.auth.secure_cookies,
@@ -248,11 +250,27 @@ async fn serve(
         metastore.clone(),
         metastore_location,
         artifacts,
-        identity,
-        runtime.clone(),
+        plinth_api::Services {
+            identity,
+            runtime: runtime.clone(),
+            environments: environments.clone(),
+        },
         installation.clone(),
         settings,
     );
+    // Unused built environments are collected once an hour (and once at start).
+    let collector = {
+        let environments = environments.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                every.tick().await;
+                if let Err(error) = environments.collect_unused().await {
+                    warn!(error = %plinth_api::error_chain(&error), "collecting unused environments failed");
+                }
+            }
+        })
+    };
     // The reconciler adopts what ran before this start, then keeps the backend in step.
     let (reconciler_stop_tx, reconciler_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let reconciler = {
@@ -295,9 +313,80 @@ async fn serve(
     // Workloads keep running: the next start adopts them.
     let _ = reconciler_stop_tx.send(());
     let _ = reconciler.await;
+    collector.abort();
     metastore.close().await;
     info!("stopped");
     Ok(())
+}
+
+/// The environments service over the metadata store's database and the runtime's executor;
+/// builds left unfinished by a stopped server are marked failed, and the default global
+/// environment is created when missing (it is built on first use).
+async fn environment_service(
+    config: &Config,
+    metastore: Arc<dyn plinth_metastore::MetadataStore>,
+    executor: Arc<dyn plinth_executor::Executor>,
+) -> plinth_envs::EnvironmentService {
+    let section = &config.environments;
+    let mut settings = plinth_envs::EnvironmentSettings::new(config.server.data_dir.join("envs"));
+    settings.uv = match &section.uv_path {
+        Some(path) => plinth_envs::UvSource::Path(path.clone()),
+        None => plinth_envs::UvSource::Pinned {
+            bootstrap_python: section.bootstrap_python.clone(),
+        },
+    };
+    settings.python_search_path = section.python_search_path.clone();
+    settings.collect_unused_after = section.collect_unused_after;
+    settings.uv_env = plinth_envs::host_index_environment(&std::env::vars().collect());
+    if let Some(index) = &section.index_url {
+        settings
+            .uv_env
+            .insert("UV_DEFAULT_INDEX".to_string(), index.clone());
+    }
+    settings.apt_allowed = config.runtime.backend == RuntimeBackend::Kubernetes;
+    if config.runtime.backend == RuntimeBackend::Kubernetes {
+        settings.builds_unavailable = Some(
+            "environments cannot be built on the Kubernetes backend yet (image builds are not done); jobs there run in their image".to_string(),
+        );
+    }
+    let default_name = section.default_environment.trim().to_string();
+    settings.default_environment = (!default_name.is_empty()
+        && config.runtime.backend == RuntimeBackend::Local)
+        .then(|| default_name.clone());
+    let service = plinth_envs::EnvironmentService::new(
+        Arc::new(plinth_envs::SqlEnvironmentStore::new(
+            metastore.shared_pool(),
+        )),
+        executor,
+        settings,
+        Arc::new(SystemClock),
+    );
+    if let Err(error) = service.recover().await {
+        warn!(error = %plinth_api::error_chain(&error), "cannot mark interrupted environment builds");
+    }
+    if !default_name.is_empty() {
+        let python = match &section.default_python {
+            Some(python) => Some(python.clone()),
+            None => plinth_envs::host_python_version(&section.python_search_path).await,
+        };
+        match python {
+            Some(python) => {
+                let spec = plinth_types::EnvironmentSpec {
+                    python,
+                    packages: section.default_packages.clone(),
+                    ..plinth_types::EnvironmentSpec::default()
+                };
+                if let Err(error) = service.ensure_global(&default_name, spec).await {
+                    warn!(error = %plinth_api::error_chain(&error), environment = %default_name, "cannot create the default environment");
+                }
+            }
+            None => warn!(
+                environment = %default_name,
+                "no python3 on environments.python_search_path: the default environment is not created (set environments.default_python)"
+            ),
+        }
+    }
+    service
 }
 
 async fn runtime_service(
@@ -307,7 +396,7 @@ async fn runtime_service(
     metastore: Arc<dyn plinth_metastore::MetadataStore>,
     identity: IdentityService,
     artifacts: ArtifactStore,
-) -> Result<RuntimeService, Failure> {
+) -> Result<(RuntimeService, Arc<dyn plinth_executor::Executor>), Failure> {
     let root = config.server.data_dir.join("runtime");
     let executor: Arc<dyn plinth_executor::Executor> = match config.runtime.backend {
         RuntimeBackend::Local => {
@@ -404,14 +493,15 @@ async fn runtime_service(
         warn!(backend = executor.backend(), policy = ?settings.when_unsandboxed, "{}", isolation.summary);
     }
     info!(backend = executor.backend(), limits = %executor.capabilities().limits, "workload runtime ready");
-    Ok(RuntimeService::new(
+    let runtime = RuntimeService::new(
         metastore,
         identity,
-        executor,
+        executor.clone(),
         artifacts,
         settings,
         Arc::new(SystemClock),
-    ))
+    );
+    Ok((runtime, executor))
 }
 
 fn identity_service(

@@ -165,6 +165,9 @@ pub(crate) struct JobForm {
     command: String,
     #[serde(default)]
     env: String,
+    /// `NAME` or `NAME:VERSION`; empty for the default environment.
+    #[serde(default)]
+    environment: String,
 }
 
 fn parse_states(list: &str) -> Result<Vec<WorkloadState>, String> {
@@ -235,6 +238,7 @@ pub(crate) fn job_request(form: &JobForm) -> Result<JobRequest, String> {
         snapshot: None,
         image: None,
         custom_size: None,
+        environment: Some(form.environment.trim().to_string()).filter(|text| !text.is_empty()),
     })
 }
 
@@ -400,7 +404,13 @@ fn submit_form(
                     aria-describedby="command-help";
                 span.hint #command-help { "One line, split like a shell does: quote an argument with spaces in '…' or \"…\". For pipes or variables run " code { "sh -c '…'" } "." }
             }
-            label { "Environment (optional)"
+            label { "Software environment (optional)"
+                input.mono type="text" name="environment" value=(draft.environment) maxlength="80"
+                    placeholder="default" autocomplete="off" spellcheck="false"
+                    aria-describedby="environment-help";
+                span.hint #environment-help { code { "NAME" } " (its latest version) or " code { "NAME:VERSION" } "; empty for the default environment. " a href="environments" { "Environments" } }
+            }
+            label { "Environment variables (optional)"
                 textarea.mono name="env" rows="3" placeholder="EPOCHS=10\nLEARNING_RATE=0.01" spellcheck="false"
                     aria-describedby="env-help" { (draft.env) }
                 span.hint #env-help { "One " code { "NAME=value" } " per line." }
@@ -601,6 +611,14 @@ pub(crate) async fn show(
                 dt { "Queue position" } dd #job-queue { (or_dash(view.queue_position.map(|position| format!("#{position}")))) }
                 dt { "Exit code" } dd #job-exit-code { (or_dash(job.exit_code.map(|code| code.to_string()))) }
                 dt { "Class" } dd { strong { (job.class) } " — " (size_text(job.cpu_millis, job.memory_bytes, job.gpus)) " on pool " code { (job.pool) } }
+                dt { "Environment" }
+                dd {
+                    @if let Some(environment) = &job.spec.environment {
+                        code { (environment.label()) } " — Python " (environment.python_version) ", lock " code title=(environment.lock_hash) { (environment.lock_hash.get(..12).unwrap_or(&environment.lock_hash)) }
+                    } @else {
+                        "none (the host's programs)"
+                    }
+                }
                 dt { "Submitted by" } dd { (job.created_by_username) }
                 dt { "Submitted" } dd { (format_ms(job.created_at_ms)) }
                 dt { "Started" } dd #job-started { (or_dash(job.started_at_ms.map(format_ms))) }

@@ -4,6 +4,7 @@
 mod admin;
 mod assets;
 mod auth_pages;
+mod environments;
 mod errors;
 mod experiments;
 mod jobs;
@@ -211,6 +212,14 @@ pub(crate) fn routes() -> UiRoutes {
         .get("/projects/{organization}/{project}/jobs", jobs::list)
         .post("/projects/{organization}/{project}/jobs", jobs::submit)
         .get("/projects/{organization}/{project}/jobs/{id}", jobs::show)
+        .get(
+            "/projects/{organization}/{project}/environments",
+            environments::list,
+        )
+        .get(
+            "/projects/{organization}/{project}/environments/{name}",
+            environments::show,
+        )
         .post(
             "/projects/{organization}/{project}/jobs/{id}/stop",
             jobs::stop,
@@ -448,6 +457,11 @@ pub(crate) fn project_tabs(pass: &ProjectPass, active: &str) -> Markup {
     let tabs = [
         ("overview", base.clone(), "Overview"),
         ("jobs", format!("{base}/jobs"), "Jobs"),
+        (
+            "environments",
+            format!("{base}/environments"),
+            "Environments",
+        ),
         ("experiments", format!("{base}/experiments"), "Experiments"),
         ("models", format!("{base}/models"), "Models"),
         ("usage", format!("{base}/usage"), "Quota & usage"),

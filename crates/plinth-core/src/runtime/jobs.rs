@@ -236,6 +236,12 @@ impl RuntimeService {
                 memory_bytes: original.memory_bytes,
                 gpus: original.gpus,
             }),
+            // The same version again (its lock is fixed, so the same packages).
+            environment: original
+                .spec
+                .environment
+                .as_ref()
+                .map(|environment| format!("{}:{}", environment.name, environment.version)),
         };
         self.submit(
             principal,
@@ -337,6 +343,21 @@ impl RuntimeService {
         if let Some(snapshot) = &request.snapshot {
             self.snapshot_info(&pass.project().id, snapshot).await?;
         }
+        // Resolved and built now (the first use of a version builds it), so a job never
+        // fails later for a reason known at submission.
+        let environment = match self.inner.environments.get() {
+            Some(provider) => {
+                provider
+                    .prepare(pass, request.environment.as_deref())
+                    .await?
+            }
+            None if request.environment.is_some() => {
+                return Err(CoreError::Unavailable(
+                    "environments are not set up on this server".to_string(),
+                ))
+            }
+            None => None,
+        };
 
         let project_id = pass.project().id.clone();
         let id = plinth_types::new_id();
@@ -346,6 +367,7 @@ impl RuntimeService {
             snapshot: request.snapshot.clone(),
             image: request.image.clone(),
             ports: Vec::new(),
+            environment,
         };
         let name = request
             .name
@@ -565,6 +587,22 @@ impl RuntimeService {
             .trim_end_matches('/')
             .to_string();
         let mut env = workload.spec.env.clone();
+        let mut mounts = Vec::new();
+        if let Some(environment) = &workload.spec.environment {
+            // The job's own variables win over its environment's.
+            for (name, value) in &environment.env {
+                env.entry(name.clone()).or_insert_with(|| value.clone());
+            }
+            mounts.extend(
+                environment
+                    .read_only_paths
+                    .iter()
+                    .map(|path| plinth_executor::Mount {
+                        path: path.into(),
+                        writable: false,
+                    }),
+            );
+        }
         env.insert("MLFLOW_TRACKING_URI".to_string(), public_url.clone());
         env.insert("PLINTH_URL".to_string(), public_url.clone());
         env.insert("PLINTH_PROJECT".to_string(), project.clone());
@@ -643,6 +681,7 @@ impl RuntimeService {
                 ),
                 ("plinth.dev/class".to_string(), workload.class.clone()),
             ]),
+            mounts,
         };
         match self.inner.executor.submit(spec).await {
             Ok(_) => {}

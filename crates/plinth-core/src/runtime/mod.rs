@@ -97,6 +97,23 @@ struct Inner {
     stopping: Mutex<HashSet<String>>,
     /// Wakes the reconciler early (a job was queued, a stop requested).
     wake: tokio::sync::Notify,
+    /// Prepares the environments workloads run in (`plinth-envs`), once set.
+    environments: std::sync::OnceLock<Arc<dyn EnvironmentProvider>>,
+}
+
+/// Prepares the environment a workload runs in: resolves and builds it when needed and
+/// says what the workload needs (paths, variables). Implemented by `plinth-envs`, which
+/// depends on this crate; the runtime holds it as a trait object.
+#[async_trait::async_trait]
+pub trait EnvironmentProvider: Send + Sync + 'static {
+    /// Returns what a workload of `pass`'s project needs to run in `reference`
+    /// (`NAME` or `NAME:VERSION`), or in the default environment when `None` (`Ok(None)`:
+    /// there is none). The caller has authorized the submission.
+    async fn prepare(
+        &self,
+        pass: &crate::ProjectPass,
+        reference: Option<&str>,
+    ) -> CoreResult<Option<plinth_types::WorkloadEnvironment>>;
 }
 
 impl std::fmt::Debug for RuntimeService {
@@ -130,8 +147,15 @@ impl RuntimeService {
                 launching: Mutex::new(HashSet::new()),
                 stopping: Mutex::new(HashSet::new()),
                 wake: tokio::sync::Notify::new(),
+                environments: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Lets jobs run in environments: `provider` prepares them at submission. Set once,
+    /// at startup; later calls are ignored.
+    pub fn set_environments(&self, provider: Arc<dyn EnvironmentProvider>) {
+        let _ = self.inner.environments.set(provider);
     }
 
     /// The executor's backend name (`local`, `kubernetes`).

@@ -179,6 +179,12 @@ impl Podman {
             arguments.push("--volume".into());
             arguments.push(format!("{path}:{path}:ro").into());
         }
+        for mount in &spec.mounts {
+            let path = mount.path.display();
+            let mode = if mount.writable { "rw" } else { "ro" };
+            arguments.push("--volume".into());
+            arguments.push(format!("{path}:{path}:{mode}").into());
+        }
         if spec.resources.memory_bytes > 0 {
             arguments.push("--memory".into());
             arguments.push(format!("{}b", spec.resources.memory_bytes).into());

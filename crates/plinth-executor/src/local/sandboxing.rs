@@ -129,12 +129,21 @@ impl Sandbox {
                 read_only.push(dir.to_path_buf());
             }
         }
+        let mut read_write = Vec::new();
+        for mount in &spec.mounts {
+            if mount.writable {
+                read_write.push(mount.path.clone());
+            } else {
+                read_only.push(mount.path.clone());
+            }
+        }
         let mut hide = self.settings.hide_paths.clone();
         hide.push(layout.root().to_path_buf());
 
         // The program must be something the sandbox lets it run.
         let visible = |path: &Path| {
             path.starts_with(working_dir)
+                || read_write.iter().any(|allowed| path.starts_with(allowed))
                 || read_only
                     .iter()
                     .any(|allowed| path.starts_with(allowed) && !hide_covers(&hide, allowed, path))
@@ -164,6 +173,13 @@ impl Sandbox {
         if let PlanIdentity::User { uid, gid } = identity {
             chown_tree(working_dir, uid, gid)?;
             chown_tree(&tmp_dir, uid, gid)?;
+            // A writable mount (a build's package cache) is the workload's, like its
+            // working folder; the platform gives each project its own. Only the folder
+            // itself: what is inside was written by the project's own uid, and walking a
+            // tree a workload wrote could be raced into following a link.
+            for mount in spec.mounts.iter().filter(|mount| mount.writable) {
+                chown(&mount.path, uid, gid)?;
+            }
             chown(log, uid, gid)?;
             if self.namespaces() {
                 let (passwd_file, group_file) = layout.user_database_files(id);
@@ -185,7 +201,7 @@ impl Sandbox {
             tmp_dir: tmp_dir.clone(),
             log_file: Some(log.to_path_buf()),
             read_only,
-            read_write: Vec::new(),
+            read_write,
             devices,
             hide,
             passwd,

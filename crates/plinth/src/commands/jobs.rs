@@ -57,7 +57,7 @@ enum JobsCommand {
     /// The job gets MLFLOW_TRACKING_URI, MLFLOW_TRACKING_TOKEN, PLINTH_URL, PLINTH_TOKEN,
     /// PLINTH_PROJECT and PLINTH_JOB_ID. PLINTH_TIMING=1 prints how long each step took.
     #[command(
-        after_help = "Examples:\n  plinth jobs run -- python train.py --epochs 3\n  plinth jobs run --class medium --env LR=0.01 --detach -- python train.py"
+        after_help = "Examples:\n  plinth jobs run -- python train.py --epochs 3\n  plinth jobs run --env train:3 -- python train.py\n  plinth jobs run --class medium --var LR=0.01 --detach -- python train.py"
     )]
     Run(RunArgs),
     /// List a project's jobs, newest first.
@@ -129,9 +129,14 @@ pub struct RunArgs {
     /// A name for listings [default: the program and its first argument].
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
-    /// An environment variable for the job; `--env NAME` alone passes your own value.
-    #[arg(long, short = 'e', value_name = "NAME=VALUE", value_parser = parse_env)]
-    env: Vec<(String, String)>,
+    /// The environment to run in, `NAME` (its latest version) or `NAME:VERSION`
+    /// (`plinth envs list`); unset: the platform's default environment. A value with `=`
+    /// is an environment variable, as `--var` takes.
+    #[arg(long, short = 'e', value_name = "NAME[:VERSION]", value_parser = parse_env_flag)]
+    env: Vec<EnvFlag>,
+    /// An environment variable for the job; `--var NAME` alone passes your own value.
+    #[arg(long, value_name = "NAME=VALUE", value_parser = parse_env)]
+    var: Vec<(String, String)>,
     /// The container image (Kubernetes backend; the local backend ignores it).
     #[arg(long, value_name = "IMAGE")]
     image: Option<String>,
@@ -171,6 +176,24 @@ impl StateArg {
             StateArg::Stopped => "stopped",
             StateArg::Lost => "lost",
         }
+    }
+}
+
+/// A `--env` value: an environment to run in, or (with `=`) a variable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum EnvFlag {
+    Environment(String),
+    Variable(String, String),
+}
+
+fn parse_env_flag(text: &str) -> Result<EnvFlag, String> {
+    if text.contains('=') {
+        let (name, value) = parse_env(text)?;
+        Ok(EnvFlag::Variable(name, value))
+    } else if text.is_empty() {
+        Err("give an environment, `NAME` or `NAME:VERSION`".to_string())
+    } else {
+        Ok(EnvFlag::Environment(text.to_string()))
     }
 }
 
@@ -348,7 +371,23 @@ async fn run_job(session: &Session, args: RunArgs, json: bool) -> Result<(), Fai
     let mut timing = Timing::start();
     let interrupted = watch_interrupts();
     let client = session.client();
-    let env: BTreeMap<String, String> = args.env.iter().cloned().collect();
+    let mut env: BTreeMap<String, String> = args.var.iter().cloned().collect();
+    let mut environment = None;
+    for flag in &args.env {
+        match flag {
+            EnvFlag::Variable(name, value) => {
+                env.insert(name.clone(), value.clone());
+            }
+            EnvFlag::Environment(reference) if environment.is_none() => {
+                environment = Some(reference.clone());
+            }
+            EnvFlag::Environment(reference) => {
+                return Err(Failure::runtime(format!(
+                    "`--env {reference}`: a job runs in one environment; give `--env` once (variables: `--var NAME=VALUE`)"
+                )));
+            }
+        }
+    }
 
     // Snapshot (on a blocking thread) while the project is looked up.
     let cancelled = Arc::new(AtomicBool::new(false));
@@ -407,11 +446,25 @@ async fn run_job(session: &Session, args: RunArgs, json: bool) -> Result<(), Fai
         snapshot: snapshot.as_ref().map(|snapshot| snapshot.sha256.clone()),
         image: args.image.clone(),
         custom_size: None,
+        environment: environment.clone(),
     };
-    let job = client
+    // The first use of an environment version resolves and builds it within the
+    // submission: say so while it runs.
+    let bar = (!json).then(|| {
+        let bar = progress_line("");
+        bar.set_message(format!(
+            "preparing environment {} (its first use resolves and builds it)",
+            environment.as_deref().unwrap_or("default")
+        ));
+        bar
+    });
+    let submitted = client
         .submit_job(&project.organization, &project.project, &request)
-        .await
-        .map_err(|error| session.failure(error))?;
+        .await;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let job = submitted.map_err(|error| session.failure(error))?;
     timing.step("submit");
     // The archive is on the server now.
     drop(snapshot);
@@ -465,12 +518,18 @@ async fn upload(
 }
 
 fn spinner() -> ProgressBar {
+    progress_line("packing working files: ")
+}
+
+/// A spinner on standard error (hidden when it is not a terminal) showing `prefix` and
+/// then its message.
+pub(super) fn progress_line(prefix: &str) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new_spinner();
     bar.set_style(
-        ProgressStyle::with_template("{spinner} packing working files: {msg}")
+        ProgressStyle::with_template(&format!("{{spinner}} {prefix}{{msg}}"))
             .expect("a valid template"),
     );
     bar.enable_steady_tick(Duration::from_millis(100));
@@ -863,6 +922,17 @@ fn show(job: &JobView) {
         let names: Vec<&str> = work.spec.env.keys().map(String::as_str).collect();
         fields.push(("environment", names.join(", ")));
     }
+    if let Some(environment) = &work.spec.environment {
+        fields.push((
+            "runs in",
+            format!(
+                "{} (Python {}, lock {})",
+                environment.label(),
+                environment.python_version,
+                environment.lock_hash
+            ),
+        ));
+    }
     fields.push((
         "working files",
         work.spec
@@ -1039,6 +1109,24 @@ mod tests {
             .map(ToString::to_string)
             .collect();
         assert_eq!(shell_words(&command), r"sh -c 'echo '\''hi'\'' $X' a=b");
+    }
+
+    #[test]
+    fn env_flags_name_an_environment_unless_they_hold_a_variable() {
+        assert_eq!(
+            parse_env_flag("train:3"),
+            Ok(EnvFlag::Environment("train:3".into()))
+        );
+        assert_eq!(
+            parse_env_flag("default"),
+            Ok(EnvFlag::Environment("default".into()))
+        );
+        assert_eq!(
+            parse_env_flag("LR=0.01"),
+            Ok(EnvFlag::Variable("LR".into(), "0.01".into()))
+        );
+        assert!(parse_env_flag("").is_err());
+        assert!(parse_env_flag("=x").is_err());
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod artifacts;
 pub mod auth;
 pub mod classes;
 pub mod credentials;
+pub mod envs;
 pub mod experiments;
 pub mod jobs;
 pub mod models;

@@ -7,6 +7,7 @@ mod cli_identity;
 mod cli_jobs;
 mod cli_tracking;
 mod durability;
+mod envs;
 mod jobs;
 mod mlflow;
 mod sandbox;

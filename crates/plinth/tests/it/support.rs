@@ -51,6 +51,9 @@ impl Server {
             .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
             .args(args)
             .env("PLINTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            // No default environment (it would be built, with the network, at the first
+            // job); the environments tests set one.
+            .env("PLINTH__ENVIRONMENTS__DEFAULT_ENVIRONMENT", "")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
