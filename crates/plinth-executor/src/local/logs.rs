@@ -6,12 +6,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
 use tokio::io::AsyncReadExt;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::{ExecError, ExecResult, LogOptions, WorkloadStatus};
 
-/// How often a followed log is polled for new output.
+/// How long a follower waits for news before reading again anyway: a safety net under
+/// inotify, and the polling interval where inotify is unavailable.
 const FOLLOW_INTERVAL: Duration = Duration::from_millis(50);
+const FOLLOW_FALLBACK: Duration = Duration::from_millis(500);
 /// How much is read at once.
 const CHUNK: usize = 64 * 1024;
 
@@ -63,28 +65,33 @@ pub(super) fn stream_log(
     let (file, _) = file.into_parts();
     let file = tokio::fs::File::from_std(file);
     let follow = options.follow;
+    let waker = if follow {
+        LogWaker::new(path, status)
+    } else {
+        LogWaker::none(status)
+    };
     let stream = stream::unfold(
-        (file, status, false),
-        move |(mut file, status, done)| async move {
+        (file, waker, false),
+        move |(mut file, mut waker, done)| async move {
             if done {
                 return None;
             }
             loop {
                 // Read after checking: a read finding nothing once the workload has ended
                 // means everything it wrote has been sent.
-                let finished = status.borrow().is_finished();
+                let finished = waker.status.borrow().is_finished();
                 let mut buffer = vec![0u8; CHUNK];
                 match file.read(&mut buffer).await {
                     Ok(0) if !follow || finished => return None,
-                    Ok(0) => tokio::time::sleep(FOLLOW_INTERVAL).await,
+                    Ok(0) => waker.wait().await,
                     Ok(read) => {
                         buffer.truncate(read);
-                        return Some((Ok(Bytes::from(buffer)), (file, status, false)));
+                        return Some((Ok(Bytes::from(buffer)), (file, waker, false)));
                     }
                     Err(error) => {
                         return Some((
                             Err(ExecError::Backend(Box::new(error))),
-                            (file, status, true),
+                            (file, waker, true),
                         ))
                     }
                 }
@@ -92,4 +99,81 @@ pub(super) fn stream_log(
         },
     );
     Ok(stream.boxed())
+}
+
+/// Wakes a log's follower as soon as the file is written (inotify through `notify`, so a
+/// job's first line reaches its user at once rather than at the next poll) or the
+/// workload's status changes; polls where no watch can be set.
+struct LogWaker {
+    /// The watch (dropping it stops its thread) and its events.
+    written: Option<(notify::RecommendedWatcher, mpsc::UnboundedReceiver<()>)>,
+    status: watch::Receiver<WorkloadStatus>,
+    /// Whether `status` can still change (its sender is alive).
+    status_open: bool,
+}
+
+impl LogWaker {
+    fn new(path: &std::path::Path, status: watch::Receiver<WorkloadStatus>) -> Self {
+        use notify::Watcher;
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            if event.is_ok_and(|event| event.kind.is_modify() || event.kind.is_access()) {
+                let _ = sender.send(());
+            }
+        })
+        .and_then(|mut watcher| {
+            watcher.watch(path, notify::RecursiveMode::NonRecursive)?;
+            Ok(watcher)
+        });
+        LogWaker {
+            written: watcher.ok().map(|watcher| (watcher, receiver)),
+            status,
+            status_open: true,
+        }
+    }
+
+    fn none(status: watch::Receiver<WorkloadStatus>) -> Self {
+        LogWaker {
+            written: None,
+            status,
+            status_open: true,
+        }
+    }
+
+    /// Returns once there may be news: the file was written, the status changed, or the
+    /// fallback interval passed.
+    async fn wait(&mut self) {
+        let interval = if self.written.is_some() {
+            FOLLOW_FALLBACK
+        } else {
+            FOLLOW_INTERVAL
+        };
+        let written = async {
+            match &mut self.written {
+                Some((_, events)) => {
+                    if events.recv().await.is_none() {
+                        std::future::pending::<()>().await;
+                    }
+                    // Take what else came: only that something happened matters.
+                    while events.try_recv().is_ok() {}
+                }
+                None => std::future::pending().await,
+            }
+        };
+        let status = &mut self.status;
+        let status_open = &mut self.status_open;
+        let changed = async {
+            if *status_open && status.changed().await.is_err() {
+                *status_open = false;
+            }
+            if !*status_open {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            () = written => {}
+            () = changed => {}
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
 }

@@ -153,9 +153,10 @@ fn fill_template(template: &str, values: &BTreeMap<&str, String>) -> Option<Stri
     for segment in template.split('/').skip(1) {
         path.push('/');
         if let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-            // `{name}` means a model, a pool or a class, by where it is.
+            // `{name}` means a model, a pool, a class or an environment, by where it is.
             let key = match name {
                 "name" if template.starts_with("/admin/pools/") => "pool",
+                "name" if template.contains("/environments/") => "environment",
                 "name" if template.starts_with("/admin/classes/") => "class",
                 other => other,
             };
@@ -288,6 +289,14 @@ async fn every_page_fits_the_window_and_passes_axe_core_and_charts_draw_right() 
     )
     .await;
     let seeded = seed(&server, &token).await;
+    // An environment to show (created only: its page shows the version before any build).
+    crate::browser::api_post(
+        &server,
+        &token,
+        "/api/v1/orgs/acme/projects/vision/environments",
+        json!({ "name": "vision-env", "python": "3.11", "packages": ["six==1.16.0"] }),
+    )
+    .await;
     let pools: Value = client()
         .get(server.url("/api/v1/pools"))
         .bearer_auth(&token)
@@ -367,6 +376,7 @@ async fn every_page_fits_the_window_and_passes_axe_core_and_charts_draw_right() 
             ("username", "admin".to_string()),
             ("pool", pool.clone()),
             ("class", "small".to_string()),
+            ("environment", "vision-env".to_string()),
         ]
         .into_iter()
         .collect();
@@ -422,6 +432,7 @@ async fn every_page_fits_the_window_and_passes_axe_core_and_charts_draw_right() 
             ("username", "admin".to_string()),
             ("pool", pool.clone()),
             ("class", "small".to_string()),
+            ("environment", "vision-env".to_string()),
         ]
         .into_iter()
         .collect();
