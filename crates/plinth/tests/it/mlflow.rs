@@ -8,6 +8,7 @@
 //! The client comes from the test venv that `scripts/test` creates
 //! (`scripts/test-requirements.txt`); `PLINTH_TEST_VENV` names another one.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -298,6 +299,9 @@ impl MlflowServer {
             .arg("--artifacts-destination")
             .arg(dir.path().join("artifacts"))
             .current_dir(dir.path())
+            // Its own process group: `mlflow server` starts uvicorn and job consumers that
+            // outlive a kill of the CLI alone.
+            .process_group(0)
             .env("MLFLOW_DISABLE_TELEMETRY", "true")
             .env("DO_NOT_TRACK", "true")
             .stdout(std::process::Stdio::null())
@@ -349,6 +353,9 @@ fn health_ok(port: u16) -> bool {
 
 impl Drop for MlflowServer {
     fn drop(&mut self) {
+        // The whole group (uvicorn, its workers, the job consumers), not only the CLI.
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
