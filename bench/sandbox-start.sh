@@ -62,7 +62,10 @@ PY
 # --- 2. end to end ---
 serve() { # serve NAME ISOLATION: starts a server, sets $port
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    # No default environment: this measures the sandbox alone (an environment's own cost at
+    # a job's start is measured apart, with the environments).
     PLINTH_ADMIN_PASSWORD="bench-keeper-of-the-platform" PLINTH__RUNTIME__LOCAL__ISOLATION="$2" \
+        PLINTH__ENVIRONMENTS__DEFAULT_ENVIRONMENT="" \
         "$binary" serve --listen "127.0.0.1:$port" --data-dir "$work/$1" >"$work/$1.out" 2>"$work/$1.log" &
     servers+=($!)
     until curl -sf -o /dev/null "http://127.0.0.1:$port/readyz"; do sleep 0.05; done

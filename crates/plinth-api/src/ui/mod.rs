@@ -449,8 +449,8 @@ pub(crate) fn state_badge(state: WorkloadState, id: Option<&str>) -> Markup {
     }
 }
 
-/// The tabs of a project's pages; `active` is `overview`, `jobs`, `experiments`, `models` or
-/// `usage`.
+/// The tabs of a project's pages (they wrap on narrow screens); `active` is `overview`,
+/// `jobs`, `environments`, `experiments`, `models` or `usage`.
 pub(crate) fn project_tabs(pass: &ProjectPass, active: &str) -> Markup {
     let project = pass.project();
     let base = format!("/projects/{}/{}", project.organization, project.name);
