@@ -83,6 +83,9 @@ struct Inner {
     uv: tokio::sync::OnceCell<Uv>,
     /// One lock per resolution or build key, so concurrent requests do the work once.
     keyed: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The interpreters found so far, by the version asked for: finding one runs uv, which
+    /// would otherwise cost every job's start tens of milliseconds.
+    interpreters: Mutex<HashMap<String, Interpreter>>,
     /// Logs being written by a running resolution or build.
     running: Mutex<HashMap<PathBuf, WorkloadHandle>>,
 }
@@ -147,6 +150,7 @@ impl EnvironmentService {
                 clock,
                 uv: tokio::sync::OnceCell::new(),
                 keyed: Mutex::new(HashMap::new()),
+                interpreters: Mutex::new(HashMap::new()),
                 running: Mutex::new(HashMap::new()),
             }),
         }
@@ -473,14 +477,33 @@ impl EnvironmentService {
     }
 
     async fn interpreter(&self, request: &str) -> EnvResult<Interpreter> {
+        let known = self
+            .inner
+            .interpreters
+            .lock()
+            .expect("interpreters")
+            .get(request)
+            .cloned();
+        // Still there: an interpreter removed from the host is looked for again.
+        if let Some(interpreter) =
+            known.filter(|found| found.executable.try_exists().unwrap_or(false))
+        {
+            return Ok(interpreter);
+        }
         let uv = self.uv().await?;
-        find_python(
+        let interpreter = find_python(
             uv,
             request,
             &self.inner.settings.python_search_path,
             &self.inner.layout.python_dir(),
         )
-        .await
+        .await?;
+        self.inner
+            .interpreters
+            .lock()
+            .expect("interpreters")
+            .insert(request.to_string(), interpreter.clone());
+        Ok(interpreter)
     }
 
     fn key_lock(&self, key: String) -> Arc<tokio::sync::Mutex<()>> {
