@@ -2,8 +2,8 @@
 
 use plinth_metastore::{self as store, NewRun};
 pub use plinth_metastore::{
-    DatasetSummary, ExperimentRunStats, MetricBucket, MetricChart, MAX_CHART_BUCKETS,
-    MAX_RUNS_PER_PAGE,
+    DatasetFilter, DatasetSummary, ExperimentRunStats, LoggedModelOrderBy, MetricBucket,
+    MetricChart, MAX_CHART_BUCKETS, MAX_RUNS_PER_PAGE,
 };
 use plinth_types::{
     DatasetInput, LoggedModel, LoggedModelParameter, LoggedModelStatus, LoggedModelTag, Metric,
@@ -156,28 +156,6 @@ pub struct NewLoggedModel {
     pub tags: Vec<LoggedModelTag>,
     /// Initial params.
     pub params: Vec<LoggedModelParameter>,
-}
-
-/// A dataset a logged-model search restricts metrics to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DatasetFilter {
-    /// The dataset's name.
-    pub dataset_name: String,
-    /// Its digest, if the filter names one.
-    pub dataset_digest: Option<String>,
-}
-
-/// One ordering of a logged-model search.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LoggedModelOrderBy {
-    /// An attribute (`creation_timestamp`, `name` …) or `metrics.<key>`.
-    pub field_name: String,
-    /// Ascending (the default) or not.
-    pub ascending: bool,
-    /// For metrics: only values on this dataset.
-    pub dataset_name: Option<String>,
-    /// For metrics: only values on this dataset digest.
-    pub dataset_digest: Option<String>,
 }
 
 /// A search over logged models; the experiments to search are named separately, as on
@@ -603,24 +581,8 @@ impl TrackingService {
         let search = store::LoggedModelSearch {
             experiment_ids: self.experiment_ids(pass, experiment_ids).await?,
             filter: search.filter,
-            datasets: search
-                .datasets
-                .into_iter()
-                .map(|dataset| store::DatasetFilter {
-                    dataset_name: dataset.dataset_name,
-                    dataset_digest: dataset.dataset_digest,
-                })
-                .collect(),
-            order_by: search
-                .order_by
-                .into_iter()
-                .map(|order| store::LoggedModelOrderBy {
-                    field_name: order.field_name,
-                    ascending: order.ascending,
-                    dataset_name: order.dataset_name,
-                    dataset_digest: order.dataset_digest,
-                })
-                .collect(),
+            datasets: search.datasets,
+            order_by: search.order_by,
             max_results: search.max_results,
             page_token: search.page_token,
         };
