@@ -232,6 +232,13 @@ fn matrix() -> Vec<Case> {
         ),
         case(
             "GET",
+            "/projects/{organization}/{project}/jobs/new",
+            "/projects/acme/churn/jobs/new",
+            "",
+            MEMBER_PAGE,
+        ),
+        case(
+            "GET",
             "/projects/{organization}/{project}/environments",
             "/projects/acme/churn/environments",
             "",

@@ -211,6 +211,7 @@ pub(crate) fn routes() -> UiRoutes {
         .get("/jobs", jobs::overview)
         .get("/projects/{organization}/{project}/jobs", jobs::list)
         .post("/projects/{organization}/{project}/jobs", jobs::submit)
+        .get("/projects/{organization}/{project}/jobs/new", jobs::new_job)
         .get("/projects/{organization}/{project}/jobs/{id}", jobs::show)
         .get(
             "/projects/{organization}/{project}/environments",

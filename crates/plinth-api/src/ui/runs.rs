@@ -120,6 +120,16 @@ async fn project_run(
 
 // ---------- the run page ----------
 
+/// A run's tag, when set and not empty.
+pub(crate) fn tag_value<'a>(run: &'a Run, key: &str) -> Option<&'a str> {
+    run.data
+        .tags
+        .iter()
+        .find(|tag| tag.key == key)
+        .map(|tag| tag.value.as_str())
+        .filter(|value| !value.is_empty())
+}
+
 pub(crate) async fn show(
     State(state): State<AppState>,
     user: PageUser,
@@ -202,6 +212,18 @@ pub(crate) async fn show(
                 (super::tracking_forms::run_actions(&user.viewer, &here, &run))
             }
             dl.facts #run-facts {
+                @if let Some(job) = tag_value(&run, plinth_core::tracking::JOB_ID_TAG) {
+                    dt { "Job" } dd { a #run-job href=(format!("{base}/jobs/{}", urlencode(job))) { code { (job) } } }
+                }
+                @if let Some(source) = tag_value(&run, "mlflow.source.name") {
+                    dt { "Source" } dd #run-source { (long_value(source)) }
+                }
+                @if let Some(commit) = tag_value(&run, "mlflow.source.git.commit") {
+                    dt { "Git commit" } dd { code #run-commit title=(commit) { (commit.chars().take(12).collect::<String>()) } }
+                }
+                @if let Some(parent) = tag_value(&run, "mlflow.parentRunId") {
+                    dt { "Parent run" } dd { a #run-parent href=(run_path(&pass, &urlencode(parent))) { code { (parent) } } }
+                }
                 dt { "Run id" } dd { (long_value(&run.info.run_id)) }
                 dt { "User" } dd { (run.info.user_id) }
                 dt { "Started" } dd { (format_ms(run.info.start_time)) }
