@@ -1381,7 +1381,8 @@ pub async fn experiment_keys_are_distinct_per_experiment(store: &dyn MetadataSto
         .unwrap();
     assert_eq!(keys.metrics, ["acc", "loss", "val/loss"]);
     assert_eq!(keys.params, ["batch size", "lr", "optimizer"]);
-    assert_eq!(keys.tags, ["team", "z"]);
+    // MLflow's system tags are keys too (every run has `mlflow.runName`).
+    assert_eq!(keys.tags, ["mlflow.runName", "team", "z"]);
     assert!(!keys.truncated);
     let none = store
         .experiment_keys(&project, empty.experiment_id)
