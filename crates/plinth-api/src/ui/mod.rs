@@ -355,6 +355,10 @@ pub(crate) fn routes() -> UiRoutes {
             runs::chart_json,
         )
         .get("/projects/{organization}/{project}/compare", runs::compare)
+        .get(
+            "/projects/{organization}/{project}/compare/charts.json",
+            runs::bulk_chart_json,
+        )
         .post("/projects/{organization}/{project}/quota", usage::set_quota)
         .get("/admin", admin::users)
         .post("/admin/users", admin::create_user)

@@ -708,6 +708,54 @@ async fn compare_takes_two_to_ten_runs_and_highlights_differences() {
     // Experiment names, not ids; the data of the scatter and parallel plots.
     assert!(both.body.contains(">churn-model</a>"));
     assert!(both.body.contains("id=\"compare-plots\""));
+    // Every chart's data in one request: the grid names it, it answers each run × key.
+    let bulk = format!("/projects/acme/churn/compare/charts.json?runs={alpha}&amp;runs={beta}");
+    assert!(both.body.contains(&format!("data-bulk=\"{bulk}\"")), "{}", both.body);
+    let bulk = bulk.replace("&amp;", "&");
+    let answer = fixture
+        .get(&format!("{bulk}&keys=loss&keys=accuracy&points=10"))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let charts = answer.json()["charts"].as_array().cloned().unwrap();
+    let pairs: Vec<(String, String, usize)> = charts
+        .iter()
+        .map(|chart| {
+            (
+                chart["run_id"].as_str().unwrap().to_string(),
+                chart["key"].as_str().unwrap().to_string(),
+                chart["buckets"].as_array().unwrap().len(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            (alpha.clone(), "loss".to_string(), 10),
+            (alpha.clone(), "accuracy".to_string(), 1),
+            (beta.clone(), "loss".to_string(), 10),
+            (beta.clone(), "accuracy".to_string(), 1),
+        ]
+    );
+    // The same answer as the one-chart URL.
+    let single = fixture
+        .get(&format!(
+            "/projects/acme/churn/runs/{alpha}/metrics/loss/chart.json?points=10"
+        ))
+        .await;
+    assert_eq!(single.json(), charts[0]);
+    let foreign = fixture
+        .get(&format!(
+            "/projects/acme/churn/compare/charts.json?runs={alpha}&runs={other_run}&keys=loss"
+        ))
+        .await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND, "{}", foreign.body);
+    let no_runs = fixture
+        .get("/projects/acme/churn/compare/charts.json?keys=loss")
+        .await;
+    assert_eq!(no_runs.status, StatusCode::BAD_REQUEST);
+    assert!(no_runs.body.contains("invalid `runs`"), "{}", no_runs.body);
+    let bad_points = fixture.get(&format!("{bulk}&keys=loss&points=0")).await;
+    assert_eq!(bad_points.status, StatusCode::BAD_REQUEST);
 
     let one = fixture.get(&compare(&[alpha])).await;
     assert_eq!(one.status, StatusCode::BAD_REQUEST);

@@ -33,6 +33,10 @@ const NOT_PAGES: &[(&str, &str)] = &[
         "/projects/{organization}/{project}/runs/{run_id}/metrics/{key}/chart.json",
         "chart data (JSON)",
     ),
+    (
+        "/projects/{organization}/{project}/compare/charts.json",
+        "the compare page's chart data (JSON)",
+    ),
 ];
 
 /// Pages shown to visitors who are not signed in (checked before logging in).
