@@ -611,8 +611,7 @@ pub(crate) async fn show(
         ),
     };
     // The runs this job logged (created with its token): at most a page of them.
-    let runs = match super::experiments::tracking_pass(&state, &user, &organization, &project)
-        .await
+    let runs = match super::experiments::tracking_pass(&state, &user, &organization, &project).await
     {
         Ok((_, tracking)) => state
             .tracking()

@@ -60,17 +60,33 @@ async fn recent(state: &AppState, user: &PageUser) -> Recent {
             runtime.list_jobs(&pass, Vec::new(), None, rows),
             tracking_service.search_registered_models(&tracking, &model_search),
         );
-        recent.runs.extend(runs.unwrap_or_default().into_iter().map(|run| (pass.clone(), run)));
-        recent.jobs.extend(jobs.unwrap_or_default().into_iter().map(|job| (pass.clone(), job)));
+        recent.runs.extend(
+            runs.unwrap_or_default()
+                .into_iter()
+                .map(|run| (pass.clone(), run)),
+        );
+        recent.jobs.extend(
+            jobs.unwrap_or_default()
+                .into_iter()
+                .map(|job| (pass.clone(), job)),
+        );
         if let Ok(models) = models {
-            recent.models.extend(models.items.into_iter().map(|model| (pass.clone(), model)));
+            recent
+                .models
+                .extend(models.items.into_iter().map(|model| (pass.clone(), model)));
         }
     }
-    recent.runs.sort_by_key(|(_, run)| std::cmp::Reverse(run.info.start_time));
+    recent
+        .runs
+        .sort_by_key(|(_, run)| std::cmp::Reverse(run.info.start_time));
     recent.runs.truncate(HOME_ROWS);
-    recent.jobs.sort_by_key(|(_, job)| std::cmp::Reverse(job.job.created_at_ms));
+    recent
+        .jobs
+        .sort_by_key(|(_, job)| std::cmp::Reverse(job.job.created_at_ms));
     recent.jobs.truncate(HOME_ROWS);
-    recent.models.sort_by_key(|(_, model)| std::cmp::Reverse(model.last_updated_timestamp));
+    recent
+        .models
+        .sort_by_key(|(_, model)| std::cmp::Reverse(model.last_updated_timestamp));
     recent.models.truncate(HOME_ROWS);
     recent
 }

@@ -734,8 +734,7 @@ pub(crate) async fn chart_json(
         .await
         .map_err(|error| ApiError::from(error).into_response())?;
     let pairs = query_pairs(raw.as_deref());
-    let (min_step, max_step, points) =
-        chart_range(&pairs).map_err(IntoResponse::into_response)?;
+    let (min_step, max_step, points) = chart_range(&pairs).map_err(IntoResponse::into_response)?;
     chart_answer(&state, &tracking, &run_id, &key, min_step, max_step, points)
         .await
         .map(Json)
@@ -767,8 +766,7 @@ pub(crate) async fn bulk_chart_json(
         .await
         .map_err(|error| ApiError::from(error).into_response())?;
     let pairs = query_pairs(raw.as_deref());
-    let (min_step, max_step, points) =
-        chart_range(&pairs).map_err(IntoResponse::into_response)?;
+    let (min_step, max_step, points) = chart_range(&pairs).map_err(IntoResponse::into_response)?;
     let mut runs: Vec<String> = Vec::new();
     for run in query_values(&pairs, "runs") {
         if !runs.contains(&run) {
@@ -809,9 +807,7 @@ pub(crate) async fn bulk_chart_json(
 }
 
 /// The step range and bucket count of a chart request.
-fn chart_range(
-    pairs: &[(String, String)],
-) -> Result<(Option<i64>, Option<i64>, i64), ApiError> {
+fn chart_range(pairs: &[(String, String)]) -> Result<(Option<i64>, Option<i64>, i64), ApiError> {
     let parsed = (|| {
         let min_step = int_param(pairs, "min_step")?;
         let max_step = int_param(&pairs, "max_step")?;

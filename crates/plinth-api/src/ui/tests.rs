@@ -145,7 +145,10 @@ async fn the_job_form_splits_the_command_like_a_shell_and_reads_env_lines() {
     assert!(list.body.contains(&id));
     let new_page = send(&app.router, page_as(&format!("{JOBS}/new"), &vera)).await;
     assert_eq!(new_page.status, StatusCode::OK);
-    assert!(!new_page.body.contains("id=\"new-job\""), "no form for viewers");
+    assert!(
+        !new_page.body.contains("id=\"new-job\""),
+        "no form for viewers"
+    );
     assert!(new_page.body.contains("needs the contributor role"));
     let page = send(&app.router, page_as(&format!("{JOBS}/{id}"), &vera)).await;
     assert!(!page.body.contains("rerun-form") && !page.body.contains("stop-form"));

@@ -323,7 +323,9 @@ async fn the_column_chooser_offers_every_key_of_the_experiment() {
         "system tags are not offered"
     );
     // Default columns still come from the page: beta's keys are not shown unasked.
-    assert!(!filtered.body.contains("data-order=\"params.beta_only_param\""));
+    assert!(!filtered
+        .body
+        .contains("data-order=\"params.beta_only_param\""));
 }
 
 #[tokio::test]
@@ -710,7 +712,11 @@ async fn compare_takes_two_to_ten_runs_and_highlights_differences() {
     assert!(both.body.contains("id=\"compare-plots\""));
     // Every chart's data in one request: the grid names it, it answers each run × key.
     let bulk = format!("/projects/acme/churn/compare/charts.json?runs={alpha}&amp;runs={beta}");
-    assert!(both.body.contains(&format!("data-bulk=\"{bulk}\"")), "{}", both.body);
+    assert!(
+        both.body.contains(&format!("data-bulk=\"{bulk}\"")),
+        "{}",
+        both.body
+    );
     let bulk = bulk.replace("&amp;", "&");
     let answer = fixture
         .get(&format!("{bulk}&keys=loss&keys=accuracy&points=10"))

@@ -274,7 +274,10 @@ async fn runs_created_with_a_jobs_token_name_the_job_and_no_one_else_can() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(token.starts_with("plt_"), "the job wrote its token: {token:?}");
+    assert!(
+        token.starts_with("plt_"),
+        "the job wrote its token: {token:?}"
+    );
     let job_principal = fixture.identity.authenticate_token(&token).await.unwrap();
     let job_pass = tracking
         .authorize(&job_principal, &ProjectSelector::FromToken)
@@ -331,7 +334,8 @@ async fn runs_created_with_a_jobs_token_name_the_job_and_no_one_else_can() {
     ] {
         let error = refused.unwrap_err();
         assert!(
-            matches!(error, CoreError::InvalidArgument(_)) && error.to_string().contains(JOB_ID_TAG),
+            matches!(error, CoreError::InvalidArgument(_))
+                && error.to_string().contains(JOB_ID_TAG),
             "{error}"
         );
     }
@@ -353,7 +357,12 @@ async fn runs_created_with_a_jobs_token_name_the_job_and_no_one_else_can() {
     let done = fixture
         .wait_for(&job.job.id, WorkloadState::is_finished)
         .await;
-    assert_eq!(done.job.state, WorkloadState::Succeeded, "{}", done.job.reason);
+    assert_eq!(
+        done.job.state,
+        WorkloadState::Succeeded,
+        "{}",
+        done.job.reason
+    );
 }
 
 #[tokio::test]

@@ -2,8 +2,8 @@
 
 use plinth_metastore::{self as store, NewRun};
 pub use plinth_metastore::{
-    DatasetFilter, DatasetSummary, ExperimentKeys, ExperimentRunStats, LoggedModelOrderBy, MetricBucket,
-    MetricChart, MAX_CHART_BUCKETS, MAX_RUNS_PER_PAGE,
+    DatasetFilter, DatasetSummary, ExperimentKeys, ExperimentRunStats, LoggedModelOrderBy,
+    MetricBucket, MetricChart, MAX_CHART_BUCKETS, MAX_RUNS_PER_PAGE,
 };
 use plinth_types::{
     DatasetInput, LoggedModel, LoggedModelParameter, LoggedModelStatus, LoggedModelTag, Metric,
@@ -568,7 +568,11 @@ impl TrackingService {
     }
 
     /// The ids of the project's newest 1000 experiments of the view.
-    async fn newest_experiments(&self, pass: &TrackingPass, view: ViewType) -> CoreResult<Vec<i64>> {
+    async fn newest_experiments(
+        &self,
+        pass: &TrackingPass,
+        view: ViewType,
+    ) -> CoreResult<Vec<i64>> {
         let experiments = self
             .search_experiments(
                 pass,

@@ -1370,10 +1370,7 @@ pub async fn experiment_keys_are_distinct_per_experiment(store: &dyn MetadataSto
         params: vec![param("sibling_param", "1")],
         tags: vec![tag("sibling_tag", "1")],
     };
-    store
-        .log_batch(&project, &elsewhere, &batch)
-        .await
-        .unwrap();
+    store.log_batch(&project, &elsewhere, &batch).await.unwrap();
 
     let keys = store
         .experiment_keys(&project, exp.experiment_id)

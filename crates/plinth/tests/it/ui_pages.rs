@@ -261,11 +261,15 @@ async fn check_page_expecting(
                 )
                 .await?;
             if !title.starts_with(error) || page[0] != json!(error) || page[1] != json!(true) {
-                problems.push(format!("{label} at {width} px: not a proper `{error}` page: {title:?} {page}"));
+                problems.push(format!(
+                    "{label} at {width} px: not a proper `{error}` page: {title:?} {page}"
+                ));
             }
             let links = page[2].as_array().cloned().unwrap_or_default();
             if !links.contains(&json!("/login")) && !links.contains(&json!("/")) {
-                problems.push(format!("{label} at {width} px: the error page leads nowhere: {page}"));
+                problems.push(format!(
+                    "{label} at {width} px: the error page leads nowhere: {page}"
+                ));
             }
         }
     }
@@ -722,7 +726,10 @@ fn printed_run_url(tracking_uri: &str, token: &str, experiment: &str) -> String 
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(output.status.success(), "the mlflow client failed: {printed}");
+    assert!(
+        output.status.success(),
+        "the mlflow client failed: {printed}"
+    );
     printed
         .lines()
         .find_map(|line| {
@@ -768,10 +775,22 @@ async fn the_run_links_the_mlflow_client_prints_open_their_runs() {
     // client prints `http://HOST/projects/acme/vision/#/experiments/ID/runs/RUN` and
     // `http://HOST/#/experiments/ID/runs/RUN`.
     let links = [
-        printed_run_url(&server.url("/projects/acme/vision"), &token, "printed-project"),
-        printed_run_url(server.url("/").trim_end_matches('/'), &scoped, "printed-root"),
+        printed_run_url(
+            &server.url("/projects/acme/vision"),
+            &token,
+            "printed-project",
+        ),
+        printed_run_url(
+            server.url("/").trim_end_matches('/'),
+            &scoped,
+            "printed-root",
+        ),
     ];
-    assert!(links[0].contains("/projects/acme/vision/#/experiments/"), "{}", links[0]);
+    assert!(
+        links[0].contains("/projects/acme/vision/#/experiments/"),
+        "{}",
+        links[0]
+    );
     assert!(!links[1].contains("/projects/"), "{}", links[1]);
 
     let browser = browser_with(&["--window-size=1440,1000"]).await;
