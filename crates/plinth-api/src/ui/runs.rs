@@ -810,8 +810,8 @@ pub(crate) async fn bulk_chart_json(
 fn chart_range(pairs: &[(String, String)]) -> Result<(Option<i64>, Option<i64>, i64), ApiError> {
     let parsed = (|| {
         let min_step = int_param(pairs, "min_step")?;
-        let max_step = int_param(&pairs, "max_step")?;
-        let points = int_param(&pairs, "points")?.unwrap_or(DEFAULT_CHART_POINTS);
+        let max_step = int_param(pairs, "max_step")?;
+        let points = int_param(pairs, "points")?.unwrap_or(DEFAULT_CHART_POINTS);
         if !(1..=MAX_CHART_BUCKETS).contains(&points) {
             return Err(ApiError::invalid(format!(
                 "invalid `points`: {points} is not between 1 and {MAX_CHART_BUCKETS}"
