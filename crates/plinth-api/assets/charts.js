@@ -107,8 +107,14 @@
     visible: false,
   }));
 
-  async function load(chart) {
-    const points = Math.max(50, Math.min(1000, Math.round(chart.body.clientWidth || 600)));
+  // The compare page names one URL for every chart's data (`data-bulk` on `#charts`):
+  // all charts load in one request (per 200 metrics) instead of one per metric and run.
+  const grid = document.getElementById("charts");
+  const bulkUrl = grid && grid.dataset.bulk ? grid.dataset.bulk : null;
+  let bulkPending = null;
+
+  function chartQuery(width) {
+    const points = Math.max(50, Math.min(1000, Math.round(width || 600)));
     const query = new URLSearchParams({ points: String(points) });
     if (view.min !== null) {
       query.set("min_step", String(view.min));
@@ -116,6 +122,51 @@
     if (view.max !== null) {
       query.set("max_step", String(view.max));
     }
+    return query;
+  }
+
+  function loadBulk() {
+    if (bulkPending) {
+      return bulkPending;
+    }
+    bulkPending = (async () => {
+      const width = Math.max(0, ...charts.map((c) => c.body.clientWidth || 0));
+      charts.forEach((c) => { c.figure.dataset.loading = "true"; });
+      try {
+        const answers = new Map();
+        const keys = charts.map((c) => c.key);
+        for (let i = 0; i < keys.length; i += 200) {
+          const query = chartQuery(width);
+          keys.slice(i, i + 200).forEach((key) => query.append("keys", key));
+          const response = await fetch(`${bulkUrl}&${query}`, { credentials: "same-origin", cache: "no-store" });
+          const body = await response.json().catch(() => ({}));
+          if (!response.ok) {
+            throw new Error(body.message || `HTTP ${response.status}`);
+          }
+          for (const answer of body.charts || []) {
+            answers.set(`${answer.run_id}\u0000${answer.key}`, answer);
+          }
+        }
+        charts.forEach((chart) => {
+          chart.answers = chart.series.map((series) => answers.get(`${series.run}\u0000${chart.key}`) || { buckets: [] });
+          draw(chart);
+        });
+      } catch (error) {
+        charts.forEach((chart) => note(chart, `Could not load the chart: ${error.message}`, "callout bad chart-error"));
+      } finally {
+        charts.forEach((c) => { delete c.figure.dataset.loading; });
+        bulkPending = null;
+      }
+    })();
+    return bulkPending;
+  }
+
+  async function load(chart) {
+    if (bulkUrl) {
+      // Loaded with the others (a zoom clears the answers to load again).
+      return chart.answers ? undefined : loadBulk();
+    }
+    const query = chartQuery(chart.body.clientWidth);
     chart.figure.dataset.loading = "true";
     try {
       chart.answers = await Promise.all(

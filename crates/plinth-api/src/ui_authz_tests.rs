@@ -232,6 +232,13 @@ fn matrix() -> Vec<Case> {
         ),
         case(
             "GET",
+            "/projects/{organization}/{project}/jobs/new",
+            "/projects/acme/churn/jobs/new",
+            "",
+            MEMBER_PAGE,
+        ),
+        case(
+            "GET",
             "/projects/{organization}/{project}/environments",
             "/projects/acme/churn/environments",
             "",
@@ -504,6 +511,13 @@ fn matrix() -> Vec<Case> {
         ),
         case(
             "GET",
+            "/projects/{organization}/{project}/compare/charts.json",
+            "/projects/acme/churn/compare/charts.json?runs=RUN_ID&runs=BETA_ID&keys=loss&points=20",
+            "",
+            MEMBER_PAGE,
+        ),
+        case(
+            "GET",
             "/projects/{organization}/{project}/compare",
             "/projects/acme/churn/compare?runs=RUN_ID&runs=BETA_ID",
             "",
@@ -529,6 +543,13 @@ fn matrix() -> Vec<Case> {
             "GET",
             "/projects/{organization}/{project}/runs/{run_id}/metrics/{key}/chart.json",
             "/projects/acme/churn/runs/OTHER_RUN/metrics/loss/chart.json",
+            "",
+            FOREIGN_RUN,
+        ),
+        case(
+            "GET",
+            "/projects/{organization}/{project}/compare/charts.json",
+            "/projects/acme/churn/compare/charts.json?runs=RUN_ID&runs=OTHER_RUN&keys=loss",
             "",
             FOREIGN_RUN,
         ),

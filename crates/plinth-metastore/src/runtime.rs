@@ -171,6 +171,14 @@ pub trait RuntimeStore: Send + Sync {
     /// The id of the API token injected into the workload, if any.
     async fn workload_token(&self, id: &str) -> StoreResult<Option<String>>;
 
+    /// The workload of the project holding the API token `token_id`, if any (a run created
+    /// with a job's token records the job).
+    async fn workload_for_token(
+        &self,
+        project_id: &str,
+        token_id: &str,
+    ) -> StoreResult<Option<String>>;
+
     /// Adds usage to the ledger and moves the workload's `accounted_until_ms` to `until_ms`,
     /// in one transaction, so no interval is ever counted twice or lost.
     async fn accrue_usage(

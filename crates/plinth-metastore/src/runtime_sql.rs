@@ -635,6 +635,20 @@ macro_rules! impl_runtime_queries {
                 })
             }
 
+            async fn workload_for_token(
+                &self,
+                project_id: &str,
+                token_id: &str,
+            ) -> $crate::StoreResult<Option<String>> {
+                Ok(sqlx::query_scalar(
+                    "SELECT id FROM workloads WHERE token_id = $1 AND project_id = $2",
+                )
+                .bind(token_id)
+                .bind(project_id)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
             async fn accrue_usage(
                 &self,
                 workload: &plinth_types::Workload,

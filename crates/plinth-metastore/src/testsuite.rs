@@ -24,9 +24,10 @@ pub use tracking::{
     awkward_doubles, bulk_interval_history_samples_evenly,
     concurrent_log_calls_each_get_their_own_result, datasets_and_model_inputs_are_logged_once,
     default_experiment_is_created_once_per_project, deleting_a_project_removes_its_tracking_data,
-    experiment_run_stats_count_per_view, experiment_search_filters_orders_and_pages,
-    experiments_are_created_found_renamed_and_tagged, experiments_are_soft_deleted_with_their_runs,
-    log_batch_enforces_mlflow_limits, logged_models_are_created_finalized_tagged_and_searched,
+    experiment_keys_are_distinct_per_experiment, experiment_run_stats_count_per_view,
+    experiment_search_filters_orders_and_pages, experiments_are_created_found_renamed_and_tagged,
+    experiments_are_soft_deleted_with_their_runs, log_batch_enforces_mlflow_limits,
+    logged_models_are_created_finalized_tagged_and_searched,
     metric_charts_downsample_by_step_in_sql, metric_history_pages_through_twenty_thousand_points,
     metric_values_are_stored_bit_for_bit, metrics_keep_history_and_latest_value,
     params_never_change_value, runs_are_created_read_updated_and_deleted,
@@ -155,6 +156,7 @@ macro_rules! metadata_store_suite {
             metric_history_pages_through_twenty_thousand_points
             bulk_interval_history_samples_evenly
             metric_charts_downsample_by_step_in_sql
+            experiment_keys_are_distinct_per_experiment
             experiment_run_stats_count_per_view
             search_runs_filters_like_mlflow
             search_runs_orders_nulls_and_nans_last
@@ -1387,7 +1389,37 @@ pub async fn workloads_move_through_their_states(store: &dyn MetadataStore) {
         store.workload_token("w3").await.unwrap().as_deref(),
         Some("token-1")
     );
+    // The workload a token was issued to, within its project only.
+    assert_eq!(
+        store
+            .workload_for_token(&project_id, "token-1")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("w3")
+    );
+    assert_eq!(
+        store
+            .workload_for_token("another-project", "token-1")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .workload_for_token(&project_id, "token-2")
+            .await
+            .unwrap(),
+        None
+    );
     store.set_workload_token("w3", None).await.unwrap();
+    assert_eq!(
+        store
+            .workload_for_token(&project_id, "token-1")
+            .await
+            .unwrap(),
+        None
+    );
     assert_eq!(store.workload_token("w3").await.unwrap(), None);
 
     let page = |before: Option<(i64, String)>| WorkloadQuery {

@@ -159,6 +159,23 @@ pub struct DatasetSummary {
 /// The most dataset summaries one search returns (MLflow's).
 pub const MAX_DATASET_SUMMARIES: i64 = 1_000;
 
+/// The most keys of one kind [`TrackingStore::experiment_keys`] returns.
+pub const MAX_EXPERIMENT_KEYS: usize = 1_000;
+
+/// The distinct metric, param and tag keys logged by an experiment's runs (deleted runs
+/// included), each list sorted and at most [`MAX_EXPERIMENT_KEYS`] long.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExperimentKeys {
+    /// Metric keys (of the runs' latest values).
+    pub metrics: Vec<String>,
+    /// Param keys.
+    pub params: Vec<String>,
+    /// Run tag keys, MLflow's system tags (`mlflow.…`) included.
+    pub tags: Vec<String>,
+    /// Whether a list was cut at [`MAX_EXPERIMENT_KEYS`].
+    pub truncated: bool,
+}
+
 /// The most buckets one [`MetricChartQuery`] may ask for.
 pub const MAX_CHART_BUCKETS: i64 = 2_000;
 
@@ -437,6 +454,16 @@ pub trait TrackingStore: Send + Sync {
         experiment_ids: &[i64],
         view_type: ViewType,
     ) -> StoreResult<Vec<ExperimentRunStats>>;
+
+    /// The distinct metric, param and tag keys of an experiment of the project (a skip
+    /// scan of each table's `(experiment_id, key, …)` index: one index seek per key, so
+    /// the cost follows the number of keys, not of runs). An experiment of another
+    /// project is `NotFound`.
+    async fn experiment_keys(
+        &self,
+        project_id: &str,
+        experiment_id: i64,
+    ) -> StoreResult<ExperimentKeys>;
 
     /// Returns one metric of a run downsampled for a chart: the step range (given, else
     /// the history's) split into at most `max_buckets` equal step ranges, each with its

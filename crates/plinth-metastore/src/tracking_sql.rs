@@ -2081,6 +2081,48 @@ macro_rules! impl_tracking_queries {
                 Ok(out)
             }
 
+            async fn experiment_keys(
+                &self,
+                project_id: &str,
+                experiment_id: i64,
+            ) -> $crate::StoreResult<$crate::ExperimentKeys> {
+                // The experiment must be the project's (and exist).
+                self.tracking_experiment(project_id, experiment_id).await?;
+                let mut keys = $crate::ExperimentKeys::default();
+                // One more than the cap tells a cut list from a full one.
+                let limit = i64::try_from($crate::MAX_EXPERIMENT_KEYS).unwrap_or(i64::MAX) + 1;
+                let mut truncated = false;
+                for (table, out) in [
+                    ("latest_metrics", &mut keys.metrics),
+                    ("params", &mut keys.params),
+                    ("run_tags", &mut keys.tags),
+                ] {
+                    // A loose index scan: each step seeks the next key after the last one
+                    // in `(experiment_id, key, …)`, so an experiment of a million runs and
+                    // twenty keys costs twenty seeks.
+                    let sql = format!(
+                        "WITH RECURSIVE found(key) AS ( \
+                           SELECT MIN(key) FROM {table} WHERE experiment_id = $1 \
+                           UNION ALL \
+                           SELECT (SELECT MIN(t.key) FROM {table} t WHERE t.experiment_id = $1 AND t.key > found.key) \
+                           FROM found WHERE found.key IS NOT NULL \
+                         ) SELECT key FROM found WHERE key IS NOT NULL LIMIT $2"
+                    );
+                    let found: Vec<String> = sqlx::query_scalar(&sql)
+                        .bind(experiment_id)
+                        .bind(limit)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    *out = found;
+                    if out.len() > $crate::MAX_EXPERIMENT_KEYS {
+                        out.truncate($crate::MAX_EXPERIMENT_KEYS);
+                        truncated = true;
+                    }
+                }
+                keys.truncated = truncated;
+                Ok(keys)
+            }
+
             async fn get_metric_chart(
                 &self,
                 project_id: &str,

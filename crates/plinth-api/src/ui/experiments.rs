@@ -637,8 +637,30 @@ pub(crate) async fn runs(
             );
         }
     }
-    seen.extend(view.columns.iter().cloned());
+    // The chooser offers every key the experiment's runs logged, not only this page's.
+    let mut keys_cut = false;
+    let mut offered = seen.clone();
+    match service
+        .experiment_keys(&tracking, &experiment.experiment_id.to_string())
+        .await
+    {
+        Ok(keys) => {
+            keys_cut = keys.truncated;
+            let column = |entity, key: String| Column { entity, key };
+            offered.extend(keys.metrics.into_iter().map(|k| column(Entity::Metric, k)));
+            offered.extend(keys.params.into_iter().map(|k| column(Entity::Param, k)));
+            offered.extend(
+                keys.tags
+                    .into_iter()
+                    .filter(|k| !k.starts_with("mlflow."))
+                    .map(|k| column(Entity::Tag, k)),
+            );
+        }
+        Err(error) => problems.push(shown_message(&ApiError::from(error))),
+    }
+    offered.extend(view.columns.iter().cloned());
     let now_ms = chrono::Utc::now().timestamp_millis();
+    let nested = nest_runs(&found.items);
     // The table groups its chosen columns: metrics, then params, then tags.
     let mut shown: Vec<&Column> = view.columns.iter().collect();
     shown.sort_by_key(|column| column.entity);
@@ -703,11 +725,14 @@ pub(crate) async fn runs(
                     @if let Some((key, ascending)) = &view.order {
                         input type="hidden" name="order" value=(format!("{key} {}", if *ascending { "ASC" } else { "DESC" }));
                     }
-                    @if seen.is_empty() {
-                        p.muted { "No params, metrics or tags on this page yet." }
+                    @if offered.is_empty() {
+                        p.muted { "No params, metrics or tags in this experiment yet." }
+                    }
+                    @if keys_cut {
+                        p.muted { "This experiment has too many keys to list them all; type the others below." }
                     }
                     div.picker {
-                        @for column in &seen {
+                        @for column in &offered {
                             label.check { input type="checkbox" name="columns" value=(column.name()) checked[view.columns.contains(column)]; code { (column.name()) } }
                         }
                     }
@@ -742,11 +767,17 @@ pub(crate) async fn runs(
                                 }
                             } }
                             tbody {
-                                @for run in &found.items {
-                                    tr data-run=(run.info.run_id) {
+                                @for (run, depth) in &nested {
+                                    tr data-run=(run.info.run_id) data-depth=(depth) {
                                         td { input type="checkbox" name="runs" value=(run.info.run_id) aria-label=(format!("compare {}", run.info.run_name)); }
-                                        td {
+                                        td class=[(*depth > 0).then(|| format!("nested nest-{}", depth.min(&4)))] {
+                                            @if *depth > 0 { span.nest-mark aria-hidden="true" { "↳ " } }
                                             a.run-link href=(format!("{base}/runs/{}", run.info.run_id)) { (run.info.run_name) }
+                                            @if *depth == 0 {
+                                                @if let Some(parent) = super::runs::tag_value(run, PARENT_RUN_TAG) {
+                                                    " " a.muted.parent-link href=(format!("{base}/runs/{}", super::session::urlencode(parent))) title=(format!("parent run {parent}")) { "(child run)" }
+                                                }
+                                            }
                                             @if run.info.lifecycle_stage == LifecycleStage::Deleted { " " span.badge.bad { "deleted" } }
                                         }
                                         td { (run_status_badge(run.info.status)) }
@@ -780,6 +811,51 @@ pub(crate) async fn runs(
         },
     );
     (status, markup).into_response()
+}
+
+/// MLflow's tag naming a nested run's parent.
+pub(crate) const PARENT_RUN_TAG: &str = "mlflow.parentRunId";
+
+/// The runs of a page with nested runs right under their parent (when the parent is on the
+/// page too), each with its depth; otherwise in the page's order.
+fn nest_runs<'a>(runs: &'a [Run]) -> Vec<(&'a Run, usize)> {
+    use std::collections::{BTreeMap, HashSet};
+    let on_page: HashSet<&str> = runs.iter().map(|run| run.info.run_id.as_str()).collect();
+    let parent_of = |run: &'a Run| -> Option<&'a str> {
+        super::runs::tag_value(run, PARENT_RUN_TAG)
+            .filter(|parent| on_page.contains(parent) && *parent != run.info.run_id)
+    };
+    let mut children: BTreeMap<&str, Vec<&Run>> = BTreeMap::new();
+    for run in runs {
+        if let Some(parent) = parent_of(run) {
+            children.entry(parent).or_default().push(run);
+        }
+    }
+    let mut out = Vec::with_capacity(runs.len());
+    let mut placed: HashSet<&str> = HashSet::new();
+    // Depth first from each run whose parent is not on the page; a cycle of parents (a
+    // client can write any tag) is broken by `placed`, and what it leaves out comes last.
+    let mut stack: Vec<(&Run, usize)> = runs
+        .iter()
+        .rev()
+        .filter(|run| parent_of(run).is_none())
+        .map(|run| (run, 0))
+        .collect();
+    while let Some((run, depth)) = stack.pop() {
+        if !placed.insert(run.info.run_id.as_str()) {
+            continue;
+        }
+        out.push((run, depth));
+        if let Some(kids) = children.get(run.info.run_id.as_str()) {
+            stack.extend(kids.iter().rev().map(|kid| (*kid, depth + 1)));
+        }
+    }
+    for run in runs {
+        if placed.insert(run.info.run_id.as_str()) {
+            out.push((run, 0));
+        }
+    }
+    out
 }
 
 /// The runs of a page as CSV (the shown columns; numbers exact, times RFC 3339 UTC).

@@ -252,9 +252,63 @@ pub(crate) async fn list(
         Ok(pass) => pass,
         Err(response) => return response,
     };
-    jobs_page(&state, &user, &pass, &query, &JobForm::default(), None)
+    jobs_page(&state, &user, &pass, &query)
         .await
         .into_response()
+}
+
+/// The page of the job submission form (`…/jobs/new`), also drawn again with the
+/// submitted values and the refusal when a submission fails.
+pub(crate) async fn new_job(
+    State(state): State<AppState>,
+    user: PageUser,
+    Path((organization, project)): Path<(String, String)>,
+) -> Response {
+    let pass = match viewer_pass(&state, &user, &organization, &project).await {
+        Ok(pass) => pass,
+        Err(response) => return response,
+    };
+    new_job_page(&state, &user, &pass, &JobForm::default(), None)
+        .await
+        .into_response()
+}
+
+async fn new_job_page(
+    state: &AppState,
+    user: &PageUser,
+    pass: &ProjectPass,
+    draft: &JobForm,
+    form_error: Option<&str>,
+) -> Markup {
+    let classes = state
+        .runtime()
+        .list_resource_classes()
+        .await
+        .unwrap_or_default();
+    let viewer = &user.viewer;
+    let base = project_path(pass);
+    let project = pass.project();
+    page(
+        viewer,
+        &format!("New job · {}", project.display_name),
+        "/jobs",
+        html! {
+            (super::crumbs(pass, &[(format!("{base}/jobs"), "Jobs".to_string()), (String::new(), "New job".to_string())]))
+            h1 { "New job" }
+            (project_tabs(pass, "jobs"))
+            (isolation_warning(state))
+            @if may_submit(pass) {
+                section.card-section #submit-job {
+                    (submit_form(viewer, &base, &classes, draft, form_error))
+                }
+            } @else {
+                div.callout.bad role="alert" #submit-error {
+                    (form_error.unwrap_or("Submitting jobs needs the contributor role in this project."))
+                }
+            }
+            p { a href=(format!("{base}/jobs")) { "← All jobs" } }
+        },
+    )
 }
 
 async fn jobs_page(
@@ -262,8 +316,6 @@ async fn jobs_page(
     user: &PageUser,
     pass: &ProjectPass,
     query: &ListQuery,
-    draft: &JobForm,
-    form_error: Option<&str>,
 ) -> Markup {
     let mut problems = Vec::new();
     let filter = query.state.as_deref().unwrap_or_default();
@@ -291,18 +343,9 @@ async fn jobs_page(
     let next = (jobs.len() as i64 == PAGE_SIZE)
         .then(|| jobs.last().map(encode_cursor))
         .flatten();
-    let classes = state
-        .runtime()
-        .list_resource_classes()
-        .await
-        .unwrap_or_default();
     let viewer = &user.viewer;
     let base = project_path(pass);
     let project = pass.project();
-    // Those who may not submit see no form, so a refusal shows at the top.
-    if let Some(error) = form_error.filter(|_| !may_submit(pass)) {
-        problems.push(error.to_string());
-    }
     let list_error = query
         .error
         .clone()
@@ -319,10 +362,7 @@ async fn jobs_page(
             (isolation_warning(state))
             (notice(query.ok.as_deref(), list_error.as_deref()))
             @if may_submit(pass) {
-                section.card-section #submit-job {
-                    h2 { "Submit a job" }
-                    (submit_form(viewer, &base, &classes, draft, form_error))
-                }
+                p.actions { a.button.primary #new-job-link href=(format!("{base}/jobs/new")) { "New job" } }
             }
             form.grid-form #job-filter method="get" action=(format!("{base}/jobs")) {
                 label { "State"
@@ -408,7 +448,7 @@ fn submit_form(
                 input.mono type="text" name="environment" value=(draft.environment) maxlength="80"
                     placeholder="default" autocomplete="off" spellcheck="false"
                     aria-describedby="environment-help";
-                span.hint #environment-help { code { "NAME" } " (its latest version) or " code { "NAME:VERSION" } "; empty for the default environment. " a href="environments" { "Environments" } }
+                span.hint #environment-help { code { "NAME" } " (its latest version) or " code { "NAME:VERSION" } "; empty for the default environment. " a href=(format!("{base}/environments")) { "Environments" } }
             }
             label { "Environment variables (optional)"
                 textarea.mono name="env" rows="3" placeholder="EPOCHS=10\nLEARNING_RATE=0.01" spellcheck="false"
@@ -478,15 +518,7 @@ pub(crate) async fn submit(
         Ok(job) => Redirect::to(&job_path(&pass, &job.job.id)).into_response(),
         Err(error) => {
             let message = shown_message(&error);
-            let markup = jobs_page(
-                &state,
-                &user,
-                &pass,
-                &ListQuery::default(),
-                &form,
-                Some(&message),
-            )
-            .await;
+            let markup = new_job_page(&state, &user, &pass, &form, Some(&message)).await;
             (error.status(), markup).into_response()
         }
     }
@@ -551,6 +583,9 @@ pub(crate) struct NoticeQuery {
     error: Option<String>,
 }
 
+/// Runs of a job listed on its page at most.
+const JOB_RUNS_SHOWN: i64 = 100;
+
 pub(crate) async fn show(
     State(state): State<AppState>,
     user: PageUser,
@@ -574,6 +609,16 @@ pub(crate) async fn show(
             },
             Some(shown_message(&ApiError::from(error))),
         ),
+    };
+    // The runs this job logged (created with its token): at most a page of them.
+    let runs = match super::experiments::tracking_pass(&state, &user, &organization, &project).await
+    {
+        Ok((_, tracking)) => state
+            .tracking()
+            .runs_of_job(&tracking, &id, JOB_RUNS_SHOWN)
+            .await
+            .map_err(|error| shown_message(&ApiError::from(error))),
+        Err(_) => Ok(Vec::new()),
     };
     let job = &view.job;
     let here = job_path(&pass, &job.id);
@@ -635,6 +680,31 @@ pub(crate) async fn show(
                 }
                 dt { "Backend" } dd { code { (job.backend) } }
                 dt { "Job ID" } dd { code { (job.id) } }
+            }
+            h2 { "Runs" }
+            @match &runs {
+                Ok(runs) if runs.is_empty() => {
+                    p.muted #job-runs { "No runs logged by this job. Runs the job creates through " code { "MLFLOW_TRACKING_URI" } " show here." }
+                }
+                Ok(runs) => {
+                    table #job-runs {
+                        thead { tr { th { "Run" } th { "State" } th { "Experiment" } th { "Started" } } }
+                        tbody {
+                            @for run in runs {
+                                tr {
+                                    td { a href=(format!("{project_base}/runs/{}", run.info.run_id)) { (run.info.run_name) } }
+                                    td { (super::experiments::run_status_badge(run.info.status)) }
+                                    td { a href=(format!("{project_base}/experiments/{}", run.info.experiment_id)) { (run.info.experiment_id) } }
+                                    td { (format_ms(run.info.start_time)) }
+                                }
+                            }
+                        }
+                    }
+                    @if runs.len() as i64 == JOB_RUNS_SHOWN {
+                        p.muted { "The newest " (JOB_RUNS_SHOWN) " runs." }
+                    }
+                }
+                Err(error) => { div.callout.bad role="alert" { (error) } }
             }
             h2 { "Command" }
             pre.command #job-command { code { (command_line) } }

@@ -206,7 +206,7 @@ pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
         html! {
             h1 { (title) }
             p.lead { (message) }
-            p { a href="/" { "Back to the start page" } }
+            p { a href="/" { "Back to the start page" } " · " a href="/login" { "Sign in" } }
         },
     );
     let mut response = (status, markup).into_response();

@@ -211,6 +211,7 @@ pub(crate) fn routes() -> UiRoutes {
         .get("/jobs", jobs::overview)
         .get("/projects/{organization}/{project}/jobs", jobs::list)
         .post("/projects/{organization}/{project}/jobs", jobs::submit)
+        .get("/projects/{organization}/{project}/jobs/new", jobs::new_job)
         .get("/projects/{organization}/{project}/jobs/{id}", jobs::show)
         .get(
             "/projects/{organization}/{project}/environments",
@@ -354,6 +355,10 @@ pub(crate) fn routes() -> UiRoutes {
             runs::chart_json,
         )
         .get("/projects/{organization}/{project}/compare", runs::compare)
+        .get(
+            "/projects/{organization}/{project}/compare/charts.json",
+            runs::bulk_chart_json,
+        )
         .post("/projects/{organization}/{project}/quota", usage::set_quota)
         .get("/admin", admin::users)
         .post("/admin/users", admin::create_user)

@@ -5,6 +5,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
 
+use plinth_core::tracking::RegistrySearch;
+use plinth_core::ProjectPass;
+use plinth_types::{JobView, ModelVersionStage, RegisteredModel, Run};
+
 use super::layout::{error_page, page};
 use super::session::PageUser;
 use super::{format_ms, AREAS};
@@ -12,8 +16,97 @@ use crate::health::collect_status;
 use crate::AppState;
 use plinth_api_types::DependencyCheck;
 
+/// Projects the home page looks into at most, and rows per list.
+const HOME_PROJECTS: usize = 20;
+const HOME_ROWS: usize = 8;
+
+/// What the home page lists: the newest runs, jobs and models across the caller's projects.
+#[derive(Default)]
+struct Recent {
+    runs: Vec<(ProjectPass, Run)>,
+    jobs: Vec<(ProjectPass, JobView)>,
+    models: Vec<(ProjectPass, RegisteredModel)>,
+}
+
+async fn recent(state: &AppState, user: &PageUser) -> Recent {
+    let projects = state
+        .identity()
+        .list_projects(&user.principal, true, None)
+        .await
+        .unwrap_or_default();
+    let mut recent = Recent::default();
+    let rows = HOME_ROWS as i64;
+    for (project, _) in projects.iter().take(HOME_PROJECTS) {
+        let Ok((pass, tracking)) = super::experiments::tracking_pass(
+            state,
+            user,
+            project.organization.as_str(),
+            project.name.as_str(),
+        )
+        .await
+        else {
+            continue;
+        };
+        let tracking_service = state.tracking();
+        let runtime = state.runtime();
+        let model_search = RegistrySearch {
+            order_by: vec!["last_updated_timestamp DESC".to_string()],
+            max_results: rows,
+            filter: None,
+            page_token: None,
+        };
+        let (runs, jobs, models) = tokio::join!(
+            tracking_service.recent_runs(&tracking, rows),
+            runtime.list_jobs(&pass, Vec::new(), None, rows),
+            tracking_service.search_registered_models(&tracking, &model_search),
+        );
+        recent.runs.extend(
+            runs.unwrap_or_default()
+                .into_iter()
+                .map(|run| (pass.clone(), run)),
+        );
+        recent.jobs.extend(
+            jobs.unwrap_or_default()
+                .into_iter()
+                .map(|job| (pass.clone(), job)),
+        );
+        if let Ok(models) = models {
+            recent
+                .models
+                .extend(models.items.into_iter().map(|model| (pass.clone(), model)));
+        }
+    }
+    recent
+        .runs
+        .sort_by_key(|(_, run)| std::cmp::Reverse(run.info.start_time));
+    recent.runs.truncate(HOME_ROWS);
+    recent
+        .jobs
+        .sort_by_key(|(_, job)| std::cmp::Reverse(job.job.created_at_ms));
+    recent.jobs.truncate(HOME_ROWS);
+    recent
+        .models
+        .sort_by_key(|(_, model)| std::cmp::Reverse(model.last_updated_timestamp));
+    recent.models.truncate(HOME_ROWS);
+    recent
+}
+
+fn project_base(pass: &ProjectPass) -> String {
+    let project = pass.project();
+    format!("/projects/{}/{}", project.organization, project.name)
+}
+
+fn project_cell(pass: &ProjectPass) -> Markup {
+    html! { td { a href=(project_base(pass)) { (pass.project().display_name) } } }
+}
+
 pub(crate) async fn home(State(state): State<AppState>, user: PageUser) -> Markup {
-    let readiness = crate::health::check_readiness(&state).await;
+    let (readiness, recent) = tokio::join!(
+        crate::health::check_readiness(&state),
+        recent(&state, &user)
+    );
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let nothing = recent.runs.is_empty() && recent.jobs.is_empty() && recent.models.is_empty();
     page(
         &user.viewer,
         "Home",
@@ -29,8 +122,81 @@ pub(crate) async fn home(State(state): State<AppState>, user: PageUser) -> Marku
                     "Something needs attention: see the " a href="/status" { "status page" } "."
                 }
             }
+            @if nothing {
+                p.muted #home-empty { "Nothing here yet: runs you log, jobs you submit and models you register in your projects show here. " a href="/projects" { "Your projects" } "." }
+            } @else {
+                div.home-lists {
+                    section.card-section #recent-runs {
+                        h2 { "Recent runs" }
+                        @if recent.runs.is_empty() {
+                            p.muted { "No runs yet." }
+                        } @else {
+                            table {
+                                thead { tr { th { "Run" } th { "State" } th { "Project" } th { "Started" } } }
+                                tbody {
+                                    @for (pass, run) in &recent.runs {
+                                        tr {
+                                            td { a href=(format!("{}/runs/{}", project_base(pass), run.info.run_id)) { (super::long_value(&run.info.run_name)) } }
+                                            td { (super::experiments::run_status_badge(run.info.status)) }
+                                            (project_cell(pass))
+                                            td { (super::relative_time(run.info.start_time, now_ms)) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    section.card-section #recent-jobs {
+                        h2 { "Recent jobs" }
+                        @if recent.jobs.is_empty() {
+                            p.muted { "No jobs yet." }
+                        } @else {
+                            table {
+                                thead { tr { th { "Job" } th { "State" } th { "Project" } th { "Submitted" } } }
+                                tbody {
+                                    @for (pass, job) in &recent.jobs {
+                                        tr {
+                                            td { a href=(format!("{}/jobs/{}", project_base(pass), job.job.id)) { (super::long_value(&job.job.name)) } }
+                                            td { (super::state_badge(job.job.state, None)) }
+                                            (project_cell(pass))
+                                            td { (super::relative_time(job.job.created_at_ms, now_ms)) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    section.card-section #recent-models {
+                        h2 { "Recently changed models" }
+                        @if recent.models.is_empty() {
+                            p.muted { "No registered models yet." }
+                        } @else {
+                            table {
+                                thead { tr { th { "Model" } th { "Latest version" } th { "Project" } th { "Changed" } } }
+                                tbody {
+                                    @for (pass, model) in &recent.models {
+                                        @let latest = model.latest_versions.iter().max_by_key(|version| version.version);
+                                        tr {
+                                            td { a href=(format!("{}/models/{}", project_base(pass), super::session::urlencode(&model.name))) { (super::long_value(&model.name)) } }
+                                            td {
+                                                @if let Some(version) = latest {
+                                                    "v" (version.version)
+                                                    @if version.current_stage != ModelVersionStage::None { " " span.badge { (version.current_stage.as_str()) } }
+                                                } @else { span.muted { "none" } }
+                                                @for alias in &model.aliases { " " span.badge.role { "@" (alias.alias) } }
+                                            }
+                                            (project_cell(pass))
+                                            td { (super::relative_time(model.last_updated_timestamp, now_ms)) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
             div.cards {
-                @for area in AREAS {
+                @for area in AREAS.iter().filter(|area| area.built) {
                     a.card href=(area.path) {
                         h2 { (area.title) }
                         p { (area.summary) }

@@ -57,10 +57,10 @@ fn chart_url(pass: &ProjectPass, run_id: &str, key: &str) -> String {
 
 /// A figure for one metric, drawn by `charts.js` with uPlot from the chart data of each
 /// series (`data-series`: one entry per run: its `chart.json`, a label, a color).
-fn chart_figure(key: &str, anchor: &str, series: &[(String, String, usize)]) -> Markup {
+fn chart_figure(key: &str, anchor: &str, series: &[(String, String, usize, String)]) -> Markup {
     let data: Vec<Value> = series
         .iter()
-        .map(|(url, label, color)| json!({ "url": url, "label": label, "color": color % 8 }))
+        .map(|(url, label, color, run)| json!({ "url": url, "label": label, "color": color % 8, "run": run }))
         .collect();
     html! {
         figure.chart-figure.metric-chart id=(anchor) data-key=(key) data-series=(Value::Array(data).to_string()) {
@@ -120,6 +120,16 @@ async fn project_run(
 
 // ---------- the run page ----------
 
+/// A run's tag, when set and not empty.
+pub(crate) fn tag_value<'a>(run: &'a Run, key: &str) -> Option<&'a str> {
+    run.data
+        .tags
+        .iter()
+        .find(|tag| tag.key == key)
+        .map(|tag| tag.value.as_str())
+        .filter(|value| !value.is_empty())
+}
+
 pub(crate) async fn show(
     State(state): State<AppState>,
     user: PageUser,
@@ -158,6 +168,7 @@ pub(crate) async fn show(
                     chart_url(&pass, &run_id, &metric.key),
                     run.info.run_name.clone(),
                     0,
+                    run_id.clone(),
                 )],
             )
         })
@@ -170,7 +181,7 @@ pub(crate) async fn show(
         .data
         .tags
         .iter()
-        .partition(|tag| tag.key.starts_with("mlflow."));
+        .partition(|tag| tag.key.starts_with("mlflow.") || tag.key.starts_with("plinth."));
     let mut params = run.data.params.clone();
     params.sort_by(|a, b| a.key.cmp(&b.key));
     page_with_script(
@@ -202,6 +213,18 @@ pub(crate) async fn show(
                 (super::tracking_forms::run_actions(&user.viewer, &here, &run))
             }
             dl.facts #run-facts {
+                @if let Some(job) = tag_value(&run, plinth_core::tracking::JOB_ID_TAG) {
+                    dt { "Job" } dd { a #run-job href=(format!("{base}/jobs/{}", urlencode(job))) { code { (job) } } }
+                }
+                @if let Some(source) = tag_value(&run, "mlflow.source.name") {
+                    dt { "Source" } dd #run-source { (long_value(source)) }
+                }
+                @if let Some(commit) = tag_value(&run, "mlflow.source.git.commit") {
+                    dt { "Git commit" } dd { code #run-commit title=(commit) { (commit.chars().take(12).collect::<String>()) } }
+                }
+                @if let Some(parent) = tag_value(&run, "mlflow.parentRunId") {
+                    dt { "Parent run" } dd { a #run-parent href=(run_path(&pass, &urlencode(parent))) { code { (parent) } } }
+                }
                 dt { "Run id" } dd { (long_value(&run.info.run_id)) }
                 dt { "User" } dd { (run.info.user_id) }
                 dt { "Started" } dd { (format_ms(run.info.start_time)) }
@@ -250,7 +273,7 @@ pub(crate) async fn show(
             }
             @if !system_tags.is_empty() {
                 details #system-tags {
-                    summary.muted { (system_tags.len()) " tags set by MLflow" }
+                    summary.muted { (system_tags.len()) " tags set by MLflow or Plinth" }
                     table {
                         tbody { @for tag in &system_tags { tr { td { (long_value(&tag.key)) } td { (long_value(&tag.value)) } } } }
                     }
@@ -711,10 +734,84 @@ pub(crate) async fn chart_json(
         .await
         .map_err(|error| ApiError::from(error).into_response())?;
     let pairs = query_pairs(raw.as_deref());
+    let (min_step, max_step, points) = chart_range(&pairs).map_err(IntoResponse::into_response)?;
+    chart_answer(&state, &tracking, &run_id, &key, min_step, max_step, points)
+        .await
+        .map(Json)
+        .map_err(IntoResponse::into_response)
+}
+
+/// Keys one `compare/charts.json` request may name at most.
+const BULK_CHART_KEYS: usize = 200;
+
+/// `GET …/compare/charts.json?runs=A&runs=B&keys=K…&min_step=&max_step=&points=`: the
+/// chart data of every named metric of every named run (2–10 runs, at most
+/// [`BULK_CHART_KEYS`] keys) in one answer, `{"charts": [{run_id, key, …}]}`; a run that
+/// did not log a key has no buckets. The compare page's charts read it in one request.
+pub(crate) async fn bulk_chart_json(
+    State(state): State<AppState>,
+    user: PageUser,
+    Path((organization, project)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, Response> {
+    let tracking = state
+        .tracking()
+        .authorize(
+            &user.principal,
+            &ProjectSelector::Named {
+                organization,
+                project,
+            },
+        )
+        .await
+        .map_err(|error| ApiError::from(error).into_response())?;
+    let pairs = query_pairs(raw.as_deref());
+    let (min_step, max_step, points) = chart_range(&pairs).map_err(IntoResponse::into_response)?;
+    let mut runs: Vec<String> = Vec::new();
+    for run in query_values(&pairs, "runs") {
+        if !runs.contains(&run) {
+            runs.push(run);
+        }
+    }
+    if runs.len() > COMPARE_MAX || runs.is_empty() {
+        return Err(ApiError::invalid(format!(
+            "invalid `runs`: name 1 to {COMPARE_MAX} runs ({} named)",
+            runs.len()
+        ))
+        .into_response());
+    }
+    let mut keys: Vec<String> = Vec::new();
+    for key in query_values(&pairs, "keys") {
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    if keys.len() > BULK_CHART_KEYS {
+        return Err(ApiError::invalid(format!(
+            "invalid `keys`: at most {BULK_CHART_KEYS} per request ({} named)",
+            keys.len()
+        ))
+        .into_response());
+    }
+    let mut charts = Vec::with_capacity(runs.len() * keys.len());
+    for run in &runs {
+        for key in &keys {
+            charts.push(
+                chart_answer(&state, &tracking, run, key, min_step, max_step, points)
+                    .await
+                    .map_err(IntoResponse::into_response)?,
+            );
+        }
+    }
+    Ok(Json(json!({ "charts": charts })))
+}
+
+/// The step range and bucket count of a chart request.
+fn chart_range(pairs: &[(String, String)]) -> Result<(Option<i64>, Option<i64>, i64), ApiError> {
     let parsed = (|| {
-        let min_step = int_param(&pairs, "min_step")?;
-        let max_step = int_param(&pairs, "max_step")?;
-        let points = int_param(&pairs, "points")?.unwrap_or(DEFAULT_CHART_POINTS);
+        let min_step = int_param(pairs, "min_step")?;
+        let max_step = int_param(pairs, "max_step")?;
+        let points = int_param(pairs, "points")?.unwrap_or(DEFAULT_CHART_POINTS);
         if !(1..=MAX_CHART_BUCKETS).contains(&points) {
             return Err(ApiError::invalid(format!(
                 "invalid `points`: {points} is not between 1 and {MAX_CHART_BUCKETS}"
@@ -729,34 +826,45 @@ pub(crate) async fn chart_json(
         }
         Ok((min_step, max_step, points))
     })();
-    let (min_step, max_step, points) = parsed.map_err(IntoResponse::into_response)?;
+    parsed
+}
+
+/// One run's metric downsampled for a chart, as `charts.js` reads it.
+async fn chart_answer(
+    state: &AppState,
+    tracking: &TrackingPass,
+    run_id: &str,
+    key: &str,
+    min_step: Option<i64>,
+    max_step: Option<i64>,
+    points: i64,
+) -> Result<Value, ApiError> {
     let chart = state
         .tracking()
         .get_metric_chart(
-            &tracking,
+            tracking,
             &MetricChartQuery {
-                run_id: run_id.clone(),
-                metric_key: key.clone(),
+                run_id: run_id.to_string(),
+                metric_key: key.to_string(),
                 min_step,
                 max_step,
                 max_buckets: points,
             },
         )
-        .await
-        .map_err(|error| ApiError::from(error).into_response())?;
+        .await?;
     let range = |range: Option<(i64, i64)>| {
         range.map_or(
             Value::Null,
             |(min, max)| json!({ "min_step": min, "max_step": max }),
         )
     };
-    Ok(Json(json!({
+    Ok(json!({
         "run_id": run_id,
         "key": key,
         "history": range(chart.history_steps),
         "range": range(chart.range),
         "buckets": chart.buckets.iter().map(bucket_json).collect::<Vec<_>>(),
-    })))
+    }))
 }
 
 // ---------- comparing runs ----------
@@ -816,7 +924,7 @@ pub(crate) async fn compare(
         .iter()
         .enumerate()
         .map(|(index, key)| {
-            let feeds: Vec<(String, String, usize)> = runs
+            let feeds: Vec<(String, String, usize, String)> = runs
                 .iter()
                 .enumerate()
                 .filter(|(_, run)| run.data.metrics.iter().any(|m| &m.key == key))
@@ -825,12 +933,22 @@ pub(crate) async fn compare(
                         chart_url(&pass, &run.info.run_id, key),
                         run.info.run_name.clone(),
                         color,
+                        run.info.run_id.clone(),
                     )
                 })
                 .collect();
             chart_figure(key, &anchor_of(index), &feeds)
         })
         .collect();
+    // Every chart's data in one request (`compare/charts.json`), not one per metric and run.
+    let bulk_url = format!(
+        "{}/compare/charts.json?{}",
+        project_base(&pass),
+        runs.iter()
+            .map(|run| format!("runs={}", urlencode(&run.info.run_id)))
+            .collect::<Vec<_>>()
+            .join("&")
+    );
     // What the scatter and parallel-coordinates plots read: each run's params and latest
     // metrics (non-finite metrics left out: JSON has no NaN).
     let plot_data: Vec<Value> = runs
@@ -983,7 +1101,7 @@ pub(crate) async fn compare(
                     }
                 }
                 (chart_controls())
-                div.chart-grid #charts { @for figure in &figures { (figure) } }
+                div.chart-grid #charts data-bulk=(bulk_url) { @for figure in &figures { (figure) } }
             }
         },
     )

@@ -64,7 +64,13 @@ async fn the_job_form_splits_the_command_like_a_shell_and_reads_env_lines() {
     let list = send(&app.router, page_as(JOBS, &cookie)).await;
     assert_eq!(list.status, StatusCode::OK);
     assert!(
-        list.body.contains("id=\"new-job\""),
+        list.body.contains("id=\"new-job-link\"") && !list.body.contains("id=\"new-job\""),
+        "the list leads contributors to the form on its own page"
+    );
+    let new_page = send(&app.router, page_as(&format!("{JOBS}/new"), &cookie)).await;
+    assert_eq!(new_page.status, StatusCode::OK);
+    assert!(
+        new_page.body.contains("id=\"new-job\""),
         "contributors get the form"
     );
     assert!(list.body.contains("badge state-queued"), "{}", list.body);
@@ -135,8 +141,15 @@ async fn the_job_form_splits_the_command_like_a_shell_and_reads_env_lines() {
     let (vera, _) = browser_login(&app.router, "vera", PASSWORD).await;
     let list = send(&app.router, page_as(JOBS, &vera)).await;
     assert_eq!(list.status, StatusCode::OK);
-    assert!(!list.body.contains("id=\"new-job\""));
+    assert!(!list.body.contains("id=\"new-job\"") && !list.body.contains("id=\"new-job-link\""));
     assert!(list.body.contains(&id));
+    let new_page = send(&app.router, page_as(&format!("{JOBS}/new"), &vera)).await;
+    assert_eq!(new_page.status, StatusCode::OK);
+    assert!(
+        !new_page.body.contains("id=\"new-job\""),
+        "no form for viewers"
+    );
+    assert!(new_page.body.contains("needs the contributor role"));
     let page = send(&app.router, page_as(&format!("{JOBS}/{id}"), &vera)).await;
     assert!(!page.body.contains("rerun-form") && !page.body.contains("stop-form"));
 }

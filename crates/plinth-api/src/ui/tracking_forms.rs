@@ -338,7 +338,7 @@ pub(crate) fn run_actions(viewer: &Viewer, here: &str, run: &Run) -> Markup {
         .data
         .tags
         .iter()
-        .filter(|tag| !tag.key.starts_with("mlflow."))
+        .filter(|tag| !tag.key.starts_with("mlflow.") && !tag.key.starts_with("plinth."))
         .collect();
     html! {
         details.card-section #edit-run {

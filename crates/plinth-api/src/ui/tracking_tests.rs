@@ -276,6 +276,169 @@ async fn the_runs_table_filters_orders_and_shows_chosen_columns() {
 }
 
 #[tokio::test]
+async fn the_column_chooser_offers_every_key_of_the_experiment() {
+    let fixture = Fixture::new().await;
+    let tracked = &fixture.tracked;
+    // Keys only beta has; the filtered page below shows alpha alone.
+    mlflow(
+        &fixture.world,
+        2,
+        "acme/churn",
+        "runs/log-batch",
+        json!({
+            "run_id": tracked.beta,
+            "metrics": [{ "key": "beta_only_metric", "value": 1.0, "timestamp": 1, "step": 0 }],
+            "params": [{ "key": "beta_only_param", "value": "x" }],
+            "tags": [{ "key": "stage", "value": "tuning" }, { "key": "mlflow.source.name", "value": "train.py" }],
+        }),
+    )
+    .await;
+    let filtered = fixture
+        .get(&fixture.runs_page("filter=metrics.loss+%3C+0.5"))
+        .await;
+    assert_eq!(filtered.status, StatusCode::OK, "{}", filtered.body);
+    assert_eq!(
+        listed_runs(&filtered.body),
+        std::slice::from_ref(&tracked.alpha)
+    );
+    let chooser = filtered
+        .body
+        .split("id=\"column-picker\"")
+        .nth(1)
+        .expect("a column chooser");
+    for offered in [
+        "metrics.beta_only_metric",
+        "params.beta_only_param",
+        "tags.stage",
+        "metrics.loss",
+        "params.lr",
+    ] {
+        assert!(
+            chooser.contains(&format!("value=\"{offered}\"")),
+            "{offered} offered: {chooser}"
+        );
+    }
+    assert!(
+        !chooser.contains("value=\"tags.mlflow.source.name\""),
+        "system tags are not offered"
+    );
+    // Default columns still come from the page: beta's keys are not shown unasked.
+    assert!(!filtered
+        .body
+        .contains("data-order=\"params.beta_only_param\""));
+}
+
+#[tokio::test]
+async fn nested_runs_nest_and_the_run_page_shows_source_commit_and_parent() {
+    let fixture = Fixture::new().await;
+    let tracked = &fixture.tracked;
+    let world = &fixture.world;
+    let child = create_run(world, 2, "acme/churn", &tracked.experiment_id, "child").await;
+    mlflow(
+        world,
+        2,
+        "acme/churn",
+        "runs/log-batch",
+        json!({
+            "run_id": child,
+            "tags": [
+                { "key": "mlflow.parentRunId", "value": tracked.alpha },
+                { "key": "mlflow.source.name", "value": "train.py" },
+                { "key": "mlflow.source.git.commit", "value": "0123456789abcdef0123456789abcdef01234567" },
+            ],
+        }),
+    )
+    .await;
+    // Children come right under their parent, one level in.
+    let table = fixture
+        .get(&fixture.runs_page("order=attributes.run_name+ASC"))
+        .await;
+    assert_eq!(table.status, StatusCode::OK, "{}", table.body);
+    assert_eq!(
+        listed_runs(&table.body),
+        [tracked.alpha.clone(), child.clone(), tracked.beta.clone()]
+    );
+    assert!(
+        table
+            .body
+            .contains(&format!("data-run=\"{child}\" data-depth=\"1\"")),
+        "{}",
+        table.body
+    );
+    assert!(table.body.contains("class=\"nested nest-1\""));
+    // Its parent filtered away, a child stays a row of its own and links to it.
+    let alone = fixture
+        .get(&fixture.runs_page("filter=attributes.run_name+%3D+%27child%27"))
+        .await;
+    assert_eq!(listed_runs(&alone.body), std::slice::from_ref(&child));
+    assert!(alone.body.contains(&format!(
+        "href=\"/projects/acme/churn/runs/{}\" title=\"parent run {}\"",
+        tracked.alpha, tracked.alpha
+    )));
+
+    let page = fixture
+        .get(&format!("/projects/acme/churn/runs/{child}"))
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let facts = page.body.split("id=\"run-facts\"").nth(1).unwrap();
+    assert!(facts.contains(&format!(
+        "<a id=\"run-parent\" href=\"/projects/acme/churn/runs/{}\">",
+        tracked.alpha
+    )));
+    assert!(facts.contains("id=\"run-source\""));
+    assert!(facts.contains("train.py"));
+    assert!(facts.contains(
+        "<code id=\"run-commit\" title=\"0123456789abcdef0123456789abcdef01234567\">0123456789ab</code>"
+    ));
+    assert!(!facts.contains("run-job"), "no job made this run");
+
+    // Only the server names a run's job.
+    let forged = send(
+        &world.app.router,
+        json_request(
+            "POST",
+            "/projects/acme/churn/api/2.0/mlflow/runs/set-tag",
+            world.tokens[2].as_deref(),
+            &json!({ "run_id": child, "key": "plinth.job_id", "value": "someone-elses" }),
+        ),
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::BAD_REQUEST, "{}", forged.body);
+    assert!(forged.body.contains("plinth.job_id"), "{}", forged.body);
+}
+
+#[tokio::test]
+async fn home_shows_recent_runs_and_only_areas_that_exist() {
+    let fixture = Fixture::new().await;
+    let home = fixture.get("/").await;
+    assert_eq!(home.status, StatusCode::OK, "{}", home.body);
+    let runs = home
+        .body
+        .split("id=\"recent-runs\"")
+        .nth(1)
+        .expect("recent runs")
+        .split("</section>")
+        .next()
+        .unwrap();
+    for run in [&fixture.tracked.alpha, &fixture.tracked.beta] {
+        assert!(
+            runs.contains(&format!("/projects/acme/churn/runs/{run}")),
+            "{runs}"
+        );
+    }
+    assert!(
+        !runs.contains(&fixture.tracked.other_run),
+        "another project's run is not shown"
+    );
+    assert!(home.body.contains("id=\"recent-jobs\""));
+    assert!(home.body.contains("id=\"recent-models\""));
+    for area in crate::ui::AREAS {
+        let card = format!("class=\"card\" href=\"{}\"", area.path);
+        assert_eq!(home.body.contains(&card), area.built, "{}", area.path);
+    }
+}
+
+#[tokio::test]
 async fn an_invalid_filter_shows_its_error_not_a_server_error() {
     let fixture = Fixture::new().await;
     for (query, needle) in [
@@ -547,6 +710,58 @@ async fn compare_takes_two_to_ten_runs_and_highlights_differences() {
     // Experiment names, not ids; the data of the scatter and parallel plots.
     assert!(both.body.contains(">churn-model</a>"));
     assert!(both.body.contains("id=\"compare-plots\""));
+    // Every chart's data in one request: the grid names it, it answers each run × key.
+    let bulk = format!("/projects/acme/churn/compare/charts.json?runs={alpha}&amp;runs={beta}");
+    assert!(
+        both.body.contains(&format!("data-bulk=\"{bulk}\"")),
+        "{}",
+        both.body
+    );
+    let bulk = bulk.replace("&amp;", "&");
+    let answer = fixture
+        .get(&format!("{bulk}&keys=loss&keys=accuracy&points=10"))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let charts = answer.json()["charts"].as_array().cloned().unwrap();
+    let pairs: Vec<(String, String, usize)> = charts
+        .iter()
+        .map(|chart| {
+            (
+                chart["run_id"].as_str().unwrap().to_string(),
+                chart["key"].as_str().unwrap().to_string(),
+                chart["buckets"].as_array().unwrap().len(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            (alpha.clone(), "loss".to_string(), 10),
+            (alpha.clone(), "accuracy".to_string(), 1),
+            (beta.clone(), "loss".to_string(), 10),
+            (beta.clone(), "accuracy".to_string(), 1),
+        ]
+    );
+    // The same answer as the one-chart URL.
+    let single = fixture
+        .get(&format!(
+            "/projects/acme/churn/runs/{alpha}/metrics/loss/chart.json?points=10"
+        ))
+        .await;
+    assert_eq!(single.json(), charts[0]);
+    let foreign = fixture
+        .get(&format!(
+            "/projects/acme/churn/compare/charts.json?runs={alpha}&runs={other_run}&keys=loss"
+        ))
+        .await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND, "{}", foreign.body);
+    let no_runs = fixture
+        .get("/projects/acme/churn/compare/charts.json?keys=loss")
+        .await;
+    assert_eq!(no_runs.status, StatusCode::BAD_REQUEST);
+    assert!(no_runs.body.contains("invalid `runs`"), "{}", no_runs.body);
+    let bad_points = fixture.get(&format!("{bulk}&keys=loss&points=0")).await;
+    assert_eq!(bad_points.status, StatusCode::BAD_REQUEST);
 
     let one = fixture.get(&compare(&[alpha])).await;
     assert_eq!(one.status, StatusCode::BAD_REQUEST);

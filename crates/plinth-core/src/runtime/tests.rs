@@ -245,6 +245,127 @@ async fn a_job_runs_with_its_project_token_which_is_revoked_at_the_end() {
 }
 
 #[tokio::test]
+async fn runs_created_with_a_jobs_token_name_the_job_and_no_one_else_can() {
+    use crate::tracking::{ProjectSelector, RunRequest, TrackingService, JOB_ID_TAG};
+    let fixture = fixture().await;
+    let tracking = TrackingService::new(
+        fixture.store.shared(),
+        fixture.identity.clone(),
+        ArtifactStore::in_memory(),
+        Arc::new(SystemClock),
+    );
+    // The job hands its token out and waits until the test is done with it.
+    let token_file = fixture.root.path().join("token");
+    let release = fixture.root.path().join("release");
+    let mut request = shell(
+        "printf %s \"$MLFLOW_TRACKING_TOKEN\" > \"$TOKEN_FILE.tmp\" && mv \"$TOKEN_FILE.tmp\" \"$TOKEN_FILE\"; \
+         for i in $(seq 1 100); do [ -e \"$RELEASE\" ] && exit 0; sleep 0.1; done; exit 1",
+    );
+    request.env = BTreeMap::from([
+        ("TOKEN_FILE".to_string(), token_file.display().to_string()),
+        ("RELEASE".to_string(), release.display().to_string()),
+    ]);
+    let job = fixture.submit(&request).await.unwrap();
+    let mut token = String::new();
+    for _ in 0..100 {
+        if let Ok(text) = fs_err::read_to_string(&token_file) {
+            token = text;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        token.starts_with("plt_"),
+        "the job wrote its token: {token:?}"
+    );
+    let job_principal = fixture.identity.authenticate_token(&token).await.unwrap();
+    let job_pass = tracking
+        .authorize(&job_principal, &ProjectSelector::FromToken)
+        .await
+        .unwrap();
+    let run_request = |name: &str| RunRequest {
+        experiment_id: "0".to_string(),
+        run_name: Some(name.to_string()),
+        ..RunRequest::default()
+    };
+    let run = tracking
+        .create_run(&job_pass, run_request("from-the-job"))
+        .await
+        .unwrap();
+    let tag = |run: &plinth_types::Run| {
+        run.data
+            .tags
+            .iter()
+            .find(|tag| tag.key == JOB_ID_TAG)
+            .map(|tag| tag.value.clone())
+    };
+    assert_eq!(tag(&run), Some(job.job.id.clone()));
+
+    // Alice's own session creates runs without it, and may not forge it.
+    let alice_pass = tracking
+        .authorize(
+            &fixture.alice,
+            &ProjectSelector::Named {
+                organization: "lab".to_string(),
+                project: "churn".to_string(),
+            },
+        )
+        .await
+        .unwrap();
+    let own = tracking
+        .create_run(&alice_pass, run_request("by-hand"))
+        .await
+        .unwrap();
+    assert_eq!(tag(&own), None);
+    let forged = plinth_types::RunTag {
+        key: JOB_ID_TAG.to_string(),
+        value: job.job.id.clone(),
+    };
+    let mut forging = run_request("forged");
+    forging.tags = vec![forged.clone()];
+    for refused in [
+        tracking.create_run(&alice_pass, forging).await.map(|_| ()),
+        tracking
+            .set_run_tag(&alice_pass, &own.info.run_id, &forged)
+            .await,
+        tracking
+            .delete_run_tag(&job_pass, &run.info.run_id, JOB_ID_TAG)
+            .await,
+    ] {
+        let error = refused.unwrap_err();
+        assert!(
+            matches!(error, CoreError::InvalidArgument(_))
+                && error.to_string().contains(JOB_ID_TAG),
+            "{error}"
+        );
+    }
+
+    // The job's runs, as its page lists them.
+    let runs = tracking
+        .runs_of_job(&alice_pass, &job.job.id, 10)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = runs.iter().map(|run| run.info.run_id.as_str()).collect();
+    assert_eq!(ids, [run.info.run_id.as_str()]);
+    assert!(tracking
+        .runs_of_job(&alice_pass, "no-such-job", 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    fs_err::write(&release, b"").unwrap();
+    let done = fixture
+        .wait_for(&job.job.id, WorkloadState::is_finished)
+        .await;
+    assert_eq!(
+        done.job.state,
+        WorkloadState::Succeeded,
+        "{}",
+        done.job.reason
+    );
+}
+
+#[tokio::test]
 async fn bad_submissions_are_refused_and_leave_nothing_behind() {
     let fixture = fixture().await;
     let unknown = fixture

@@ -27,9 +27,10 @@ pub use registry::{
     MAX_MODEL_VERSIONS_PER_PAGE, MAX_REGISTERED_MODELS_PER_PAGE,
 };
 pub use runs::{
-    BulkIntervalQuery, DatasetFilter, DatasetSummary, ExperimentRunStats, LogBatch,
+    BulkIntervalQuery, DatasetFilter, DatasetSummary, ExperimentKeys, ExperimentRunStats, LogBatch,
     LoggedModelOrderBy, LoggedModelSearch, MetricBucket, MetricChart, MetricChartQuery,
-    NewLoggedModel, RunRequest, RunSearch, RunUpdate, MAX_CHART_BUCKETS, MAX_RUNS_PER_PAGE,
+    NewLoggedModel, RunRequest, RunSearch, RunUpdate, JOB_ID_TAG, MAX_CHART_BUCKETS,
+    MAX_RUNS_PER_PAGE,
 };
 
 use serde_json::Value;
@@ -128,6 +129,9 @@ pub struct TrackingPass {
     role: Role,
     read_only_token: bool,
     username: String,
+    /// The project-scoped token of the call, if it came with one (a job's token makes its
+    /// runs name the job).
+    token_id: Option<String>,
 }
 
 impl TrackingPass {
@@ -261,6 +265,14 @@ impl TrackingService {
             role,
             read_only_token: principal.is_read_only(),
             username: principal.user().username.to_string(),
+            token_id: match principal.credential() {
+                crate::Credential::Token {
+                    token_id,
+                    project_id: Some(_),
+                    ..
+                } => Some(token_id.clone()),
+                _ => None,
+            },
         })
     }
 

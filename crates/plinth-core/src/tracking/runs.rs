@@ -2,8 +2,8 @@
 
 use plinth_metastore::{self as store, NewRun};
 pub use plinth_metastore::{
-    DatasetFilter, DatasetSummary, ExperimentRunStats, LoggedModelOrderBy, MetricBucket,
-    MetricChart, MAX_CHART_BUCKETS, MAX_RUNS_PER_PAGE,
+    DatasetFilter, DatasetSummary, ExperimentKeys, ExperimentRunStats, LoggedModelOrderBy,
+    MetricBucket, MetricChart, MAX_CHART_BUCKETS, MAX_RUNS_PER_PAGE,
 };
 use plinth_types::{
     DatasetInput, LoggedModel, LoggedModelParameter, LoggedModelStatus, LoggedModelTag, Metric,
@@ -14,7 +14,7 @@ use plinth_types::{
 use plinth_types::HasErrorKind;
 
 use super::{TrackingPass, TrackingService};
-use crate::CoreResult;
+use crate::{CoreError, CoreResult};
 
 /// A run to create, as the client sends it.
 #[derive(Clone, Debug, Default)]
@@ -174,17 +174,51 @@ pub struct LoggedModelSearch {
     pub page_token: Option<String>,
 }
 
+/// The run tag naming the job (workload id) whose token created the run. Only the server
+/// sets it: clients may neither set nor delete it.
+pub const JOB_ID_TAG: &str = "plinth.job_id";
+
+/// Refuses tags only the server sets.
+fn refuse_server_tags<'a>(keys: impl IntoIterator<Item = &'a str>) -> CoreResult<()> {
+    for key in keys {
+        if key == JOB_ID_TAG {
+            return Err(CoreError::InvalidArgument(format!(
+                "the tag `{JOB_ID_TAG}` is set by the server for runs a job creates; \
+                 it cannot be set or deleted"
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl TrackingService {
     /// Creates a run. Its `user_id` is the caller's login name, whatever the client says.
+    ///
+    /// A run created with a job's token gets the job in the tag [`JOB_ID_TAG`], set here
+    /// and never taken from a client.
     pub async fn create_run(&self, pass: &TrackingPass, request: RunRequest) -> CoreResult<Run> {
         pass.require_write()?;
+        refuse_server_tags(request.tags.iter().map(|tag| tag.key.as_str()))?;
         let experiment_id = self.experiment_id(pass, &request.experiment_id).await?;
+        let mut tags = request.tags;
+        if let Some(token_id) = pass.token_id.as_deref() {
+            if let Some(job) = self
+                .store()
+                .workload_for_token(pass.project_id(), token_id)
+                .await?
+            {
+                tags.push(RunTag {
+                    key: JOB_ID_TAG.to_string(),
+                    value: job,
+                });
+            }
+        }
         let run = NewRun {
             experiment_id,
             user_id: pass.username().to_string(),
             start_time: request.start_time.unwrap_or_else(|| self.now()),
             run_name: request.run_name.filter(|name| !name.is_empty()),
-            tags: request.tags,
+            tags,
         };
         Ok(self.store().create_run(pass.project_id(), &run).await?)
     }
@@ -231,6 +265,7 @@ impl TrackingService {
         tag: &RunTag,
     ) -> CoreResult<()> {
         pass.require_write()?;
+        refuse_server_tags([tag.key.as_str()])?;
         Ok(self
             .store()
             .set_run_tag(pass.project_id(), run_id, tag)
@@ -245,6 +280,7 @@ impl TrackingService {
         key: &str,
     ) -> CoreResult<()> {
         pass.require_write()?;
+        refuse_server_tags([key])?;
         Ok(self
             .store()
             .delete_run_tag(pass.project_id(), run_id, key)
@@ -287,6 +323,7 @@ impl TrackingService {
         batch: LogBatch,
     ) -> CoreResult<()> {
         pass.require_write()?;
+        refuse_server_tags(batch.tags.iter().map(|tag| tag.key.as_str()))?;
         Ok(self
             .store()
             .log_batch(pass.project_id(), run_id, &batch.into())
@@ -439,6 +476,17 @@ impl TrackingService {
             .await?)
     }
 
+    /// The distinct metric, param and tag keys an experiment's runs logged (the runs
+    /// table's column chooser), each list at most `MAX_EXPERIMENT_KEYS` long.
+    pub async fn experiment_keys(
+        &self,
+        pass: &TrackingPass,
+        experiment_id: &str,
+    ) -> CoreResult<ExperimentKeys> {
+        let id = self.experiment_id(pass, experiment_id).await?;
+        Ok(self.store().experiment_keys(pass.project_id(), id).await?)
+    }
+
     /// Counts the runs (of the view) of the project's experiments named.
     pub async fn experiment_run_stats(
         &self,
@@ -468,6 +516,80 @@ impl TrackingService {
             page_token: search.page_token,
         };
         Ok(self.store().search_runs(pass.project_id(), &search).await?)
+    }
+
+    /// The runs a job created (their [`JOB_ID_TAG`] names it), newest first, at most
+    /// `max_results`, across the project's newest 1000 experiments (deleted ones and their
+    /// runs included).
+    pub async fn runs_of_job(
+        &self,
+        pass: &TrackingPass,
+        job_id: &str,
+        max_results: i64,
+    ) -> CoreResult<Vec<Run>> {
+        let search = store::RunSearch {
+            experiment_ids: self.newest_experiments(pass, ViewType::All).await?,
+            filter: Some(format!(
+                "tags.`{JOB_ID_TAG}` = '{}'",
+                job_id.replace('\\', "\\\\").replace('\'', "\\'")
+            )),
+            run_view_type: ViewType::All,
+            max_results,
+            order_by: vec!["attributes.start_time DESC".to_string()],
+            page_token: None,
+        };
+        Ok(self
+            .store()
+            .search_runs(pass.project_id(), &search)
+            .await?
+            .items)
+    }
+
+    /// The project's most recently started active runs, at most `max_results`, across its
+    /// newest 1000 active experiments (the home page's "recent runs").
+    pub async fn recent_runs(&self, pass: &TrackingPass, max_results: i64) -> CoreResult<Vec<Run>> {
+        let experiment_ids = self.newest_experiments(pass, ViewType::ActiveOnly).await?;
+        if experiment_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let search = store::RunSearch {
+            experiment_ids,
+            filter: None,
+            run_view_type: ViewType::ActiveOnly,
+            max_results,
+            order_by: vec!["attributes.start_time DESC".to_string()],
+            page_token: None,
+        };
+        Ok(self
+            .store()
+            .search_runs(pass.project_id(), &search)
+            .await?
+            .items)
+    }
+
+    /// The ids of the project's newest 1000 experiments of the view.
+    async fn newest_experiments(
+        &self,
+        pass: &TrackingPass,
+        view: ViewType,
+    ) -> CoreResult<Vec<i64>> {
+        let experiments = self
+            .search_experiments(
+                pass,
+                &super::ExperimentSearch {
+                    view_type: view,
+                    filter: None,
+                    order_by: Vec::new(),
+                    max_results: 1_000,
+                    page_token: None,
+                },
+            )
+            .await?;
+        Ok(experiments
+            .items
+            .iter()
+            .map(|experiment| experiment.experiment_id)
+            .collect())
     }
 
     // ---------- logged models ----------

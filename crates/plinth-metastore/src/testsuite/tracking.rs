@@ -1308,6 +1308,117 @@ pub async fn bulk_interval_history_samples_evenly(store: &dyn MetadataStore) {
     ));
 }
 
+/// An experiment's distinct keys: every run's (deleted ones too), sorted, each key once,
+/// none of another experiment's, and another project's experiment is not found.
+pub async fn experiment_keys_are_distinct_per_experiment(store: &dyn MetadataStore) {
+    let project = tracking_project(store, "keys").await;
+    let other = tracking_project(store, "keys-other").await;
+    let exp = store
+        .create_experiment(&project, &experiment("keys"), 1)
+        .await
+        .unwrap();
+    let sibling = store
+        .create_experiment(&project, &experiment("sibling"), 1)
+        .await
+        .unwrap();
+    let empty = store
+        .create_experiment(&project, &experiment("empty"), 1)
+        .await
+        .unwrap();
+    let metric = |key: &str| Metric {
+        key: key.to_string(),
+        value: 1.0,
+        timestamp: 1,
+        step: 0,
+        model_id: None,
+        dataset_name: None,
+        dataset_digest: None,
+    };
+    let mut runs = Vec::new();
+    for (index, (metrics, params, tags)) in [
+        (vec!["loss", "acc"], vec!["lr"], vec!["team"]),
+        (vec!["loss", "val/loss"], vec!["lr", "batch size"], vec![]),
+        (vec![], vec!["optimizer"], vec!["team", "z"]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let run = store
+            .create_run(&project, &new_run(exp.experiment_id, index as i64))
+            .await
+            .unwrap()
+            .info
+            .run_id;
+        let batch = LogBatch {
+            metrics: metrics.into_iter().map(metric).collect(),
+            params: params.into_iter().map(|key| param(key, "1")).collect(),
+            tags: tags.into_iter().map(|key| tag(key, "x")).collect(),
+        };
+        store.log_batch(&project, &run, &batch).await.unwrap();
+        runs.push(run);
+    }
+    // A deleted run's keys still name columns of the "all" view.
+    store.delete_run(&project, &runs[2], 5).await.unwrap();
+    let elsewhere = store
+        .create_run(&project, &new_run(sibling.experiment_id, 1))
+        .await
+        .unwrap()
+        .info
+        .run_id;
+    let batch = LogBatch {
+        metrics: vec![metric("sibling_metric")],
+        params: vec![param("sibling_param", "1")],
+        tags: vec![tag("sibling_tag", "1")],
+    };
+    store.log_batch(&project, &elsewhere, &batch).await.unwrap();
+
+    let keys = store
+        .experiment_keys(&project, exp.experiment_id)
+        .await
+        .unwrap();
+    assert_eq!(keys.metrics, ["acc", "loss", "val/loss"]);
+    assert_eq!(keys.params, ["batch size", "lr", "optimizer"]);
+    // MLflow's system tags are keys too (every run has `mlflow.runName`).
+    assert_eq!(keys.tags, ["mlflow.runName", "team", "z"]);
+    assert!(!keys.truncated);
+    let none = store
+        .experiment_keys(&project, empty.experiment_id)
+        .await
+        .unwrap();
+    assert_eq!(none, crate::ExperimentKeys::default());
+    assert!(matches!(
+        store.experiment_keys(&other, exp.experiment_id).await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    // The lists stop at the cap and say so.
+    let many = store
+        .create_run(&project, &new_run(empty.experiment_id, 1))
+        .await
+        .unwrap()
+        .info
+        .run_id;
+    let names: Vec<String> = (0..=crate::MAX_EXPERIMENT_KEYS)
+        .map(|index| format!("p{index:05}"))
+        .collect();
+    for chunk in names.chunks(crate::MAX_PARAMS_TAGS_PER_BATCH) {
+        let batch = LogBatch {
+            metrics: Vec::new(),
+            params: chunk.iter().map(|key| param(key, "1")).collect(),
+            tags: Vec::new(),
+        };
+        store.log_batch(&project, &many, &batch).await.unwrap();
+    }
+    let cut = store
+        .experiment_keys(&project, empty.experiment_id)
+        .await
+        .unwrap();
+    assert!(cut.truncated);
+    assert_eq!(cut.params.len(), crate::MAX_EXPERIMENT_KEYS);
+    assert_eq!(cut.params[0], "p00000");
+    assert!(cut.metrics.is_empty());
+}
+
 /// Run counts per experiment follow the view and stay within the project.
 pub async fn experiment_run_stats_count_per_view(store: &dyn MetadataStore) {
     let project = tracking_project(store, "stats").await;

@@ -448,6 +448,10 @@ async fn submit_a_job_watch_its_log_live_rerun_it_and_see_the_usage_chart() {
             .await?;
         click_and_wait(&browser, tab).await?;
         assert_eq!(browser.title().await?, "Jobs · Churn model · Plinth");
+        // The list first; the form is on its own page behind "New job".
+        let new_job = browser.find(Locator::Css("a#new-job-link")).await?;
+        click_and_wait(&browser, new_job).await?;
+        assert_eq!(browser.title().await?, "New job · Churn model · Plinth");
         browser
             .find(Locator::Css("#new-job select[name=class] option[value=small]"))
             .await?
@@ -541,6 +545,14 @@ async fn submit_a_job_watch_its_log_live_rerun_it_and_see_the_usage_chart() {
 
         // A longer output: the page shows its last 2000 lines, and the script reads that tail
         // again and follows it (no offset to resume from), without showing anything twice.
+        browser
+            .goto(&server.url("/projects/acme/churn/jobs/new"))
+            .await?;
+        browser
+            .find(Locator::Css("#new-job select[name=class] option[value=small]"))
+            .await?
+            .click()
+            .await?;
         fill(
             &browser,
             "#new-job input[name=command]",

@@ -33,6 +33,10 @@ const NOT_PAGES: &[(&str, &str)] = &[
         "/projects/{organization}/{project}/runs/{run_id}/metrics/{key}/chart.json",
         "chart data (JSON)",
     ),
+    (
+        "/projects/{organization}/{project}/compare/charts.json",
+        "the compare page's chart data (JSON)",
+    ),
 ];
 
 /// Pages shown to visitors who are not signed in (checked before logging in).
@@ -216,6 +220,20 @@ async fn check_page(
     width: u32,
     theme: &str,
 ) -> Result<Vec<String>, fantoccini::error::CmdError> {
+    check_page_expecting(browser, axe_source, url, label, width, theme, None).await
+}
+
+/// [`check_page`], for a page that must be the error page titled `error` (`404 Not Found`)
+/// when given: drawn in the layout (styled, with its heading and a way on).
+async fn check_page_expecting(
+    browser: &fantoccini::Client,
+    axe_source: &str,
+    url: &str,
+    label: &str,
+    width: u32,
+    theme: &str,
+    error: Option<&str>,
+) -> Result<Vec<String>, fantoccini::error::CmdError> {
     browser.set_window_size(width, 1000).await?;
     browser.goto(url).await?;
     // Let the charts in view draw.
@@ -228,8 +246,32 @@ async fn check_page(
     .await?;
     let mut problems = Vec::new();
     let title = browser.title().await?;
-    if title.starts_with('4') || title.starts_with('5') {
-        problems.push(format!("{label}: answered an error page: {title}"));
+    match error {
+        None if title.starts_with('4') || title.starts_with('5') => {
+            problems.push(format!("{label}: answered an error page: {title}"));
+        }
+        None => {}
+        Some(error) => {
+            // The error page proper: its title, heading, the stylesheet applied (the
+            // sidebar is laid out beside or above the main column) and links onward.
+            let page = browser
+                .execute(
+                    "return [document.querySelector('main h1') ? document.querySelector('main h1').textContent : '',                      getComputedStyle(document.body).margin === '0px',                      Array.from(document.querySelectorAll('main a')).map((a) => a.getAttribute('href'))];",
+                    vec![],
+                )
+                .await?;
+            if !title.starts_with(error) || page[0] != json!(error) || page[1] != json!(true) {
+                problems.push(format!(
+                    "{label} at {width} px: not a proper `{error}` page: {title:?} {page}"
+                ));
+            }
+            let links = page[2].as_array().cloned().unwrap_or_default();
+            if !links.contains(&json!("/login")) && !links.contains(&json!("/")) {
+                problems.push(format!(
+                    "{label} at {width} px: the error page leads nowhere: {page}"
+                ));
+            }
+        }
     }
     let overflow = browser.execute(OVERFLOW, vec![]).await?;
     if let Some(items) = overflow.as_array().filter(|items| !items.is_empty()) {
@@ -336,10 +378,26 @@ async fn every_page_fits_the_window_and_passes_axe_core_and_charts_draw_right() 
                 );
             }
         }
+        // Signed out, a page that does not exist is a proper page too (and so is a
+        // project page's miss, which asks to sign in first).
+        for width in WIDTHS {
+            problems.extend(
+                check_page_expecting(
+                    &browser,
+                    &axe_source,
+                    &server.url("/no-such-page"),
+                    "signed-out 404",
+                    width,
+                    "light",
+                    Some("404 Not Found"),
+                )
+                .await?,
+            );
+        }
         log_in(&browser, &server, "admin", ADMIN_PASSWORD).await?;
         // A job to show: submitted through its form.
         browser
-            .goto(&server.url("/projects/acme/vision/jobs"))
+            .goto(&server.url("/projects/acme/vision/jobs/new"))
             .await?;
         browser
             .find(Locator::Css(
@@ -404,11 +462,11 @@ async fn every_page_fits_the_window_and_passes_axe_core_and_charts_draw_right() 
             visited += 1;
         }
         assert!(visited > 30, "only {visited} pages");
-        Ok::<(), fantoccini::error::CmdError>(())
+        Ok::<String, fantoccini::error::CmdError>(job)
     }
     .await;
     browser.close().await.expect("close browser");
-    outcome.expect("browser steps");
+    let job = outcome.expect("browser steps");
 
     // Dark: the same pages at 1440 px.
     let browser = browser_with(&["--force-dark-mode"]).await;
@@ -429,6 +487,7 @@ async fn every_page_fits_the_window_and_passes_axe_core_and_charts_draw_right() 
             ("second_run", seeded.second.clone()),
             ("name", "vision-model".to_string()),
             ("version", "1".to_string()),
+            ("id", job.clone()),
             ("username", "admin".to_string()),
             ("pool", pool.clone()),
             ("class", "small".to_string()),
@@ -440,18 +499,34 @@ async fn every_page_fits_the_window_and_passes_axe_core_and_charts_draw_right() 
             if skipped.contains(template) || SIGNED_OUT.contains(template) {
                 continue;
             }
-            // The job page needs the job id; its layout is checked in light above.
-            let Some(path) = fill_template(template, &values) else {
-                continue;
-            };
+            let path = fill_template(template, &values).unwrap_or_else(|| {
+                panic!("{template}: a page this test cannot fill in; add its placeholder")
+            });
+            for width in WIDTHS {
+                problems.extend(
+                    check_page(
+                        &browser,
+                        &axe_source,
+                        &server.url(&path),
+                        template,
+                        width,
+                        "dark",
+                    )
+                    .await?,
+                );
+            }
+        }
+        // A miss signed in: the error page in the full layout, dark too.
+        for width in WIDTHS {
             problems.extend(
-                check_page(
+                check_page_expecting(
                     &browser,
                     &axe_source,
-                    &server.url(&path),
-                    template,
-                    1440,
+                    &server.url("/projects/acme/vision/experiments/999999"),
+                    "signed-in 404",
+                    width,
                     "dark",
+                    Some("404 Not Found"),
                 )
                 .await?,
             );
@@ -624,4 +699,128 @@ async fn charts_numbers_and_links(server: &Server, seeded: &Seeded) {
     .await;
     browser.close().await.expect("close browser");
     outcome.expect("chart steps");
+}
+
+/// Runs a small script with the real mlflow client (the test venv) against `tracking_uri`
+/// and returns the run URL it printed (`View run NAME at: http://…`).
+fn printed_run_url(tracking_uri: &str, token: &str, experiment: &str) -> String {
+    let python = crate::mlflow::venv_python();
+    let scratch = workdir();
+    let script = format!(
+        "import mlflow\n\
+         mlflow.set_experiment({experiment:?})\n\
+         with mlflow.start_run(run_name='printed-link'):\n    mlflow.log_metric('m', 1.0)\n"
+    );
+    let output = std::process::Command::new(&python)
+        .args(["-c", &script])
+        .current_dir(scratch.path())
+        .env("MLFLOW_TRACKING_URI", tracking_uri)
+        .env("MLFLOW_TRACKING_TOKEN", token)
+        .env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        .env("GIT_PYTHON_REFRESH", "quiet")
+        .env("PYTHONIOENCODING", "utf-8")
+        .output()
+        .expect("run python");
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "the mlflow client failed: {printed}"
+    );
+    printed
+        .lines()
+        .find_map(|line| {
+            let (_, rest) = line.split_once("View run ")?;
+            let (_, url) = rest.split_once(" at: ")?;
+            Some(url.trim().to_string())
+        })
+        .unwrap_or_else(|| panic!("the mlflow client printed no run link: {printed}"))
+}
+
+#[tokio::test]
+#[ignore = "needs PLINTH_TEST_WEBDRIVER_URL and the test venv (scripts/test)"]
+async fn the_run_links_the_mlflow_client_prints_open_their_runs() {
+    let dir = workdir();
+    let server = Server::start(dir.path(), &[], &[]);
+    let token = server.admin_token().await;
+    crate::browser::api_post(
+        &server,
+        &token,
+        "/api/v1/orgs",
+        json!({ "name": "acme", "owner": "admin" }),
+    )
+    .await;
+    crate::browser::api_post(
+        &server,
+        &token,
+        "/api/v1/orgs/acme/projects",
+        json!({ "name": "vision", "display_name": "Vision" }),
+    )
+    .await;
+    let scoped = crate::mlflow::call(
+        &server,
+        &token,
+        "POST",
+        "/api/v1/me/tokens",
+        json!({ "name": "mlflow", "project": "acme/vision" }),
+    )
+    .await["token"]
+        .as_str()
+        .expect("scoped token")
+        .to_string();
+    // The project's tracking URI, and the bare server with a project-scoped token: the
+    // client prints `http://HOST/projects/acme/vision/#/experiments/ID/runs/RUN` and
+    // `http://HOST/#/experiments/ID/runs/RUN`.
+    let links = [
+        printed_run_url(
+            &server.url("/projects/acme/vision"),
+            &token,
+            "printed-project",
+        ),
+        printed_run_url(
+            server.url("/").trim_end_matches('/'),
+            &scoped,
+            "printed-root",
+        ),
+    ];
+    assert!(
+        links[0].contains("/projects/acme/vision/#/experiments/"),
+        "{}",
+        links[0]
+    );
+    assert!(!links[1].contains("/projects/"), "{}", links[1]);
+
+    let browser = browser_with(&["--window-size=1440,1000"]).await;
+    let outcome = async {
+        log_in(&browser, &server, "admin", ADMIN_PASSWORD).await?;
+        for link in &links {
+            let run_id = link.rsplit('/').next().unwrap_or_default().to_string();
+            assert_eq!(run_id.len(), 32, "a run id ends the link: {link}");
+            browser.goto(link).await?;
+            let landed = wait_until(
+                &browser,
+                "return document.readyState === 'complete' && document.querySelector('#run-facts') ? [location.pathname, document.querySelector('main h1').textContent] : null;",
+                15,
+                |value| !value.is_null(),
+            )
+            .await?;
+            assert_eq!(
+                landed[0],
+                json!(format!("/projects/acme/vision/runs/{run_id}")),
+                "{link}"
+            );
+            assert!(
+                landed[1].as_str().is_some_and(|h1| h1.starts_with("printed-link")),
+                "{landed}"
+            );
+        }
+        shot(&browser, "mlflow-printed-link.png").await?;
+        Ok::<(), fantoccini::error::CmdError>(())
+    }
+    .await;
+    browser.close().await.expect("close browser");
+    outcome.expect("browser steps");
 }
