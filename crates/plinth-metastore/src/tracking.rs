@@ -269,6 +269,17 @@ pub struct LoggedModelSearch {
     pub page_token: Option<String>,
 }
 
+/// One point of a metric's history (its key is the one asked for).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MetricPoint {
+    /// The value, bit for bit as logged (NaN as NaN).
+    pub value: f64,
+    /// When it was measured, ms since the epoch.
+    pub timestamp: i64,
+    /// The training step.
+    pub step: i64,
+}
+
 /// Stores experiments, runs and logged models, per project.
 #[async_trait]
 pub trait TrackingStore: Send + Sync {
@@ -400,6 +411,18 @@ pub trait TrackingStore: Send + Sync {
         run_id: &str,
         models: &[ModelOutput],
     ) -> StoreResult<()>;
+
+    /// Returns one metric's history by `(step, timestamp)`, keyset-paged when `max_results`
+    /// is given (else everything), as bare points: what `get-history` answers, without a
+    /// copy of the key (and of the rest of a [`Metric`]) per point.
+    async fn get_metric_history_points(
+        &self,
+        project_id: &str,
+        run_id: &str,
+        metric_key: &str,
+        max_results: Option<i64>,
+        page_token: Option<&str>,
+    ) -> StoreResult<Page<MetricPoint>>;
 
     /// Returns one metric's history by `(step, timestamp)`, keyset-paged when `max_results`
     /// is given (else everything).

@@ -29,7 +29,8 @@ pub use registry::{
 pub use runs::{
     BulkIntervalQuery, DatasetFilter, DatasetSummary, ExperimentRunStats, LogBatch,
     LoggedModelOrderBy, LoggedModelSearch, MetricBucket, MetricChart, MetricChartQuery,
-    NewLoggedModel, RunRequest, RunSearch, RunUpdate, MAX_CHART_BUCKETS, MAX_RUNS_PER_PAGE,
+    MetricPoint, NewLoggedModel, RunRequest, RunSearch, RunUpdate, MAX_CHART_BUCKETS,
+    MAX_RUNS_PER_PAGE,
 };
 
 use serde_json::Value;
