@@ -293,6 +293,11 @@ pub trait TrackingStore: Send + Sync {
         now_ms: i64,
     ) -> StoreResult<Experiment>;
 
+    /// Returns the id of the project's default experiment (`0` on the wire), creating it
+    /// on first use: one indexed read once it exists, where
+    /// [`TrackingStore::ensure_default_experiment`] also loads the experiment and its tags.
+    async fn default_experiment_id(&self, project_id: &str, now_ms: i64) -> StoreResult<i64>;
+
     /// Returns the project's default experiment (MLflow's experiment `0`), creating it as
     /// `Default` on first use; concurrent callers get the same one.
     async fn ensure_default_experiment(

@@ -1288,6 +1288,18 @@ macro_rules! impl_tracking_queries {
                 self.tracking_experiment(project_id, id).await
             }
 
+            async fn default_experiment_id(&self, project_id: &str, now_ms: i64) -> $crate::StoreResult<i64> {
+                let existing: Option<i64> =
+                    sqlx::query_scalar("SELECT id FROM experiments WHERE project_id = $1 AND is_default = TRUE")
+                        .bind(project_id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                match existing {
+                    Some(id) => Ok(id),
+                    None => Ok(self.ensure_default_experiment(project_id, now_ms).await?.experiment_id),
+                }
+            }
+
             async fn ensure_default_experiment(
                 &self,
                 project_id: &str,

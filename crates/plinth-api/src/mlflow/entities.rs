@@ -352,7 +352,10 @@ mod history_tests {
 
     async fn streamed(key: &str, points: Vec<MetricPoint>, token: Option<String>) -> Vec<u8> {
         let body = metric_history_body(key, points, token);
-        axum::body::to_bytes(body, usize::MAX).await.unwrap().to_vec()
+        axum::body::to_bytes(body, usize::MAX)
+            .await
+            .unwrap()
+            .to_vec()
     }
 
     fn reference(key: &str, points: &[MetricPoint], token: Option<&str>) -> Vec<u8> {
@@ -409,8 +412,10 @@ mod history_tests {
                 for count in [0, 1, 2, HISTORY_CHUNK_POINTS, points.len()] {
                     let slice = &points[..count];
                     assert_eq!(
-                        String::from_utf8(streamed(key, slice.to_vec(), token.map(str::to_string)).await)
-                            .unwrap(),
+                        String::from_utf8(
+                            streamed(key, slice.to_vec(), token.map(str::to_string)).await
+                        )
+                        .unwrap(),
                         String::from_utf8(reference(key, slice, token)).unwrap(),
                         "key {key:?}, token {token:?}, {count} points"
                     );

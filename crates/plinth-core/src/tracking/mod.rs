@@ -271,9 +271,8 @@ impl TrackingService {
         if wire_id == "0" {
             return Ok(self
                 .store()
-                .ensure_default_experiment(pass.project_id(), self.now())
-                .await?
-                .experiment_id);
+                .default_experiment_id(pass.project_id(), self.now())
+                .await?);
         }
         wire_id.trim().parse::<i64>().map_err(|_| {
             CoreError::InvalidArgument(format!(
