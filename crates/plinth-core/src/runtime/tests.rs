@@ -224,7 +224,7 @@ async fn a_job_runs_with_its_project_token_which_is_revoked_at_the_end() {
     assert_eq!(job.job.class, "small");
     assert_eq!(job.job.created_by_username, "alice");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !token_file.exists() {
+    while !token_file.try_exists().unwrap() {
         assert!(
             std::time::Instant::now() < deadline,
             "the job never wrote its token"
