@@ -234,6 +234,8 @@ mod mlflow_exact_tests;
 #[cfg(test)]
 mod mlflow_tests;
 #[cfg(test)]
+mod statement_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod ui_authz_tests;

@@ -894,3 +894,82 @@ async fn badly_typed_fields_never_answer_5xx() {
     }
     assert!(checked > 1000, "{checked}");
 }
+
+/// Through the HTTP API, with the authentication cache on (its default 5 s): a role taken
+/// down is 403 on the very next call, a removed member 404, a revoked token 401, though
+/// each credential and role was just used (and cached).
+#[tokio::test]
+async fn the_next_call_after_a_revocation_or_role_change_is_refused() {
+    let world = world().await;
+    let router = &world.app.router;
+    let olga = world.tokens[3].as_deref().unwrap();
+    let carl = crate::tests::login_token(router, "carl", crate::authz_tests::PASSWORD).await;
+    let base = "/projects/acme/churn/api/2.0/mlflow";
+    let create = |token: &str| {
+        json_request(
+            "POST",
+            &format!("{base}/runs/create"),
+            Some(token),
+            &json!({ "experiment_id": "0" }),
+        )
+    };
+    let member = |role: &str| {
+        json_request(
+            "PUT",
+            "/api/v1/orgs/acme/projects/churn/members/carl",
+            Some(olga),
+            &json!({ "role": role }),
+        )
+    };
+    for _ in 0..2 {
+        let answer = send(router, create(&carl)).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    }
+    let down = send(router, member("viewer")).await;
+    assert!(down.status.is_success(), "{}", down.body);
+    let refused = send(router, create(&carl)).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+
+    let up = send(router, member("contributor")).await;
+    assert!(up.status.is_success(), "{}", up.body);
+    assert_eq!(send(router, create(&carl)).await.status, StatusCode::OK);
+    let removed = send(
+        router,
+        json_request(
+            "DELETE",
+            "/api/v1/orgs/acme/projects/churn/members/carl",
+            Some(olga),
+            &json!({}),
+        ),
+    )
+    .await;
+    assert!(removed.status.is_success(), "{}", removed.body);
+    let hidden = send(router, create(&carl)).await;
+    assert_eq!(hidden.status, StatusCode::NOT_FOUND, "{}", hidden.body);
+
+    let tokens = send(router, get_as("/api/v1/me/tokens", &carl)).await;
+    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.body);
+    let listed = tokens.json();
+    let token_id = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|token| carl.starts_with(token["display_prefix"].as_str().unwrap()))
+        .expect("the token in use is listed")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let revoke = send(
+        router,
+        json_request(
+            "DELETE",
+            &format!("/api/v1/me/tokens/{token_id}"),
+            Some(&carl),
+            &json!({}),
+        ),
+    )
+    .await;
+    assert!(revoke.status.is_success(), "{}", revoke.body);
+    let gone = send(router, get_as("/api/v1/me/tokens", &carl)).await;
+    assert_eq!(gone.status, StatusCode::UNAUTHORIZED, "{}", gone.body);
+}

@@ -28,6 +28,15 @@ pub(crate) async fn app_with(settings: ServerSettings) -> TestApp {
 
 /// The app over a given metadata store (the PostgreSQL variants of router tests).
 pub(crate) async fn app_on(store: TestStore, settings: ServerSettings) -> TestApp {
+    app_on_with(store, settings, plinth_core::IdentitySettings::default()).await
+}
+
+/// The app over a given metadata store, with given identity settings.
+pub(crate) async fn app_on_with(
+    store: TestStore,
+    settings: ServerSettings,
+    identity_settings: plinth_core::IdentitySettings,
+) -> TestApp {
     let metastore = store.shared();
     let installation = metastore
         .record_startup(plinth_types::VERSION)
@@ -41,7 +50,7 @@ pub(crate) async fn app_on(store: TestStore, settings: ServerSettings) -> TestAp
             parallelism: 1,
         }),
         plinth_auth::SecretBox::random(),
-        plinth_core::IdentitySettings::default(),
+        identity_settings,
         std::sync::Arc::new(plinth_core::SystemClock),
     );
     identity

@@ -126,6 +126,11 @@ pub struct AuthConfig {
     pub argon2_memory_kib: u32,
     /// argon2id passes.
     pub argon2_iterations: u32,
+    /// How long a server may reuse what a token, session or project role resolved to
+    /// (`0s`: never). Changes made through the same server take effect at once; this bounds
+    /// how long another replica's (or the CLI's) changes take. At most 60 s.
+    #[serde(with = "humantime_serde")]
+    pub auth_cache_ttl: Duration,
 }
 
 impl Default for AuthConfig {
@@ -143,6 +148,7 @@ impl Default for AuthConfig {
             password_min_length: 12,
             argon2_memory_kib: 19 * 1024,
             argon2_iterations: 3,
+            auth_cache_ttl: Duration::from_secs(5),
         }
     }
 }
@@ -676,6 +682,13 @@ impl Config {
         }
         if auth.max_failures_per_account < 1 || auth.max_failures_per_address < 1 {
             problems.push("`auth.max_failures_per_account` and `auth.max_failures_per_address` must be at least 1".to_string());
+        }
+        if auth.auth_cache_ttl > Duration::from_secs(60) {
+            problems.push(
+                "`auth.auth_cache_ttl` must be at most 60s: it bounds how long another \
+                 replica's revocation takes"
+                    .to_string(),
+            );
         }
         if auth.password_min_length < 8 {
             problems.push("`auth.password_min_length` must be at least 8".to_string());

@@ -16,7 +16,7 @@ pub use error::{CoreError, CoreResult};
 pub use identity::{
     AuditQuery, AuthSettingsView, ClientInfo, Credential, IdentityService, IdentitySettings,
     LocalAuthenticator, LoginOutcome, MfaEnrollment, NewAccount, NewTokenRequest, OrgPass,
-    PasswordAuthenticator, Principal, ProjectPass, SessionCookie, UserUpdate,
+    PasswordAuthenticator, Principal, ProjectPass, SessionCookie, UserUpdate, AUTH_CACHE_TTL,
 };
 pub use runtime::{EnvironmentProvider, RuntimeService, RuntimeSettings, WhenUnsandboxed};
 pub use tracking::{ProjectSelector, TrackingPass, TrackingService};

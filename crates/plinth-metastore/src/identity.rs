@@ -178,6 +178,15 @@ pub struct ThrottleState {
 /// Stores identities, memberships, sessions, tokens and the audit log.
 #[async_trait]
 pub trait IdentityStore: Send + Sync {
+    /// A counter this store advances after every change that can alter what a credential
+    /// may do or what it reads back: a user updated (deactivated, admin flag) or logged in, a password or two-factor change, a
+    /// session ended or its two-factor step done, a token revoked, an organization or
+    /// project changed or deleted, a membership set or removed. Callers that cache
+    /// authentication results tag them with the value read *before* their reads and drop
+    /// them once it moves (see `plinth-core`'s authentication cache). It counts only this
+    /// process's changes: another process writing the same database is not seen.
+    fn identity_epoch(&self) -> u64;
+
     // --- users ---
     /// Creates a user; `AlreadyExists` names the username or email already taken.
     async fn create_user(&self, user: &NewUser, now_ms: i64) -> StoreResult<User>;

@@ -278,6 +278,33 @@ pub(crate) fn found(
     Ok(())
 }
 
+/// The store's [`IdentityStore::identity_epoch`](crate::IdentityStore::identity_epoch),
+/// shared by the store's clones.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct IdentityEpoch(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl IdentityEpoch {
+    pub(crate) fn current(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Returns a guard that advances the epoch when dropped: a write method holds it from
+    /// its start, so the epoch moves after its statements finished (committed or not), on
+    /// every return path, and also when the caller stops waiting for it.
+    pub(crate) fn change(&self) -> EpochAdvance<'_> {
+        EpochAdvance(self)
+    }
+}
+
+/// Advances an [`IdentityEpoch`] when dropped.
+pub(crate) struct EpochAdvance<'a>(&'a IdentityEpoch);
+
+impl Drop for EpochAdvance<'_> {
+    fn drop(&mut self) {
+        self.0 .0.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
 /// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
 pub(crate) fn like_pattern(search: &str) -> String {
     let escaped = search
@@ -294,6 +321,10 @@ macro_rules! impl_identity_queries {
     ($store:ty) => {
         #[async_trait::async_trait]
         impl $crate::IdentityStore for $store {
+            fn identity_epoch(&self) -> u64 {
+                self.identity_epoch.current()
+            }
+
             async fn create_user(
                 &self,
                 user: &$crate::NewUser,
@@ -376,6 +407,7 @@ macro_rules! impl_identity_queries {
                 update: &$crate::UserUpdate,
                 now_ms: i64,
             ) -> $crate::StoreResult<plinth_types::User> {
+                let _changed = self.identity_epoch.change();
                 let result = sqlx::query(
                     "UPDATE users SET email = COALESCE($2, email), display_name = COALESCE($3, display_name), \
                      is_admin = COALESCE($4, is_admin), is_active = COALESCE($5, is_active), updated_at_ms = $6 \
@@ -407,6 +439,7 @@ macro_rules! impl_identity_queries {
                 password_hash: &str,
                 now_ms: i64,
             ) -> $crate::StoreResult<()> {
+                let _changed = self.identity_epoch.change();
                 let result = sqlx::query(
                     "UPDATE users SET password_hash = $2, password_changed_at_ms = $3, updated_at_ms = $3 WHERE id = $1",
                 )
@@ -419,6 +452,7 @@ macro_rules! impl_identity_queries {
             }
 
             async fn record_login(&self, id: &plinth_types::UserId, now_ms: i64) -> $crate::StoreResult<()> {
+                let _changed = self.identity_epoch.change();
                 sqlx::query("UPDATE users SET last_login_at_ms = $2 WHERE id = $1")
                     .bind(id.as_str())
                     .bind(now_ms)
@@ -434,6 +468,7 @@ macro_rules! impl_identity_queries {
                 enabled: bool,
                 now_ms: i64,
             ) -> $crate::StoreResult<()> {
+                let _changed = self.identity_epoch.change();
                 let mut transaction = self.pool.begin().await?;
                 let result = sqlx::query(
                     "UPDATE users SET mfa_secret_sealed = $2, mfa_enabled = $3, mfa_last_step = NULL, \
@@ -553,6 +588,7 @@ macro_rules! impl_identity_queries {
             }
 
             async fn complete_session_mfa(&self, id_hash: &str) -> $crate::StoreResult<()> {
+                let _changed = self.identity_epoch.change();
                 sqlx::query("UPDATE sessions SET mfa_pending = FALSE WHERE id_hash = $1")
                     .bind(id_hash)
                     .execute(&self.pool)
@@ -561,6 +597,7 @@ macro_rules! impl_identity_queries {
             }
 
             async fn delete_session(&self, id_hash: &str) -> $crate::StoreResult<()> {
+                let _changed = self.identity_epoch.change();
                 sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&self.pool).await?;
                 Ok(())
             }
@@ -570,6 +607,7 @@ macro_rules! impl_identity_queries {
                 id: &plinth_types::UserId,
                 keep: Option<&str>,
             ) -> $crate::StoreResult<u64> {
+                let _changed = self.identity_epoch.change();
                 let result = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND ($2 IS NULL OR id_hash <> $2)")
                     .bind(id.as_str())
                     .bind(keep)
@@ -638,6 +676,7 @@ macro_rules! impl_identity_queries {
                 token_id: &str,
                 now_ms: i64,
             ) -> $crate::StoreResult<()> {
+                let _changed = self.identity_epoch.change();
                 let result = sqlx::query(
                     "UPDATE api_tokens SET revoked_at_ms = COALESCE(revoked_at_ms, $3) WHERE user_id = $1 AND id = $2",
                 )
@@ -705,6 +744,7 @@ macro_rules! impl_identity_queries {
             }
 
             async fn delete_organization(&self, organization_id: &str) -> $crate::StoreResult<()> {
+                let _changed = self.identity_epoch.change();
                 let result = sqlx::query("DELETE FROM organizations WHERE id = $1")
                     .bind(organization_id)
                     .execute(&self.pool)
@@ -719,6 +759,7 @@ macro_rules! impl_identity_queries {
                 role: $crate::OrgRole,
                 now_ms: i64,
             ) -> $crate::StoreResult<()> {
+                let _changed = self.identity_epoch.change();
                 sqlx::query(
                     "INSERT INTO organization_members (organization_id, user_id, role, added_at_ms) VALUES ($1, $2, $3, $4) \
                      ON CONFLICT (organization_id, user_id) DO UPDATE SET role = excluded.role",
@@ -738,6 +779,7 @@ macro_rules! impl_identity_queries {
                 organization_id: &str,
                 user_id: &plinth_types::UserId,
             ) -> $crate::StoreResult<()> {
+                let _changed = self.identity_epoch.change();
                 let result = sqlx::query("DELETE FROM organization_members WHERE organization_id = $1 AND user_id = $2")
                     .bind(organization_id)
                     .bind(user_id.as_str())
@@ -873,6 +915,7 @@ macro_rules! impl_identity_queries {
             }
 
             async fn update_project(&self, id: &str, display_name: &str, description: &str) -> $crate::StoreResult<()> {
+                let _changed = self.identity_epoch.change();
                 let result = sqlx::query("UPDATE projects SET display_name = $2, description = $3 WHERE id = $1")
                     .bind(id)
                     .bind(display_name)
@@ -883,6 +926,7 @@ macro_rules! impl_identity_queries {
             }
 
             async fn delete_project(&self, id: &str) -> $crate::StoreResult<()> {
+                let _changed = self.identity_epoch.change();
                 let result = sqlx::query("DELETE FROM projects WHERE id = $1").bind(id).execute(&self.pool).await?;
                 $crate::identity_sql::found(result.rows_affected(), "project", id.to_string())
             }
@@ -894,6 +938,7 @@ macro_rules! impl_identity_queries {
                 role: plinth_types::Role,
                 now_ms: i64,
             ) -> $crate::StoreResult<()> {
+                let _changed = self.identity_epoch.change();
                 sqlx::query(
                     "INSERT INTO project_members (project_id, user_id, role, added_at_ms) VALUES ($1, $2, $3, $4) \
                      ON CONFLICT (project_id, user_id) DO UPDATE SET role = excluded.role",
@@ -913,6 +958,7 @@ macro_rules! impl_identity_queries {
                 project_id: &str,
                 user_id: &plinth_types::UserId,
             ) -> $crate::StoreResult<()> {
+                let _changed = self.identity_epoch.change();
                 let result = sqlx::query("DELETE FROM project_members WHERE project_id = $1 AND user_id = $2")
                     .bind(project_id)
                     .bind(user_id.as_str())

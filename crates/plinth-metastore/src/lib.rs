@@ -47,9 +47,10 @@ pub use sqlite::SqliteMetadataStore;
 pub use tracking::{
     BulkIntervalQuery, DatasetFilter, DatasetSummary, ExperimentKeys, ExperimentRunStats,
     ExperimentSearch, LogBatch, LoggedModelOrderBy, LoggedModelSearch, MetricBucket, MetricChart,
-    MetricChartQuery, NewExperiment, NewLoggedModel, NewRun, RunSearch, RunUpdate, TrackingStore,
-    MAX_CHART_BUCKETS, MAX_DATASET_SUMMARIES, MAX_ENTITIES_PER_BATCH, MAX_EXPERIMENTS_PER_PAGE,
-    MAX_EXPERIMENT_KEYS, MAX_METRICS_PER_BATCH, MAX_PARAMS_TAGS_PER_BATCH, MAX_RUNS_PER_PAGE,
+    MetricChartQuery, MetricPoint, NewExperiment, NewLoggedModel, NewRun, RunSearch, RunUpdate,
+    TrackingStore, MAX_CHART_BUCKETS, MAX_DATASET_SUMMARIES, MAX_ENTITIES_PER_BATCH,
+    MAX_EXPERIMENTS_PER_PAGE, MAX_EXPERIMENT_KEYS, MAX_METRICS_PER_BATCH,
+    MAX_PARAMS_TAGS_PER_BATCH, MAX_RUNS_PER_PAGE,
 };
 
 /// Stores platform metadata. One trait, several backends; every method is domain-shaped.

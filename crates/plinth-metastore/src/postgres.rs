@@ -18,6 +18,8 @@ pub struct PostgresMetadataStore {
     pool: PgPool,
     /// The group-commit writer of the hot tracking writes.
     writes: crate::group_commit::WriteQueue,
+    /// Advanced by every change to credentials, users, memberships or projects.
+    identity_epoch: crate::identity_sql::IdentityEpoch,
 }
 
 impl PostgresMetadataStore {
@@ -64,7 +66,11 @@ impl PostgresMetadataStore {
             })?;
         tracing::debug!(url = %redacted, "opened postgres metadata store");
         let writes = Self::tracking_spawn_writer(pool.clone());
-        Ok(PostgresMetadataStore { pool, writes })
+        Ok(PostgresMetadataStore {
+            pool,
+            writes,
+            identity_epoch: Default::default(),
+        })
     }
 }
 

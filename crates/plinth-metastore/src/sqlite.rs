@@ -28,6 +28,8 @@ pub struct SqliteMetadataStore {
     writes: crate::group_commit::WriteQueue,
     /// Direct read connections for large reads, when the database is a file.
     direct_reads: Option<DirectReads>,
+    /// Advanced by every change to credentials, users, memberships or projects.
+    identity_epoch: crate::identity_sql::IdentityEpoch,
 }
 
 impl SqliteMetadataStore {
@@ -120,6 +122,7 @@ impl SqliteMetadataStore {
             pool,
             writes,
             direct_reads,
+            identity_epoch: Default::default(),
         })
     }
 }

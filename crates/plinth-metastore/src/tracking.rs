@@ -286,6 +286,17 @@ pub struct LoggedModelSearch {
     pub page_token: Option<String>,
 }
 
+/// One point of a metric's history (its key is the one asked for).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MetricPoint {
+    /// The value, bit for bit as logged (NaN as NaN).
+    pub value: f64,
+    /// When it was measured, ms since the epoch.
+    pub timestamp: i64,
+    /// The training step.
+    pub step: i64,
+}
+
 /// Stores experiments, runs and logged models, per project.
 #[async_trait]
 pub trait TrackingStore: Send + Sync {
@@ -298,6 +309,11 @@ pub trait TrackingStore: Send + Sync {
         experiment: &NewExperiment,
         now_ms: i64,
     ) -> StoreResult<Experiment>;
+
+    /// Returns the id of the project's default experiment (`0` on the wire), creating it
+    /// on first use: one indexed read once it exists, where
+    /// [`TrackingStore::ensure_default_experiment`] also loads the experiment and its tags.
+    async fn default_experiment_id(&self, project_id: &str, now_ms: i64) -> StoreResult<i64>;
 
     /// Returns the project's default experiment (MLflow's experiment `0`), creating it as
     /// `Default` on first use; concurrent callers get the same one.
@@ -417,6 +433,18 @@ pub trait TrackingStore: Send + Sync {
         run_id: &str,
         models: &[ModelOutput],
     ) -> StoreResult<()>;
+
+    /// Returns one metric's history by `(step, timestamp)`, keyset-paged when `max_results`
+    /// is given (else everything), as bare points: what `get-history` answers, without a
+    /// copy of the key (and of the rest of a [`Metric`]) per point.
+    async fn get_metric_history_points(
+        &self,
+        project_id: &str,
+        run_id: &str,
+        metric_key: &str,
+        max_results: Option<i64>,
+        page_token: Option<&str>,
+    ) -> StoreResult<Page<MetricPoint>>;
 
     /// Returns one metric's history by `(step, timestamp)`, keyset-paged when `max_results`
     /// is given (else everything).

@@ -1288,6 +1288,18 @@ macro_rules! impl_tracking_queries {
                 self.tracking_experiment(project_id, id).await
             }
 
+            async fn default_experiment_id(&self, project_id: &str, now_ms: i64) -> $crate::StoreResult<i64> {
+                let existing: Option<i64> =
+                    sqlx::query_scalar("SELECT id FROM experiments WHERE project_id = $1 AND is_default = TRUE")
+                        .bind(project_id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                match existing {
+                    Some(id) => Ok(id),
+                    None => Ok(self.ensure_default_experiment(project_id, now_ms).await?.experiment_id),
+                }
+            }
+
             async fn ensure_default_experiment(
                 &self,
                 project_id: &str,
@@ -1878,6 +1890,27 @@ macro_rules! impl_tracking_queries {
                 max_results: Option<i64>,
                 page_token: Option<&str>,
             ) -> $crate::StoreResult<plinth_types::Page<plinth_types::Metric>> {
+                let page = self
+                    .get_metric_history_points(project_id, run_id, metric_key, max_results, page_token)
+                    .await?;
+                Ok(plinth_types::Page {
+                    items: page
+                        .items
+                        .into_iter()
+                        .map(|point| plinth_types::Metric::new(metric_key, point.value, point.timestamp, point.step))
+                        .collect(),
+                    next_page_token: page.next_page_token,
+                })
+            }
+
+            async fn get_metric_history_points(
+                &self,
+                project_id: &str,
+                run_id: &str,
+                metric_key: &str,
+                max_results: Option<i64>,
+                page_token: Option<&str>,
+            ) -> $crate::StoreResult<plinth_types::Page<$crate::MetricPoint>> {
                 use $crate::tracking::query::Sql;
                 let mut connection = self.pool.acquire().await?;
                 Self::tracking_run_state(&mut *connection, project_id, run_id).await?;
@@ -1930,13 +1963,10 @@ macro_rules! impl_tracking_queries {
                 }
                 let items = rows
                     .into_iter()
-                    .map(|row| {
-                        plinth_types::Metric::new(
-                            metric_key,
-                            $crate::tracking::query::loaded_metric_value(row.value, row.is_nan),
-                            row.timestamp,
-                            row.step,
-                        )
+                    .map(|row| $crate::MetricPoint {
+                        value: $crate::tracking::query::loaded_metric_value(row.value, row.is_nan),
+                        timestamp: row.timestamp,
+                        step: row.step,
                     })
                     .collect();
                 Ok(plinth_types::Page { items, next_page_token })

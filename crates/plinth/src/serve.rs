@@ -529,6 +529,7 @@ fn identity_service(
             ..PasswordPolicy::default()
         },
         totp_issuer: "Plinth".to_string(),
+        auth_cache_ttl: auth.auth_cache_ttl,
     };
     Ok(IdentityService::new(
         metastore,

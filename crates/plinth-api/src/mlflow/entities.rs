@@ -76,13 +76,99 @@ impl<'a> From<&'a Metric> for MetricEntity<'a> {
     }
 }
 
-/// A page of metric history (`get-history`).
+/// A page of metric history (`get-history`): the reference the streamed encoder
+/// ([`metric_history_body`]) is tested against.
+#[cfg(test)]
 #[derive(serde::Serialize)]
 pub(crate) struct MetricHistoryPage<'a> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) metrics: Vec<MetricEntity<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) next_page_token: Option<&'a str>,
+}
+
+/// Points per chunk of a streamed history answer (~70 bytes each: ~280 KiB a chunk).
+const HISTORY_CHUNK_POINTS: usize = 4096;
+
+/// A `get-history` answer as a streamed JSON body: the same bytes as serializing a
+/// [`MetricHistoryPage`] (values through [`WireDouble`], so bit-exact, with MLflow's
+/// `"NaN"`/`"Infinity"`/`"-Infinity"`), written chunk by chunk while the previous chunks
+/// are already on their way, and the key escaped once instead of once per point.
+pub(crate) fn metric_history_body(
+    key: &str,
+    points: Vec<plinth_core::tracking::MetricPoint>,
+    next_page_token: Option<String>,
+) -> axum::body::Body {
+    let mut prefix = Vec::with_capacity(key.len() + 16);
+    prefix.extend_from_slice(b"{\"key\":");
+    // Writing into a `Vec` cannot fail.
+    let _ = serde_json::to_writer(&mut prefix, key);
+    prefix.extend_from_slice(b",\"value\":");
+    let state = HistoryEncoder {
+        prefix,
+        points,
+        next: 0,
+        next_page_token,
+        done: false,
+    };
+    let chunks = futures::stream::unfold(state, |mut state| async move {
+        let chunk = state.next_chunk()?;
+        Some((Ok::<_, std::convert::Infallible>(chunk), state))
+    });
+    axum::body::Body::from_stream(chunks)
+}
+
+struct HistoryEncoder {
+    /// `{"key":"<key>","value":`, escaped once.
+    prefix: Vec<u8>,
+    points: Vec<plinth_core::tracking::MetricPoint>,
+    next: usize,
+    next_page_token: Option<String>,
+    done: bool,
+}
+
+impl HistoryEncoder {
+    fn next_chunk(&mut self) -> Option<bytes::Bytes> {
+        if self.done {
+            return None;
+        }
+        let end = (self.next + HISTORY_CHUNK_POINTS).min(self.points.len());
+        let mut out = Vec::with_capacity((end - self.next) * (self.prefix.len() + 48) + 64);
+        if self.next == 0 {
+            out.push(b'{');
+            if !self.points.is_empty() {
+                out.extend_from_slice(b"\"metrics\":[");
+            }
+        }
+        for (index, point) in self.points[self.next..end].iter().enumerate() {
+            if self.next + index > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&self.prefix);
+            let _ = serde_json::to_writer(&mut out, &WireDouble(point.value));
+            out.extend_from_slice(b",\"timestamp\":");
+            let _ = serde_json::to_writer(&mut out, &point.timestamp);
+            out.extend_from_slice(b",\"step\":");
+            let _ = serde_json::to_writer(&mut out, &point.step);
+            out.push(b'}');
+        }
+        self.next = end;
+        if self.next == self.points.len() {
+            if !self.points.is_empty() {
+                out.push(b']');
+            }
+            if let Some(token) = &self.next_page_token {
+                if !self.points.is_empty() {
+                    out.push(b',');
+                }
+                out.extend_from_slice(b"\"next_page_token\":");
+                let _ = serde_json::to_writer(&mut out, token);
+            }
+            out.push(b'}');
+            self.done = true;
+        }
+        Some(bytes::Bytes::from(out))
+    }
 }
 
 pub(crate) fn metric_with_run_id(metric: &MetricWithRunId) -> Value {
@@ -257,4 +343,84 @@ pub(crate) fn page(key: &str, items: Vec<Value>, next_page_token: Option<String>
         map.insert("next_page_token".to_string(), Value::String(token));
     }
     Value::Object(map)
+}
+
+#[cfg(test)]
+mod history_tests {
+    use super::*;
+    use plinth_core::tracking::MetricPoint;
+
+    async fn streamed(key: &str, points: Vec<MetricPoint>, token: Option<String>) -> Vec<u8> {
+        let body = metric_history_body(key, points, token);
+        axum::body::to_bytes(body, usize::MAX)
+            .await
+            .unwrap()
+            .to_vec()
+    }
+
+    fn reference(key: &str, points: &[MetricPoint], token: Option<&str>) -> Vec<u8> {
+        let metrics: Vec<Metric> = points
+            .iter()
+            .map(|point| Metric::new(key, point.value, point.timestamp, point.step))
+            .collect();
+        serde_json::to_vec(&MetricHistoryPage {
+            metrics: metrics.iter().map(MetricEntity::from).collect(),
+            next_page_token: token,
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_streamed_history_is_byte_for_byte_the_serialized_page() {
+        let edge = [
+            0.0,
+            -0.0,
+            1.0,
+            123456789.12345679,
+            -1.5e-300,
+            f64::MIN_POSITIVE,
+            5e-324,
+            -5e-324,
+            f64::MAX,
+            f64::MIN,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            1e21,
+            1e-7,
+        ];
+        // Random bit patterns too, across several chunks.
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut values: Vec<f64> = edge.to_vec();
+        while values.len() < 3 * HISTORY_CHUNK_POINTS + 17 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            values.push(f64::from_bits(state));
+        }
+        let points: Vec<MetricPoint> = values
+            .iter()
+            .enumerate()
+            .map(|(index, value)| MetricPoint {
+                value: *value,
+                timestamp: 1_700_000_000_000 + index as i64,
+                step: index as i64 - 5,
+            })
+            .collect();
+        for key in ["loss", "quote\"back\\slash\u{1}é"] {
+            for token in [None, Some("tok\"en")] {
+                for count in [0, 1, 2, HISTORY_CHUNK_POINTS, points.len()] {
+                    let slice = &points[..count];
+                    assert_eq!(
+                        String::from_utf8(
+                            streamed(key, slice.to_vec(), token.map(str::to_string)).await
+                        )
+                        .unwrap(),
+                        String::from_utf8(reference(key, slice, token)).unwrap(),
+                        "key {key:?}, token {token:?}, {count} points"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -447,11 +447,12 @@ pub(crate) async fn get_metric_history(
              integer."
         )));
     }
+    let metric_key = message.str("metric_key")?;
     let page = service
-        .get_metric_history(
+        .get_metric_history_points(
             &pass,
             &message.run_id()?,
-            &message.str("metric_key")?,
+            &metric_key,
             max_results,
             message
                 .opt_str("page_token")?
@@ -471,15 +472,15 @@ pub(crate) async fn get_metric_history(
         }
         other => other?,
     };
-    let answer = entities::MetricHistoryPage {
-        metrics: page
-            .items
-            .iter()
-            .map(entities::MetricEntity::from)
-            .collect(),
-        next_page_token: page.next_page_token.as_deref(),
-    };
-    Ok(Json(answer).into_response())
+    let body = entities::metric_history_body(&metric_key, page.items, page.next_page_token);
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response())
 }
 
 /// The most points per run a bulk-interval read returns (MLflow's).

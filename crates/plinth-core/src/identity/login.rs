@@ -11,6 +11,7 @@ use plinth_metastore::{NewSession, NewUser, UserRecord};
 use plinth_types::{User, UserId, Username};
 use serde_json::json;
 
+use super::cache::{CachedSession, CachedToken};
 use super::{Actor, ClientInfo, Credential, IdentityService, Principal};
 use crate::{CoreError, CoreResult};
 
@@ -433,12 +434,31 @@ impl IdentityService {
         let expired =
             || CoreError::Unauthenticated("your session has ended; log in again".to_string());
         let id_hash = hash_secret(cookie);
+        let now = self.now();
+        let epoch = self.store.identity_epoch();
+        if let Some(cached) = self.cache.session(&id_hash, epoch) {
+            let idle_limit =
+                cached.last_seen_at_ms + self.settings.session_idle_timeout.as_millis() as i64;
+            // A session that looks expired, or is due a touch, takes the database path.
+            if now < cached.expires_at_ms
+                && now < idle_limit
+                && now - cached.last_seen_at_ms < TOUCH_INTERVAL_MS
+            {
+                let principal = Principal {
+                    user: cached.user,
+                    credential: Credential::Session {
+                        id_hash,
+                        csrf_token: cached.csrf_token,
+                    },
+                };
+                return Ok((principal, cached.mfa_pending));
+            }
+        }
         let session = self
             .store
             .get_session(&id_hash)
             .await?
             .ok_or_else(expired)?;
-        let now = self.now();
         let idle_limit =
             session.last_seen_at_ms + self.settings.session_idle_timeout.as_millis() as i64;
         if now >= session.expires_at_ms || now >= idle_limit {
@@ -452,9 +472,22 @@ impl IdentityService {
                 "this account is deactivated".to_string(),
             ));
         }
+        let mut last_seen_at_ms = session.last_seen_at_ms;
         if now - session.last_seen_at_ms >= TOUCH_INTERVAL_MS {
             self.store.touch_session(&id_hash, now).await?;
+            last_seen_at_ms = now;
         }
+        self.cache.put_session(
+            id_hash.clone(),
+            CachedSession {
+                user: user.clone(),
+                csrf_token: session.csrf_token.clone(),
+                mfa_pending: session.mfa_pending,
+                last_seen_at_ms,
+                expires_at_ms: session.expires_at_ms,
+            },
+            epoch,
+        );
         let principal = Principal {
             user,
             credential: Credential::Session {
@@ -493,12 +526,23 @@ impl IdentityService {
     /// tokens are refused at once.
     pub async fn authenticate_token(&self, token: &str) -> CoreResult<Principal> {
         let invalid = |reason: &str| CoreError::Unauthenticated(format!("invalid token: {reason}"));
+        let token_hash = hash_secret(token.trim());
+        let now = self.now();
+        let epoch = self.store.identity_epoch();
+        if let Some(cached) = self.cache.token(&token_hash, epoch) {
+            // An expired token takes the database path, which refuses it.
+            if cached.expires_at_ms.is_none_or(|expires| now < expires) {
+                return Ok(Principal {
+                    user: cached.user,
+                    credential: cached.credential,
+                });
+            }
+        }
         let (info, user_id) = self
             .store
-            .find_api_token(&hash_secret(token.trim()))
+            .find_api_token(&token_hash)
             .await?
             .ok_or_else(|| invalid("unknown"))?;
-        let now = self.now();
         if info.revoked_at_ms.is_some() {
             return Err(invalid("revoked"));
         }
@@ -515,14 +559,21 @@ impl IdentityService {
         {
             self.store.touch_api_token(&info.id, now).await?;
         }
-        Ok(Principal {
-            user,
-            credential: Credential::Token {
-                token_id: info.id,
-                project_id: info.project_id,
-                read_only: info.read_only,
+        let credential = Credential::Token {
+            token_id: info.id,
+            project_id: info.project_id,
+            read_only: info.read_only,
+        };
+        self.cache.put_token(
+            token_hash,
+            CachedToken {
+                user: user.clone(),
+                credential: credential.clone(),
+                expires_at_ms: info.expires_at_ms,
             },
-        })
+            epoch,
+        );
+        Ok(Principal { user, credential })
     }
 
     /// Starts TOTP enrollment: a new secret is stored (sealed) but not yet required.

@@ -3,6 +3,7 @@
 
 mod audit;
 mod authenticator;
+mod cache;
 mod login;
 mod orgs;
 mod tokens;
@@ -17,6 +18,7 @@ use plinth_types::{Organization, Project, Role, User};
 
 pub use audit::AuditQuery;
 pub use authenticator::{LocalAuthenticator, PasswordAuthenticator};
+pub use cache::AUTH_CACHE_TTL;
 pub use login::{LoginOutcome, MfaEnrollment, SessionCookie};
 pub use tokens::NewTokenRequest;
 pub use users::{AuthSettingsView, NewAccount, UserUpdate};
@@ -44,6 +46,10 @@ pub struct IdentitySettings {
     pub password_policy: PasswordPolicy,
     /// The name authenticator apps show.
     pub totp_issuer: String,
+    /// How long this process may reuse what a token, session or project role resolved to
+    /// (`Duration::ZERO`: never). Changes made through this process take effect at once
+    /// whatever the value; this bounds how long another replica's changes take.
+    pub auth_cache_ttl: Duration,
 }
 
 impl Default for IdentitySettings {
@@ -58,6 +64,7 @@ impl Default for IdentitySettings {
             max_token_lifetime: Duration::from_secs(365 * 24 * 3600),
             password_policy: PasswordPolicy::default(),
             totp_issuer: "Plinth".to_string(),
+            auth_cache_ttl: AUTH_CACHE_TTL,
         }
     }
 }
@@ -223,6 +230,7 @@ pub struct IdentityService {
     secret_box: SecretBox,
     settings: IdentitySettings,
     clock: Arc<dyn Clock>,
+    cache: Arc<cache::AuthCache>,
 }
 
 impl IdentityService {
@@ -235,6 +243,7 @@ impl IdentityService {
         clock: Arc<dyn Clock>,
     ) -> Self {
         let authenticator = Arc::new(LocalAuthenticator::new(store.clone(), hasher.clone()));
+        let cache = Arc::new(cache::AuthCache::new(settings.auth_cache_ttl));
         IdentityService {
             store,
             authenticator,
@@ -242,6 +251,7 @@ impl IdentityService {
             secret_box,
             settings,
             clock,
+            cache,
         }
     }
 
@@ -304,12 +314,24 @@ impl IdentityService {
             entity: "project",
             id: format!("{organization}/{project}"),
         };
+        let key = cache::ProjectKey::Named {
+            user_id: principal.user.id.as_str().to_string(),
+            organization: organization.to_string(),
+            project: project.to_string(),
+        };
+        let epoch = self.store.identity_epoch();
+        if let Some(access) = self.cache.project(&key, epoch) {
+            return self.check_project_access(principal, access, needed, not_found);
+        }
         let access = match self
             .store
             .get_project(organization, project, &principal.user.id)
             .await
         {
-            Ok(access) => access,
+            Ok(access) => {
+                self.cache.put_project(key, access.clone(), epoch);
+                access
+            }
             Err(plinth_metastore::StoreError::NotFound { .. }) => return Err(not_found()),
             Err(error) => return Err(error.into()),
         };
@@ -328,12 +350,23 @@ impl IdentityService {
             entity: "project",
             id: project_id.to_string(),
         };
+        let key = cache::ProjectKey::Id {
+            user_id: principal.user.id.as_str().to_string(),
+            project_id: project_id.to_string(),
+        };
+        let epoch = self.store.identity_epoch();
+        if let Some(access) = self.cache.project(&key, epoch) {
+            return self.check_project_access(principal, access, needed, not_found);
+        }
         let access = match self
             .store
             .get_project_by_id(project_id, &principal.user.id)
             .await
         {
-            Ok(access) => access,
+            Ok(access) => {
+                self.cache.put_project(key, access.clone(), epoch);
+                access
+            }
             Err(plinth_metastore::StoreError::NotFound { .. }) => return Err(not_found()),
             Err(error) => return Err(error.into()),
         };

@@ -27,6 +27,10 @@ fn client() -> ClientInfo {
 }
 
 async fn fixture() -> Fixture {
+    fixture_with(IdentitySettings::default()).await
+}
+
+async fn fixture_with(settings: IdentitySettings) -> Fixture {
     let store = open_sqlite_temp().await;
     let clock = ManualClock::new(START_MS);
     let hasher = PasswordHasher::new(HashingParams {
@@ -34,7 +38,6 @@ async fn fixture() -> Fixture {
         iterations: 1,
         parallelism: 1,
     });
-    let settings = IdentitySettings::default();
     let service = IdentityService::new(
         store.shared(),
         hasher,
@@ -94,6 +97,32 @@ impl Fixture {
             .await
             .unwrap()
             .0
+    }
+
+    /// Logs `name` in and returns the session cookie's value.
+    async fn cookie(&self, name: &str) -> String {
+        let outcome = self
+            .service
+            .login(name, "violet-harbour-thimble-42", &client())
+            .await
+            .unwrap();
+        self.service
+            .start_session(&outcome, &client())
+            .await
+            .unwrap()
+            .id
+    }
+
+    /// Authenticates `secret` twice, so the second answer comes from the cache.
+    async fn token_twice(&self, secret: &str) -> Principal {
+        self.service.authenticate_token(secret).await.unwrap();
+        self.service.authenticate_token(secret).await.unwrap()
+    }
+
+    /// Authenticates a session cookie twice, so the second answer comes from the cache.
+    async fn session_twice(&self, cookie: &str) -> Principal {
+        self.service.authenticate_session(cookie).await.unwrap();
+        self.service.authenticate_session(cookie).await.unwrap().0
     }
 
     async fn token(&self, principal: &Principal, request: NewTokenRequest) -> Principal {
@@ -771,4 +800,290 @@ async fn another_authenticator_plugs_in_without_touching_the_rest() {
     // Throttling, sessions and audit are the service's, whatever checks the password.
     let cookie = service.start_session(&outcome, &client()).await.unwrap();
     assert!(service.authenticate_session(&cookie.id).await.is_ok());
+}
+
+/// Each change that takes a right away is seen by the very next request, though the
+/// credential and the role were just cached (the cache lives 5 s by default: without the
+/// store's identity epoch, every assertion below would still see the old answer).
+#[tokio::test]
+async fn the_auth_cache_forgets_at_once_what_a_change_takes_away() {
+    let f = fixture().await;
+    let olga = f.user("olga").await;
+    let alice = f.user("alice").await;
+    f.service
+        .create_organization(&f.admin, "acme", "Acme", Some("olga"), &client())
+        .await
+        .unwrap();
+    f.service
+        .create_project(&olga, "acme", "churn", "Churn", "", &client())
+        .await
+        .unwrap();
+    let member = |role| {
+        let f = &f;
+        let olga = &olga;
+        async move {
+            f.service
+                .set_project_member(olga, "acme", "churn", "alice", role, &client())
+                .await
+                .unwrap()
+        }
+    };
+    member(Role::Contributor).await;
+    let contribute = |principal: Principal| {
+        let f = &f;
+        async move {
+            f.service
+                .authorize_project(&principal, "acme", "churn", Role::Contributor)
+                .await
+        }
+    };
+
+    // A revoked token.
+    let (info, secret) = f
+        .service
+        .create_token(
+            &alice,
+            &NewTokenRequest {
+                name: "a".into(),
+                ..Default::default()
+            },
+            &client(),
+        )
+        .await
+        .unwrap();
+    f.token_twice(&secret).await;
+    f.service
+        .revoke_token(&alice, &info.id, &client())
+        .await
+        .unwrap();
+    assert_eq!(
+        f.service
+            .authenticate_token(&secret)
+            .await
+            .unwrap_err()
+            .to_string(),
+        "invalid token: revoked"
+    );
+
+    // A role taken down, then the membership removed, then the project deleted: by id too.
+    let (_, secret) = f
+        .service
+        .create_token(
+            &alice,
+            &NewTokenRequest {
+                name: "b".into(),
+                ..Default::default()
+            },
+            &client(),
+        )
+        .await
+        .unwrap();
+    let by_token = f.token_twice(&secret).await;
+    contribute(by_token.clone()).await.unwrap();
+    let pass = contribute(by_token.clone()).await.unwrap();
+    let project_id = pass.project().id.clone();
+    f.service
+        .authorize_project_by_id(&by_token, &project_id, Role::Contributor)
+        .await
+        .unwrap();
+    member(Role::Viewer).await;
+    assert!(matches!(
+        contribute(by_token.clone()).await,
+        Err(CoreError::Forbidden(_))
+    ));
+    assert!(matches!(
+        f.service
+            .authorize_project_by_id(&by_token, &project_id, Role::Contributor)
+            .await,
+        Err(CoreError::Forbidden(_))
+    ));
+    f.service
+        .remove_project_member(&olga, "acme", "churn", "alice", &client())
+        .await
+        .unwrap();
+    assert!(matches!(
+        contribute(by_token.clone()).await,
+        Err(CoreError::NotFound { .. })
+    ));
+    member(Role::Contributor).await;
+    contribute(by_token.clone()).await.unwrap();
+    contribute(by_token.clone()).await.unwrap();
+    f.service
+        .delete_project(&olga, "acme", "churn", &client())
+        .await
+        .unwrap();
+    assert!(matches!(
+        contribute(by_token.clone()).await,
+        Err(CoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        f.service
+            .authorize_project_by_id(&by_token, &project_id, Role::Viewer)
+            .await,
+        Err(CoreError::NotFound { .. })
+    ));
+
+    // A session logged out.
+    let cookie = f.cookie("alice").await;
+    let session = f.session_twice(&cookie).await;
+    f.service.logout(&session, &client()).await.unwrap();
+    assert!(f.service.authenticate_session(&cookie).await.is_err());
+
+    // A password reset ends the sessions.
+    let cookie = f.cookie("alice").await;
+    f.session_twice(&cookie).await;
+    f.service
+        .reset_password(&f.admin, "alice", "another-harbour-thimble-43", &client())
+        .await
+        .unwrap();
+    assert!(f.service.authenticate_session(&cookie).await.is_err());
+    f.service
+        .reset_password(&f.admin, "alice", "violet-harbour-thimble-42", &client())
+        .await
+        .unwrap();
+
+    // A deactivated user: token and session.
+    let cookie = f.cookie("alice").await;
+    f.session_twice(&cookie).await;
+    f.token_twice(&secret).await;
+    f.service
+        .update_user(
+            &f.admin,
+            "alice",
+            UserUpdate {
+                is_active: Some(false),
+                ..UserUpdate::default()
+            },
+            &client(),
+        )
+        .await
+        .unwrap();
+    assert!(f
+        .service
+        .authenticate_token(&secret)
+        .await
+        .unwrap_err()
+        .to_string()
+        .contains("deactivated"));
+    assert!(f.service.authenticate_session(&cookie).await.is_err());
+
+    // An admin flag taken away.
+    let (_, admin_secret) = f
+        .service
+        .create_token(
+            &f.admin,
+            &NewTokenRequest {
+                name: "adm".into(),
+                ..Default::default()
+            },
+            &client(),
+        )
+        .await
+        .unwrap();
+    assert!(f.token_twice(&admin_secret).await.is_admin());
+    f.service
+        .create_user(
+            &f.admin,
+            &NewAccount {
+                username: "root2".to_string(),
+                email: "root2@example.com".to_string(),
+                password: "violet-harbour-thimble-42".to_string(),
+                ..NewAccount::default()
+            },
+            &client(),
+        )
+        .await
+        .unwrap();
+    let admin_flag = |on| UserUpdate {
+        is_admin: Some(on),
+        ..UserUpdate::default()
+    };
+    f.service
+        .update_user(&f.admin, "root2", admin_flag(true), &client())
+        .await
+        .unwrap();
+    let root2 = f.session("root2").await;
+    f.service
+        .update_user(&root2, "admin", admin_flag(false), &client())
+        .await
+        .unwrap();
+    assert!(!f
+        .service
+        .authenticate_token(&admin_secret)
+        .await
+        .unwrap()
+        .is_admin());
+}
+
+/// A change the cache cannot see (made by another process on the same database: here raw
+/// SQL past the store's methods) is served from the cache for at most its lifetime.
+#[tokio::test]
+async fn the_auth_cache_bounds_changes_it_cannot_see_by_its_lifetime() {
+    let f = fixture_with(IdentitySettings {
+        auth_cache_ttl: Duration::from_millis(300),
+        ..IdentitySettings::default()
+    })
+    .await;
+    let alice = f.user("alice").await;
+    let (_, secret) = f
+        .service
+        .create_token(
+            &alice,
+            &NewTokenRequest {
+                name: "a".into(),
+                ..Default::default()
+            },
+            &client(),
+        )
+        .await
+        .unwrap();
+    f.token_twice(&secret).await;
+    let plinth_metastore::SharedPool::Sqlite(pool) = f._store.shared().shared_pool() else {
+        panic!("sqlite expected")
+    };
+    sqlx::query("UPDATE api_tokens SET revoked_at_ms = 1")
+        .execute(&pool)
+        .await
+        .unwrap();
+    f.service
+        .authenticate_token(&secret)
+        .await
+        .expect("served from the cache: no query saw the change");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        f.service
+            .authenticate_token(&secret)
+            .await
+            .unwrap_err()
+            .to_string(),
+        "invalid token: revoked"
+    );
+
+    let uncached = fixture_with(IdentitySettings {
+        auth_cache_ttl: Duration::ZERO,
+        ..IdentitySettings::default()
+    })
+    .await;
+    let bob = uncached.user("bob").await;
+    let (_, secret) = uncached
+        .service
+        .create_token(
+            &bob,
+            &NewTokenRequest {
+                name: "b".into(),
+                ..Default::default()
+            },
+            &client(),
+        )
+        .await
+        .unwrap();
+    uncached.token_twice(&secret).await;
+    let plinth_metastore::SharedPool::Sqlite(pool) = uncached._store.shared().shared_pool() else {
+        panic!("sqlite expected")
+    };
+    sqlx::query("UPDATE api_tokens SET revoked_at_ms = 1")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert!(uncached.service.authenticate_token(&secret).await.is_err());
 }

@@ -206,15 +206,42 @@ async fn unsandboxed_workloads_are_refused_with_several_users_unless_an_admin_al
 #[tokio::test]
 async fn a_job_runs_with_its_project_token_which_is_revoked_at_the_end() {
     let fixture = fixture().await;
-    let mut request = shell("echo \"$PLINTH_PROJECT $MLFLOW_TRACKING_URI $LR\"; printf %s \"$MLFLOW_TRACKING_TOKEN\" > \"$TOKEN_FILE\"");
+    // The job hands its token out, then waits for `GO` so the token is used (and cached
+    // by the authentication cache) while the job still runs.
+    let mut request = shell(
+        "echo \"$PLINTH_PROJECT $MLFLOW_TRACKING_URI $LR\"; \
+         printf %s \"$MLFLOW_TRACKING_TOKEN\" > \"$TOKEN_FILE.part\"; mv \"$TOKEN_FILE.part\" \"$TOKEN_FILE\"; \
+         while [ ! -e \"$GO\" ]; do sleep 0.02; done",
+    );
     let token_file = fixture.root.path().join("token");
+    let go = fixture.root.path().join("go");
     request.env = BTreeMap::from([
         ("LR".to_string(), "0.01".to_string()),
         ("TOKEN_FILE".to_string(), token_file.display().to_string()),
+        ("GO".to_string(), go.display().to_string()),
     ]);
     let job = fixture.submit(&request).await.unwrap();
     assert_eq!(job.job.class, "small");
     assert_eq!(job.job.created_by_username, "alice");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !token_file.try_exists().unwrap() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the job never wrote its token"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let token = fs_err::read_to_string(&token_file).unwrap();
+    assert!(token.starts_with("plt_"), "{token}");
+    for _ in 0..2 {
+        let principal = fixture.identity.authenticate_token(&token).await.unwrap();
+        fixture
+            .identity
+            .authorize_project_by_id(&principal, &fixture.pass.project().id, Role::Contributor)
+            .await
+            .expect("the job's token reaches its project while the job runs");
+    }
+    fs_err::write(&go, "").unwrap();
     let done = fixture
         .wait_for(&job.job.id, WorkloadState::is_finished)
         .await;
@@ -230,9 +257,8 @@ async fn a_job_runs_with_its_project_token_which_is_revoked_at_the_end() {
         fixture.logs(&job.job.id).await,
         "lab/churn http://127.0.0.1:9 0.01\n"
     );
-    // The token worked for the project while the job ran, and is revoked now.
-    let token = fs_err::read_to_string(&token_file).unwrap();
-    assert!(token.starts_with("plt_"), "{token}");
+    // The token worked for the project while the job ran, and is revoked now: the very
+    // next use is refused, though it was just cached.
     let refused = fixture
         .identity
         .authenticate_token(&token)

@@ -29,7 +29,7 @@ pub use registry::{
 pub use runs::{
     BulkIntervalQuery, DatasetFilter, DatasetSummary, ExperimentKeys, ExperimentRunStats, LogBatch,
     LoggedModelOrderBy, LoggedModelSearch, MetricBucket, MetricChart, MetricChartQuery,
-    NewLoggedModel, RunRequest, RunSearch, RunUpdate, JOB_ID_TAG, MAX_CHART_BUCKETS,
+    MetricPoint, NewLoggedModel, RunRequest, RunSearch, RunUpdate, JOB_ID_TAG, MAX_CHART_BUCKETS,
     MAX_RUNS_PER_PAGE,
 };
 
@@ -282,9 +282,8 @@ impl TrackingService {
         if wire_id == "0" {
             return Ok(self
                 .store()
-                .ensure_default_experiment(pass.project_id(), self.now())
-                .await?
-                .experiment_id);
+                .default_experiment_id(pass.project_id(), self.now())
+                .await?);
         }
         wire_id.trim().parse::<i64>().map_err(|_| {
             CoreError::InvalidArgument(format!(

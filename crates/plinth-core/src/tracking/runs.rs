@@ -3,7 +3,7 @@
 use plinth_metastore::{self as store, NewRun};
 pub use plinth_metastore::{
     DatasetFilter, DatasetSummary, ExperimentKeys, ExperimentRunStats, LoggedModelOrderBy,
-    MetricBucket, MetricChart, MAX_CHART_BUCKETS, MAX_RUNS_PER_PAGE,
+    MetricBucket, MetricChart, MetricPoint, MAX_CHART_BUCKETS, MAX_RUNS_PER_PAGE,
 };
 use plinth_types::{
     DatasetInput, LoggedModel, LoggedModelParameter, LoggedModelStatus, LoggedModelTag, Metric,
@@ -356,6 +356,28 @@ impl TrackingService {
         Ok(self
             .store()
             .log_outputs(pass.project_id(), run_id, models)
+            .await?)
+    }
+
+    /// Returns one metric's history as bare points, paged when `max_results` is given:
+    /// what `get-history` encodes (see [`TrackingService::get_metric_history`]).
+    pub async fn get_metric_history_points(
+        &self,
+        pass: &TrackingPass,
+        run_id: &str,
+        metric_key: &str,
+        max_results: Option<i64>,
+        page_token: Option<&str>,
+    ) -> CoreResult<Page<MetricPoint>> {
+        Ok(self
+            .store()
+            .get_metric_history_points(
+                pass.project_id(),
+                run_id,
+                metric_key,
+                max_results,
+                page_token,
+            )
             .await?)
     }
 
