@@ -37,6 +37,7 @@
 mod connect;
 mod error;
 mod executor;
+pub mod image_build;
 pub mod manifests;
 pub mod samples;
 pub mod status;
@@ -49,6 +50,7 @@ use plinth_executor::WorkloadKind;
 
 pub use connect::{ClusterAccess, ConnectError};
 pub use error::KubeCallError;
+pub use image_build::{ImageBuildSettings, KubeImageBuilder};
 
 /// How the Kubernetes backend places and builds workloads.
 #[derive(Clone, Debug, PartialEq)]
