@@ -34,7 +34,11 @@ pub struct ImageSettings {
 }
 
 /// The base image of a build: the version's, else the configured default for its Python.
-pub fn base_image(spec: &EnvironmentSpec, lock: &EnvironmentLock, settings: &ImageSettings) -> String {
+pub fn base_image(
+    spec: &EnvironmentSpec,
+    lock: &EnvironmentLock,
+    settings: &ImageSettings,
+) -> String {
     match &spec.base_image {
         Some(image) => image.clone(),
         None => {
@@ -140,9 +144,14 @@ pub fn dockerfile(
         "ENV VIRTUAL_ENV={IMAGE_VENV} PATH={IMAGE_VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME={IMAGE_HOME}\n"
     ));
     for (key, value) in &spec.env {
-        text.push_str(&format!("ENV {key}={}\n", dockerfile_quote("env", key, value)?));
+        text.push_str(&format!(
+            "ENV {key}={}\n",
+            dockerfile_quote("env", key, value)?
+        ));
     }
-    text.push_str(&format!("WORKDIR {IMAGE_HOME}\nUSER {IMAGE_UID}:{IMAGE_UID}\n"));
+    text.push_str(&format!(
+        "WORKDIR {IMAGE_HOME}\nUSER {IMAGE_UID}:{IMAGE_UID}\n"
+    ));
     Ok(text)
 }
 
@@ -182,11 +191,17 @@ mod tests {
     #[test]
     fn the_default_base_image_follows_the_locks_python() {
         let text = dockerfile(&spec(), &lock(), &settings()).unwrap();
-        assert!(text.contains("\nFROM python:3.11-slim-bookworm\n"), "{text}");
+        assert!(
+            text.contains("\nFROM python:3.11-slim-bookworm\n"),
+            "{text}"
+        );
         let mut own = spec();
         own.base_image = Some("localhost/python:3.11-bookworm".to_string());
         let text = dockerfile(&own, &lock(), &settings()).unwrap();
-        assert!(text.contains("\nFROM localhost/python:3.11-bookworm\n"), "{text}");
+        assert!(
+            text.contains("\nFROM localhost/python:3.11-bookworm\n"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -206,30 +221,53 @@ mod tests {
     #[test]
     fn apt_packages_are_installed_sorted_once_as_root_and_the_image_runs_as_a_user() {
         let mut with_apt = spec();
-        with_apt.apt_packages = vec!["libgomp1".to_string(), "curl".to_string(), "curl".to_string()];
+        with_apt.apt_packages = vec![
+            "libgomp1".to_string(),
+            "curl".to_string(),
+            "curl".to_string(),
+        ];
         let text = dockerfile(&with_apt, &lock(), &settings()).unwrap();
-        assert!(text.contains("apt-get install -y --no-install-recommends curl libgomp1 \\"), "{text}");
+        assert!(
+            text.contains("apt-get install -y --no-install-recommends curl libgomp1 \\"),
+            "{text}"
+        );
         let root = text.find("USER 0:0").unwrap();
         let apt = text.find("apt-get update").unwrap();
         let user = text.rfind("USER 1000:1000").unwrap();
         assert!(root < apt && apt < user);
-        assert!(text.trim_end().ends_with("USER 1000:1000"), "the last word is the user: {text}");
+        assert!(
+            text.trim_end().ends_with("USER 1000:1000"),
+            "the last word is the user: {text}"
+        );
     }
 
     #[test]
     fn variables_are_quoted_against_substitution_and_control_characters_refused() {
         let mut with_env = spec();
         with_env.env = BTreeMap::from([
-            ("GREETING".to_string(), "say \"hi\" to $USER \\ now".to_string()),
+            (
+                "GREETING".to_string(),
+                "say \"hi\" to $USER \\ now".to_string(),
+            ),
             ("OMP_NUM_THREADS".to_string(), "1".to_string()),
         ]);
         let text = dockerfile(&with_env, &lock(), &settings()).unwrap();
-        assert!(text.contains("ENV GREETING=\"say \\\"hi\\\" to \\$USER \\\\ now\"\n"), "{text}");
+        assert!(
+            text.contains("ENV GREETING=\"say \\\"hi\\\" to \\$USER \\\\ now\"\n"),
+            "{text}"
+        );
         assert!(text.contains("ENV OMP_NUM_THREADS=\"1\"\n"));
         assert!(text.contains("ENV VIRTUAL_ENV=/opt/plinth/venv PATH=/opt/plinth/venv/bin:"));
-        with_env.env.insert("BAD".to_string(), "two\nlines".to_string());
-        let error = dockerfile(&with_env, &lock(), &settings()).unwrap_err().to_string();
-        assert!(error.contains("`env`") && error.contains("`BAD`"), "{error}");
+        with_env
+            .env
+            .insert("BAD".to_string(), "two\nlines".to_string());
+        let error = dockerfile(&with_env, &lock(), &settings())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("`env`") && error.contains("`BAD`"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -65,7 +65,9 @@ pub fn credentials_for(config_json: &[u8], host: &str) -> EnvResult<Option<Strin
         let text = String::from_utf8(decoded)
             .map_err(|_| bad(format!("the `auth` of `{host}` is not UTF-8")))?;
         if !text.contains(':') {
-            return Err(bad(format!("the `auth` of `{host}` is not `user:password`")));
+            return Err(bad(format!(
+                "the `auth` of `{host}` is not `user:password`"
+            )));
         }
         return Ok(Some(text));
     }
@@ -112,7 +114,9 @@ impl RegistryClient {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
-            .map_err(|error| EnvError::Unavailable(format!("cannot set up the registry client: {error}")))?;
+            .map_err(|error| {
+                EnvError::Unavailable(format!("cannot set up the registry client: {error}"))
+            })?;
         Ok(RegistryClient {
             http,
             scheme: if insecure { "http" } else { "https" },
@@ -164,7 +168,9 @@ impl RegistryClient {
                     || digest.len() != 71
                     || !digest[7..].bytes().all(|b| b.is_ascii_hexdigit())
                 {
-                    return Err(self.unavailable(format!("{url}: `{digest}` is not a sha256 digest")));
+                    return Err(
+                        self.unavailable(format!("{url}: `{digest}` is not a sha256 digest"))
+                    );
                 }
                 Ok(Some(digest.to_string()))
             }
@@ -190,8 +196,9 @@ impl RegistryClient {
                 .map(|encoded| format!("Basic {encoded}"))
                 .ok_or_else(|| self.unavailable("asks for credentials and none are configured (environments.images.credentials_secret)".to_string()));
         }
-        let params = bearer_challenge(challenge)
-            .ok_or_else(|| self.unavailable(format!("unknown authentication challenge `{challenge}`")))?;
+        let params = bearer_challenge(challenge).ok_or_else(|| {
+            self.unavailable(format!("unknown authentication challenge `{challenge}`"))
+        })?;
         let realm = params
             .iter()
             .find(|(key, _)| key == "realm")
@@ -246,7 +253,10 @@ mod tests {
             credentials_for(json.as_bytes(), "other.example").unwrap(),
             Some("u:p".to_string())
         );
-        assert_eq!(credentials_for(json.as_bytes(), "third.example").unwrap(), None);
+        assert_eq!(
+            credentials_for(json.as_bytes(), "third.example").unwrap(),
+            None
+        );
         let error = credentials_for(b"not json", "x").unwrap_err().to_string();
         assert!(error.contains("credentials_secret"), "{error}");
         let error = credentials_for(br#"{"auths": {"x": {"auth": "%%%"}}}"#, "x")
@@ -264,9 +274,15 @@ mod tests {
         assert_eq!(
             params,
             vec![
-                ("realm".to_string(), "https://auth.example/token".to_string()),
+                (
+                    "realm".to_string(),
+                    "https://auth.example/token".to_string()
+                ),
                 ("service".to_string(), "registry.example".to_string()),
-                ("scope".to_string(), "repository:plinth/p/e:pull".to_string()),
+                (
+                    "scope".to_string(),
+                    "repository:plinth/p/e:pull".to_string()
+                ),
             ]
         );
         assert!(bearer_challenge("Basic realm=\"x\"").is_none());

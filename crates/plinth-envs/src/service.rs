@@ -414,7 +414,11 @@ impl EnvironmentService {
             let image = self.build_image(&resolved).await?;
             self.inner
                 .store
-                .touch_build(scope_of(&resolved.environment), &resolved.lock_hash, self.now())
+                .touch_build(
+                    scope_of(&resolved.environment),
+                    &resolved.lock_hash,
+                    self.now(),
+                )
                 .await?;
             return Ok(Some(WorkloadEnvironment {
                 name: resolved.environment.name.clone(),
@@ -718,12 +722,10 @@ impl EnvironmentService {
         if let Some(image) = recorded(self.inner.store.get_build(&scope, hash).await?) {
             return Ok(image);
         }
-        let settings = self
-            .inner
-            .settings
-            .images
-            .as_ref()
-            .ok_or_else(|| EnvError::Unavailable("image builds are not configured".to_string()))?;
+        let settings =
+            self.inner.settings.images.as_ref().ok_or_else(|| {
+                EnvError::Unavailable("image builds are not configured".to_string())
+            })?;
         let builder = self.inner.image_builder.get().ok_or_else(|| {
             EnvError::Unavailable("no image builder is set up on this server".to_string())
         })?;

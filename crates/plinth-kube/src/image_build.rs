@@ -359,7 +359,9 @@ impl ImageBuildManifests {
             spec: Some(JobSpec {
                 backoff_limit: Some(0),
                 active_deadline_seconds: Some(
-                    i64::try_from(build.timeout.as_secs()).unwrap_or(i64::MAX).max(1),
+                    i64::try_from(build.timeout.as_secs())
+                        .unwrap_or(i64::MAX)
+                        .max(1),
                 ),
                 // Plinth deletes the Job when it has read the result; this removes one a
                 // stopped server left behind.
@@ -487,7 +489,12 @@ impl KubeImageBuilder {
         }
     }
 
-    async fn run(&self, spec: &ImageBuildSpec, built: ImageBuildManifests, credentials: Option<Vec<u8>>) -> ExecResult<BuiltImage> {
+    async fn run(
+        &self,
+        spec: &ImageBuildSpec,
+        built: ImageBuildManifests,
+        credentials: Option<Vec<u8>>,
+    ) -> ExecResult<BuiltImage> {
         let namespace = built.namespace.clone();
         let name = object_name(&spec.id);
         let post = PostParams::default();
@@ -497,16 +504,26 @@ impl KubeImageBuilder {
             .await
             .map_err(|error| match api_code(&error) {
                 Some(409) => ExecError::AlreadyExists(spec.id.clone()),
-                _ => call_failed(format!("create Job `{name}` in namespace `{namespace}`"), error),
+                _ => call_failed(
+                    format!("create Job `{name}` in namespace `{namespace}`"),
+                    error,
+                ),
             })?;
-        let owner = crate::manifests::owner_reference(&crate::manifests::Controller::Job(Box::new(job)))
-            .map(|owner| vec![owner]);
+        let owner =
+            crate::manifests::owner_reference(&crate::manifests::Controller::Job(Box::new(job)))
+                .map(|owner| vec![owner]);
         let mut config_map = built.config_map;
         config_map.metadata.owner_references = owner.clone();
         let config_maps: Api<ConfigMap> = Api::namespaced(self.client.clone(), &namespace);
-        config_maps.create(&post, &config_map).await.map_err(|error| {
-            call_failed(format!("create ConfigMap `{name}` in namespace `{namespace}`"), error)
-        })?;
+        config_maps
+            .create(&post, &config_map)
+            .await
+            .map_err(|error| {
+                call_failed(
+                    format!("create ConfigMap `{name}` in namespace `{namespace}`"),
+                    error,
+                )
+            })?;
         if let (Some(mut secret), Some(credentials)) = (built.secret, credentials) {
             secret.metadata.owner_references = owner;
             secret.data = Some(BTreeMap::from([(
@@ -515,18 +532,27 @@ impl KubeImageBuilder {
             )]));
             let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &namespace);
             secrets.create(&post, &secret).await.map_err(|error| {
-                call_failed(format!("create Secret `{name}` in namespace `{namespace}`"), error)
+                call_failed(
+                    format!("create Secret `{name}` in namespace `{namespace}`"),
+                    error,
+                )
             })?;
         }
         let body = serde_json::json!({ "spec": { "suspend": false } });
         jobs.patch(&name, &PatchParams::default(), &Patch::Merge(&body))
             .await
             .map_err(|error| {
-                call_failed(format!("start Job `{name}` in namespace `{namespace}`"), error)
+                call_failed(
+                    format!("start Job `{name}` in namespace `{namespace}`"),
+                    error,
+                )
             })?;
         let job = loop {
             let job = jobs.get(&name).await.map_err(|error| {
-                call_failed(format!("read Job `{name}` in namespace `{namespace}`"), error)
+                call_failed(
+                    format!("read Job `{name}` in namespace `{namespace}`"),
+                    error,
+                )
             })?;
             if job_outcome(&job).is_some() {
                 break job;
@@ -538,7 +564,10 @@ impl KubeImageBuilder {
             .list(&ListParams::default().labels(&workload_selector(&spec.id)))
             .await
             .map_err(|error| {
-                call_failed(format!("list pods of build `{name}` in namespace `{namespace}`"), error)
+                call_failed(
+                    format!("list pods of build `{name}` in namespace `{namespace}`"),
+                    error,
+                )
             })?
             .items;
         let message = termination_message(&pod_list).unwrap_or_default();
@@ -562,7 +591,11 @@ impl KubeImageBuilder {
             })
         } else {
             let reason = failure_reason(&job);
-            let tail = if message.trim().is_empty() { log.clone() } else { message };
+            let tail = if message.trim().is_empty() {
+                log.clone()
+            } else {
+                message
+            };
             let tail: Vec<&str> = tail.lines().rev().take(20).collect();
             let tail: Vec<&str> = tail.into_iter().rev().collect();
             Err(ExecError::CannotStart {
@@ -627,9 +660,15 @@ mod tests {
         ImageBuildSpec {
             id: "envb-0123abcd".to_string(),
             project: "p1".to_string(),
-            image: format!("registry.example.com:5000/plinth/p1/train:{}", "a".repeat(64)),
+            image: format!(
+                "registry.example.com:5000/plinth/p1/train:{}",
+                "a".repeat(64)
+            ),
             context: BTreeMap::from([
-                ("Dockerfile".to_string(), "FROM python:3.11-slim\n".to_string()),
+                (
+                    "Dockerfile".to_string(),
+                    "FROM python:3.11-slim\n".to_string(),
+                ),
                 ("requirements.lock".to_string(), "six==1.17.0\n".to_string()),
             ]),
             labels: BTreeMap::from([("plinth.dev/environment".to_string(), "train".to_string())]),
@@ -645,7 +684,10 @@ mod tests {
         };
         let built = ImageBuildManifests::build(&spec(), &KubeSettings::default(), &build).unwrap();
         assert_eq!(built.namespace, "plinth-p1");
-        assert_eq!(built.config_map.metadata.name.as_deref(), Some("plinth-envb-0123abcd"));
+        assert_eq!(
+            built.config_map.metadata.name.as_deref(),
+            Some("plinth-envb-0123abcd")
+        );
         assert_eq!(built.config_map.data.as_ref().unwrap().len(), 2);
         let job = serde_json::to_value(&built.job).unwrap();
         assert_eq!(job["spec"]["suspend"], true);
@@ -669,8 +711,14 @@ mod tests {
             pod["volumes"][2]["secret"]["items"][0],
             serde_json::json!({ "key": ".dockerconfigjson", "path": "config.json" })
         );
-        assert_eq!(job["metadata"]["labels"]["plinth.dev/kind"], "environment-build");
-        assert_eq!(job["metadata"]["labels"]["plinth.dev/workload"], "envb-0123abcd");
+        assert_eq!(
+            job["metadata"]["labels"]["plinth.dev/kind"],
+            "environment-build"
+        );
+        assert_eq!(
+            job["metadata"]["labels"]["plinth.dev/workload"],
+            "envb-0123abcd"
+        );
         assert_eq!(
             built.secret.unwrap().type_.as_deref(),
             Some("kubernetes.io/dockerconfigjson")
@@ -681,15 +729,24 @@ mod tests {
     fn without_credentials_there_is_no_secret_and_global_builds_have_their_namespace() {
         let mut global = spec();
         global.project = String::new();
-        let built =
-            ImageBuildManifests::build(&global, &KubeSettings::default(), &ImageBuildSettings::default())
-                .unwrap();
+        let built = ImageBuildManifests::build(
+            &global,
+            &KubeSettings::default(),
+            &ImageBuildSettings::default(),
+        )
+        .unwrap();
         assert!(built.secret.is_none());
         assert_eq!(built.namespace, "plinth-global");
         let job = serde_json::to_value(&built.job).unwrap();
         let args = job["spec"]["template"]["spec"]["containers"][0]["args"].to_string();
         assert!(!args.contains("insecure"), "{args}");
-        assert_eq!(job["spec"]["template"]["spec"]["volumes"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            job["spec"]["template"]["spec"]["volumes"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
     }
 
     #[test]

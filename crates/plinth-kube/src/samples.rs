@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use plinth_executor::{
-    ExecResult, ImageBuildSpec, Placement, Resources, RestartPolicy, Taint, WorkingFiles, WorkloadKind,
-    WorkloadSpec,
+    ExecResult, ImageBuildSpec, Placement, Resources, RestartPolicy, Taint, WorkingFiles,
+    WorkloadKind, WorkloadSpec,
 };
 
 use crate::manifests::{
@@ -256,7 +256,9 @@ pub fn sample_manifests() -> ExecResult<Vec<(String, serde_json::Value)>> {
         secret.metadata.owner_references = owner;
         secret.data = Some(BTreeMap::from([(
             crate::image_build::DOCKER_CONFIG_KEY.to_string(),
-            k8s_openapi::ByteString(br#"{"auths":{"registry.example.com:5000":{"auth":"cm9ib3Q6cw=="}}}"#.to_vec()),
+            k8s_openapi::ByteString(
+                br#"{"auths":{"registry.example.com:5000":{"auth":"cm9ib3Q6cw=="}}}"#.to_vec(),
+            ),
         )]));
         manifests.push((
             "environment-build.secret.json".to_string(),

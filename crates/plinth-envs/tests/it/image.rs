@@ -66,7 +66,9 @@ impl ImageBuilder for BuildahBuilder {
                 .arg(&digest_file)
                 .arg(&image)
                 .arg(format!("docker://{image}")))?);
-            let digest = std::fs::read_to_string(&digest_file).ok().map(|d| d.trim().to_string());
+            let digest = std::fs::read_to_string(&digest_file)
+                .ok()
+                .map(|d| d.trim().to_string());
             Ok(BuiltImage { digest, log })
         })
         .await
@@ -143,7 +145,10 @@ async fn the_generated_dockerfile_builds_pushes_and_runs_with_the_recorded_diges
         .output()
         .unwrap();
     let headers = String::from_utf8_lossy(&headers.stdout).to_ascii_lowercase();
-    assert!(headers.contains(&format!("docker-content-digest: {digest}")), "{headers}");
+    assert!(
+        headers.contains(&format!("docker-content-digest: {digest}")),
+        "{headers}"
+    );
     let client = RegistryClient::new(&registry, true, None).unwrap();
     assert_eq!(
         client
@@ -170,13 +175,20 @@ async fn the_generated_dockerfile_builds_pushes_and_runs_with_the_recorded_diges
         .unwrap();
     assert_eq!(again.image.as_deref(), Some(image.as_str()));
     let store = SqlEnvironmentStore::new(fixture.store.shared_pool());
-    assert!(store.forget_build(&scope, &resolved.lock_hash, i64::MAX).await.unwrap());
+    assert!(store
+        .forget_build(&scope, &resolved.lock_hash, i64::MAX)
+        .await
+        .unwrap());
     let (_, found) = service
         .build(&fixture.alice, Some(&fixture.pass), "six-env")
         .await
         .unwrap();
     assert_eq!(found.image.as_deref(), Some(image.as_str()));
-    assert_eq!(builder.builds.load(Ordering::SeqCst), 1, "nothing was built again");
+    assert_eq!(
+        builder.builds.load(Ordering::SeqCst),
+        1,
+        "nothing was built again"
+    );
     let logs = service.logs(Some(&fixture.pass), "six-env").await.unwrap();
     assert!(logs.contains("exists in the registry"), "{logs}");
 
@@ -190,13 +202,20 @@ async fn the_generated_dockerfile_builds_pushes_and_runs_with_the_recorded_diges
     assert!(prepared.read_only_paths.is_empty());
 
     // Pulled from the registry (the local copy removed first) and run without a network.
-    let _ = Command::new("podman").args(["rmi", "-f"]).arg(format!("{repository}:{}", resolved.lock_hash)).output();
+    let _ = Command::new("podman")
+        .args(["rmi", "-f"])
+        .arg(format!("{repository}:{}", resolved.lock_hash))
+        .output();
     let pulled = Command::new("podman")
         .args(["pull", "--tls-verify=false", "-q"])
         .arg(&image)
         .output()
         .unwrap();
-    assert!(pulled.status.success(), "{}", String::from_utf8_lossy(&pulled.stderr));
+    assert!(
+        pulled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pulled.stderr)
+    );
     let ran = Command::new("podman")
         .args(["run", "--rm", "--network", "none"])
         .arg(&image)
@@ -207,10 +226,17 @@ async fn the_generated_dockerfile_builds_pushes_and_runs_with_the_recorded_diges
         ])
         .output()
         .unwrap();
-    assert!(ran.status.success(), "{}", String::from_utf8_lossy(&ran.stderr));
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
     assert_eq!(
         String::from_utf8_lossy(&ran.stdout).trim(),
         "1.17.0 1000 /opt/plinth/venv hi $USER"
     );
-    let _ = Command::new("podman").args(["rmi", "-f"]).arg(&image).output();
+    let _ = Command::new("podman")
+        .args(["rmi", "-f"])
+        .arg(&image)
+        .output();
 }

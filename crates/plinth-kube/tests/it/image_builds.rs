@@ -33,7 +33,10 @@ fn spec() -> ImageBuildSpec {
         project: "p1".to_string(),
         image: format!("registry.example.com/plinth/p1/train:{}", "a".repeat(64)),
         context: BTreeMap::from([
-            ("Dockerfile".to_string(), "FROM python:3.11-slim\n".to_string()),
+            (
+                "Dockerfile".to_string(),
+                "FROM python:3.11-slim\n".to_string(),
+            ),
             ("requirements.lock".to_string(), "six==1.17.0\n".to_string()),
         ]),
         labels: BTreeMap::new(),
@@ -45,7 +48,11 @@ async fn answer_namespace(server: &mut ApiServer) {
     server
         .expect(Method::POST, "/api/v1/namespaces")
         .await
-        .fail(409, "AlreadyExists", "namespaces \"plinth-p1\" already exists");
+        .fail(
+            409,
+            "AlreadyExists",
+            "namespaces \"plinth-p1\" already exists",
+        );
     server
         .expect(
             Method::POST,
@@ -83,7 +90,10 @@ async fn answer_creation(server: &mut ApiServer, credentials: Option<&[u8]>) -> 
         .await;
     let job = call.body.clone();
     assert_eq!(job["spec"]["suspend"], true, "no pod before its ConfigMap");
-    assert_eq!(job["metadata"]["labels"]["plinth.dev/kind"], "environment-build");
+    assert_eq!(
+        job["metadata"]["labels"]["plinth.dev/kind"],
+        "environment-build"
+    );
     call.created("uid-build");
     let call = server
         .expect(Method::POST, "/api/v1/namespaces/plinth-p1/configmaps")
@@ -104,7 +114,10 @@ async fn answer_creation(server: &mut ApiServer, credentials: Option<&[u8]>) -> 
             call.body["data"][".dockerconfigjson"],
             base64::engine::general_purpose::STANDARD.encode(credentials)
         );
-        assert_eq!(call.body["metadata"]["ownerReferences"][0]["uid"], "uid-build");
+        assert_eq!(
+            call.body["metadata"]["ownerReferences"][0]["uid"],
+            "uid-build"
+        );
         call.created("uid-secret");
     }
     let call = server
@@ -126,7 +139,10 @@ async fn answer_log_and_deletion(server: &mut ApiServer, log: &str) {
             "/api/v1/namespaces/plinth-p1/pods/plinth-envb-abc-x1/log",
         )
         .await;
-    assert_eq!(call.query.get("container").map(String::as_str), Some("buildkit"));
+    assert_eq!(
+        call.query.get("container").map(String::as_str),
+        Some("buildkit")
+    );
     call.respond_text(log);
     let call = server
         .expect(
@@ -232,7 +248,10 @@ async fn a_failed_build_says_why_with_the_builders_last_lines_and_is_deleted() {
         panic!("expected CannotStart, got {error:?}");
     };
     assert!(reason.contains("BackoffLimitExceeded"), "{reason}");
-    assert!(reason.contains("No matching distribution found for six==9.9"), "{reason}");
+    assert!(
+        reason.contains("No matching distribution found for six==9.9"),
+        "{reason}"
+    );
     server.expect_no_more().await;
 }
 
@@ -256,7 +275,8 @@ async fn a_credentials_secret_without_its_key_is_named() {
         );
     let error = built.await.unwrap().unwrap_err().to_string();
     assert!(
-        error.contains("environments.images.credentials_secret") && error.contains(".dockerconfigjson"),
+        error.contains("environments.images.credentials_secret")
+            && error.contains(".dockerconfigjson"),
         "{error}"
     );
     server.expect_no_more().await;
