@@ -288,6 +288,97 @@ mod tests {
         assert!(bearer_challenge("Basic realm=\"x\"").is_none());
     }
 
+    /// A registry that wants a token from its token service, which wants Basic
+    /// credentials: answers each request by its first line and `Authorization` header.
+    async fn token_registry(
+        digest: &'static str,
+        expected: usize,
+    ) -> (String, tokio::task::JoinHandle<Vec<String>>) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let realm = format!("http://{host}/token");
+        let server = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while seen.len() < expected {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let mut buffer = Vec::new();
+                loop {
+                    let mut chunk = [0u8; 4096];
+                    let read = socket.read(&mut chunk).await.unwrap();
+                    if read == 0 {
+                        break;
+                    }
+                    buffer.extend_from_slice(&chunk[..read]);
+                    while let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buffer[..end]).to_string();
+                        buffer.drain(..end + 4);
+                        let first = head.lines().next().unwrap_or_default().to_string();
+                        let authorization = head
+                            .lines()
+                            .find_map(|line| line.strip_prefix("authorization: "))
+                            .unwrap_or("-")
+                            .to_string();
+                        seen.push(format!("{first} [{authorization}]"));
+                        let response = if first.starts_with("GET /token?") {
+                            if authorization == "Basic cm9ib3Q6czNjcmV0" {
+                                let body = r#"{"token": "t0k"}"#;
+                                format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len())
+                            } else {
+                                "HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n".to_string()
+                            }
+                        } else if authorization == "Bearer t0k" {
+                            if first.contains("/manifests/missing") {
+                                "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n".to_string()
+                            } else {
+                                format!("HTTP/1.1 200 OK\r\ndocker-content-digest: {digest}\r\ncontent-length: 0\r\n\r\n")
+                            }
+                        } else {
+                            format!("HTTP/1.1 401 Unauthorized\r\nwww-authenticate: Bearer realm=\"{realm}\",service=\"reg\",scope=\"repository:plinth/p/e:pull\"\r\ncontent-length: 0\r\n\r\n")
+                        };
+                        socket.write_all(response.as_bytes()).await.unwrap();
+                    }
+                    if seen.len() >= expected {
+                        break;
+                    }
+                }
+            }
+            seen
+        });
+        (host, server)
+    }
+
+    #[tokio::test]
+    async fn a_registry_token_service_is_asked_with_the_credentials() {
+        let digest = "sha256:6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b";
+        let (host, server) = token_registry(digest, 3).await;
+        let auth = base64::engine::general_purpose::STANDARD.encode("robot:s3cret");
+        let json = format!(r#"{{"auths": {{"{host}": {{"auth": "{auth}"}}}}}}"#);
+        let client = RegistryClient::new(&host, true, Some(json.as_bytes())).unwrap();
+        assert_eq!(
+            client.manifest_digest("plinth/p/e", "abc").await.unwrap().as_deref(),
+            Some(digest)
+        );
+        let seen = server.await.unwrap();
+        assert_eq!(
+            seen,
+            [
+                "HEAD /v2/plinth/p/e/manifests/abc HTTP/1.1 [-]",
+                "GET /token?service=reg&scope=repository%3Aplinth%2Fp%2Fe%3Apull HTTP/1.1 [Basic cm9ib3Q6czNjcmV0]",
+                "HEAD /v2/plinth/p/e/manifests/abc HTTP/1.1 [Bearer t0k]",
+            ][..],
+            "{seen:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn without_credentials_a_registry_that_wants_them_is_named() {
+        let (host, _server) = token_registry("sha256:x", 2).await;
+        let client = RegistryClient::new(&host, true, None).unwrap();
+        let error = client.manifest_digest("plinth/p/e", "abc").await.unwrap_err().to_string();
+        assert!(error.contains(&host) && error.contains("token service"), "{error}");
+    }
+
     #[test]
     fn repositories_split_into_host_and_path() {
         assert_eq!(
