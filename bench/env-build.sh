@@ -23,6 +23,7 @@ python="${PLINTH_BENCH_PYTHON:-$(command -v python3.11 || command -v python3)}"
 python="$("$python" -c 'import sys; print(sys.executable)')"
 mlflow_python="${PLINTH_BENCH_MLFLOW_PYTHON:-${PLINTH_TEST_VENV:-$HOME/.cache/plinth/test-venv}/bin/python}"
 work=$(mktemp -d /var/tmp/plinth-env-bench.XXXXXX)
+chmod 755 "$work"  # sandboxed jobs run as other users and must reach their folders
 pid=""
 trap '[ -z "$pid" ] || { kill $pid 2>/dev/null; wait $pid 2>/dev/null; }; rm -rf "$work"' EXIT
 load() { echo "load average: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs"; }

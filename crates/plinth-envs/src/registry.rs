@@ -356,7 +356,11 @@ mod tests {
         let json = format!(r#"{{"auths": {{"{host}": {{"auth": "{auth}"}}}}}}"#);
         let client = RegistryClient::new(&host, true, Some(json.as_bytes())).unwrap();
         assert_eq!(
-            client.manifest_digest("plinth/p/e", "abc").await.unwrap().as_deref(),
+            client
+                .manifest_digest("plinth/p/e", "abc")
+                .await
+                .unwrap()
+                .as_deref(),
             Some(digest)
         );
         let seen = server.await.unwrap();
@@ -375,8 +379,15 @@ mod tests {
     async fn without_credentials_a_registry_that_wants_them_is_named() {
         let (host, _server) = token_registry("sha256:x", 2).await;
         let client = RegistryClient::new(&host, true, None).unwrap();
-        let error = client.manifest_digest("plinth/p/e", "abc").await.unwrap_err().to_string();
-        assert!(error.contains(&host) && error.contains("token service"), "{error}");
+        let error = client
+            .manifest_digest("plinth/p/e", "abc")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(&host) && error.contains("token service"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -51,9 +51,9 @@ impl ImageBuilder for BuildahBuilder {
     async fn build(&self, spec: ImageBuildSpec) -> ExecResult<BuiltImage> {
         self.builds.fetch_add(1, Ordering::SeqCst);
         let context = self.work.path().join(&spec.id);
-        std::fs::create_dir_all(&context).unwrap();
+        fs_err::create_dir_all(&context).unwrap();
         for (name, text) in &spec.context {
-            std::fs::write(context.join(name), text).unwrap();
+            fs_err::write(context.join(name), text).unwrap();
         }
         let digest_file = context.join(".digest");
         let image = spec.image.clone();
@@ -66,7 +66,7 @@ impl ImageBuilder for BuildahBuilder {
                 .arg(&digest_file)
                 .arg(&image)
                 .arg(format!("docker://{image}")))?);
-            let digest = std::fs::read_to_string(&digest_file)
+            let digest = fs_err::read_to_string(&digest_file)
                 .ok()
                 .map(|d| d.trim().to_string());
             Ok(BuiltImage { digest, log })
@@ -120,8 +120,8 @@ async fn the_generated_dockerfile_builds_pushes_and_runs_with_the_recorded_diges
     let (recorded_repository, digest) = image.split_once('@').unwrap();
     assert_eq!(recorded_repository, repository);
     // Buildah's digest (what it pushed) is the one recorded…
-    let pushed = std::fs::read_to_string(
-        std::fs::read_dir(builder.work.path())
+    let pushed = fs_err::read_to_string(
+        fs_err::read_dir(builder.work.path())
             .unwrap()
             .next()
             .unwrap()
