@@ -32,7 +32,10 @@
 //! namespaces (to find workloads by id). In the project namespaces (a ClusterRole bound
 //! cluster-wide, or an aggregated role): `create` networkpolicies; `create`, `get`,
 //! `list`, `watch`, `patch`, `delete` jobs and deployments; `create`, `delete` secrets and
-//! services; `list`, `watch`, `delete`, `deletecollection` pods; `get` pods/log.
+//! services; `list`, `watch`, `delete`, `deletecollection` pods; `get` pods/log. For
+//! environment image builds (`image_build`) also `create` configmaps in the project
+//! namespaces (and `{prefix}global`), and `get` the registry credentials Secret in the
+//! platform namespace.
 
 mod connect;
 mod error;
