@@ -71,6 +71,91 @@ pub struct EnvironmentsConfig {
     /// The package index uv uses; unset, the host's (`UV_DEFAULT_INDEX`, `PIP_INDEX_URL`)
     /// or PyPI.
     pub index_url: Option<String>,
+    /// Image builds (the Kubernetes backend).
+    pub images: EnvironmentImagesConfig,
+}
+
+/// Environment image builds on the Kubernetes backend: a BuildKit Job per lock pushing
+/// `{registry}/plinth/{project}/{env}:{lock hash}`; workloads run the image by digest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EnvironmentImagesConfig {
+    /// The registry images are pushed to: `host[:port]` with an optional path
+    /// (`registry.example.com/ml`), no scheme. Empty: environments cannot be built on the
+    /// Kubernetes backend (jobs there run in their own image).
+    pub registry: String,
+    /// The Secret in the platform namespace (type `kubernetes.io/dockerconfigjson`, made
+    /// with `kubectl create secret docker-registry`) holding the registry's credentials;
+    /// copied into each build and used by the server to look images up. Unset: none.
+    pub credentials_secret: Option<String>,
+    /// BuildKit's rootless image, which runs the builds.
+    pub builder_image: String,
+    /// Talk to the registry over plain HTTP (a registry inside the cluster).
+    pub insecure: bool,
+    /// The base image of an environment that names none; `{python}` becomes its
+    /// `major.minor` Python version.
+    pub default_base_image: String,
+    /// A build running longer is stopped.
+    #[serde(with = "humantime_serde")]
+    pub build_timeout: Duration,
+}
+
+impl Default for EnvironmentImagesConfig {
+    fn default() -> Self {
+        EnvironmentImagesConfig {
+            registry: String::new(),
+            credentials_secret: None,
+            builder_image: "moby/buildkit:v0.18.2-rootless".to_string(),
+            insecure: false,
+            default_base_image: "python:{python}-slim-bookworm".to_string(),
+            build_timeout: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Checks `[environments.images]`; pushes a problem naming the key for each fault.
+fn check_images(images: &EnvironmentImagesConfig, problems: &mut Vec<String>) {
+    let registry = images.registry.trim();
+    if registry.contains("://") {
+        problems.push(format!(
+            "`environments.images.registry`: `{registry}` must not have a scheme (`host[:port][/path]`; plain HTTP is `environments.images.insecure`)"
+        ));
+    } else if !registry.is_empty() {
+        let host = registry.split('/').next().unwrap_or_default();
+        let valid = !host.is_empty()
+            && registry
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._:/".contains(&b))
+            && !registry.contains("//")
+            && !registry.ends_with('/');
+        if !valid {
+            problems.push(format!(
+                "`environments.images.registry`: `{registry}` is not `host[:port][/path]`"
+            ));
+        }
+    }
+    if let Some(secret) = &images.credentials_secret {
+        let valid = !secret.is_empty()
+            && secret.len() <= 253
+            && secret
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.".contains(&b))
+            && secret.as_bytes()[0].is_ascii_alphanumeric();
+        if !valid {
+            problems.push(format!(
+                "`environments.images.credentials_secret`: `{secret}` is not a Secret name (lower-case letters, digits, `-`, `.`)"
+            ));
+        }
+    }
+    if images.builder_image.trim().is_empty() {
+        problems.push("`environments.images.builder_image` must not be empty".to_string());
+    }
+    if images.default_base_image.trim().is_empty() {
+        problems.push("`environments.images.default_base_image` must not be empty".to_string());
+    }
+    if images.build_timeout.is_zero() {
+        problems.push("`environments.images.build_timeout` must be greater than 0".to_string());
+    }
 }
 
 impl Default for EnvironmentsConfig {
@@ -87,6 +172,7 @@ impl Default for EnvironmentsConfig {
                 "kfp==2.17.0".to_string(),
             ],
             index_url: None,
+            images: EnvironmentImagesConfig::default(),
         }
     }
 }
@@ -564,6 +650,7 @@ impl Config {
         if self.environments.python_search_path.trim().is_empty() {
             problems.push("`environments.python_search_path` must not be empty".to_string());
         }
+        check_images(&self.environments.images, &mut problems);
         if self.server.data_dir.as_os_str().is_empty() {
             problems.push("`server.data_dir` must not be empty".to_string());
         }

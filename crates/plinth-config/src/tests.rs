@@ -190,3 +190,28 @@ fn unknown_plinth_variables_draw_warnings() {
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(warnings[0].contains("PLINTH_SERVER__LISTEN_ADDR"));
 }
+
+#[test]
+fn image_build_settings_are_checked_naming_the_key() {
+    let mut config = Config::default();
+    config.environments.images.registry = "https://registry.example.com".to_string();
+    config.environments.images.credentials_secret = Some("Bad_Name".to_string());
+    config.environments.images.builder_image = " ".to_string();
+    config.environments.images.build_timeout = std::time::Duration::ZERO;
+    let ConfigError::Invalid(problems) = config.validate().unwrap_err() else {
+        panic!("expected Invalid");
+    };
+    assert_eq!(problems.len(), 4, "{problems:?}");
+    assert!(problems[0].contains("environments.images.registry") && problems[0].contains("scheme"));
+    assert!(problems[1].contains("environments.images.credentials_secret"));
+    assert!(problems[2].contains("environments.images.builder_image"));
+    assert!(problems[3].contains("environments.images.build_timeout"));
+    config.environments.images.registry = "registry.example.com:5000/ml//x".to_string();
+    config.environments.images.credentials_secret = Some("plinth-registry".to_string());
+    config.environments.images.builder_image = "moby/buildkit:rootless".to_string();
+    config.environments.images.build_timeout = std::time::Duration::from_secs(60);
+    let error = config.validate().unwrap_err().to_string();
+    assert!(error.contains("host[:port][/path]"), "{error}");
+    config.environments.images.registry = "registry.example.com:5000/ml".to_string();
+    config.validate().expect("valid");
+}

@@ -15,6 +15,8 @@
 
 mod build;
 mod error;
+pub mod image;
+pub mod registry;
 mod service;
 mod store;
 #[cfg(any(test, feature = "testsuite"))]

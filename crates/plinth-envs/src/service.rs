@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use plinth_core::{Clock, CoreError, Principal, ProjectPass};
-use plinth_executor::{Executor, WorkloadHandle};
+use plinth_executor::{Executor, ImageBuildSpec, ImageBuilder, WorkloadHandle};
 use plinth_types::{
     Environment, EnvironmentBuild, EnvironmentLock, EnvironmentSpec, EnvironmentVersion, Role,
     WorkloadEnvironment,
@@ -20,6 +20,8 @@ use plinth_types::{
 
 use crate::build::{CacheLayout, UvRun};
 use crate::error::{EnvError, EnvResult};
+use crate::image::{dockerfile, image_repository, image_tag, ImageSettings, DOCKERFILE, LOCK_FILE};
+use crate::registry::{split_repository, RegistryClient};
 use crate::store::{EnvironmentStore, NewEnvironment, ResolutionOutcome};
 use crate::uv::{ensure_uv, find_python, Interpreter, Uv, UvSource};
 use crate::validate::{validate_name, validate_spec, EnvironmentRef};
@@ -41,9 +43,11 @@ pub struct EnvironmentSettings {
     pub uv_env: BTreeMap<String, String>,
     /// The global environment jobs that name none run in (`None`: the host's Python).
     pub default_environment: Option<String>,
-    /// Why environments cannot be built here (`None`: they can). The Kubernetes backend
-    /// builds images, which is not done yet.
+    /// Why environments cannot be built here (`None`: they can).
     pub builds_unavailable: Option<String>,
+    /// Build images instead of virtual environments (the Kubernetes backend), with the
+    /// builder set by [`EnvironmentService::set_image_builder`].
+    pub images: Option<ImageSettings>,
 }
 
 impl EnvironmentSettings {
@@ -61,6 +65,7 @@ impl EnvironmentSettings {
             uv_env: BTreeMap::new(),
             default_environment: None,
             builds_unavailable: None,
+            images: None,
         }
     }
 }
@@ -88,6 +93,11 @@ struct Inner {
     interpreters: Mutex<HashMap<String, Interpreter>>,
     /// Logs being written by a running resolution or build.
     running: Mutex<HashMap<PathBuf, WorkloadHandle>>,
+    /// Builds images when `settings.images` is set.
+    image_builder: std::sync::OnceLock<Arc<dyn ImageBuilder>>,
+    /// Runs resolutions when set (image builds: the workload executor runs images, uv
+    /// resolves on the server's host, sandboxed).
+    resolver: std::sync::OnceLock<Arc<dyn Executor>>,
 }
 
 impl std::fmt::Debug for EnvironmentService {
@@ -152,8 +162,18 @@ impl EnvironmentService {
                 keyed: Mutex::new(HashMap::new()),
                 interpreters: Mutex::new(HashMap::new()),
                 running: Mutex::new(HashMap::new()),
+                image_builder: std::sync::OnceLock::new(),
+                resolver: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Sets what builds images (with `settings.images`: the Kubernetes backend) and the
+    /// executor resolutions run on (the server's host: the workload executor runs images,
+    /// which hold no uv). Set once.
+    pub fn set_image_builds(&self, builder: Arc<dyn ImageBuilder>, resolver: Arc<dyn Executor>) {
+        let _ = self.inner.image_builder.set(builder);
+        let _ = self.inner.resolver.set(resolver);
     }
 
     /// The cache's folders.
@@ -347,7 +367,11 @@ impl EnvironmentService {
         let (environment, version) = self.find(pass, &reference).await?;
         self.check_builds()?;
         let resolved = self.resolve(environment, version).await?;
-        self.build_resolved(&resolved).await?;
+        if self.inner.settings.images.is_some() {
+            self.build_image(&resolved).await?;
+        } else {
+            self.build_resolved(&resolved).await?;
+        }
         let build = self
             .inner
             .store
@@ -386,6 +410,29 @@ impl EnvironmentService {
         let (environment, version) = self.find(Some(pass), &reference).await?;
         self.check_builds()?;
         let resolved = self.resolve(environment, version).await?;
+        if self.inner.settings.images.is_some() {
+            let image = self.build_image(&resolved).await?;
+            self.inner
+                .store
+                .touch_build(
+                    scope_of(&resolved.environment),
+                    &resolved.lock_hash,
+                    self.now(),
+                )
+                .await?;
+            return Ok(Some(WorkloadEnvironment {
+                name: resolved.environment.name.clone(),
+                version: resolved.version.version,
+                global: resolved.environment.project_id.is_none(),
+                lock_hash: resolved.lock_hash.clone(),
+                python_version: resolved.lock.python_version.clone(),
+                read_only_paths: Vec::new(),
+                // The image sets VIRTUAL_ENV and PATH; the version's own variables are in it
+                // too, and given again so that a job's view is the same on both backends.
+                env: resolved.version.spec.env.clone(),
+                image: Some(image),
+            }));
+        }
         let venv = self.build_resolved(&resolved).await?;
         let scope = scope_of(&resolved.environment).to_string();
         self.inner
@@ -419,6 +466,7 @@ impl EnvironmentService {
             python_version: resolved.lock.python_version.clone(),
             read_only_paths,
             env,
+            image: None,
         }))
     }
 
@@ -519,7 +567,10 @@ impl EnvironmentService {
         on_start: &'a (dyn Fn(Option<WorkloadHandle>) + Send + Sync),
     ) -> UvRun<'a> {
         UvRun {
-            executor: &*self.inner.executor,
+            executor: match self.inner.resolver.get() {
+                Some(resolver) => &**resolver,
+                None => &*self.inner.executor,
+            },
             uv,
             interpreter,
             layout: &self.inner.layout,
@@ -645,6 +696,103 @@ impl EnvironmentService {
         let run = self.run_context(uv, &interpreter, &scope, &tracker);
         let outcome = run.build(&resolved.lock, hash, &log).await;
         let error = outcome.as_ref().err().map(ToString::to_string);
+        self.inner
+            .store
+            .finish_build(&scope, hash, error, self.now())
+            .await?;
+        outcome
+    }
+
+    /// Builds a resolved version's image once per scope and lock (Kubernetes backend);
+    /// returns it by digest (`repository@sha256:…`). A lock whose image the registry has
+    /// already (tag = the lock's hash) is not built again: its digest is read and recorded.
+    async fn build_image(&self, resolved: &Resolved) -> EnvResult<String> {
+        let scope = scope_of(&resolved.environment).to_string();
+        let hash = &resolved.lock_hash;
+        let recorded = |build: Option<plinth_types::EnvironmentBuild>| {
+            build
+                .filter(|build| build.state == plinth_types::BuildState::Ready)
+                .and_then(|build| build.image)
+        };
+        if let Some(image) = recorded(self.inner.store.get_build(&scope, hash).await?) {
+            return Ok(image);
+        }
+        let key = self.key_lock(format!("image:{scope}:{hash}"));
+        let _guard = key.lock().await;
+        if let Some(image) = recorded(self.inner.store.get_build(&scope, hash).await?) {
+            return Ok(image);
+        }
+        let settings =
+            self.inner.settings.images.as_ref().ok_or_else(|| {
+                EnvError::Unavailable("image builds are not configured".to_string())
+            })?;
+        let builder = self.inner.image_builder.get().ok_or_else(|| {
+            EnvError::Unavailable("no image builder is set up on this server".to_string())
+        })?;
+        let repository = image_repository(&settings.registry, &scope, &resolved.environment.name);
+        let tag = image_tag(hash);
+        let (host, path) = split_repository(&repository)?;
+        let credentials = builder.registry_credentials().await?;
+        let registry = RegistryClient::new(host, settings.insecure, credentials.as_deref())?;
+        let log = self
+            .inner
+            .layout
+            .log_file(&scope, &format!("{hash}-build.log"))?;
+        if let Some(parent) = log.parent() {
+            fs_err::create_dir_all(parent)?;
+        }
+        self.inner
+            .store
+            .start_build(&scope, hash, self.now())
+            .await?;
+        let outcome = async {
+            if let Some(digest) = registry.manifest_digest(path, &tag).await? {
+                tracing::info!(%repository, %tag, %digest, "the registry has this lock's image; not building it");
+                fs_err::write(
+                    &log,
+                    format!("{repository}:{tag} exists in the registry ({digest}); not built again\n"),
+                )?;
+                return Ok(format!("{repository}@{digest}"));
+            }
+            let dockerfile_text = dockerfile(&resolved.version.spec, &resolved.lock, settings)?;
+            let spec = ImageBuildSpec {
+                id: format!("envb-{}-{}", &hash[..12], uuid::Uuid::new_v4().simple().to_string().get(..8).unwrap_or("0")),
+                project: scope.clone(),
+                image: format!("{repository}:{tag}"),
+                context: std::collections::BTreeMap::from([
+                    (DOCKERFILE.to_string(), dockerfile_text),
+                    (LOCK_FILE.to_string(), resolved.lock.requirements.clone()),
+                ]),
+                labels: std::collections::BTreeMap::from([(
+                    "plinth.dev/environment".to_string(),
+                    resolved.environment.name.clone(),
+                )]),
+            };
+            let built = builder.build(spec).await;
+            let built = match built {
+                Ok(built) => built,
+                Err(plinth_executor::ExecError::CannotStart { reason, .. }) => {
+                    let _ = fs_err::write(&log, &reason);
+                    return Err(EnvError::Build(reason));
+                }
+                Err(error) => return Err(error.into()),
+            };
+            fs_err::write(&log, &built.log)?;
+            let digest = registry.manifest_digest(path, &tag).await?.ok_or_else(|| {
+                EnvError::Build(format!(
+                    "the build ended but the registry has no {repository}:{tag}"
+                ))
+            })?;
+            if let Some(reported) = built.digest.as_ref().filter(|reported| **reported != digest) {
+                tracing::warn!(%repository, %reported, %digest, "the builder reported another digest than the registry; the registry's is recorded");
+            }
+            Ok(format!("{repository}@{digest}"))
+        }
+        .await;
+        let error = outcome.as_ref().err().map(ToString::to_string);
+        if let Ok(image) = &outcome {
+            self.inner.store.record_image(&scope, hash, image).await?;
+        }
         self.inner
             .store
             .finish_build(&scope, hash, error, self.now())

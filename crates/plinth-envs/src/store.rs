@@ -121,6 +121,9 @@ pub trait EnvironmentStore: Send + Sync + 'static {
         now_ms: i64,
     ) -> EnvResult<()>;
 
+    /// Records the image a build produced (`repository@sha256:…`, Kubernetes backend).
+    async fn record_image(&self, scope: &str, lock_hash: &str, image: &str) -> EnvResult<()>;
+
     /// Returns a build, if one was recorded.
     async fn get_build(&self, scope: &str, lock_hash: &str) -> EnvResult<Option<EnvironmentBuild>>;
 
@@ -178,6 +181,7 @@ enum EnvironmentBuilds {
     StartedAtMs,
     FinishedAtMs,
     LastUsedAtMs,
+    Image,
 }
 
 #[derive(sqlx::FromRow)]
@@ -266,6 +270,7 @@ struct BuildRow {
     started_at_ms: i64,
     finished_at_ms: Option<i64>,
     last_used_at_ms: i64,
+    image: Option<String>,
 }
 
 impl BuildRow {
@@ -282,6 +287,7 @@ impl BuildRow {
             started_at_ms: self.started_at_ms,
             finished_at_ms: self.finished_at_ms,
             last_used_at_ms: self.last_used_at_ms,
+            image: self.image,
         }
     }
 }
@@ -330,7 +336,7 @@ const ENVIRONMENT_COLUMNS: [Environments; 6] = [
     Environments::CreatedAtMs,
 ];
 
-const BUILD_COLUMNS: [EnvironmentBuilds; 7] = [
+const BUILD_COLUMNS: [EnvironmentBuilds; 8] = [
     EnvironmentBuilds::Scope,
     EnvironmentBuilds::LockHash,
     EnvironmentBuilds::State,
@@ -338,6 +344,7 @@ const BUILD_COLUMNS: [EnvironmentBuilds; 7] = [
     EnvironmentBuilds::StartedAtMs,
     EnvironmentBuilds::FinishedAtMs,
     EnvironmentBuilds::LastUsedAtMs,
+    EnvironmentBuilds::Image,
 ];
 
 impl SqlEnvironmentStore {
@@ -863,6 +870,22 @@ impl EnvironmentStore for SqlEnvironmentStore {
             .value(EnvironmentBuilds::Error, error)
             .value(EnvironmentBuilds::FinishedAtMs, now_ms)
             .value(EnvironmentBuilds::LastUsedAtMs, now_ms)
+            .and_where(Expr::col(EnvironmentBuilds::Scope).eq(scope))
+            .and_where(Expr::col(EnvironmentBuilds::LockHash).eq(lock_hash))
+            .to_owned();
+        if self.execute(&statement).await? == 0 {
+            return Err(EnvError::NotFound {
+                entity: "environment build",
+                id: lock_hash.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn record_image(&self, scope: &str, lock_hash: &str, image: &str) -> EnvResult<()> {
+        let statement = Query::update()
+            .table(EnvironmentBuilds::Table)
+            .value(EnvironmentBuilds::Image, image)
             .and_where(Expr::col(EnvironmentBuilds::Scope).eq(scope))
             .and_where(Expr::col(EnvironmentBuilds::LockHash).eq(lock_hash))
             .to_owned();

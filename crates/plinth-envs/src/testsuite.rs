@@ -393,6 +393,15 @@ pub async fn builds_are_recorded_touched_and_forgotten(fixture: &Fixture) {
         (build.state, build.finished_at_ms, build.last_used_at_ms),
         (BuildState::Ready, Some(20), 50)
     );
+    assert_eq!(build.image, None, "a virtual environment has no image");
+    let image = format!("r.example/plinth/{scope}/e@sha256:{}", "c".repeat(64));
+    store.record_image(scope, "aa", &image).await.unwrap();
+    let build = store.get_build(scope, "aa").await.unwrap().unwrap();
+    assert_eq!(build.image.as_deref(), Some(image.as_str()));
+    assert!(matches!(
+        store.record_image(scope, "zz", &image).await.unwrap_err(),
+        EnvError::NotFound { .. }
+    ));
     store.start_build("", "bb", 10).await.unwrap();
     store
         .finish_build("", "bb", Some("no space".into()), 11)

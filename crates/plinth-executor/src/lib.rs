@@ -7,6 +7,7 @@
 //! keep desired state (the reconciler in `plinth-core` will).
 
 mod error;
+mod image;
 mod local;
 pub mod sandbox;
 mod spec;
@@ -16,6 +17,7 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 
 pub use error::{ExecError, ExecResult};
+pub use image::{BuiltImage, ImageBuildSpec, ImageBuilder};
 pub use local::{LocalExecutor, LocalExecutorBuilder, PodmanSettings, SandboxSettings};
 pub use spec::{
     port_variable, Capabilities, Gpu, Isolation, IsolationLevel, LogOptions, Mechanism, Mount,

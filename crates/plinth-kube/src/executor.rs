@@ -732,6 +732,15 @@ impl Executor for KubernetesExecutor {
             else {
                 continue;
             };
+            // Environment image builds are the image builder's, not workloads.
+            if metadata
+                .labels
+                .as_ref()
+                .and_then(|labels| labels.get(crate::image_build::KIND_LABEL))
+                .is_some_and(|kind| kind == crate::image_build::BUILD_KIND)
+            {
+                continue;
+            }
             self.remember(
                 id,
                 Location {

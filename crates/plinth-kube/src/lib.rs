@@ -32,11 +32,15 @@
 //! namespaces (to find workloads by id). In the project namespaces (a ClusterRole bound
 //! cluster-wide, or an aggregated role): `create` networkpolicies; `create`, `get`,
 //! `list`, `watch`, `patch`, `delete` jobs and deployments; `create`, `delete` secrets and
-//! services; `list`, `watch`, `delete`, `deletecollection` pods; `get` pods/log.
+//! services; `list`, `watch`, `delete`, `deletecollection` pods; `get` pods/log. For
+//! environment image builds (`image_build`) also `create` configmaps in the project
+//! namespaces (and `{prefix}global`), and `get` the registry credentials Secret in the
+//! platform namespace.
 
 mod connect;
 mod error;
 mod executor;
+pub mod image_build;
 pub mod manifests;
 pub mod samples;
 pub mod status;
@@ -49,6 +53,7 @@ use plinth_executor::WorkloadKind;
 
 pub use connect::{ClusterAccess, ConnectError};
 pub use error::KubeCallError;
+pub use image_build::{ImageBuildSettings, KubeImageBuilder};
 
 /// How the Kubernetes backend places and builds workloads.
 #[derive(Clone, Debug, PartialEq)]

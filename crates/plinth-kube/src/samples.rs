@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use plinth_executor::{
-    ExecResult, Placement, Resources, RestartPolicy, Taint, WorkingFiles, WorkloadKind,
-    WorkloadSpec,
+    ExecResult, ImageBuildSpec, Placement, Resources, RestartPolicy, Taint, WorkingFiles,
+    WorkloadKind, WorkloadSpec,
 };
 
 use crate::manifests::{
@@ -227,7 +227,68 @@ pub fn sample_manifests() -> ExecResult<Vec<(String, serde_json::Value)>> {
             ));
         }
     }
+    // An environment image build as `KubeImageBuilder` creates it: the Job (suspended),
+    // then its ConfigMap and credentials Secret owned by it.
+    let build = crate::image_build::ImageBuildManifests::build(
+        &image_build(),
+        &settings,
+        &crate::image_build::ImageBuildSettings {
+            credentials_secret: Some("plinth-registry".to_string()),
+            insecure: true,
+            ..crate::image_build::ImageBuildSettings::default()
+        },
+    )?;
+    manifests.push((
+        "environment-build.job.json".to_string(),
+        json(serde_json::to_value(&build.job))?,
+    ));
+    let mut created = build.job.clone();
+    created.metadata.uid = Some("5b7c9d1e-2f3a-4b5c-8d9e-0f1a2b3c4d5e".to_string());
+    let owner = owner_reference(&crate::manifests::Controller::Job(Box::new(created)))
+        .map(|owner| vec![owner]);
+    let mut config_map = build.config_map;
+    config_map.metadata.owner_references = owner.clone();
+    manifests.push((
+        "environment-build.configmap.json".to_string(),
+        json(serde_json::to_value(config_map))?,
+    ));
+    if let Some(mut secret) = build.secret {
+        secret.metadata.owner_references = owner;
+        secret.data = Some(BTreeMap::from([(
+            crate::image_build::DOCKER_CONFIG_KEY.to_string(),
+            k8s_openapi::ByteString(
+                br#"{"auths":{"registry.example.com:5000":{"auth":"cm9ib3Q6cw=="}}}"#.to_vec(),
+            ),
+        )]));
+        manifests.push((
+            "environment-build.secret.json".to_string(),
+            json(serde_json::to_value(secret))?,
+        ));
+    }
     Ok(manifests)
+}
+
+/// An environment image build: a generated Dockerfile and a lock.
+pub fn image_build() -> ImageBuildSpec {
+    ImageBuildSpec {
+        id: "envb-3f2a9c1b7d4e-1a2b3c4d".to_string(),
+        project: SAMPLE_PROJECT.to_string(),
+        image: format!(
+            "registry.example.com:5000/plinth/{SAMPLE_PROJECT}/train:{}",
+            "3f2a9c1b7d4e".repeat(5) + "0123"
+        ),
+        context: BTreeMap::from([
+            (
+                "Dockerfile".to_string(),
+                "FROM python:3.11-slim-bookworm\nCOPY requirements.lock /opt/plinth/requirements.lock\n".to_string(),
+            ),
+            (
+                "requirements.lock".to_string(),
+                "six==1.17.0 \\\n    --hash=sha256:4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274\n".to_string(),
+            ),
+        ]),
+        labels: BTreeMap::from([("plinth.dev/environment".to_string(), "train".to_string())]),
+    }
 }
 
 /// Writes every sample manifest into `dir` (created if missing), one JSON file each;

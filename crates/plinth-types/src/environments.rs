@@ -195,4 +195,8 @@ pub struct EnvironmentBuild {
     pub finished_at_ms: Option<i64>,
     /// When a workload last used it (unused builds are collected).
     pub last_used_at_ms: i64,
+    /// The image it produced, by digest (`registry/plinth/<scope>/<env>@sha256:…`), on the
+    /// Kubernetes backend; workloads of this lock run it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }

@@ -244,6 +244,10 @@ pub struct WorkloadEnvironment {
     /// Variables set for the workload: the environment's own, `VIRTUAL_ENV` and `PATH`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
+    /// The image holding the environment, by digest (Kubernetes backend): the workload
+    /// runs it unless it names its own image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }
 
 impl WorkloadEnvironment {

@@ -231,7 +231,7 @@ async fn serve(
     }
 
     tighten_permissions(&config, &hidden);
-    let (runtime, executor) = runtime_service(
+    let (runtime, executor, image_builds) = runtime_service(
         &config,
         &hidden,
         local_addr,
@@ -240,7 +240,8 @@ async fn serve(
         artifacts.clone(),
     )
     .await?;
-    let environments = environment_service(&config, metastore.clone(), executor).await;
+    let environments =
+        environment_service(&config, metastore.clone(), executor, image_builds).await;
     runtime.set_environments(Arc::new(environments.clone()));
     let settings = ServerSettings {
         max_body_bytes: config.server.max_body_bytes,
@@ -326,6 +327,7 @@ async fn environment_service(
     config: &Config,
     metastore: Arc<dyn plinth_metastore::MetadataStore>,
     executor: Arc<dyn plinth_executor::Executor>,
+    image_builds: Option<ImageBuilds>,
 ) -> plinth_envs::EnvironmentService {
     let section = &config.environments;
     let mut settings = plinth_envs::EnvironmentSettings::new(config.server.data_dir.join("envs"));
@@ -345,9 +347,18 @@ async fn environment_service(
     }
     settings.apt_allowed = config.runtime.backend == RuntimeBackend::Kubernetes;
     if config.runtime.backend == RuntimeBackend::Kubernetes {
-        settings.builds_unavailable = Some(
-            "environments cannot be built on the Kubernetes backend yet (image builds are not done); jobs there run in their image".to_string(),
-        );
+        let images = &section.images;
+        if image_builds.is_some() {
+            settings.images = Some(plinth_envs::image::ImageSettings {
+                registry: images.registry.trim().to_string(),
+                default_base_image: images.default_base_image.clone(),
+                insecure: images.insecure,
+            });
+        } else {
+            settings.builds_unavailable = Some(
+                "environments cannot be built on this Kubernetes installation: no image registry is configured (environments.images.registry); jobs here run in their own image".to_string(),
+            );
+        }
     }
     let default_name = section.default_environment.trim().to_string();
     settings.default_environment = (!default_name.is_empty()
@@ -361,6 +372,9 @@ async fn environment_service(
         settings,
         Arc::new(SystemClock),
     );
+    if let Some(image_builds) = image_builds {
+        service.set_image_builds(image_builds.builder, image_builds.resolver);
+    }
     if let Err(error) = service.recover().await {
         warn!(error = %plinth_api::error_chain(&error), "cannot mark interrupted environment builds");
     }
@@ -389,6 +403,55 @@ async fn environment_service(
     service
 }
 
+/// What image builds need on the Kubernetes backend: the builder (BuildKit Jobs) and a
+/// local executor on this host for resolutions (uv runs here, sandboxed as on the local
+/// backend; the cluster's pods hold no uv).
+struct ImageBuilds {
+    builder: Arc<dyn plinth_executor::ImageBuilder>,
+    resolver: Arc<dyn plinth_executor::Executor>,
+}
+
+/// The local backend's executor, isolated as `runtime.local` says, keeping its state in `root`.
+fn local_executor(
+    config: &Config,
+    hidden: &[std::path::PathBuf],
+    root: &std::path::Path,
+) -> Result<Arc<dyn plinth_executor::Executor>, Failure> {
+    let local = &config.runtime.local;
+    let mut builder = plinth_executor::LocalExecutor::builder(root.to_path_buf());
+    match local.isolation {
+        LocalIsolation::Sandbox => {
+            let launcher = std::env::current_exe().map_err(|error| {
+                Failure::runtime(format!("cannot find this program's own path: {error}"))
+            })?;
+            builder = builder.sandbox(plinth_executor::SandboxSettings {
+                launcher,
+                uid_range: (local.sandbox.first_uid, local.sandbox.uid_count),
+                read_only_paths: local.sandbox.read_only_paths.clone(),
+                hide_paths: hidden.to_vec(),
+            });
+        }
+        LocalIsolation::Podman => {
+            builder = builder.podman(plinth_executor::PodmanSettings {
+                program: local.podman.program.clone(),
+                default_image: local.podman.default_image.clone(),
+                uid_range: (local.sandbox.first_uid, local.sandbox.uid_count),
+                read_only_paths: local.sandbox.read_only_paths.clone(),
+            });
+        }
+        LocalIsolation::None => {
+            warn!("runtime.local.isolation = \"none\": workloads run with this server's rights and can read everything it can");
+        }
+    }
+    Ok(Arc::new(builder.build().map_err(|error| {
+        Failure::runtime(format!(
+            "cannot prepare the local workload runtime in {}: {}",
+            root.display(),
+            plinth_api::error_chain(&error)
+        ))
+    })?))
+}
+
 async fn runtime_service(
     config: &Config,
     hidden: &[std::path::PathBuf],
@@ -396,44 +459,18 @@ async fn runtime_service(
     metastore: Arc<dyn plinth_metastore::MetadataStore>,
     identity: IdentityService,
     artifacts: ArtifactStore,
-) -> Result<(RuntimeService, Arc<dyn plinth_executor::Executor>), Failure> {
+) -> Result<
+    (
+        RuntimeService,
+        Arc<dyn plinth_executor::Executor>,
+        Option<ImageBuilds>,
+    ),
+    Failure,
+> {
     let root = config.server.data_dir.join("runtime");
+    let mut image_builds = None;
     let executor: Arc<dyn plinth_executor::Executor> = match config.runtime.backend {
-        RuntimeBackend::Local => {
-            let local = &config.runtime.local;
-            let mut builder = plinth_executor::LocalExecutor::builder(root.join("executor"));
-            match local.isolation {
-                LocalIsolation::Sandbox => {
-                    let launcher = std::env::current_exe().map_err(|error| {
-                        Failure::runtime(format!("cannot find this program's own path: {error}"))
-                    })?;
-                    builder = builder.sandbox(plinth_executor::SandboxSettings {
-                        launcher,
-                        uid_range: (local.sandbox.first_uid, local.sandbox.uid_count),
-                        read_only_paths: local.sandbox.read_only_paths.clone(),
-                        hide_paths: hidden.to_vec(),
-                    });
-                }
-                LocalIsolation::Podman => {
-                    builder = builder.podman(plinth_executor::PodmanSettings {
-                        program: local.podman.program.clone(),
-                        default_image: local.podman.default_image.clone(),
-                        uid_range: (local.sandbox.first_uid, local.sandbox.uid_count),
-                        read_only_paths: local.sandbox.read_only_paths.clone(),
-                    });
-                }
-                LocalIsolation::None => {
-                    warn!("runtime.local.isolation = \"none\": workloads run with this server's rights and can read everything it can");
-                }
-            }
-            Arc::new(builder.build().map_err(|error| {
-                Failure::runtime(format!(
-                    "cannot prepare the local workload runtime in {}: {}",
-                    root.display(),
-                    plinth_api::error_chain(&error)
-                ))
-            })?)
-        }
+        RuntimeBackend::Local => local_executor(config, hidden, &root.join("executor"))?,
         RuntimeBackend::Kubernetes => {
             let kubernetes = &config.runtime.kubernetes;
             let access = match &kubernetes.kubeconfig {
@@ -469,7 +506,25 @@ async fn runtime_service(
                     })?
                     .map_err(|error| Failure::runtime(plinth_api::error_chain(&error)))?;
             info!(%version, "connected to Kubernetes");
-            Arc::new(executor)
+            let executor = Arc::new(executor);
+            let images = &config.environments.images;
+            if !images.registry.trim().is_empty() {
+                let builder = plinth_kube::KubeImageBuilder::new(
+                    executor.clone(),
+                    plinth_kube::ImageBuildSettings {
+                        builder_image: images.builder_image.clone(),
+                        credentials_secret: images.credentials_secret.clone(),
+                        insecure: images.insecure,
+                        timeout: images.build_timeout,
+                        ..plinth_kube::ImageBuildSettings::default()
+                    },
+                );
+                image_builds = Some(ImageBuilds {
+                    builder: Arc::new(builder),
+                    resolver: local_executor(config, hidden, &root.join("resolver"))?,
+                });
+            }
+            executor
         }
     };
     let public_url = config
@@ -501,7 +556,7 @@ async fn runtime_service(
         settings,
         Arc::new(SystemClock),
     );
-    Ok((runtime, executor))
+    Ok((runtime, executor, image_builds))
 }
 
 fn identity_service(

@@ -653,7 +653,13 @@ impl RuntimeService {
                     plinth_executor::WorkloadKind::Service
                 }
             },
-            image: workload.spec.image.clone(),
+            image: workload.spec.image.clone().or_else(|| {
+                workload
+                    .spec
+                    .environment
+                    .as_ref()
+                    .and_then(|environment| environment.image.clone())
+            }),
             command: workload.spec.command.clone(),
             env,
             secret_env,

@@ -663,3 +663,5 @@ async fn finish(runtime: &RuntimeService, fixture: &Fixture, id: &str) -> String
     }
     panic!("job {id} did not finish");
 }
+
+mod image;

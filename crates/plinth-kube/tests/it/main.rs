@@ -4,6 +4,7 @@
 //! validator is installed).
 
 mod calls;
+mod image_builds;
 mod schemas;
 mod support;
 mod tls;
