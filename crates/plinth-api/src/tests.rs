@@ -75,6 +75,11 @@ pub(crate) async fn app_on(store: TestStore, settings: ServerSettings) -> TestAp
         backend,
         artifacts,
         crate::Services {
+            gateway: plinth_gateway::Gateway::new(
+                runtime.clone(),
+                identity.clone(),
+                plinth_gateway::GatewaySettings::new("http://127.0.0.1:9"),
+            ),
             identity,
             runtime,
             environments,
