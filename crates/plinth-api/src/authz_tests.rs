@@ -466,7 +466,7 @@ fn matrix() -> Vec<Case> {
             "/api/v1/orgs/{organization}/projects/{project}/apps",
             "/api/v1/orgs/acme/projects/churn/apps",
             Some(json!({ "name": "site", "class": "serve-small", "command": ["sleep", "30"] })),
-            [401, 403, 201, 201, 201, 404],
+            [401, 403, 409, 409, 409, 404],
         ),
         case(
             "GET",
@@ -737,6 +737,27 @@ pub(crate) async fn world() -> World {
     )
     .await;
     assert_eq!(board.status, StatusCode::CREATED, "{}", board.body);
+    // Stopped at once (the local backend would keep a server running, and restarting,
+    // after the test), and no room for another: creating one stops at the quota, after
+    // the authorization.
+    let stopped = send(
+        &app.router,
+        json_request(
+            "POST",
+            "/api/v1/orgs/acme/projects/churn/apps/board/stop",
+            Some(&carl),
+            &json!(null),
+        ),
+    )
+    .await;
+    assert_eq!(stopped.status, StatusCode::OK, "{}", stopped.body);
+    put(
+        &app,
+        "/api/v1/orgs/acme/projects/churn/quota",
+        &admin,
+        json!({ "max_jobs": 0, "max_deployments": 0 }),
+    )
+    .await;
     let snapshot = send(
         &app.router,
         json_request(

@@ -322,9 +322,9 @@ impl Gateway {
                 .filter(|next| check_next(next).is_ok())
                 .unwrap_or_else(|| "/".to_string());
             return Ok(Admission::Redirect(format!(
-                "{}{HANDSHAKE_PATH}?app={}&next={}",
+                // The label is a DNS label: nothing in it needs escaping.
+                "{}{HANDSHAKE_PATH}?app={label}&next={}",
                 self.inner.settings.main_url,
-                encode(label),
                 encode(&next)
             )));
         }
@@ -382,5 +382,52 @@ impl Gateway {
                     .to_string(),
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_stays_on_the_apps_origin() {
+        for good in ["/", "/a/b?c=1&d=%2F", "/streamlit/_stcore/stream"] {
+            assert!(check_next(good).is_ok(), "{good}");
+        }
+        for bad in ["", "a", "//evil.example.com", "/\\evil.example.com", "https://x", "/a\nb"] {
+            assert!(check_next(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_next(&format!("/{}", "a".repeat(MAX_NEXT))).is_err());
+    }
+
+    #[test]
+    fn query_parameters_and_cookies_are_read_exactly() {
+        let query = Some("code=ab%2Bc&next=%2Fa%3Fb%3D1&x");
+        assert_eq!(query_param(query, "code").as_deref(), Some("ab+c"));
+        assert_eq!(query_param(query, "next").as_deref(), Some("/a?b=1"));
+        assert_eq!(query_param(query, "x").as_deref(), Some(""));
+        assert_eq!(query_param(query, "missing"), None);
+        assert_eq!(query_param(None, "code"), None);
+        let mut headers = HeaderMap::new();
+        headers.append(header::COOKIE, HeaderValue::from_static("a=1; plinth_app=x=y"));
+        headers.append(header::COOKIE, HeaderValue::from_static("b=2"));
+        assert_eq!(
+            cookies(&headers),
+            [
+                ("a".to_string(), "1".to_string()),
+                ("plinth_app".to_string(), "x=y".to_string()),
+                ("b".to_string(), "2".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn only_plinth_tokens_are_taken_as_plinth_credentials() {
+        assert!(is_plinth_token("plt_abc"));
+        assert!(is_plinth_token("pls_abc"));
+        assert!(!is_plinth_token("eyJhbGciOi"));
+        let secrets: std::collections::HashSet<String> = (0..100).map(|_| random_secret()).collect();
+        assert_eq!(secrets.len(), 100);
+        assert!(secrets.iter().all(|secret| secret.len() == 64));
     }
 }
