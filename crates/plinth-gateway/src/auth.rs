@@ -37,6 +37,9 @@ struct Visit {
     expires: Instant,
 }
 
+/// When a role was checked, and the username or the refusal.
+type RoleVerdict = (Instant, Result<String, String>);
+
 #[derive(Default)]
 pub(crate) struct AuthState {
     /// One-time handshake codes, by SHA-256.
@@ -44,7 +47,7 @@ pub(crate) struct AuthState {
     /// App cookies, by SHA-256.
     visits: Mutex<HashMap<String, Visit>>,
     /// Recent role checks: (user id, project id) → when, and the username or the refusal.
-    roles: Mutex<HashMap<(String, String), (Instant, Result<String, String>)>>,
+    roles: Mutex<HashMap<(String, String), RoleVerdict>>,
 }
 
 /// Who is visiting an App, as the gateway tells the App (`X-Plinth-User`).
@@ -394,7 +397,14 @@ mod tests {
         for good in ["/", "/a/b?c=1&d=%2F", "/streamlit/_stcore/stream"] {
             assert!(check_next(good).is_ok(), "{good}");
         }
-        for bad in ["", "a", "//evil.example.com", "/\\evil.example.com", "https://x", "/a\nb"] {
+        for bad in [
+            "",
+            "a",
+            "//evil.example.com",
+            "/\\evil.example.com",
+            "https://x",
+            "/a\nb",
+        ] {
             assert!(check_next(bad).is_err(), "{bad:?}");
         }
         assert!(check_next(&format!("/{}", "a".repeat(MAX_NEXT))).is_err());
@@ -409,7 +419,10 @@ mod tests {
         assert_eq!(query_param(query, "missing"), None);
         assert_eq!(query_param(None, "code"), None);
         let mut headers = HeaderMap::new();
-        headers.append(header::COOKIE, HeaderValue::from_static("a=1; plinth_app=x=y"));
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; plinth_app=x=y"),
+        );
         headers.append(header::COOKIE, HeaderValue::from_static("b=2"));
         assert_eq!(
             cookies(&headers),
@@ -426,7 +439,8 @@ mod tests {
         assert!(is_plinth_token("plt_abc"));
         assert!(is_plinth_token("pls_abc"));
         assert!(!is_plinth_token("eyJhbGciOi"));
-        let secrets: std::collections::HashSet<String> = (0..100).map(|_| random_secret()).collect();
+        let secrets: std::collections::HashSet<String> =
+            (0..100).map(|_| random_secret()).collect();
         assert_eq!(secrets.len(), 100);
         assert!(secrets.iter().all(|secret| secret.len() == 64));
     }

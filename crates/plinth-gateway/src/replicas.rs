@@ -14,6 +14,10 @@ use plinth_types::{WorkloadEndpoint, WorkloadState};
 
 use crate::{Gateway, GatewayError};
 
+/// Most workloads and endpoints remembered; beyond it the memory starts afresh (turns
+/// and verdicts are only hints).
+const MAX_TRACKED: usize = 10_000;
+
 #[derive(Clone)]
 struct Verdict {
     at: Instant,
@@ -74,6 +78,9 @@ impl Gateway {
         let replicas = &self.inner.replicas;
         let first = {
             let mut turns = replicas.turns.lock().expect("turns lock");
+            if turns.len() > MAX_TRACKED {
+                turns.clear();
+            }
             let turn = turns
                 .entry(route.app.workload_id.clone())
                 .or_insert_with(|| replicas.counter.fetch_add(1, Ordering::Relaxed));
@@ -144,18 +151,18 @@ impl Gateway {
         if let Some(failure) = &failure {
             tracing::debug!(address = %address(endpoint), %failure, "replica not ready");
         }
-        self.inner
-            .replicas
-            .verdicts
-            .lock()
-            .expect("verdicts lock")
-            .insert(
-                key,
-                Verdict {
-                    at: Instant::now(),
-                    failure: failure.clone(),
-                },
-            );
+        let mut verdicts = self.inner.replicas.verdicts.lock().expect("verdicts lock");
+        if verdicts.len() > MAX_TRACKED {
+            verdicts.clear();
+        }
+        verdicts.insert(
+            key,
+            Verdict {
+                at: Instant::now(),
+                failure: failure.clone(),
+            },
+        );
+        drop(verdicts);
         failure
     }
 

@@ -139,7 +139,13 @@ impl Visit {
     }
 }
 
-async fn api(server: &Server, token: &str, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+async fn api(
+    server: &Server,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
     let request = reqwest::Client::new()
         .request(method.parse().unwrap(), server.url(path))
         .bearer_auth(token);
@@ -150,7 +156,10 @@ async fn api(server: &Server, token: &str, method: &str, path: &str, body: Optio
     let answer = request.send().await.expect("request");
     let status = answer.status();
     let text = answer.text().await.unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 async fn token_of(server: &Server, username: &str, password: &str) -> String {
@@ -171,7 +180,11 @@ async fn browser_session(visit: &Visit, username: &str) -> String {
     let answer = visit
         .http
         .post(format!("{}/login", visit.address))
-        .form(&[("username", username), ("password", PASSWORD), ("next", "/")])
+        .form(&[
+            ("username", username),
+            ("password", PASSWORD),
+            ("next", "/"),
+        ])
         .send()
         .await
         .unwrap();
@@ -211,7 +224,11 @@ fn urlencode(text: &str) -> String {
 /// status, `Set-Cookie` and `Location`.
 async fn exchange(visit: &Visit, app: &str, location: &str) -> (StatusCode, String, String) {
     let path = &location[location.find("/__plinth/").expect("a code URL")..];
-    let answer = visit.app(reqwest::Method::GET, app, path).send().await.unwrap();
+    let answer = visit
+        .app(reqwest::Method::GET, app, path)
+        .send()
+        .await
+        .unwrap();
     let header = |name| {
         answer
             .headers()
@@ -240,7 +257,10 @@ async fn wait_until_served(visit: &Visit, app: &str, token: &str) {
             status == StatusCode::SERVICE_UNAVAILABLE,
             "App {app} answered {status} {body}"
         );
-        assert!(Instant::now() < deadline, "App {app} never became ready: {body}");
+        assert!(
+            Instant::now() < deadline,
+            "App {app} never became ready: {body}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -302,7 +322,15 @@ async fn apps_are_served_on_their_own_origins_behind_plinth_sign_in() {
     }
     // One that never listens.
     admin
-        .run(&["apps", "create", "mute", "--no-snapshot", "--", "sleep", "600"])
+        .run(&[
+            "apps",
+            "create",
+            "mute",
+            "--no-snapshot",
+            "--",
+            "sleep",
+            "600",
+        ])
         .ok();
     let listed = admin.json(&["apps", "list"]);
     let names: Vec<&str> = listed
@@ -336,24 +364,47 @@ async fn apps_are_served_on_their_own_origins_behind_plinth_sign_in() {
         .text()
         .await
         .unwrap();
-    assert_eq!(page, format!("<h1>http://web--churn--acme.localhost:{port}</h1>"));
+    assert_eq!(
+        page,
+        format!("<h1>http://web--churn--acme.localhost:{port}</h1>")
+    );
 
     // Strangers: a page load goes to the main origin's handshake, anything else is 401.
-    let answer = visit.app(reqwest::Method::GET, "web", "/a/b?c=1").send().await.unwrap();
+    let answer = visit
+        .app(reqwest::Method::GET, "web", "/a/b?c=1")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(answer.status(), StatusCode::FOUND);
     assert_eq!(
         answer.headers()[LOCATION],
-        format!("{}/gateway/handshake?app=web--churn--acme&next=%2Fa%2Fb%3Fc%3D1", server.address)
+        format!(
+            "{}/gateway/handshake?app=web--churn--acme&next=%2Fa%2Fb%3Fc%3D1",
+            server.address
+        )
     );
-    let answer = visit.app(reqwest::Method::POST, "web", "/upload").body("x").send().await.unwrap();
+    let answer = visit
+        .app(reqwest::Method::POST, "web", "/upload")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
     let body: Value = answer.json().await.unwrap();
     assert_eq!(body["reason"], "sign_in_required", "{body}");
     // The public App needs nobody.
-    let answer = visit.app(reqwest::Method::GET, "open", "/").send().await.unwrap();
+    let answer = visit
+        .app(reqwest::Method::GET, "open", "/")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(answer.status(), StatusCode::OK);
     // An unknown App is a 404, a foreign token a 401.
-    let answer = visit.app(reqwest::Method::GET, "ghost", "/").send().await.unwrap();
+    let answer = visit
+        .app(reqwest::Method::GET, "ghost", "/")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(answer.status(), StatusCode::NOT_FOUND);
     let answer = visit
         .app(reqwest::Method::GET, "web", "/")
@@ -369,7 +420,9 @@ async fn apps_are_served_on_their_own_origins_behind_plinth_sign_in() {
     let (status, location) = handshake(&visit, &bob, "web", "/headers").await;
     assert!(status.is_redirection(), "{status}");
     assert!(
-        location.starts_with(&format!("http://web--churn--acme.localhost:{port}/__plinth/auth?code=")),
+        location.starts_with(&format!(
+            "http://web--churn--acme.localhost:{port}/__plinth/auth?code="
+        )),
         "{location}"
     );
     let (status, set_cookie, next) = exchange(&visit, "web", &location).await;
@@ -379,7 +432,10 @@ async fn apps_are_served_on_their_own_origins_behind_plinth_sign_in() {
     for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
         assert!(set_cookie.contains(attribute), "{set_cookie}");
     }
-    assert!(!set_cookie.to_ascii_lowercase().contains("domain"), "host-only: {set_cookie}");
+    assert!(
+        !set_cookie.to_ascii_lowercase().contains("domain"),
+        "host-only: {set_cookie}"
+    );
     let web_cookie = set_cookie.split(';').next().unwrap().to_string();
     // A code works once.
     let (status, _, _) = exchange(&visit, "web", &location).await;
@@ -387,7 +443,10 @@ async fn apps_are_served_on_their_own_origins_behind_plinth_sign_in() {
     // A code for web does not open evil.
     let (_, location) = handshake(&visit, &bob, "web", "/").await;
     let (status, set_cookie, _) = exchange(&visit, "evil", &location).await;
-    assert_eq!((status, set_cookie.as_str()), (StatusCode::UNAUTHORIZED, ""));
+    assert_eq!(
+        (status, set_cookie.as_str()),
+        (StatusCode::UNAUTHORIZED, "")
+    );
     // The handshake refuses to send anyone elsewhere.
     let (status, _) = handshake(&visit, &bob, "web", "//evil.example.com/").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -405,7 +464,11 @@ async fn apps_are_served_on_their_own_origins_behind_plinth_sign_in() {
     assert_eq!(seen["cookie"], json!(["theme=dark"]), "{seen}");
     assert_eq!(seen["x-plinth-user"], json!(["bob"]), "{seen}");
     assert_eq!(seen["x-forwarded-for"], json!(["127.0.0.1"]), "{seen}");
-    assert_eq!(seen["x-forwarded-host"], json!([visit.host("web")]), "{seen}");
+    assert_eq!(
+        seen["x-forwarded-host"],
+        json!([visit.host("web")]),
+        "{seen}"
+    );
     assert_eq!(seen["x-forwarded-proto"], json!(["http"]), "{seen}");
     let answer = visit
         .app(reqwest::Method::GET, "web", "/headers")
@@ -426,7 +489,11 @@ async fn apps_are_served_on_their_own_origins_behind_plinth_sign_in() {
         .send()
         .await
         .unwrap();
-    assert_eq!(answer.status(), StatusCode::FOUND, "web's cookie must not open evil");
+    assert_eq!(
+        answer.status(),
+        StatusCode::FOUND,
+        "web's cookie must not open evil"
+    );
     let answer = visit
         .app(reqwest::Method::POST, "evil", "/upload")
         .header(COOKIE, &web_cookie)
@@ -441,7 +508,11 @@ async fn apps_are_served_on_their_own_origins_behind_plinth_sign_in() {
         .send()
         .await
         .unwrap();
-    assert_eq!(answer.status(), StatusCode::UNAUTHORIZED, "the API must refuse an App cookie");
+    assert_eq!(
+        answer.status(),
+        StatusCode::UNAUTHORIZED,
+        "the API must refuse an App cookie"
+    );
     // An App cannot plant cookies for Plinth's names either: a `Set-Cookie` with a
     // `Domain` or Plinth's names never leaves the gateway (unit-tested in plinth-gateway);
     // and evil's origin is never Plinth's: its host serves no UI or API.
@@ -453,7 +524,10 @@ async fn apps_are_served_on_their_own_origins_behind_plinth_sign_in() {
         .unwrap();
     assert_eq!(answer.status(), StatusCode::OK);
     let text = answer.text().await.unwrap();
-    assert!(text.starts_with("<h1>"), "the App answers its own paths: {text}");
+    assert!(
+        text.starts_with("<h1>"),
+        "the App answers its own paths: {text}"
+    );
 
     // Outsiders: the handshake refuses eve; so does the gateway with her token.
     let eve = browser_session(&visit, "eve").await;
@@ -469,7 +543,10 @@ async fn apps_are_served_on_their_own_origins_behind_plinth_sign_in() {
     assert_eq!(answer.status(), StatusCode::FORBIDDEN);
     let body: Value = answer.json().await.unwrap();
     assert!(
-        body["message"].as_str().unwrap().contains("`viewer` role in project `acme/churn`"),
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("`viewer` role in project `acme/churn`"),
         "{body}"
     );
 
@@ -490,7 +567,8 @@ async fn apps_are_served_on_their_own_origins_behind_plinth_sign_in() {
     }
     assert_eq!(text, "data: tick 0\n\ndata: tick 1\n\ndata: tick 2\n\n");
     assert!(
-        arrivals.len() >= 3 && arrivals[arrivals.len() - 1] - arrivals[0] >= Duration::from_millis(1500),
+        arrivals.len() >= 3
+            && arrivals[arrivals.len() - 1] - arrivals[0] >= Duration::from_millis(1500),
         "events must not be buffered: {arrivals:?}"
     );
     // A request body streams through (1 MiB, hashed by the App).
@@ -530,7 +608,10 @@ async fn apps_are_served_on_their_own_origins_behind_plinth_sign_in() {
     }
     let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
     assert!(head.starts_with("http/1.1 101"), "{head}");
-    assert!(head.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="), "{head}");
+    assert!(
+        head.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
+        "{head}"
+    );
     for message in ["hello", "again"] {
         let mask = [1_u8, 2, 3, 4];
         let mut frame = vec![0x81, 0x80 | message.len() as u8];
@@ -541,7 +622,10 @@ async fn apps_are_served_on_their_own_origins_behind_plinth_sign_in() {
         socket.read_exact(&mut header).await.unwrap();
         let mut payload = vec![0_u8; usize::from(header[1] & 0x7F)];
         socket.read_exact(&mut payload).await.unwrap();
-        assert_eq!(String::from_utf8(payload).unwrap(), format!("echo: {message}"));
+        assert_eq!(
+            String::from_utf8(payload).unwrap(),
+            format!("echo: {message}")
+        );
     }
 
     // 502 and 503 say which replica, or why.
@@ -553,8 +637,18 @@ async fn apps_are_served_on_their_own_origins_behind_plinth_sign_in() {
         .unwrap();
     assert_eq!(answer.status(), StatusCode::BAD_GATEWAY);
     let body: Value = answer.json().await.unwrap();
-    assert_eq!((body["reason"].as_str(), body["replica"].as_u64()), (Some("replica_failed"), Some(0)), "{body}");
-    assert!(body["message"].as_str().unwrap().starts_with("replica 0 (127.0.0.1:"), "{body}");
+    assert_eq!(
+        (body["reason"].as_str(), body["replica"].as_u64()),
+        (Some("replica_failed"), Some(0)),
+        "{body}"
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("replica 0 (127.0.0.1:"),
+        "{body}"
+    );
     let answer = visit
         .app(reqwest::Method::GET, "mute", "/")
         .header(AUTHORIZATION, format!("Bearer {admin_token}"))
@@ -564,7 +658,10 @@ async fn apps_are_served_on_their_own_origins_behind_plinth_sign_in() {
     assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: Value = answer.json().await.unwrap();
     let reason = body["reason"].as_str().unwrap();
-    assert!(reason == "no_healthy_replica" || reason == "starting", "{body}");
+    assert!(
+        reason == "no_healthy_replica" || reason == "starting",
+        "{body}"
+    );
 
     // A visitor whose role goes is refused within the role check's few seconds.
     let (status, body) = api(
@@ -601,10 +698,19 @@ async fn apps_are_served_on_their_own_origins_behind_plinth_sign_in() {
         let body: Value = answer.json().await.unwrap_or(Value::Null);
         if body["reason"] == "not_running" {
             assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-            assert!(body["message"].as_str().unwrap().starts_with("the App is stopped"), "{body}");
+            assert!(
+                body["message"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("the App is stopped"),
+                "{body}"
+            );
             break;
         }
-        assert!(Instant::now() < deadline, "web did not stop: {status} {body}");
+        assert!(
+            Instant::now() < deadline,
+            "web did not stop: {status} {body}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
