@@ -456,6 +456,41 @@ fn matrix() -> Vec<Case> {
         ),
         case(
             "GET",
+            "/api/v1/orgs/{organization}/projects/{project}/apps",
+            "/api/v1/orgs/acme/projects/churn/apps",
+            None,
+            [401, 200, 200, 200, 200, 404],
+        ),
+        case(
+            "POST",
+            "/api/v1/orgs/{organization}/projects/{project}/apps",
+            "/api/v1/orgs/acme/projects/churn/apps",
+            Some(json!({ "name": "site", "class": "serve-small", "command": ["sleep", "30"] })),
+            [401, 403, 409, 409, 409, 404],
+        ),
+        case(
+            "GET",
+            "/api/v1/orgs/{organization}/projects/{project}/apps/{app}",
+            "/api/v1/orgs/acme/projects/churn/apps/board",
+            None,
+            [401, 200, 200, 200, 200, 404],
+        ),
+        case(
+            "POST",
+            "/api/v1/orgs/{organization}/projects/{project}/apps/{app}/stop",
+            "/api/v1/orgs/acme/projects/churn/apps/board/stop",
+            None,
+            [401, 403, 200, 200, 200, 404],
+        ),
+        case(
+            "GET",
+            "/api/v1/orgs/{organization}/projects/{project}/apps/{app}/logs",
+            "/api/v1/orgs/acme/projects/churn/apps/board/logs",
+            None,
+            [401, 200, 200, 200, 200, 404],
+        ),
+        case(
+            "GET",
             "/api/v1/orgs/{organization}/projects/{project}/environments",
             "/api/v1/orgs/acme/projects/churn/environments",
             None,
@@ -690,6 +725,39 @@ pub(crate) async fn world() -> World {
     assert_eq!(job.status, StatusCode::CREATED, "{}", job.body);
     assert_eq!(job.json()["state"], "queued", "{}", job.body);
     let job_id = job.json()["id"].as_str().unwrap().to_string();
+    // An App, `board`, served by a real (if silent) process.
+    let board = send(
+        &app.router,
+        json_request(
+            "POST",
+            "/api/v1/orgs/acme/projects/churn/apps",
+            Some(&carl),
+            &json!({ "name": "board", "class": "serve-small", "command": ["sleep", "30"] }),
+        ),
+    )
+    .await;
+    assert_eq!(board.status, StatusCode::CREATED, "{}", board.body);
+    // Stopped at once (the local backend would keep a server running, and restarting,
+    // after the test), and no room for another: creating one stops at the quota, after
+    // the authorization.
+    let stopped = send(
+        &app.router,
+        json_request(
+            "POST",
+            "/api/v1/orgs/acme/projects/churn/apps/board/stop",
+            Some(&carl),
+            &json!(null),
+        ),
+    )
+    .await;
+    assert_eq!(stopped.status, StatusCode::OK, "{}", stopped.body);
+    put(
+        &app,
+        "/api/v1/orgs/acme/projects/churn/quota",
+        &admin,
+        json!({ "max_jobs": 0, "max_deployments": 0 }),
+    )
+    .await;
     let snapshot = send(
         &app.router,
         json_request(

@@ -5,6 +5,7 @@
 //! object-store clients or Kubernetes directly. [`serve`] is the one entry point, used by
 //! the binary and by tests alike.
 
+mod apps;
 mod environments;
 mod error;
 mod health;
@@ -46,6 +47,7 @@ struct AppStateInner {
     identity: IdentityService,
     runtime: RuntimeService,
     environments: plinth_envs::EnvironmentService,
+    gateway: plinth_gateway::Gateway,
     tracking: TrackingService,
     installation: Installation,
     settings: ServerSettings,
@@ -81,6 +83,8 @@ pub struct Services {
     pub runtime: RuntimeService,
     /// Environments.
     pub environments: plinth_envs::EnvironmentService,
+    /// The gateway to Apps (and later Model APIs).
+    pub gateway: plinth_gateway::Gateway,
 }
 
 impl AppState {
@@ -98,6 +102,7 @@ impl AppState {
             identity,
             runtime,
             environments,
+            gateway,
         } = services;
         let tracking = TrackingService::new(
             metastore.clone(),
@@ -113,6 +118,7 @@ impl AppState {
                 identity,
                 runtime,
                 environments,
+                gateway,
                 tracking,
                 installation,
                 settings,
@@ -150,6 +156,11 @@ impl AppState {
     /// Returns environments (definitions, versions, locks, builds).
     pub fn environments(&self) -> &plinth_envs::EnvironmentService {
         &self.inner.environments
+    }
+
+    /// Returns the gateway (Apps on their own origins).
+    pub fn gateway(&self) -> &plinth_gateway::Gateway {
+        &self.inner.gateway
     }
 
     /// Returns experiment tracking and the model registry (the MLflow API).
@@ -193,13 +204,35 @@ pub fn ui_page_routes() -> Vec<&'static str> {
 
 /// Returns the whole application: API, operations endpoints and UI, with every layer
 /// (request ids, tracing, metrics, body limit, error normalisation, security headers).
+///
+/// A request whose `Host` names an App (`{app}--{project}--{organization}.{apps domain}`)
+/// goes to the gateway before any of Plinth's own routes or layers see it: an App's origin
+/// never serves Plinth's UI or API, and Plinth's headers (CSP, frame denial) never rewrite
+/// an App's pages.
 pub fn router(state: AppState) -> Router {
     let (api, _) = openapi::api_router().split_for_parts();
     let app = api
         .merge(mlflow::router())
         .merge(ui::router())
         .fallback(layers::not_found);
-    layers::apply(app, state.clone()).with_state(state)
+    let main = layers::apply(app, state.clone()).with_state(state.clone());
+    let gateway = state.gateway().clone();
+    Router::new().fallback_service(tower::service_fn(move |request: axum::extract::Request| {
+        let main = main.clone();
+        let gateway = gateway.clone();
+        async move {
+            let label = gateway.app_label(&request);
+            match label {
+                Some(label) => {
+                    Ok::<_, std::convert::Infallible>(gateway.serve_app(label, request).await)
+                }
+                None => {
+                    use tower::ServiceExt;
+                    main.oneshot(request).await
+                }
+            }
+        }
+    }))
 }
 
 /// Serves `router(state)` on `listener` until `shutdown` resolves, then lets in-flight

@@ -6,6 +6,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::apps;
 use crate::environments as env;
 use crate::identity as id;
 use crate::runtime as rt;
@@ -47,6 +48,7 @@ impl utoipa::Modify for BearerSecurity {
         (name = "runtime", description = "Node pools, resource classes, quotas, snapshots and the usage ledger"),
         (name = "jobs", description = "Jobs: submit, list, stop, re-run, logs"),
         (name = "environments", description = "Environments: versions, locks, builds and their logs"),
+        (name = "apps", description = "Apps: web apps served by the gateway on origins of their own"),
     ),
     modifiers(&BearerSecurity),
     components(schemas(plinth_types::ErrorBody, plinth_types::ErrorKind))
@@ -70,6 +72,10 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(rt::stop_job))
         .routes(routes!(rt::rerun_job))
         .routes(routes!(rt::job_logs))
+        .routes(routes!(apps::list_apps, apps::create_app))
+        .routes(routes!(apps::get_app))
+        .routes(routes!(apps::stop_app))
+        .routes(routes!(apps::app_logs))
         .routes(routes!(
             env::list_project_environments,
             env::create_project_environment

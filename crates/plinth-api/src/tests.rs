@@ -84,6 +84,11 @@ pub(crate) async fn app_on_with(
         backend,
         artifacts,
         crate::Services {
+            gateway: plinth_gateway::Gateway::new(
+                runtime.clone(),
+                identity.clone(),
+                plinth_gateway::GatewaySettings::new("http://127.0.0.1:9"),
+            ),
             identity,
             runtime,
             environments,

@@ -239,6 +239,29 @@ fn matrix() -> Vec<Case> {
         ),
         case(
             "GET",
+            "/projects/{organization}/{project}/apps",
+            "/projects/acme/churn/apps",
+            "",
+            MEMBER_PAGE,
+        ),
+        case(
+            "GET",
+            "/projects/{organization}/{project}/apps/{app}",
+            "/projects/acme/churn/apps/board",
+            "",
+            MEMBER_PAGE,
+        ),
+        // The App handshake: members go on to the App's origin with a code; the outsider
+        // may not open it.
+        case(
+            "GET",
+            "/gateway/handshake",
+            "/gateway/handshake?app=board--churn--acme&next=%2Fdash",
+            "",
+            ["L", "O", "O", "O", "O", "403"],
+        ),
+        case(
+            "GET",
             "/projects/{organization}/{project}/environments",
             "/projects/acme/churn/environments",
             "",

@@ -24,7 +24,7 @@ use crate::{
 use plinth_api_types::{
     CreateEnvironmentRequest, EnvironmentDetail, EnvironmentHistory, PasswordReset, RoleRequest,
 };
-use plinth_types::{Environment, EnvironmentSpec, EnvironmentVersion};
+use plinth_types::{AppRequest, AppView, Environment, EnvironmentSpec, EnvironmentVersion};
 
 /// How long establishing a connection may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -680,6 +680,75 @@ impl Client {
         query: &LogQuery,
     ) -> ClientResult<ByteStream> {
         let path = project_path(organization, project, &["jobs", id, "logs"]);
+        let response = self
+            .send(self.streaming_request(Method::GET, &path).query(query))
+            .await?;
+        Ok(self.byte_stream(response))
+    }
+
+    // ---------- apps ----------
+
+    /// Deploys an App (or again, a stopped one of the same name); its `url` is where
+    /// visitors open it.
+    pub async fn create_app(
+        &self,
+        organization: &str,
+        project: &str,
+        request: &AppRequest,
+    ) -> ClientResult<AppView> {
+        // No time limit: the first use of an environment version builds it.
+        self.json(
+            self.streaming_request(
+                Method::POST,
+                &project_path(organization, project, &["apps"]),
+            )
+            .json(request),
+        )
+        .await
+    }
+
+    /// Lists a project's Apps, by name.
+    pub async fn list_apps(&self, organization: &str, project: &str) -> ClientResult<Vec<AppView>> {
+        self.json(self.project_request(Method::GET, organization, project, &["apps"]))
+            .await
+    }
+
+    /// Returns an App.
+    pub async fn get_app(
+        &self,
+        organization: &str,
+        project: &str,
+        name: &str,
+    ) -> ClientResult<AppView> {
+        self.json(self.project_request(Method::GET, organization, project, &["apps", name]))
+            .await
+    }
+
+    /// Stops an App.
+    pub async fn stop_app(
+        &self,
+        organization: &str,
+        project: &str,
+        name: &str,
+    ) -> ClientResult<AppView> {
+        self.json(self.project_request(
+            Method::POST,
+            organization,
+            project,
+            &["apps", name, "stop"],
+        ))
+        .await
+    }
+
+    /// Streams an App's output; with `follow` until it ends.
+    pub async fn app_logs(
+        &self,
+        organization: &str,
+        project: &str,
+        name: &str,
+        query: &LogQuery,
+    ) -> ClientResult<ByteStream> {
+        let path = project_path(organization, project, &["apps", name, "logs"]);
         let response = self
             .send(self.streaming_request(Method::GET, &path).query(query))
             .await?;

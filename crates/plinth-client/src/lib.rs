@@ -38,11 +38,11 @@ pub use plinth_api_types::{
 
 /// The shared wire types this client sends and answers with, re-exported for convenience.
 pub use plinth_types::{
-    ApiTokenInfo, BuildState, CustomSize, Environment, EnvironmentBuild, EnvironmentLock,
-    EnvironmentSpec, EnvironmentVersion, JobRequest, JobView, LockedPackage, Member, NodePool,
-    OrgMember, OrgRole, Organization, PoolTaint, Project, ProjectQuota, ProjectUsageNow,
-    ResolutionState, ResourceClass, Role, SnapshotInfo, UsageRecord, User, Workload,
-    WorkloadCommand, WorkloadEnvironment, WorkloadKind, WorkloadState,
+    ApiTokenInfo, AppRequest, AppView, BuildState, CustomSize, Environment, EnvironmentBuild,
+    EnvironmentLock, EnvironmentSpec, EnvironmentVersion, JobRequest, JobView, LockedPackage,
+    Member, NodePool, OrgMember, OrgRole, Organization, PoolTaint, Project, ProjectQuota,
+    ProjectUsageNow, ResolutionState, ResourceClass, Role, SnapshotInfo, UsageRecord, User,
+    Workload, WorkloadCommand, WorkloadEnvironment, WorkloadKind, WorkloadState,
 };
 
 #[cfg(test)]

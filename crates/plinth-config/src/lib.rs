@@ -274,6 +274,11 @@ pub struct RuntimeConfig {
     /// The URL workloads reach this server at (for `MLFLOW_TRACKING_URI`, `PLINTH_URL` and
     /// working files); unset means `http://{server.listen_addr}`.
     pub public_url: Option<String>,
+    /// Where Apps are served, each on a host name of its own under this URL's host
+    /// (`https://apps.example.com` serves `https://{app}--{project}--{org}.apps.example.com`);
+    /// unset means `http://localhost:{port}` (`*.localhost` on this server's port). Never
+    /// the host of Plinth's own UI.
+    pub apps_url: Option<String>,
     /// How long the token injected into a workload lives at most (it is revoked when the
     /// workload ends).
     #[serde(with = "humantime_serde")]
@@ -393,6 +398,7 @@ impl Default for RuntimeConfig {
         RuntimeConfig {
             backend: RuntimeBackend::Local,
             public_url: None,
+            apps_url: None,
             workload_token_lifetime: Duration::from_secs(24 * 3600),
             max_snapshot_bytes: 512 * 1024 * 1024,
             stop_grace_period: Duration::from_secs(10),
@@ -717,6 +723,29 @@ impl Config {
                 Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
                 _ => problems.push(format!(
                     "`runtime.public_url`: `{url}` must be an http:// or https:// URL"
+                )),
+            }
+        }
+        if let Some(url) = &self.runtime.apps_url {
+            match url::Url::parse(url) {
+                Ok(parsed)
+                    if matches!(parsed.scheme(), "http" | "https")
+                        && parsed.host_str().is_some()
+                        && parsed.path() == "/"
+                        && parsed.username().is_empty()
+                        && parsed.query().is_none() =>
+                {
+                    let same_as_ui = self.runtime.public_url.as_deref().and_then(|public| {
+                        url::Url::parse(public).ok()
+                    });
+                    if same_as_ui.is_some_and(|public| public.host_str() == parsed.host_str()) {
+                        problems.push(format!(
+                            "`runtime.apps_url`: `{url}` has the host of `runtime.public_url`; Apps need a domain of their own"
+                        ));
+                    }
+                }
+                _ => problems.push(format!(
+                    "`runtime.apps_url`: `{url}` must be an http:// or https:// URL with a host and no path"
                 )),
             }
         }

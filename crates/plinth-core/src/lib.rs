@@ -18,5 +18,8 @@ pub use identity::{
     LocalAuthenticator, LoginOutcome, MfaEnrollment, NewAccount, NewTokenRequest, OrgPass,
     PasswordAuthenticator, Principal, ProjectPass, SessionCookie, UserUpdate, AUTH_CACHE_TTL,
 };
-pub use runtime::{EnvironmentProvider, RuntimeService, RuntimeSettings, WhenUnsandboxed};
+pub use runtime::{
+    AppRoute, AppsOrigin, EnvironmentProvider, RuntimeService, RuntimeSettings, WhenUnsandboxed,
+    APP_VISITOR_ROLE,
+};
 pub use tracking::{ProjectSelector, TrackingPass, TrackingService};

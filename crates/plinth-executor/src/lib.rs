@@ -70,4 +70,12 @@ pub trait Executor: Send + Sync + 'static {
     /// Forgets a finished workload: deletes its backend objects (Kubernetes) or its state
     /// (local; the log file stays for the retention period).
     async fn remove(&self, handle: &WorkloadHandle) -> ExecResult<()>;
+
+    /// Returns the host a server workload's ports answer on, for the platform's gateway:
+    /// the local backend's loopback address (its ports are allocated there), Kubernetes the
+    /// DNS name of the workload's Service.
+    fn endpoint_host(&self, spec: &WorkloadSpec) -> ExecResult<String> {
+        let _ = spec;
+        Ok("127.0.0.1".to_string())
+    }
 }

@@ -517,6 +517,10 @@ impl Executor for KubernetesExecutor {
         }
     }
 
+    fn endpoint_host(&self, spec: &WorkloadSpec) -> ExecResult<String> {
+        crate::manifests::service_host(&self.settings, &spec.id, &spec.project)
+    }
+
     async fn submit(&self, spec: WorkloadSpec) -> ExecResult<WorkloadHandle> {
         let built = WorkloadManifests::build(&spec, &self.settings)?;
         let namespace = self.ensure_namespace(&spec.project).await?;

@@ -245,6 +245,16 @@ impl WorkloadManifests {
     }
 }
 
+/// Returns the cluster DNS name of server workload `id`'s Service in `project`'s
+/// namespace: `plinth-<id>.<namespace>.svc`, which the gateway proxies to.
+pub fn service_host(settings: &KubeSettings, id: &str, project: &str) -> ExecResult<String> {
+    Ok(format!(
+        "{}.{}.svc",
+        object_name(id),
+        namespace_name(settings, project)?
+    ))
+}
+
 /// Returns the name of every object of workload `id`: `plinth-<id>`.
 pub fn object_name(id: &str) -> String {
     format!("plinth-{id}")

@@ -4,8 +4,8 @@
 
 use async_trait::async_trait;
 use plinth_types::{
-    NodePool, ProjectQuota, ProjectUsageNow, ResourceClass, UsageRecord, Workload, WorkloadCommand,
-    WorkloadKind, WorkloadState,
+    App, NodePool, ProjectQuota, ProjectUsageNow, ResourceClass, UsageRecord, Workload,
+    WorkloadCommand, WorkloadEndpoint, WorkloadKind, WorkloadState,
 };
 
 use crate::StoreResult;
@@ -190,4 +190,28 @@ pub trait RuntimeStore: Send + Sync {
 
     /// The ledger, by day, project, user and class.
     async fn usage_report(&self, query: &UsageQuery) -> StoreResult<Vec<UsageRecord>>;
+
+    /// Replaces where the replicas of server workload `workload_id` listen.
+    async fn set_workload_endpoints(
+        &self,
+        workload_id: &str,
+        endpoints: &[WorkloadEndpoint],
+    ) -> StoreResult<()>;
+
+    /// Where the replicas of workload `workload_id` listen, by replica (empty when none
+    /// was recorded).
+    async fn workload_endpoints(&self, workload_id: &str) -> StoreResult<Vec<WorkloadEndpoint>>;
+
+    /// Records an App, or points an existing one of the same project and name at its new
+    /// workload; a host label another App holds is `AlreadyExists`.
+    async fn put_app(&self, app: &App) -> StoreResult<App>;
+
+    /// One App of a project.
+    async fn get_app(&self, project_id: &str, name: &str) -> StoreResult<App>;
+
+    /// The App served under `host_label` (`{app}--{project}--{organization}`).
+    async fn get_app_by_host(&self, host_label: &str) -> StoreResult<App>;
+
+    /// A project's Apps, by name.
+    async fn list_apps(&self, project_id: &str) -> StoreResult<Vec<App>>;
 }

@@ -19,6 +19,55 @@ pub(crate) const WORKLOAD_FROM: &str = "FROM workloads w JOIN users u ON u.id = 
 /// The states a workload can still leave, as an SQL list.
 pub(crate) const ACTIVE_STATES: &str = "('queued', 'starting', 'pending', 'running')";
 
+pub(crate) const APP_COLUMNS: &str =
+    "project_id, name, host_label, workload_id, public, health_path, created_by, created_at_ms";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct EndpointRow {
+    replica: i64,
+    host: String,
+    port: i64,
+}
+
+impl TryFrom<EndpointRow> for plinth_types::WorkloadEndpoint {
+    type Error = StoreError;
+
+    fn try_from(row: EndpointRow) -> StoreResult<Self> {
+        Ok(plinth_types::WorkloadEndpoint {
+            replica: to_u32(row.replica, "endpoint replica")?,
+            port: u16::try_from(row.port).map_err(|_| corrupt("endpoint port", row.port))?,
+            host: row.host,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AppRow {
+    project_id: String,
+    name: String,
+    host_label: String,
+    workload_id: String,
+    public: bool,
+    health_path: String,
+    created_by: String,
+    created_at_ms: i64,
+}
+
+impl From<AppRow> for plinth_types::App {
+    fn from(row: AppRow) -> Self {
+        plinth_types::App {
+            project_id: row.project_id,
+            name: row.name,
+            host_label: row.host_label,
+            workload_id: row.workload_id,
+            public: row.public,
+            health_path: row.health_path,
+            created_by: row.created_by,
+            created_at_ms: row.created_at_ms,
+        }
+    }
+}
+
 pub(crate) const POOL_COLUMNS: &str = "name, description, node_selector, taints, updated_at_ms";
 
 pub(crate) const CLASS_COLUMNS: &str =
@@ -727,6 +776,128 @@ macro_rules! impl_runtime_queries {
                 builder.push(" ORDER BY d.day, d.project_id, u.username, d.class");
                 let rows: Vec<$crate::runtime_sql::UsageRow> =
                     builder.build_query_as().fetch_all(&self.pool).await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn set_workload_endpoints(
+                &self,
+                workload_id: &str,
+                endpoints: &[plinth_types::WorkloadEndpoint],
+            ) -> $crate::StoreResult<()> {
+                let mut transaction = self.pool.begin().await?;
+                sqlx::query("DELETE FROM workload_endpoints WHERE workload_id = $1")
+                    .bind(workload_id)
+                    .execute(&mut *transaction)
+                    .await?;
+                for endpoint in endpoints {
+                    sqlx::query(
+                        "INSERT INTO workload_endpoints (workload_id, replica, host, port) \
+                         VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(workload_id)
+                    .bind(i64::from(endpoint.replica))
+                    .bind(&endpoint.host)
+                    .bind(i64::from(endpoint.port))
+                    .execute(&mut *transaction)
+                    .await
+                    .map_err(|error| {
+                        $crate::identity_sql::unique_violation(
+                            error,
+                            &[("replica", "endpoint", &endpoint.replica.to_string())],
+                        )
+                    })
+                    .map_err(|error| match error {
+                        $crate::StoreError::NotFound { .. } => $crate::StoreError::NotFound {
+                            entity: "workload",
+                            id: workload_id.to_string(),
+                        },
+                        other => other,
+                    })?;
+                }
+                transaction.commit().await?;
+                Ok(())
+            }
+
+            async fn workload_endpoints(
+                &self,
+                workload_id: &str,
+            ) -> $crate::StoreResult<Vec<plinth_types::WorkloadEndpoint>> {
+                let rows: Vec<$crate::runtime_sql::EndpointRow> = sqlx::query_as(
+                    "SELECT replica, host, port FROM workload_endpoints \
+                     WHERE workload_id = $1 ORDER BY replica",
+                )
+                .bind(workload_id)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map(TryInto::try_into).collect()
+            }
+
+            async fn put_app(&self, app: &plinth_types::App) -> $crate::StoreResult<plinth_types::App> {
+                sqlx::query(
+                    "INSERT INTO apps (project_id, name, host_label, workload_id, public, \
+                     health_path, created_by, created_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                     ON CONFLICT (project_id, name) DO UPDATE SET \
+                     host_label = excluded.host_label, workload_id = excluded.workload_id, \
+                     public = excluded.public, health_path = excluded.health_path, \
+                     created_by = excluded.created_by, created_at_ms = excluded.created_at_ms",
+                )
+                .bind(&app.project_id)
+                .bind(&app.name)
+                .bind(&app.host_label)
+                .bind(&app.workload_id)
+                .bind(app.public)
+                .bind(&app.health_path)
+                .bind(&app.created_by)
+                .bind(app.created_at_ms)
+                .execute(&self.pool)
+                .await
+                .map_err(|error| {
+                    $crate::identity_sql::unique_violation(
+                        error,
+                        &[("host_label", "app host", &app.host_label)],
+                    )
+                })?;
+                self.get_app(&app.project_id, &app.name).await
+            }
+
+            async fn get_app(&self, project_id: &str, name: &str) -> $crate::StoreResult<plinth_types::App> {
+                let row: Option<$crate::runtime_sql::AppRow> = sqlx::query_as(&format!(
+                    "SELECT {} FROM apps WHERE project_id = $1 AND name = $2",
+                    $crate::runtime_sql::APP_COLUMNS
+                ))
+                .bind(project_id)
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(Into::into).ok_or_else(|| $crate::StoreError::NotFound {
+                    entity: "app",
+                    id: name.to_string(),
+                })
+            }
+
+            async fn get_app_by_host(&self, host_label: &str) -> $crate::StoreResult<plinth_types::App> {
+                let row: Option<$crate::runtime_sql::AppRow> = sqlx::query_as(&format!(
+                    "SELECT {} FROM apps WHERE host_label = $1",
+                    $crate::runtime_sql::APP_COLUMNS
+                ))
+                .bind(host_label)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(Into::into).ok_or_else(|| $crate::StoreError::NotFound {
+                    entity: "app",
+                    id: host_label.to_string(),
+                })
+            }
+
+            async fn list_apps(&self, project_id: &str) -> $crate::StoreResult<Vec<plinth_types::App>> {
+                let rows: Vec<$crate::runtime_sql::AppRow> = sqlx::query_as(&format!(
+                    "SELECT {} FROM apps WHERE project_id = $1 ORDER BY name",
+                    $crate::runtime_sql::APP_COLUMNS
+                ))
+                .bind(project_id)
+                .fetch_all(&self.pool)
+                .await?;
                 Ok(rows.into_iter().map(Into::into).collect())
             }
         }

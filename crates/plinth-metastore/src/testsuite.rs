@@ -11,8 +11,8 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use plinth_types::{
-    NodePool, PoolTaint, ProjectQuota, ProjectUsageNow, ResourceClass, Role, UserId, Username,
-    WorkloadCommand, WorkloadKind, WorkloadState,
+    App, NodePool, PoolTaint, ProjectQuota, ProjectUsageNow, ResourceClass, Role, UserId, Username,
+    WorkloadCommand, WorkloadEndpoint, WorkloadKind, WorkloadState,
 };
 
 pub use registry::{
@@ -142,6 +142,7 @@ macro_rules! metadata_store_suite {
             pools_and_classes_are_seeded_and_edited
             quotas_and_usage_now
             workloads_move_through_their_states
+            endpoints_and_apps_are_recorded
             usage_is_accrued_once
             experiments_are_created_found_renamed_and_tagged
             default_experiment_is_created_once_per_project
@@ -1085,6 +1086,131 @@ fn new_workload(
         backend: "local".to_string(),
         created_at_ms,
     }
+}
+
+/// Endpoints of a server workload are replaced as a whole and go with their workload;
+/// Apps are unique by project and name and by host label, and redeploying one points it at
+/// its new workload.
+pub async fn endpoints_and_apps_are_recorded(store: &dyn MetadataStore) {
+    let owner = user(store, "alice").await;
+    let project_id = project(store, &owner, "vision").await;
+    let other_project = project(store, &owner, "speech").await;
+    let small = store.get_resource_class("small").await.unwrap();
+    for id in ["s1", "s2", "s3"] {
+        let mut workload =
+            new_workload(id, &project_id, &owner, &small, WorkloadState::Starting, 1);
+        workload.kind = WorkloadKind::Deployment;
+        store.create_workload(&workload).await.unwrap();
+    }
+    assert!(store.workload_endpoints("s1").await.unwrap().is_empty());
+    let endpoint = |replica: u32, host: &str, port: u16| WorkloadEndpoint {
+        replica,
+        host: host.to_string(),
+        port,
+    };
+    store
+        .set_workload_endpoints(
+            "s1",
+            &[
+                endpoint(1, "127.0.0.1", 41001),
+                endpoint(0, "127.0.0.1", 41000),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.workload_endpoints("s1").await.unwrap(),
+        [
+            endpoint(0, "127.0.0.1", 41000),
+            endpoint(1, "127.0.0.1", 41001)
+        ]
+    );
+    store
+        .set_workload_endpoints("s1", &[endpoint(0, "plinth-s1.p-vision.svc", 8000)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.workload_endpoints("s1").await.unwrap(),
+        [endpoint(0, "plinth-s1.p-vision.svc", 8000)]
+    );
+    assert!(matches!(
+        store
+            .set_workload_endpoints("missing", &[endpoint(0, "h", 1)])
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    let app = App {
+        project_id: project_id.clone(),
+        name: "dash".to_string(),
+        host_label: "dash--vision--lab".to_string(),
+        workload_id: "s1".to_string(),
+        public: false,
+        health_path: "/".to_string(),
+        created_by: owner.id.as_str().to_string(),
+        created_at_ms: 10,
+    };
+    assert_eq!(store.put_app(&app).await.unwrap(), app);
+    assert_eq!(store.get_app(&project_id, "dash").await.unwrap(), app);
+    assert_eq!(
+        store.get_app_by_host("dash--vision--lab").await.unwrap(),
+        app
+    );
+    assert!(matches!(
+        store.get_app(&project_id, "nope").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.get_app(&other_project, "dash").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.get_app_by_host("dash--vision").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    // Redeployed: same row, new workload and settings.
+    let redeployed = App {
+        workload_id: "s2".to_string(),
+        public: true,
+        health_path: "/healthz".to_string(),
+        created_at_ms: 20,
+        ..app.clone()
+    };
+    assert_eq!(store.put_app(&redeployed).await.unwrap(), redeployed);
+    // Another App may not take the host label.
+    let squatter = App {
+        name: "other".to_string(),
+        workload_id: "s3".to_string(),
+        ..app.clone()
+    };
+    assert!(matches!(
+        store.put_app(&squatter).await,
+        Err(StoreError::AlreadyExists { .. })
+    ));
+    let second = App {
+        name: "board".to_string(),
+        host_label: "board--vision--lab".to_string(),
+        workload_id: "s3".to_string(),
+        ..app.clone()
+    };
+    store.put_app(&second).await.unwrap();
+    let names: Vec<String> = store
+        .list_apps(&project_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|app| app.name)
+        .collect();
+    assert_eq!(names, ["board", "dash"]);
+    assert!(store.list_apps(&other_project).await.unwrap().is_empty());
+    // A workload's endpoints and App go with it.
+    store.delete_workload("s3").await.unwrap();
+    assert!(matches!(
+        store.get_app(&project_id, "board").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    store.delete_workload("s1").await.unwrap();
+    assert!(store.workload_endpoints("s1").await.unwrap().is_empty());
 }
 
 /// The four pools and the default classes are there on a fresh store, and admins edit them.

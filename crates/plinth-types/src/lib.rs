@@ -23,9 +23,9 @@ pub use installation::Installation;
 pub use python::python_float;
 pub use redact::redact_url;
 pub use runtime::{
-    CustomSize, JobRequest, JobView, NodePool, PoolTaint, ProjectQuota, ProjectUsageNow,
-    ResourceClass, SnapshotInfo, UsageRecord, Workload, WorkloadCommand, WorkloadEnvironment,
-    WorkloadKind, WorkloadState,
+    App, AppRequest, AppView, CustomSize, JobRequest, JobView, NodePool, PoolTaint, ProjectQuota,
+    ProjectUsageNow, ResourceClass, SnapshotInfo, UsageRecord, Workload, WorkloadCommand,
+    WorkloadEndpoint, WorkloadEnvironment, WorkloadKind, WorkloadState,
 };
 pub use tracking::{
     Dataset, DatasetInput, Experiment, ExperimentTag, InputTag, LifecycleStage, LoggedModel,

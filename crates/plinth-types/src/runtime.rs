@@ -393,3 +393,90 @@ pub struct SnapshotInfo {
     /// Its size in bytes.
     pub size: u64,
 }
+
+/// Where one replica of a server workload listens, as the runtime recorded it when the
+/// backend started it: the local backend's `127.0.0.1` and allocated port, or a Kubernetes
+/// Service's DNS name and port. The gateway routes to these.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct WorkloadEndpoint {
+    /// The replica's index, from 0.
+    pub replica: u32,
+    /// The host name or address.
+    pub host: String,
+    /// The TCP port.
+    pub port: u16,
+}
+
+/// An App: a web app of a project, run as a server workload on the deployment pool and
+/// served by the gateway on an origin of its own (never the UI's).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct App {
+    /// Its project's id.
+    pub project_id: String,
+    /// Its name, unique in the project.
+    pub name: String,
+    /// The first label of its host name: `{app}--{project}--{organization}`, unique on the
+    /// platform.
+    pub host_label: String,
+    /// The server workload that runs it now.
+    pub workload_id: String,
+    /// Whether visitors need not sign in (else Viewers of the project and up).
+    pub public: bool,
+    /// The path the gateway probes before it sends traffic to a replica.
+    pub health_path: String,
+    /// Who created it (user id).
+    pub created_by: String,
+    /// When it was created or last redeployed, ms since the epoch.
+    pub created_at_ms: i64,
+}
+
+/// Creates (or redeploys a stopped) App.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppRequest {
+    /// The App's name: 1–30 lower-case letters, digits or single `-`.
+    pub name: String,
+    /// The resource class (on the deployment pool, usually).
+    pub class: String,
+    /// The program and its arguments. It must listen on `$PORT` (also `$PLINTH_PORT_HTTP`)
+    /// on all interfaces or `127.0.0.1`; `$PLINTH_APP_URL` is the URL visitors use.
+    pub command: Vec<String>,
+    /// Extra environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// The SHA-256 of a snapshot uploaded to the project, unpacked as the working folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
+    /// The environment to run in: `NAME` or `NAME:VERSION`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// Serve visitors without signing in.
+    #[serde(default)]
+    pub public: bool,
+    /// The path probed for readiness (default `/`); any answer below 500 counts as ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_path: Option<String>,
+}
+
+/// An App as users see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AppView {
+    /// Its name.
+    pub name: String,
+    /// The URL visitors open.
+    pub url: String,
+    /// Whether visitors need not sign in.
+    pub public: bool,
+    /// The readiness path.
+    pub health_path: String,
+    /// The workload that runs it.
+    pub workload_id: String,
+    /// The workload's state.
+    pub state: WorkloadState,
+    /// Why it is in that state.
+    pub reason: String,
+    /// Who deployed it.
+    pub created_by_username: String,
+    /// When it was deployed.
+    pub created_at_ms: i64,
+}

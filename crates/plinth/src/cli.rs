@@ -78,6 +78,12 @@ enum Command {
     /// .gitignore and .plinthignore leave out), runs the command on the platform, shows its
     /// output and exits with its exit code; Ctrl-C detaches and leaves it running.
     Jobs(commands::jobs::JobsArgs),
+    /// Deploy web apps (Streamlit, Dash, FastAPI, a static site …) from your working files,
+    /// each on an origin of its own behind Plinth's sign-in; list, follow and stop them.
+    ///
+    /// `plinth apps create dash -- sh -c 'streamlit run app.py --server.port $PLINTH_PORT_HTTP'`
+    /// prints the App's URL as its last line.
+    Apps(commands::apps::AppsArgs),
     /// Manage environments: named, versioned sets of Python packages jobs run in (`plinth
     /// jobs run --env NAME[:VERSION]`), resolved into a lock and built once per lock.
     Envs(commands::envs::EnvsArgs),
@@ -277,6 +283,7 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Projects(args) => commands::projects::run(args),
         Command::Tokens(args) => commands::tokens::run(args),
         Command::Jobs(args) => commands::jobs::run(args),
+        Command::Apps(args) => commands::apps::run(args),
         Command::Envs(args) => commands::envs::run(args),
         Command::Pools(args) => commands::pools::run(args),
         Command::Classes(args) => commands::classes::run(args),

@@ -252,6 +252,11 @@ async fn serve(
         metastore_location,
         artifacts,
         plinth_api::Services {
+            gateway: plinth_gateway::Gateway::new(
+                runtime.clone(),
+                identity.clone(),
+                plinth_gateway::GatewaySettings::new(main_url(&config, local_addr)),
+            ),
             identity,
             runtime: runtime.clone(),
             environments: environments.clone(),
@@ -452,6 +457,33 @@ fn local_executor(
     })?))
 }
 
+/// The URL of Plinth's own UI, where an App's visitors are sent to sign in:
+/// `runtime.public_url`, else this listener (`localhost` for an unspecified address).
+fn main_url(config: &Config, local_addr: std::net::SocketAddr) -> String {
+    match &config.runtime.public_url {
+        Some(url) => url.clone(),
+        None if local_addr.ip().is_unspecified() => {
+            format!("http://localhost:{}", local_addr.port())
+        }
+        None => format!("http://{local_addr}"),
+    }
+}
+
+/// Where Apps are served: `runtime.apps_url`, else `*.localhost` on this listener's port.
+fn apps_origin(
+    config: &Config,
+    local_addr: std::net::SocketAddr,
+) -> Result<plinth_core::AppsOrigin, Failure> {
+    match &config.runtime.apps_url {
+        Some(url) => plinth_core::AppsOrigin::parse(url)
+            .map_err(|problem| Failure::runtime(format!("`runtime.apps_url`: {problem}"))),
+        None => Ok(plinth_core::AppsOrigin::localhost(
+            "http",
+            Some(local_addr.port()),
+        )),
+    }
+}
+
 async fn runtime_service(
     config: &Config,
     hidden: &[std::path::PathBuf],
@@ -533,6 +565,7 @@ async fn runtime_service(
         .clone()
         .unwrap_or_else(|| format!("http://{local_addr}"));
     let mut settings = RuntimeSettings::new(public_url, root.join("work"));
+    settings.apps_origin = apps_origin(config, local_addr)?;
     settings.workload_token_lifetime = config.runtime.workload_token_lifetime;
     settings.max_snapshot_bytes = config.runtime.max_snapshot_bytes;
     settings.stop_grace_period = config.runtime.stop_grace_period;

@@ -168,6 +168,7 @@ pub(crate) async fn me(
     let (credential, csrf_token) = match principal.credential() {
         Credential::Session { csrf_token, .. } => ("session", Some(csrf_token.clone())),
         Credential::Token { .. } => ("token", None),
+        Credential::AppVisit { .. } => ("app", None),
     };
     Ok(Json(MeResponse {
         user: principal.user().clone(),

@@ -137,7 +137,9 @@ async fn pending_session(
         .ok()?;
     let csrf = match principal.credential() {
         plinth_core::Credential::Session { csrf_token, .. } => csrf_token.clone(),
-        plinth_core::Credential::Token { .. } => return None,
+        plinth_core::Credential::Token { .. } | plinth_core::Credential::AppVisit { .. } => {
+            return None
+        }
     };
     Some((principal, csrf))
 }

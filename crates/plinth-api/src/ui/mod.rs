@@ -2,6 +2,7 @@
 //! with rust-embed, no JavaScript build step. Pages answer HTML errors; `/api/*` keeps JSON.
 
 mod admin;
+mod apps;
 mod assets;
 mod auth_pages;
 mod environments;
@@ -213,6 +214,9 @@ pub(crate) fn routes() -> UiRoutes {
         .post("/projects/{organization}/{project}/jobs", jobs::submit)
         .get("/projects/{organization}/{project}/jobs/new", jobs::new_job)
         .get("/projects/{organization}/{project}/jobs/{id}", jobs::show)
+        .get("/projects/{organization}/{project}/apps", apps::list)
+        .get("/projects/{organization}/{project}/apps/{app}", apps::show)
+        .get("/gateway/handshake", apps::handshake)
         .get(
             "/projects/{organization}/{project}/environments",
             environments::list,
@@ -462,6 +466,7 @@ pub(crate) fn project_tabs(pass: &ProjectPass, active: &str) -> Markup {
     let tabs = [
         ("overview", base.clone(), "Overview"),
         ("jobs", format!("{base}/jobs"), "Jobs"),
+        ("apps", format!("{base}/apps"), "Apps"),
         (
             "environments",
             format!("{base}/environments"),

@@ -80,7 +80,7 @@ impl FromRequestParts<AppState> for PageUser {
         }
         let csrf = match principal.credential() {
             Credential::Session { csrf_token, .. } => csrf_token.clone(),
-            Credential::Token { .. } => String::new(),
+            Credential::Token { .. } | Credential::AppVisit { .. } => String::new(),
         };
         // The project the page is in (from its path), and the caller's projects for the
         // switcher: the sidebar stays inside the project.

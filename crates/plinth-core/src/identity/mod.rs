@@ -97,6 +97,12 @@ pub enum Credential {
         /// It may only read.
         read_only: bool,
     },
+    /// A visitor signed in on one App's origin by the gateway's cookie: limited to the
+    /// App's project, read-only, never accepted by the API.
+    AppVisit {
+        /// The App's project.
+        project_id: String,
+    },
 }
 
 /// An authenticated caller. Only [`IdentityService`] creates principals.
@@ -126,6 +132,7 @@ impl Principal {
     pub fn project_scope(&self) -> Option<&str> {
         match &self.credential {
             Credential::Token { project_id, .. } => project_id.as_deref(),
+            Credential::AppVisit { project_id } => Some(project_id),
             Credential::Session { .. } => None,
         }
     }
@@ -137,7 +144,7 @@ impl Principal {
             Credential::Token {
                 read_only: true,
                 ..
-            }
+            } | Credential::AppVisit { .. }
         )
     }
 
@@ -336,6 +343,39 @@ impl IdentityService {
             Err(error) => return Err(error.into()),
         };
         self.check_project_access(principal, access, needed, not_found)
+    }
+
+    /// Returns the principal of a visitor the gateway signed in on an App's origin (its
+    /// cookie names the user), once it has checked that they are still active and may still
+    /// view `project_id`, the App's project: a read-only principal limited to that project.
+    pub async fn app_visitor(
+        &self,
+        user_id: &plinth_types::UserId,
+        project_id: &str,
+    ) -> CoreResult<Principal> {
+        let user = match self.store.get_user_record(user_id).await {
+            Ok(record) => record.user,
+            Err(plinth_metastore::StoreError::NotFound { .. }) => {
+                return Err(CoreError::Unauthenticated(
+                    "this account no longer exists".to_string(),
+                ))
+            }
+            Err(error) => return Err(error.into()),
+        };
+        if !user.is_active {
+            return Err(CoreError::Unauthenticated(
+                "this account is deactivated".to_string(),
+            ));
+        }
+        let principal = Principal {
+            user,
+            credential: Credential::AppVisit {
+                project_id: project_id.to_string(),
+            },
+        };
+        self.authorize_project_by_id(&principal, project_id, Role::Viewer)
+            .await?;
+        Ok(principal)
     }
 
     /// Like [`IdentityService::authorize_project`], for a project named by its id (what a

@@ -738,7 +738,7 @@ async fn passwords_follow_the_policy_and_signup_follows_the_settings() {
     // The session that changed the password stays; the others end.
     let session_id = |principal: &Principal| match principal.credential() {
         Credential::Session { id_hash, .. } => id_hash.clone(),
-        Credential::Token { .. } => unreachable!("sessions only"),
+        Credential::Token { .. } | Credential::AppVisit { .. } => unreachable!("sessions only"),
     };
     assert!(f
         ._store

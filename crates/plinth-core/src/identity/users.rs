@@ -369,7 +369,7 @@ impl IdentityService {
             .await?;
         let current_session = match principal.credential() {
             super::Credential::Session { id_hash, .. } => Some(id_hash.as_str()),
-            super::Credential::Token { .. } => None,
+            super::Credential::Token { .. } | super::Credential::AppVisit { .. } => None,
         };
         self.store
             .delete_user_sessions(&record.user.id, current_session)

@@ -266,6 +266,23 @@ impl RuntimeService {
         rerun_of: Option<String>,
         client: &ClientInfo,
     ) -> CoreResult<JobView> {
+        self.submit_with_ports(principal, pass, kind, request, rerun_of, Vec::new(), client)
+            .await
+    }
+
+    /// Like [`RuntimeService::submit`], for a server listening on the named `ports`
+    /// (allocated by the backend; the first is the one the gateway routes to).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn submit_with_ports(
+        &self,
+        principal: &Principal,
+        pass: &ProjectPass,
+        kind: WorkloadKind,
+        request: &JobRequest,
+        rerun_of: Option<String>,
+        ports: Vec<String>,
+        client: &ClientInfo,
+    ) -> CoreResult<JobView> {
         principal.require_write()?;
         require_role(pass, Self::SUBMIT_ROLE)?;
         validate_request(request)?;
@@ -366,7 +383,7 @@ impl RuntimeService {
             env: request.env.clone(),
             snapshot: request.snapshot.clone(),
             image: request.image.clone(),
-            ports: Vec::new(),
+            ports,
             environment,
         };
         let name = request
@@ -689,8 +706,13 @@ impl RuntimeService {
             ]),
             mounts,
         };
+        let server = (spec.kind == plinth_executor::WorkloadKind::Service).then(|| spec.clone());
         match self.inner.executor.submit(spec).await {
-            Ok(_) => {}
+            Ok(handle) => {
+                if let Some(spec) = server {
+                    self.record_endpoints(&spec, &handle).await?;
+                }
+            }
             // Submitted before a crash: the executor has it, adopt it.
             Err(ExecError::AlreadyExists(_)) => {}
             Err(
@@ -740,6 +762,40 @@ impl RuntimeService {
                     },
                 )
                 .await?;
+        }
+        Ok(())
+    }
+
+    /// Records where a server just handed to the backend listens: its first named port on
+    /// the host the backend names (one replica). The gateway routes to what is recorded.
+    async fn record_endpoints(
+        &self,
+        spec: &WorkloadSpec,
+        handle: &WorkloadHandle,
+    ) -> CoreResult<()> {
+        let Some(port) = spec.ports.first().and_then(|name| handle.ports.get(name)) else {
+            return Ok(());
+        };
+        let host = self
+            .inner
+            .executor
+            .endpoint_host(spec)
+            .map_err(CoreError::Executor)?;
+        let endpoints = [plinth_types::WorkloadEndpoint {
+            replica: 0,
+            host,
+            port: *port,
+        }];
+        if let Err(error) = self
+            .inner
+            .store
+            .set_workload_endpoints(&spec.id, &endpoints)
+            .await
+        {
+            // Nothing half-created: the backend's copy goes too.
+            let _ = self.inner.executor.stop(handle, Duration::ZERO).await;
+            let _ = self.inner.executor.remove(handle).await;
+            return Err(error.into());
         }
         Ok(())
     }
@@ -972,7 +1028,7 @@ impl RuntimeService {
 }
 
 /// Fails unless the pass carries at least `needed` (platform admins pass).
-fn require_role(pass: &ProjectPass, needed: Role) -> CoreResult<()> {
+pub(super) fn require_role(pass: &ProjectPass, needed: Role) -> CoreResult<()> {
     match pass.role() {
         Some(role) if role < needed => Err(CoreError::Forbidden(format!(
             "needs the `{}` role in the project",

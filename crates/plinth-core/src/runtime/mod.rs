@@ -8,6 +8,7 @@
 //! are adopted, finished ones recorded, unknown ones marked lost with a reason.
 
 mod admin;
+mod apps;
 mod jobs;
 mod reconcile;
 mod snapshot;
@@ -22,6 +23,7 @@ use plinth_artifacts::ArtifactStore;
 use plinth_executor::Executor;
 use plinth_metastore::MetadataStore;
 
+pub use apps::{validate_app_name, AppRoute, AppsOrigin, APP_PORT, APP_VISITOR_ROLE};
 pub use jobs::{CustomSize, JobRequest, JobView, LogStream};
 pub use reconcile::ReconcileReport;
 pub use snapshot::SnapshotInfo;
@@ -34,6 +36,8 @@ use crate::{Clock, CoreError, CoreResult, IdentityService};
 pub struct RuntimeSettings {
     /// The URL workloads reach the server at (`MLFLOW_TRACKING_URI`, `PLINTH_URL`).
     pub public_url: String,
+    /// Where Apps are served, each on an origin of its own.
+    pub apps_origin: AppsOrigin,
     /// Where the local backend's working folders are materialized.
     pub work_root: PathBuf,
     /// Longest life of a workload's token.
@@ -62,8 +66,14 @@ pub enum WhenUnsandboxed {
 impl RuntimeSettings {
     /// Settings for tests and small installs: everything under `work_root`.
     pub fn new(public_url: impl Into<String>, work_root: impl Into<PathBuf>) -> Self {
+        let public_url = public_url.into();
+        // `*.localhost` on the same scheme and port as the server itself.
+        let apps_origin = AppsOrigin::parse(&public_url)
+            .map(|origin| AppsOrigin::localhost(&origin.scheme, origin.port))
+            .unwrap_or_else(|_| AppsOrigin::localhost("http", None));
         RuntimeSettings {
-            public_url: public_url.into(),
+            apps_origin,
+            public_url,
             work_root: work_root.into(),
             workload_token_lifetime: Duration::from_secs(24 * 3600),
             max_snapshot_bytes: 512 * 1024 * 1024,

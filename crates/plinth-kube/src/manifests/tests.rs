@@ -540,3 +540,15 @@ mod sha2_free_digest {
         String::from_utf8(output.stdout).unwrap()[..64].to_string()
     }
 }
+
+/// The gateway reaches a server through its Service's cluster DNS name, in the project's
+/// namespace; a project that makes no namespace name makes no host either.
+#[test]
+fn service_host_names_the_service_in_the_project_namespace() {
+    let settings = KubeSettings::default();
+    assert_eq!(
+        service_host(&settings, "app1", "p42").unwrap(),
+        "plinth-app1.plinth-p42.svc"
+    );
+    assert!(service_host(&settings, "app1", "Not A Label").is_err());
+}

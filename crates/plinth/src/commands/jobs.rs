@@ -181,12 +181,14 @@ impl StateArg {
 
 /// A `--env` value: an environment to run in, or (with `=`) a variable.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum EnvFlag {
+pub(super) enum EnvFlag {
+    /// An environment reference.
     Environment(String),
+    /// A variable.
     Variable(String, String),
 }
 
-fn parse_env_flag(text: &str) -> Result<EnvFlag, String> {
+pub(super) fn parse_env_flag(text: &str) -> Result<EnvFlag, String> {
     if text.contains('=') {
         let (name, value) = parse_env(text)?;
         Ok(EnvFlag::Variable(name, value))
@@ -198,7 +200,7 @@ fn parse_env_flag(text: &str) -> Result<EnvFlag, String> {
 }
 
 /// Parses `NAME=VALUE`, or `NAME` alone for the caller's own value of `NAME`.
-fn parse_env(text: &str) -> Result<(String, String), String> {
+pub(super) fn parse_env(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some(("", _)) => Err(format!("`{text}`: the name is empty")),
         Some((name, value)) => Ok((name.to_string(), value.to_string())),
@@ -482,7 +484,7 @@ async fn run_job(session: &Session, args: RunArgs, json: bool) -> Result<(), Fai
 }
 
 /// Uploads the snapshot unless the project has it already.
-async fn upload(
+pub(super) async fn upload(
     session: &Session,
     project: &ProjectRef,
     snapshot: &Snapshot,
@@ -517,7 +519,7 @@ async fn upload(
     Ok(())
 }
 
-fn spinner() -> ProgressBar {
+pub(super) fn spinner() -> ProgressBar {
     progress_line("packing working files: ")
 }
 
@@ -616,7 +618,7 @@ fn conclude(job: &JobView) -> Result<(), Failure> {
 // ---------- output ----------
 
 /// Writes a chunk of output to stdout; a closed stdout (`| head`) ends the command quietly.
-fn write_stdout(bytes: &[u8]) -> Result<(), Failure> {
+pub(super) fn write_stdout(bytes: &[u8]) -> Result<(), Failure> {
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
         Ok(()) => Ok(()),

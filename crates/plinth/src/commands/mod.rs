@@ -7,6 +7,7 @@
 //! when given, else what `plinth login` stored (see [`credentials`]). A stored token is
 //! only ever sent to the server it was issued by.
 
+pub mod apps;
 pub mod artifacts;
 pub mod auth;
 pub mod classes;

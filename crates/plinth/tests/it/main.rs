@@ -1,6 +1,7 @@
 //! End-to-end tests of the real `plinth` binary: command line, startup failures, the
 //! served endpoints, PostgreSQL and S3 backends, and the UI in headless Chromium.
 
+mod apps;
 mod browser;
 mod cli;
 mod cli_identity;

@@ -37,6 +37,7 @@ const NOT_PAGES: &[(&str, &str)] = &[
         "/projects/{organization}/{project}/compare/charts.json",
         "the compare page's chart data (JSON)",
     ),
+    ("/gateway/handshake", "a redirect to an App's own origin"),
 ];
 
 /// Pages shown to visitors who are not signed in (checked before logging in).
@@ -356,6 +357,25 @@ async fn every_page_fits_the_window_and_passes_axe_core_and_charts_draw_right() 
         .expect("a pool")
         .to_string();
 
+    // An App to show, stopped at once (its page shows a stopped App as well as a running
+    // one, and nothing outlives the test).
+    let apps = server.url("/api/v1/orgs/acme/projects/vision/apps");
+    let created = client()
+        .post(&apps)
+        .bearer_auth(&token)
+        .json(&json!({ "name": "board", "class": "serve-small", "command": ["sleep", "600"] }))
+        .send()
+        .await
+        .expect("create app");
+    assert_eq!(created.status(), 201, "{:?}", created.text().await);
+    let stopped = client()
+        .post(format!("{apps}/board/stop"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("stop app");
+    assert_eq!(stopped.status(), 200);
+
     let routes = plinth_api::ui_page_routes();
     let skipped: Vec<&str> = NOT_PAGES.iter().map(|(path, _)| *path).collect();
     let mut problems = Vec::new();
@@ -435,6 +455,7 @@ async fn every_page_fits_the_window_and_passes_axe_core_and_charts_draw_right() 
             ("pool", pool.clone()),
             ("class", "small".to_string()),
             ("environment", "vision-env".to_string()),
+            ("app", "board".to_string()),
         ]
         .into_iter()
         .collect();
