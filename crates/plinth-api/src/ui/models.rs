@@ -243,7 +243,7 @@ pub(crate) async fn list(
                     p.muted #no-models { @if filter.is_some() { "No model matches the filter." } @else {
                         "No registered models yet. Register one from a run with "
                         code { "mlflow.register_model(\"runs:/RUN_ID/model\", \"NAME\")" }
-                        ", or create an empty one below." } }
+                        ", or create an empty one with \"New model\" below." } }
                 } @else {
                     table #models {
                         thead { tr { th { "Name" } th { "Latest versions" } th { "Aliases" } th { "Description" } th { "Last changed" } } }
@@ -259,8 +259,8 @@ pub(crate) async fn list(
                 }
             }
             @if may_submit(pass) {
-                section.card-section #create-model {
-                    h2 { "Create a registered model" }
+                details.card-section #create-model {
+                    summary { "New model" }
                     form.stack method="post" action=(base) {
                         (csrf_field(viewer))
                         label { "Name" input type="text" name="name" required maxlength="256" placeholder="fraud-detector"; }

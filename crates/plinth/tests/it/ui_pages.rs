@@ -65,6 +65,28 @@ struct Seeded {
 
 /// Two runs over MLflow's REST API: the chart cases, a tiny number, long values, a model
 /// version.
+/// The values the page-list templates are filled in with (one list for every pass, so a
+/// placeholder added for a new page reaches them all).
+fn page_values<'a>(seeded: &Seeded, job: &str, pool: &str) -> BTreeMap<&'a str, String> {
+    [
+        ("organization", "acme".to_string()),
+        ("project", "vision".to_string()),
+        ("experiment_id", seeded.experiment_id.clone()),
+        ("run_id", seeded.first.clone()),
+        ("second_run", seeded.second.clone()),
+        ("name", "vision-model".to_string()),
+        ("version", "1".to_string()),
+        ("id", job.to_string()),
+        ("username", "admin".to_string()),
+        ("pool", pool.to_string()),
+        ("class", "small".to_string()),
+        ("environment", "vision-env".to_string()),
+        ("app", "board".to_string()),
+    ]
+    .into_iter()
+    .collect()
+}
+
 async fn seed(server: &Server, token: &str) -> Seeded {
     let created = mlflow(
         server,
@@ -442,23 +464,7 @@ async fn every_page_fits_the_window_and_passes_axe_core_and_charts_draw_right() 
             .unwrap_or_default()
             .to_string();
 
-        let values: BTreeMap<&str, String> = [
-            ("organization", "acme".to_string()),
-            ("project", "vision".to_string()),
-            ("experiment_id", seeded.experiment_id.clone()),
-            ("run_id", seeded.first.clone()),
-            ("second_run", seeded.second.clone()),
-            ("name", "vision-model".to_string()),
-            ("version", "1".to_string()),
-            ("id", job.clone()),
-            ("username", "admin".to_string()),
-            ("pool", pool.clone()),
-            ("class", "small".to_string()),
-            ("environment", "vision-env".to_string()),
-            ("app", "board".to_string()),
-        ]
-        .into_iter()
-        .collect();
+        let values = page_values(&seeded, &job, &pool);
         let mut visited = 0;
         for template in &routes {
             if skipped.contains(template) || SIGNED_OUT.contains(template) {
@@ -489,7 +495,7 @@ async fn every_page_fits_the_window_and_passes_axe_core_and_charts_draw_right() 
     browser.close().await.expect("close browser");
     let job = outcome.expect("browser steps");
 
-    // Dark: the same pages at 1440 px.
+    // Dark: the same pages at every width.
     let browser = browser_with(&["--force-dark-mode"]).await;
     let outcome = async {
         log_in(&browser, &server, "admin", ADMIN_PASSWORD).await?;
@@ -500,22 +506,7 @@ async fn every_page_fits_the_window_and_passes_axe_core_and_charts_draw_right() 
             )
             .await?;
         assert_eq!(dark, Value::Bool(true), "Chromium did not report dark mode");
-        let values: BTreeMap<&str, String> = [
-            ("organization", "acme".to_string()),
-            ("project", "vision".to_string()),
-            ("experiment_id", seeded.experiment_id.clone()),
-            ("run_id", seeded.first.clone()),
-            ("second_run", seeded.second.clone()),
-            ("name", "vision-model".to_string()),
-            ("version", "1".to_string()),
-            ("id", job.clone()),
-            ("username", "admin".to_string()),
-            ("pool", pool.clone()),
-            ("class", "small".to_string()),
-            ("environment", "vision-env".to_string()),
-        ]
-        .into_iter()
-        .collect();
+        let values = page_values(&seeded, &job, &pool);
         for template in &routes {
             if skipped.contains(template) || SIGNED_OUT.contains(template) {
                 continue;
