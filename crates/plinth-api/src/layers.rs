@@ -81,8 +81,40 @@ pub(crate) fn apply(app: Router<AppState>, state: AppState) -> Router<AppState> 
         .layer(middleware::from_fn_with_state(state, ui::signed_in_errors))
         .layer(middleware::from_fn(normalize_errors))
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(middleware::from_fn_with_state(max_body_bytes, limit_body));
+        .layer(middleware::from_fn_with_state(max_body_bytes, limit_body))
+        .layer(middleware::from_fn(read_small_bodies));
     app.layer(layers)
+}
+
+/// The largest declared body [`read_small_bodies`] reads before the handler runs.
+const SMALL_BODY_BYTES: u64 = 64 * 1024;
+
+/// Reads a small request body (a declared `Content-Length` up to 64 KiB) before any
+/// extractor or handler sees the request. A request refused before its body is read (a
+/// 401 or 403 decided from the headers alone, now often without a database read) would
+/// otherwise leave the body's late bytes on the connection: hyper then closes it after the
+/// answer, and a client that pooled the connection (the mlflow client's `requests`
+/// session) fails its next POST with "Remote end closed connection without response".
+/// Larger and chunked bodies stream as before.
+async fn read_small_bodies(request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    let Some(length @ 1..=SMALL_BODY_BYTES) = declared else {
+        return next.run(request).await;
+    };
+    let (parts, body) = request.into_parts();
+    // `length` is at most 64 KiB, so it fits any usize.
+    match axum::body::to_bytes(body, length as usize).await {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        // The body broke off (or outgrew its declared length): the error layer words it.
+        Err(_) => StatusCode::BAD_REQUEST.into_response(),
+    }
 }
 
 /// Returns whether a request streams a large upload that its handler limits itself (a
