@@ -3,15 +3,12 @@
 //! authorizes, validates and audits; the gateway (`plinth-gateway`) serves the Apps
 //! themselves on their own origins.
 
-use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
-use futures::StreamExt;
 use plinth_api_types::LogQuery;
 use plinth_core::{Principal, ProjectPass};
-use plinth_executor::LogOptions;
 use plinth_types::{AppRequest, AppView, Role};
 
 use crate::identity::{Authenticated, ClientInfoExtractor};
@@ -99,29 +96,7 @@ pub(crate) async fn app_logs(
     let pass = project_pass(&state, &principal, &organization, &project).await?;
     let stream = state
         .runtime()
-        .app_logs(
-            &pass,
-            &app,
-            LogOptions {
-                follow: params.follow,
-                from_offset: params.offset,
-                tail_lines: params.tail,
-            },
-        )
+        .app_logs(&pass, &app, crate::runtime::log_options(&params))
         .await?;
-    let body = Body::from_stream(stream.map(|chunk| {
-        chunk.map_err(|error| {
-            tracing::warn!(%error, "log stream broke off");
-            std::io::Error::other(error.to_string())
-        })
-    }));
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-            (header::HeaderName::from_static("x-accel-buffering"), "no"),
-        ],
-        body,
-    )
-        .into_response())
+    Ok(crate::runtime::streamed_log(stream))
 }

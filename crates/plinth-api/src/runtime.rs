@@ -488,23 +488,29 @@ pub(crate) async fn job_logs(
     let pass = project_pass(&state, &principal, &organization, &project, Role::Viewer).await?;
     let stream = state
         .runtime()
-        .job_logs(
-            &pass,
-            &id,
-            LogOptions {
-                follow: params.follow,
-                from_offset: params.offset,
-                tail_lines: params.tail,
-            },
-        )
+        .job_logs(&pass, &id, log_options(&params))
         .await?;
+    Ok(streamed_log(stream))
+}
+
+/// What a log request asks for (jobs and Apps alike).
+pub(crate) fn log_options(params: &LogQuery) -> LogOptions {
+    LogOptions {
+        follow: params.follow,
+        from_offset: params.offset,
+        tail_lines: params.tail,
+    }
+}
+
+/// A workload's log (a job's or an App's) as a streamed plain-text answer.
+pub(crate) fn streamed_log(stream: plinth_core::runtime::LogStream) -> Response {
     let body = Body::from_stream(stream.map(|chunk| {
         chunk.map_err(|error| {
             tracing::warn!(%error, "log stream broke off");
             std::io::Error::other(error.to_string())
         })
     }));
-    Ok((
+    (
         [
             (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
             (header::CACHE_CONTROL, "no-store"),
@@ -513,5 +519,5 @@ pub(crate) async fn job_logs(
         ],
         body,
     )
-        .into_response())
+        .into_response()
 }
