@@ -714,3 +714,126 @@ async fn apps_are_served_on_their_own_origins_behind_plinth_sign_in() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A Streamlit page: its widgets reach the server only over Streamlit's WebSocket.
+const STREAMLIT_APP: &str = r#"
+import streamlit as st
+
+st.title("Hello from Plinth")
+if "clicks" not in st.session_state:
+    st.session_state.clicks = 0
+if st.button("Count"):
+    st.session_state.clicks += 1
+st.write(f"clicked {st.session_state.clicks} times")
+"#;
+
+/// A Streamlit app deployed with the CLI, opened in headless Chromium: the browser signs in
+/// on Plinth's origin, follows the handshake to the App's own origin, the page renders, and
+/// a button click travels over Streamlit's WebSocket through the gateway and back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PLINTH_TEST_WEBDRIVER_URL and PLINTH_TEST_STREAMLIT_VENV (scripts/test)"]
+async fn a_streamlit_app_works_in_the_browser_through_the_gateway() {
+    let venv = std::env::var("PLINTH_TEST_STREAMLIT_VENV").expect("PLINTH_TEST_STREAMLIT_VENV");
+    let dir = workdir();
+    let app_dir = dir.path().join("dashboard");
+    fs_err::create_dir(&app_dir).unwrap();
+    fs_err::write(app_dir.join("app.py"), STREAMLIT_APP).unwrap();
+    let read_only = format!("[\"{venv}\"]");
+    let server = Server::start(
+        dir.path(),
+        &[],
+        &[
+            ("PLINTH__RUNTIME__LOCAL__WHEN_UNSANDBOXED", "warn"),
+            (
+                "PLINTH__RUNTIME__LOCAL__SANDBOX__READ_ONLY_PATHS",
+                &read_only,
+            ),
+        ],
+    );
+    let port: u16 = server.address.rsplit(':').next().unwrap().parse().unwrap();
+    let admin_token = server.admin_token().await;
+    let _stop = StopApps {
+        address: server.address.clone(),
+        token: admin_token.clone(),
+        names: vec!["dash"],
+    };
+    let admin = Cli::new(dir.path(), "admin");
+    admin.login(&server.address, "admin", ADMIN_PASSWORD);
+    admin.run(&["orgs", "create", "acme"]).ok();
+    admin.run(&["projects", "create", "acme/churn"]).ok();
+    let command = format!(
+        "exec {venv}/bin/streamlit run app.py --server.headless true --server.address 127.0.0.1 \
+         --server.port $PLINTH_PORT_HTTP --browser.gatherUsageStats false"
+    );
+    let app_dir = app_dir.display().to_string();
+    let stdout = admin
+        .run(&[
+            "apps", "create", "dash", "--dir", &app_dir, "--", "sh", "-c", &command,
+        ])
+        .ok();
+    let url = format!("http://dash--churn--acme.localhost:{port}");
+    assert_eq!(stdout.lines().last().unwrap(), url, "{stdout}");
+    let visit = Visit {
+        address: server.address.clone(),
+        port,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap(),
+    };
+    wait_until_served(&visit, "dash", &admin_token).await;
+
+    let browser = crate::browser::browser().await;
+    let result = async {
+        crate::browser::log_in(&browser, &server, "admin", ADMIN_PASSWORD).await?;
+        browser.goto(&format!("{url}/")).await?;
+        // Chromium resolves `*.localhost` itself: after the handshake it is on the App's
+        // origin, never Plinth's.
+        let here = browser.current_url().await?;
+        assert_eq!(
+            here.host_str(),
+            Some("dash--churn--acme.localhost"),
+            "{here}"
+        );
+        let text = "return document.body ? document.body.innerText : ''";
+        let page = crate::browser::wait_until(&browser, text, 60, |value| {
+            value
+                .as_str()
+                .is_some_and(|text| text.contains("clicked 0 times"))
+        })
+        .await?;
+        let page = page.as_str().unwrap_or_default();
+        assert!(page.contains("Hello from Plinth"), "{page}");
+        assert!(page.contains("clicked 0 times"), "{page}");
+        for clicks in 1..=2 {
+            let button = browser
+                .find(fantoccini::Locator::XPath("//button[.//p[text()='Count']]"))
+                .await?;
+            button.click().await?;
+            let expected = format!("clicked {clicks} times");
+            let page = crate::browser::wait_until(&browser, text, 30, |value| {
+                value.as_str().is_some_and(|text| text.contains(&expected))
+            })
+            .await?;
+            assert!(
+                page.as_str().unwrap_or_default().contains(&expected),
+                "{page}"
+            );
+        }
+        // The App's page cannot read Plinth's session: its cookie is host-only on the
+        // main origin, and the App's own cookie is HttpOnly.
+        let cookies = browser.execute("return document.cookie", vec![]).await?;
+        assert!(
+            !cookies.as_str().unwrap_or_default().contains("plinth"),
+            "{cookies}"
+        );
+        Ok::<(), fantoccini::error::CmdError>(())
+    }
+    .await;
+    if result.is_err() {
+        let _ = crate::browser::shot(&browser, "streamlit-app").await;
+    }
+    browser.close().await.ok();
+    result.unwrap();
+}
