@@ -513,11 +513,7 @@ impl PipelineService {
                     }
                 }
             } else if let Some(constant) = &source.runtime_value {
-                if constant
-                    .constant
-                    .as_str()
-                    .is_some_and(|text| text.contains("{{$"))
-                {
+                if has_placeholder(&constant.constant) {
                     templates.push((name.clone(), constant.constant.clone()));
                     continue;
                 }
@@ -534,9 +530,9 @@ impl PipelineService {
                 pipeline: pipeline_values.clone(),
                 ..PlaceholderValues::default()
             };
-            let text = resolve_placeholders(template.as_str().unwrap_or_default(), &values)
+            let value = resolve_value(&template, &values)
                 .map_err(|reason| format!("input `{name}`: {reason}"))?;
-            parameters.insert(name, Value::String(text));
+            parameters.insert(name, value);
         }
         let mut typed = BTreeMap::new();
         for (name, declared) in &callee.input_definitions.parameters {
@@ -892,6 +888,47 @@ impl PipelineService {
     }
 }
 
+/// Whether a constant holds a placeholder anywhere (f-strings, channels inside lists and
+/// dicts).
+fn has_placeholder(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.contains("{{$"),
+        Value::Array(items) => items.iter().any(has_placeholder),
+        Value::Object(map) => map.values().any(has_placeholder),
+        _ => false,
+    }
+}
+
+/// Resolves the placeholders of a constant: a string that is one placeholder of an input
+/// parameter becomes that value (a number stays a number inside a list), other strings
+/// are interpolated as text.
+fn resolve_value(value: &Value, values: &PlaceholderValues) -> Result<Value, String> {
+    match value {
+        Value::String(text) => {
+            let whole = text
+                .strip_prefix("{{$.inputs.parameters[")
+                .and_then(|rest| rest.strip_suffix("]}}"))
+                .filter(|inner| !inner.contains("}}"))
+                .map(|inner| inner.trim_matches(|c| c == '\'' || c == '"'));
+            if let Some(parameter) = whole.and_then(|name| values.parameters.get(name)) {
+                return Ok(parameter.clone());
+            }
+            resolve_placeholders(text, values).map(Value::String)
+        }
+        Value::Array(items) => items
+            .iter()
+            .map(|item| resolve_value(item, values))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array),
+        Value::Object(map) => map
+            .iter()
+            .map(|(key, item)| resolve_value(item, values).map(|item| (key.clone(), item)))
+            .collect::<Result<Map<_, _>, _>>()
+            .map(Value::Object),
+        other => Ok(other.clone()),
+    }
+}
+
 fn path_text(path: &Path) -> String {
     path.display().to_string()
 }
@@ -941,6 +978,28 @@ pub fn without_pip_prelude(command: &[String]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholders_inside_constants_resolve_to_values() {
+        let values = PlaceholderValues {
+            parameters: BTreeMap::from([
+                ("pipelinechannel--make-Output".to_string(), json!("a|b")),
+                ("pipelinechannel--n".to_string(), json!(5)),
+            ]),
+            ..PlaceholderValues::default()
+        };
+        let constant = json!({
+            "k": "{{$.inputs.parameters['pipelinechannel--make-Output']}}",
+            "l": ["{{$.inputs.parameters['pipelinechannel--n']}}", "x", 1.0],
+            "s": "n={{$.inputs.parameters['pipelinechannel--n']}}!",
+        });
+        assert!(has_placeholder(&constant));
+        assert!(!has_placeholder(&json!(["x", {"y": 1}])));
+        assert_eq!(
+            resolve_value(&constant, &values).unwrap(),
+            json!({ "k": "a|b", "l": [5, "x", 1.0], "s": "n=5!" })
+        );
+    }
 
     #[test]
     fn the_pip_prelude_is_skipped_when_kfp_is_there() {

@@ -155,6 +155,11 @@ impl PipelineService {
         settings: PipelineSettings,
         clock: Arc<dyn Clock>,
     ) -> Self {
+        // Workloads mount task folders by absolute path.
+        let mut settings = settings;
+        if let Ok(root) = std::path::absolute(&settings.task_root) {
+            settings.task_root = root;
+        }
         PipelineService {
             inner: Arc::new(Inner {
                 store,

@@ -101,4 +101,114 @@ async fn kfp_client_runs_sdk_compiled_pipelines() {
         run_suite(&server, &plain, &scoped, "scoped");
         run_suite(&server, &named, &personal, "personal");
     });
+
+    // A restart in the middle of a run: the run goes on, finished tasks are not run again
+    // and the running one is adopted (one job per task in all).
+    let output = Command::new(venv_python())
+        .arg(suite().with_file_name("restart.py"))
+        .env("KFP_HOST", &plain)
+        .env("KFP_TOKEN", &scoped)
+        .output()
+        .expect("run python");
+    assert!(output.status.success(), "{output:?}");
+    // The client prints links first; the script's last line is the run's id.
+    let run_id = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let get_run = |url: String| {
+        let scoped = scoped.clone();
+        async move {
+            client()
+                .get(url)
+                .bearer_auth(scoped)
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let tasks_of =
+        |run: &serde_json::Value| -> std::collections::BTreeMap<String, (String, String)> {
+            run["run_details"]["task_details"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|task| {
+                    (
+                        task["display_name"].as_str().unwrap().to_string(),
+                        (
+                            task["state"].as_str().unwrap().to_string(),
+                            task["plinth_job_id"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_string(),
+                        ),
+                    )
+                })
+                .collect()
+        };
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    let before = loop {
+        let run = get_run(server.url(&format!("/apis/v2beta1/runs/{run_id}"))).await;
+        let tasks = tasks_of(&run);
+        if tasks
+            .get("slow")
+            .is_some_and(|(state, _)| state == "RUNNING")
+        {
+            break tasks;
+        }
+        assert!(Instant::now() < deadline, "slow never ran: {run:#}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(before["first"].0, "SUCCEEDED", "{before:?}");
+    let (status, _) = server.terminate();
+    assert!(status.success());
+    let server = Server::start(
+        dir.path(),
+        &[],
+        &[("PLINTH__ENVIRONMENTS__BOOTSTRAP_PYTHON", bootstrap.as_str())],
+    );
+    let deadline = Instant::now() + std::time::Duration::from_secs(90);
+    let run = loop {
+        let run = get_run(server.url(&format!("/apis/v2beta1/runs/{run_id}"))).await;
+        if run["state"] != "RUNNING" && run["state"] != "PENDING" {
+            break run;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the run did not end after the restart: {run:#}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(run["state"], "SUCCEEDED", "{run:#}");
+    let after = tasks_of(&run);
+    assert_eq!(after["first"].1, before["first"].1, "first ran again");
+    assert_eq!(after["slow"].1, before["slow"].1, "slow was not adopted");
+    let outputs: Vec<&serde_json::Value> = run["run_details"]["task_details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|task| &task["plinth_outputs"]["parameters"]["Output"])
+        .collect();
+    assert!(outputs.contains(&&json!("one-two-three")), "{run:#}");
+    let jobs = server
+        .get_json("/api/v1/orgs/acme/projects/churn/jobs?limit=500")
+        .await;
+    let restart_jobs = jobs["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|job| {
+            job["name"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("restart")
+        })
+        .count();
+    assert_eq!(restart_jobs, 3, "one job per task: {jobs:#}");
 }
