@@ -51,7 +51,7 @@ pub struct PipelinesConfig {
     /// Most tasks of one run running at once.
     pub max_parallel_tasks: usize,
     /// The environment tasks run in (`NAME` or `NAME:VERSION`: the project's, else the
-    /// global one); `""`: the default environment.
+    /// global one); `""`: the default environment (which has `kfp`).
     pub environment: String,
     /// The resource class tasks run on.
     pub class: String,
@@ -61,7 +61,7 @@ impl Default for PipelinesConfig {
     fn default() -> Self {
         PipelinesConfig {
             max_parallel_tasks: 8,
-            environment: "kfp".to_string(),
+            environment: String::new(),
             class: "small".to_string(),
         }
     }

@@ -26,4 +26,6 @@ pub use service::{NewRun, PipelinePass, PipelineService, PipelineSettings, RunVi
 pub use store::{PipelineStore, SqlPipelineStore};
 
 #[cfg(test)]
+mod store_tests;
+#[cfg(test)]
 mod tests;

@@ -55,7 +55,10 @@ async fn kfp_client_runs_sdk_compiled_pipelines() {
     let server = Server::start(
         dir.path(),
         &[],
-        &[("PLINTH__ENVIRONMENTS__BOOTSTRAP_PYTHON", bootstrap.as_str())],
+        &[
+            ("PLINTH__ENVIRONMENTS__BOOTSTRAP_PYTHON", bootstrap.as_str()),
+            ("PLINTH__PIPELINES__ENVIRONMENT", "kfp"),
+        ],
     );
     let admin = Cli::new(dir.path(), "admin");
     admin.login(&server.address, "admin", ADMIN_PASSWORD);
@@ -171,7 +174,10 @@ async fn kfp_client_runs_sdk_compiled_pipelines() {
     let server = Server::start(
         dir.path(),
         &[],
-        &[("PLINTH__ENVIRONMENTS__BOOTSTRAP_PYTHON", bootstrap.as_str())],
+        &[
+            ("PLINTH__ENVIRONMENTS__BOOTSTRAP_PYTHON", bootstrap.as_str()),
+            ("PLINTH__PIPELINES__ENVIRONMENT", "kfp"),
+        ],
     );
     let deadline = Instant::now() + std::time::Duration::from_secs(90);
     let run = loop {
