@@ -27,8 +27,17 @@ const PREFIX: &str = "/projects/acme/churn/apis/v2beta1";
 
 const SPEC: &str = include_str!("../../plinth-pipelines/tests-data/chain.yaml");
 
+/// One row: method, route template, request path, JSON body, statuses per caller.
+type Row = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<Value>,
+    [u16; 7],
+);
+
 #[rustfmt::skip]
-fn matrix() -> Vec<(&'static str, &'static str, &'static str, Option<Value>, [u16; 7])> {
+fn matrix() -> Vec<Row> {
     vec![
         ("GET", "/healthz", "/healthz", None, READ),
         ("POST", "/experiments", "/experiments", Some(json!({ "display_name": "<NAME>-new" })), WRITE),

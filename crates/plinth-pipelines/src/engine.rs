@@ -846,10 +846,9 @@ impl PipelineService {
     }
 
     async fn store_artifact(&self, local: &Path, key: &str) -> PipelineResult<Vec<String>> {
-        let metadata = match tokio::fs::symlink_metadata(local).await {
-            Ok(metadata) => metadata,
-            // Not written (metrics-only artifacts): an empty folder.
-            Err(_) => return Ok(Vec::new()),
+        // Not written (metrics-only artifacts): an empty folder.
+        let Ok(metadata) = tokio::fs::symlink_metadata(local).await else {
+            return Ok(Vec::new());
         };
         if metadata.is_file() {
             let bytes = tokio::fs::read(local).await?;

@@ -166,7 +166,7 @@ pub fn run(args: PipelinesArgs) -> Result<(), Failure> {
                         let text = fs_err::read_to_string(&file).map_err(Failure::runtime)?;
                         let spec: Value = serde_norway::Deserializer::from_str(&text)
                             .next()
-                            .map(|document| serde::Deserialize::deserialize(document))
+                            .map(serde::Deserialize::deserialize)
                             .transpose()
                             .map_err(|error| {
                                 Failure::runtime(format!(

@@ -105,6 +105,60 @@ async fn kfp_client_runs_sdk_compiled_pipelines() {
         run_suite(&server, &named, &personal, "personal");
     });
 
+    // The CLI: run a compiled file and follow it, upload it, list, show a run.
+    let chain = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../plinth-pipelines/tests-data/chain.yaml")
+        .display()
+        .to_string();
+    let ran = admin.run(&[
+        "pipelines",
+        "run",
+        &chain,
+        "--param",
+        "n=2",
+        "--param",
+        "greeting=yo",
+        "--wait",
+        "--project",
+        "acme/churn",
+    ]);
+    assert_eq!(ran.code, 0, "{ran:#?}");
+    assert!(ran.stdout.trim_end().ends_with("SUCCEEDED"), "{ran:#?}");
+    assert!(ran.stderr.contains("make: SUCCEEDED"), "{ran:#?}");
+    let cli_run = ran.stdout.split_whitespace().next().unwrap().to_string();
+    let shown = admin
+        .run(&["pipelines", "runs", &cli_run, "--project", "acme/churn"])
+        .ok();
+    assert!(shown.contains("\"yo!-2-1.5-2-1\""), "{shown}");
+    let uploaded = admin.run(&[
+        "pipelines",
+        "upload",
+        &chain,
+        "--name",
+        "cli-chain",
+        "--project",
+        "acme/churn",
+    ]);
+    assert_eq!(uploaded.code, 0, "{uploaded:#?}");
+    let listed = admin
+        .run(&["pipelines", "list", "--project", "acme/churn"])
+        .ok();
+    assert!(listed.contains("cli-chain"), "{listed}");
+    let bad = admin.run(&[
+        "pipelines",
+        "run",
+        &chain,
+        "--param",
+        "n=two",
+        "--project",
+        "acme/churn",
+    ]);
+    assert_eq!(bad.code, 1, "{bad:#?}");
+    assert!(
+        bad.stderr.contains("runtime_config.parameters.n"),
+        "{bad:#?}"
+    );
+
     // A restart in the middle of a run: the run goes on, finished tasks are not run again
     // and the running one is adopted (one job per task in all).
     let output = Command::new(venv_python())

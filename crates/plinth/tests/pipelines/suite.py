@@ -98,12 +98,27 @@ def mark(text: str) -> str:
     return "marked " + text
 
 
+@dsl.component
+def peek(after: str) -> str:
+    # A task sees its own folder, not its run's other tasks' (nor the server's data).
+    import json
+    import os
+
+    mine = os.environ["PLINTH_TASK_DIR"]
+    try:
+        siblings = sorted(os.listdir(os.path.dirname(mine)))
+    except OSError as error:
+        siblings = [f"refused: {error.strerror}"]
+    return json.dumps({"mine": os.path.basename(mine), "siblings": siblings, "after": after})
+
+
 @dsl.pipeline(name="chain")
 def chain(n: int = 3, x: float = 1.5, tags: list = [1, 2], cfg: dict = {"a": 1}, greeting: str = "hi"):
     made = make(n=n, x=x, tags=tags, cfg=cfg, name=f"{greeting}!")
     info = stats(text=made.output)
     written = write(text=made.output)
     shout(data=written.outputs["out"], parts=[made.output, "x"], info=info.output)
+    peek(after=made.output).after(written)
     coin = flip()
     with dsl.If(coin.output == "heads"):
         mark(text=made.output).set_display_name("when-heads")
@@ -133,10 +148,13 @@ assert outputs["when-heads"]["Output"] == "marked hi!|4|1.5|18|2"
 skipped = [name for name, task in tasks.items() if task["state"] == "SKIPPED"]
 assert "condition-2" in skipped and "condition-3" in skipped, skipped
 assert "when-tails" not in tasks and "when-long" not in tasks, sorted(tasks)
+peeked = json.loads(outputs["peek"]["Output"])
+assert peeked["mine"] == "peek", peeked
+assert not {"make", "write", "stats"} & set(peeked["siblings"]), peeked
 artifact = tasks["write"]["plinth_outputs"]["artifacts"]["out"]
 assert artifact["metadata"] == {"chars": 14}, artifact
 assert artifact["key"].startswith("projects/"), artifact
-print(f"chain: {len(tasks)} tasks in {elapsed:.1f} s")
+print(f"chain: {len(tasks)} tasks in {elapsed:.1f} s; a task's view of its run folder: {peeked['siblings']}")
 
 # The experiment exists and lists the run; an unknown name is an empty list.
 experiment = client.get_experiment(experiment_name=f"suite-{TAG}")
