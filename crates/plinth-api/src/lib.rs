@@ -11,6 +11,7 @@ mod error;
 mod health;
 pub mod identity;
 mod json;
+mod kfp;
 mod layers;
 mod metrics;
 mod mlflow;
@@ -48,6 +49,7 @@ struct AppStateInner {
     runtime: RuntimeService,
     environments: plinth_envs::EnvironmentService,
     gateway: plinth_gateway::Gateway,
+    pipelines: plinth_pipelines::PipelineService,
     tracking: TrackingService,
     installation: Installation,
     settings: ServerSettings,
@@ -85,6 +87,8 @@ pub struct Services {
     pub environments: plinth_envs::EnvironmentService,
     /// The gateway to Apps (and later Model APIs).
     pub gateway: plinth_gateway::Gateway,
+    /// Pipelines (KFP's API).
+    pub pipelines: plinth_pipelines::PipelineService,
 }
 
 impl AppState {
@@ -103,6 +107,7 @@ impl AppState {
             runtime,
             environments,
             gateway,
+            pipelines,
         } = services;
         let tracking = TrackingService::new(
             metastore.clone(),
@@ -119,6 +124,7 @@ impl AppState {
                 runtime,
                 environments,
                 gateway,
+                pipelines,
                 tracking,
                 installation,
                 settings,
@@ -161,6 +167,11 @@ impl AppState {
     /// Returns the gateway (Apps on their own origins).
     pub fn gateway(&self) -> &plinth_gateway::Gateway {
         &self.inner.gateway
+    }
+
+    /// Returns pipelines (KFP's API, the engine's runs).
+    pub fn pipelines(&self) -> &plinth_pipelines::PipelineService {
+        &self.inner.pipelines
     }
 
     /// Returns experiment tracking and the model registry (the MLflow API).
@@ -213,6 +224,7 @@ pub fn router(state: AppState) -> Router {
     let (api, _) = openapi::api_router().split_for_parts();
     let app = api
         .merge(mlflow::router())
+        .merge(kfp::router())
         .merge(ui::router())
         .fallback(layers::not_found);
     let main = layers::apply(app, state.clone()).with_state(state.clone());
@@ -260,6 +272,8 @@ pub async fn serve(
 
 #[cfg(test)]
 mod authz_tests;
+#[cfg(test)]
+mod kfp_authz_tests;
 #[cfg(test)]
 mod mlflow_authz_tests;
 #[cfg(test)]

@@ -78,6 +78,16 @@ pub(crate) async fn app_on_with(
         plinth_core::RuntimeSettings::new("http://127.0.0.1:9", runtime_root.path().join("work")),
         std::sync::Arc::new(plinth_core::SystemClock),
     );
+    let pipelines = plinth_pipelines::PipelineService::new(
+        std::sync::Arc::new(plinth_pipelines::SqlPipelineStore::new(
+            metastore.shared_pool(),
+        )),
+        identity.clone(),
+        runtime.clone(),
+        artifacts.clone(),
+        plinth_pipelines::PipelineSettings::new(runtime_root.path().join("pipelines")),
+        std::sync::Arc::new(plinth_core::SystemClock),
+    );
     let backend = format!("{}://test", metastore.backend());
     let state = AppState::new(
         metastore,
@@ -89,6 +99,7 @@ pub(crate) async fn app_on_with(
                 identity.clone(),
                 plinth_gateway::GatewaySettings::new("http://127.0.0.1:9"),
             ),
+            pipelines,
             identity,
             runtime,
             environments,

@@ -251,6 +251,21 @@ fn matrix() -> Vec<Case> {
             "",
             MEMBER_PAGE,
         ),
+        case(
+            "GET",
+            "/projects/{organization}/{project}/pipelines",
+            "/projects/acme/churn/pipelines",
+            "",
+            MEMBER_PAGE,
+        ),
+        // A run page: no such run (pages with a real run: `kfp_authz_tests.rs`).
+        case(
+            "GET",
+            "/projects/{organization}/{project}/pipelines/runs/{pipeline_run}",
+            "/projects/acme/churn/pipelines/runs/no-such-run",
+            "",
+            ["L", "404", "404", "404", "404", "404"],
+        ),
         // The App handshake: members go on to the App's origin with a code; the outsider
         // may not open it.
         case(

@@ -92,6 +92,7 @@ impl std::fmt::Debug for Client {
 enum WireError {
     Plinth { code: String, message: String },
     Mlflow { error_code: String, message: String },
+    Kfp { error_message: String },
 }
 
 impl Client {
@@ -937,6 +938,11 @@ impl Client {
                 status: status.as_u16(),
                 code,
                 message,
+            }),
+            Ok(WireError::Kfp { error_message }) => Err(ClientError::Api {
+                status: status.as_u16(),
+                code: "KFP".to_string(),
+                message: error_message,
             }),
             Err(_) => Err(self.unexpected(
                 status,

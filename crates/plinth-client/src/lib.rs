@@ -24,6 +24,7 @@
 mod client;
 mod error;
 pub mod mlflow;
+pub mod pipelines;
 
 pub use client::{parse_server_url, ByteStream, Client};
 pub use error::{ClientError, ClientResult};

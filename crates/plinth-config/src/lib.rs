@@ -40,6 +40,31 @@ pub struct Config {
     pub runtime: RuntimeConfig,
     /// Environments: how they are resolved, built and kept.
     pub environments: EnvironmentsConfig,
+    /// Pipelines (Kubeflow Pipelines v2): how their tasks run.
+    pub pipelines: PipelinesConfig,
+}
+
+/// Pipelines: how the engine runs their tasks.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelinesConfig {
+    /// Most tasks of one run running at once.
+    pub max_parallel_tasks: usize,
+    /// The environment tasks run in (`NAME` or `NAME:VERSION`: the project's, else the
+    /// global one); `""`: the default environment (which has `kfp`).
+    pub environment: String,
+    /// The resource class tasks run on.
+    pub class: String,
+}
+
+impl Default for PipelinesConfig {
+    fn default() -> Self {
+        PipelinesConfig {
+            max_parallel_tasks: 8,
+            environment: String::new(),
+            class: "small".to_string(),
+        }
+    }
 }
 
 /// Environments: named, versioned software environments jobs run in, resolved and built

@@ -1078,6 +1078,7 @@ fn new_workload(
             image: None,
             ports: Vec::new(),
             environment: None,
+            task_dir: None,
         },
         state,
         reason: String::new(),

@@ -220,6 +220,10 @@ pub struct WorkloadCommand {
     /// The environment it runs in (`None`: the host's programs alone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub environment: Option<WorkloadEnvironment>,
+    /// A folder of the platform's the workload may write, as `PLINTH_TASK_DIR` (a pipeline
+    /// task's inputs and outputs); never set through the jobs API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_dir: Option<String>,
 }
 
 /// The environment a workload runs in: which version and lock, and what the backend needs

@@ -84,6 +84,11 @@ enum Command {
     /// `plinth apps create dash -- sh -c 'streamlit run app.py --server.port $PLINTH_PORT_HTTP'`
     /// prints the App's URL as its last line.
     Apps(commands::apps::AppsArgs),
+    /// Kubeflow Pipelines: upload compiled pipelines, start runs and follow them.
+    ///
+    /// `plinth pipelines run chain.yaml --param n=4 --wait` runs a pipeline compiled by the
+    /// kfp SDK; `kfp.Client(host=URL/projects/ORG/NAME, existing_token=TOKEN)` works too.
+    Pipelines(commands::pipelines::PipelinesArgs),
     /// Manage environments: named, versioned sets of Python packages jobs run in (`plinth
     /// jobs run --env NAME[:VERSION]`), resolved into a lock and built once per lock.
     Envs(commands::envs::EnvsArgs),
@@ -284,6 +289,7 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Tokens(args) => commands::tokens::run(args),
         Command::Jobs(args) => commands::jobs::run(args),
         Command::Apps(args) => commands::apps::run(args),
+        Command::Pipelines(args) => commands::pipelines::run(args),
         Command::Envs(args) => commands::envs::run(args),
         Command::Pools(args) => commands::pools::run(args),
         Command::Classes(args) => commands::classes::run(args),

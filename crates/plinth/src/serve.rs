@@ -243,6 +243,25 @@ async fn serve(
     let environments =
         environment_service(&config, metastore.clone(), executor, image_builds).await;
     runtime.set_environments(Arc::new(environments.clone()));
+    let pipelines = {
+        let section = &config.pipelines;
+        let mut settings = plinth_pipelines::PipelineSettings::new(
+            config.server.data_dir.join("pipelines").join("tasks"),
+        );
+        settings.max_parallel_tasks = section.max_parallel_tasks.max(1);
+        settings.environment = Some(section.environment.clone()).filter(|name| !name.is_empty());
+        settings.class = section.class.clone();
+        plinth_pipelines::PipelineService::new(
+            Arc::new(plinth_pipelines::SqlPipelineStore::new(
+                metastore.shared_pool(),
+            )),
+            identity.clone(),
+            runtime.clone(),
+            artifacts.clone(),
+            settings,
+            Arc::new(plinth_core::SystemClock),
+        )
+    };
     let settings = ServerSettings {
         max_body_bytes: config.server.max_body_bytes,
         secure_cookies: config.auth.secure_cookies,
@@ -260,6 +279,7 @@ async fn serve(
             identity,
             runtime: runtime.clone(),
             environments: environments.clone(),
+            pipelines: pipelines.clone(),
         },
         installation.clone(),
         settings,
@@ -291,6 +311,16 @@ async fn serve(
         })
     };
 
+    // The pipeline engine resumes unfinished runs from the metastore, then drives them.
+    let (engine_stop_tx, engine_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let engine = tokio::spawn(async move {
+        pipelines
+            .run_engine(async move {
+                let _ = engine_stop_rx.await;
+            })
+            .await;
+    });
+
     let (shutdown_started_tx, shutdown_started_rx) = tokio::sync::watch::channel(false);
     let shutdown = async move {
         wait_for_signal().await;
@@ -317,6 +347,8 @@ async fn serve(
         () = grace_expired => warn!(grace_seconds = grace.as_secs(), "grace period over; stopping with requests still in flight"),
     }
     // Workloads keep running: the next start adopts them.
+    let _ = engine_stop_tx.send(());
+    let _ = engine.await;
     let _ = reconciler_stop_tx.send(());
     let _ = reconciler.await;
     collector.abort();

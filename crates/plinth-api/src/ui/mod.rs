@@ -15,6 +15,7 @@ mod models;
 #[cfg(test)]
 mod models_tests;
 mod pages;
+mod pipelines;
 mod profile;
 mod projects;
 mod runs;
@@ -216,6 +217,14 @@ pub(crate) fn routes() -> UiRoutes {
         .get("/projects/{organization}/{project}/jobs/{id}", jobs::show)
         .get("/projects/{organization}/{project}/apps", apps::list)
         .get("/projects/{organization}/{project}/apps/{app}", apps::show)
+        .get(
+            "/projects/{organization}/{project}/pipelines",
+            pipelines::list,
+        )
+        .get(
+            "/projects/{organization}/{project}/pipelines/runs/{pipeline_run}",
+            pipelines::show,
+        )
         .get("/gateway/handshake", apps::handshake)
         .get(
             "/projects/{organization}/{project}/environments",
@@ -467,6 +476,7 @@ pub(crate) fn project_tabs(pass: &ProjectPass, active: &str) -> Markup {
         ("overview", base.clone(), "Overview"),
         ("jobs", format!("{base}/jobs"), "Jobs"),
         ("apps", format!("{base}/apps"), "Apps"),
+        ("pipelines", format!("{base}/pipelines"), "Pipelines"),
         (
             "environments",
             format!("{base}/environments"),

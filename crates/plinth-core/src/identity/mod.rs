@@ -378,6 +378,44 @@ impl IdentityService {
         Ok(principal)
     }
 
+    /// Returns the principal a pipeline run's tasks act as: the user who started the run,
+    /// still active and still at least a Contributor of `project_id` (checked again at
+    /// every task, so a member removed mid-run stops the run), with a credential limited
+    /// to that project.
+    pub async fn pipeline_actor(
+        &self,
+        user_id: &plinth_types::UserId,
+        project_id: &str,
+        run_id: &str,
+    ) -> CoreResult<(Principal, ProjectPass)> {
+        let user = match self.store.get_user_record(user_id).await {
+            Ok(record) => record.user,
+            Err(plinth_metastore::StoreError::NotFound { .. }) => {
+                return Err(CoreError::Forbidden(
+                    "the run's creator no longer exists".to_string(),
+                ))
+            }
+            Err(error) => return Err(error.into()),
+        };
+        if !user.is_active {
+            return Err(CoreError::Forbidden(
+                "the run's creator is deactivated".to_string(),
+            ));
+        }
+        let principal = Principal {
+            user,
+            credential: Credential::Token {
+                token_id: format!("pipeline-run:{run_id}"),
+                project_id: Some(project_id.to_string()),
+                read_only: false,
+            },
+        };
+        let pass = self
+            .authorize_project_by_id(&principal, project_id, Role::Contributor)
+            .await?;
+        Ok((principal, pass))
+    }
+
     /// Like [`IdentityService::authorize_project`], for a project named by its id (what a
     /// project-scoped token carries).
     pub async fn authorize_project_by_id(

@@ -256,6 +256,7 @@ impl RuntimeService {
                 &job,
                 None,
                 vec![APP_PORT.to_string()],
+                None,
                 client,
             )
             .await?;

@@ -34,6 +34,7 @@ const RESERVED_ENV: &[&str] = &[
     "PLINTH_TOKEN",
     "PLINTH_PROJECT",
     "PLINTH_JOB_ID",
+    "PLINTH_TASK_DIR",
     "CUDA_VISIBLE_DEVICES",
 ];
 
@@ -266,8 +267,41 @@ impl RuntimeService {
         rerun_of: Option<String>,
         client: &ClientInfo,
     ) -> CoreResult<JobView> {
-        self.submit_with_ports(principal, pass, kind, request, rerun_of, Vec::new(), client)
-            .await
+        self.submit_with_ports(
+            principal,
+            pass,
+            kind,
+            request,
+            rerun_of,
+            Vec::new(),
+            None,
+            client,
+        )
+        .await
+    }
+
+    /// Submits a pipeline task: a job that may write `task_dir`, a folder the pipeline
+    /// engine made for its inputs and outputs (`PLINTH_TASK_DIR` in its environment). Only
+    /// the engine calls this; the jobs API cannot name a folder.
+    pub async fn submit_pipeline_task(
+        &self,
+        principal: &Principal,
+        pass: &ProjectPass,
+        request: &JobRequest,
+        task_dir: &std::path::Path,
+        client: &ClientInfo,
+    ) -> CoreResult<JobView> {
+        self.submit_with_ports(
+            principal,
+            pass,
+            WorkloadKind::Job,
+            request,
+            None,
+            Vec::new(),
+            Some(task_dir.display().to_string()),
+            client,
+        )
+        .await
     }
 
     /// Like [`RuntimeService::submit`], for a server listening on the named `ports`
@@ -281,6 +315,7 @@ impl RuntimeService {
         request: &JobRequest,
         rerun_of: Option<String>,
         ports: Vec<String>,
+        task_dir: Option<String>,
         client: &ClientInfo,
     ) -> CoreResult<JobView> {
         principal.require_write()?;
@@ -385,6 +420,7 @@ impl RuntimeService {
             image: request.image.clone(),
             ports,
             environment,
+            task_dir,
         };
         let name = request
             .name
@@ -624,6 +660,13 @@ impl RuntimeService {
         env.insert("PLINTH_URL".to_string(), public_url.clone());
         env.insert("PLINTH_PROJECT".to_string(), project.clone());
         env.insert("PLINTH_JOB_ID".to_string(), workload.id.clone());
+        if let Some(task_dir) = &workload.spec.task_dir {
+            env.insert("PLINTH_TASK_DIR".to_string(), task_dir.clone());
+            mounts.push(plinth_executor::Mount {
+                path: task_dir.into(),
+                writable: true,
+            });
+        }
         env.entry("PYTHONUNBUFFERED".to_string())
             .or_insert_with(|| "1".to_string());
         let secret_env = BTreeMap::from([

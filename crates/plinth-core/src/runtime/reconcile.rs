@@ -75,6 +75,12 @@ impl RuntimeService {
         Ok(report)
     }
 
+    /// Asks the reconciler for a pass now (the pipeline engine does while its tasks run,
+    /// so a finished step is seen within its tick rather than the reconcile interval).
+    pub fn request_reconcile(&self) {
+        self.inner.wake.notify_one();
+    }
+
     fn is_launching(&self, id: &str) -> bool {
         self.inner
             .launching

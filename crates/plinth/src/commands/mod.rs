@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod models;
 pub mod orgs;
 mod output;
+pub mod pipelines;
 pub mod pools;
 pub mod project;
 pub mod projects;

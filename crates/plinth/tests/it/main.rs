@@ -11,6 +11,7 @@ mod durability;
 mod envs;
 mod jobs;
 mod mlflow;
+mod pipelines;
 mod sandbox;
 mod serve;
 mod services;

@@ -61,6 +61,7 @@ struct Seeded {
     experiment_id: String,
     first: String,
     second: String,
+    pipeline_run: String,
 }
 
 /// Two runs over MLflow's REST API: the chart cases, a tiny number, long values, a model
@@ -82,6 +83,7 @@ fn page_values<'a>(seeded: &Seeded, job: &str, pool: &str) -> BTreeMap<&'a str, 
         ("class", "small".to_string()),
         ("environment", "vision-env".to_string()),
         ("app", "board".to_string()),
+        ("pipeline_run", seeded.pipeline_run.clone()),
     ]
     .into_iter()
     .collect()
@@ -167,10 +169,30 @@ async fn seed(server: &Server, token: &str) -> Seeded {
         json!({ "name": "vision-model", "source": format!("runs:/{}/model", ids[0]), "run_id": ids[0] }),
     )
     .await;
+    // A pipeline run (its task cannot start without a `kfp` environment: the run fails,
+    // which the run page shows as well as any).
+    let spec = json!({
+        "pipelineInfo": { "name": "tiny" },
+        "root": { "dag": { "tasks": { "hello": { "taskInfo": { "name": "hello" }, "componentRef": { "name": "comp-hello" } } } } },
+        "components": { "comp-hello": { "executorLabel": "exec-hello" } },
+        "deploymentSpec": { "executors": { "exec-hello": { "container": { "image": "python:3.11", "command": ["echo", "hi"] } } } },
+        "schemaVersion": "2.1.0",
+        "sdkVersion": "kfp-2.17.3",
+    });
+    let answer = client()
+        .post(server.url("/projects/acme/vision/apis/v2beta1/runs"))
+        .bearer_auth(token)
+        .json(&json!({ "display_name": "tiny", "pipeline_spec": spec }))
+        .send()
+        .await
+        .expect("kfp request");
+    assert!(answer.status().is_success(), "kfp run: {}", answer.status());
+    let run: Value = answer.json().await.expect("kfp answer");
     Seeded {
         experiment_id,
         first: ids[0].clone(),
         second: ids[1].clone(),
+        pipeline_run: run["run_id"].as_str().expect("run_id").to_string(),
     }
 }
 
