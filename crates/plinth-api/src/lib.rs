@@ -8,6 +8,7 @@
 mod apps;
 mod environments;
 mod error;
+mod files;
 mod health;
 pub mod identity;
 mod json;
@@ -47,6 +48,7 @@ struct AppStateInner {
     identity: IdentityService,
     runtime: RuntimeService,
     environments: plinth_envs::EnvironmentService,
+    files: plinth_files::FilesService,
     gateway: plinth_gateway::Gateway,
     tracking: TrackingService,
     installation: Installation,
@@ -83,6 +85,8 @@ pub struct Services {
     pub runtime: RuntimeService,
     /// Environments.
     pub environments: plinth_envs::EnvironmentService,
+    /// Project files and S3 access keys.
+    pub files: plinth_files::FilesService,
     /// The gateway to Apps (and later Model APIs).
     pub gateway: plinth_gateway::Gateway,
 }
@@ -102,6 +106,7 @@ impl AppState {
             identity,
             runtime,
             environments,
+            files,
             gateway,
         } = services;
         let tracking = TrackingService::new(
@@ -118,6 +123,7 @@ impl AppState {
                 identity,
                 runtime,
                 environments,
+                files,
                 gateway,
                 tracking,
                 installation,
@@ -156,6 +162,11 @@ impl AppState {
     /// Returns environments (definitions, versions, locks, builds).
     pub fn environments(&self) -> &plinth_envs::EnvironmentService {
         &self.inner.environments
+    }
+
+    /// Returns project files and S3 access keys.
+    pub fn files(&self) -> &plinth_files::FilesService {
+        &self.inner.files
     }
 
     /// Returns the gateway (Apps on their own origins).

@@ -50,9 +50,9 @@ pub fn object_key(key: &str) -> FilesResult<ObjectKey> {
         return Err(FilesError::InvalidKey("the key is empty".to_string()));
     }
     ObjectKey::parse(key).map_err(|error| match error {
-        plinth_artifacts::ArtifactError::InvalidKey { reason, .. } => FilesError::InvalidKey(
-            format!("`{}` {reason}", key.escape_debug()),
-        ),
+        plinth_artifacts::ArtifactError::InvalidKey { reason, .. } => {
+            FilesError::InvalidKey(format!("`{}` {reason}", key.escape_debug()))
+        }
         other => FilesError::Artifact(other),
     })
 }
@@ -181,7 +181,10 @@ mod tests {
 
     #[test]
     fn listing_directories_are_the_prefix_up_to_its_last_slash() {
-        assert_eq!(listing_directory("data/2024/ja").unwrap().as_str(), "data/2024");
+        assert_eq!(
+            listing_directory("data/2024/ja").unwrap().as_str(),
+            "data/2024"
+        );
         assert_eq!(listing_directory("data/").unwrap().as_str(), "data");
         assert_eq!(listing_directory("data"), None);
         assert_eq!(listing_directory(""), None);

@@ -125,7 +125,10 @@ impl PlinthS3 {
 
     async fn caller<T>(&self, request: &S3Request<T>) -> S3Result<Principal> {
         let Some(credentials) = &request.credentials else {
-            return Err(s3_error!(AccessDenied, "requests must be signed with an access key"));
+            return Err(s3_error!(
+                AccessDenied,
+                "requests must be signed with an access key"
+            ));
         };
         self.files
             .caller(&credentials.access_key)
@@ -133,7 +136,12 @@ impl PlinthS3 {
             .map_err(s3_error_of)
     }
 
-    async fn bucket<T>(&self, request: &S3Request<T>, name: &str, write: bool) -> S3Result<(Principal, ProjectBucket)> {
+    async fn bucket<T>(
+        &self,
+        request: &S3Request<T>,
+        name: &str,
+        write: bool,
+    ) -> S3Result<(Principal, ProjectBucket)> {
         let principal = self.caller(request).await?;
         let bucket = self
             .files
@@ -258,7 +266,10 @@ pub(crate) fn page(
 
 #[async_trait::async_trait]
 impl S3 for PlinthS3 {
-    async fn list_buckets(&self, request: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
+    async fn list_buckets(
+        &self,
+        request: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
         let principal = self.caller(&request).await?;
         let buckets = self
             .files
@@ -283,7 +294,10 @@ impl S3 for PlinthS3 {
         }))
     }
 
-    async fn head_bucket(&self, request: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
+    async fn head_bucket(
+        &self,
+        request: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
         self.bucket(&request, &request.input.bucket, false).await?;
         Ok(S3Response::new(HeadBucketOutput::default()))
     }
@@ -303,10 +317,16 @@ impl S3 for PlinthS3 {
         let (_, bucket) = self.bucket(&request, &request.input.bucket, false).await?;
         let input = request.input;
         let prefix = input.prefix.clone().unwrap_or_default();
-        let delimiter = input.delimiter.clone().filter(|delimiter| !delimiter.is_empty());
+        let delimiter = input
+            .delimiter
+            .clone()
+            .filter(|delimiter| !delimiter.is_empty());
         let max_keys = match input.max_keys {
             Some(max) if max < 0 => {
-                return Err(s3_error!(InvalidArgument, "`max-keys` must not be negative"))
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "`max-keys` must not be negative"
+                ))
             }
             Some(max) => usize::try_from(max).unwrap_or(MAX_KEYS).min(MAX_KEYS),
             None => MAX_KEYS,
@@ -321,12 +341,24 @@ impl S3 for PlinthS3 {
             .list(listing_directory(&prefix).as_ref())
             .await
             .map_err(|error| s3_error_of(FilesError::Artifact(error)))?;
-        let (entries, truncated) = page(objects, &prefix, delimiter.as_deref(), after.as_deref(), max_keys);
+        let (entries, truncated) = page(
+            objects,
+            &prefix,
+            delimiter.as_deref(),
+            after.as_deref(),
+            max_keys,
+        );
         let encode = input
             .encoding_type
             .as_ref()
             .is_some_and(|encoding| encoding.as_str() == EncodingType::URL);
-        let shown = |text: &str| if encode { url_encode(text) } else { text.to_string() };
+        let shown = |text: &str| {
+            if encode {
+                url_encode(text)
+            } else {
+                text.to_string()
+            }
+        };
         let next = if truncated {
             entries.last().map(|entry| entry.name().to_string())
         } else {
@@ -341,7 +373,9 @@ impl S3 for PlinthS3 {
                     key: Some(shown(info.key.as_str())),
                     last_modified: Some(timestamp(info.last_modified_ms)),
                     size: Some(i64::try_from(info.size).unwrap_or(i64::MAX)),
-                    storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
+                    storage_class: Some(ObjectStorageClass::from_static(
+                        ObjectStorageClass::STANDARD,
+                    )),
                     ..Default::default()
                 }),
                 Entry::Prefix(common) => common_prefixes.push(CommonPrefix {
@@ -367,7 +401,10 @@ impl S3 for PlinthS3 {
         }))
     }
 
-    async fn list_objects(&self, request: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
+    async fn list_objects(
+        &self,
+        request: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
         let marker = request.input.marker.clone();
         let v2 = request.map_input(|input| ListObjectsV2Input {
             bucket: input.bucket,
@@ -394,7 +431,10 @@ impl S3 for PlinthS3 {
         }))
     }
 
-    async fn put_object(&self, request: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+    async fn put_object(
+        &self,
+        request: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
         let key = key_of(&request.input.key)?;
         let (_, bucket) = self.bucket(&request, &request.input.bucket, true).await?;
         let body = match request.input.body {
@@ -418,7 +458,10 @@ impl S3 for PlinthS3 {
         }))
     }
 
-    async fn head_object(&self, request: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+    async fn head_object(
+        &self,
+        request: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
         let key = key_of(&request.input.key)?;
         let (_, bucket) = self.bucket(&request, &request.input.bucket, false).await?;
         let info = bucket
@@ -442,7 +485,10 @@ impl S3 for PlinthS3 {
         }))
     }
 
-    async fn get_object(&self, request: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+    async fn get_object(
+        &self,
+        request: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
         let key = key_of(&request.input.key)?;
         let (_, bucket) = self.bucket(&request, &request.input.bucket, false).await?;
         let input = request.input;
@@ -482,7 +528,12 @@ impl S3 for PlinthS3 {
                 (
                     StreamingBlob::from(s3s::Body::from(bytes)),
                     range.end - range.start,
-                    Some(format!("bytes {}-{}/{}", range.start, range.end - 1, info.size)),
+                    Some(format!(
+                        "bytes {}-{}/{}",
+                        range.start,
+                        range.end - 1,
+                        info.size
+                    )),
                 )
             }
         };
@@ -498,7 +549,10 @@ impl S3 for PlinthS3 {
         }))
     }
 
-    async fn delete_object(&self, request: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+    async fn delete_object(
+        &self,
+        request: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
         let key = key_of(&request.input.key)?;
         let (_, bucket) = self.bucket(&request, &request.input.bucket, true).await?;
         bucket
@@ -509,7 +563,10 @@ impl S3 for PlinthS3 {
         Ok(S3Response::new(DeleteObjectOutput::default()))
     }
 
-    async fn delete_objects(&self, request: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
+    async fn delete_objects(
+        &self,
+        request: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
         let (_, bucket) = self.bucket(&request, &request.input.bucket, true).await?;
         let quiet = request.input.delete.quiet.unwrap_or(false);
         let mut deleted = Vec::new();
@@ -544,14 +601,20 @@ impl S3 for PlinthS3 {
         }))
     }
 
-    async fn copy_object(&self, request: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+    async fn copy_object(
+        &self,
+        request: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
         let CopySource::Bucket {
             bucket: source_bucket,
             key: source_key,
             ..
         } = &request.input.copy_source
         else {
-            return Err(s3_error!(NotImplemented, "copy from an access point is not supported"));
+            return Err(s3_error!(
+                NotImplemented,
+                "copy from an access point is not supported"
+            ));
         };
         let source_key = key_of(source_key)?;
         let key = key_of(&request.input.key)?;
@@ -568,7 +631,11 @@ impl S3 for PlinthS3 {
                 return Err(s3_error!(PreconditionFailed));
             }
         }
-        let (_, stream) = source.files().get_stream(&source_key).await.map_err(&missing)?;
+        let (_, stream) = source
+            .files()
+            .get_stream(&source_key)
+            .await
+            .map_err(&missing)?;
         target
             .files()
             .put_stream(&key, stream)
@@ -608,12 +675,18 @@ impl S3 for PlinthS3 {
         }))
     }
 
-    async fn upload_part(&self, request: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+    async fn upload_part(
+        &self,
+        request: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
         let key = key_of(&request.input.key)?;
         let (_, bucket) = self.bucket(&request, &request.input.bucket, true).await?;
         let input = request.input;
         if !(1..=MAX_PART_NUMBER).contains(&input.part_number) {
-            return Err(s3_error!(InvalidArgument, "`partNumber` must be 1 to 10000"));
+            return Err(s3_error!(
+                InvalidArgument,
+                "`partNumber` must be 1 to 10000"
+            ));
         }
         let upload = self
             .files
@@ -655,7 +728,10 @@ impl S3 for PlinthS3 {
         }))
     }
 
-    async fn list_parts(&self, request: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+    async fn list_parts(
+        &self,
+        request: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
         let key = key_of(&request.input.key)?;
         let (_, bucket) = self.bucket(&request, &request.input.bucket, false).await?;
         let input = request.input;
@@ -665,7 +741,8 @@ impl S3 for PlinthS3 {
             .await
             .map_err(s3_error_of)?;
         let marker = input.part_number_marker.unwrap_or(0);
-        let max_parts = usize::try_from(input.max_parts.unwrap_or(1000).clamp(1, 1000)).unwrap_or(1000);
+        let max_parts =
+            usize::try_from(input.max_parts.unwrap_or(1000).clamp(1, 1000)).unwrap_or(1000);
         let mut parts: Vec<PartRecord> = self
             .files
             .parts(&upload)
@@ -720,7 +797,10 @@ impl S3 for PlinthS3 {
             .and_then(|upload| upload.parts)
             .unwrap_or_default();
         if asked.is_empty() {
-            return Err(s3_error!(MalformedXML, "the completion must list at least one part"));
+            return Err(s3_error!(
+                MalformedXML,
+                "the completion must list at least one part"
+            ));
         }
         let uploaded = self.files.parts(&upload).await.map_err(s3_error_of)?;
         let mut previous = 0;
@@ -728,14 +808,19 @@ impl S3 for PlinthS3 {
         for part in &asked {
             let number = part.part_number.unwrap_or(0);
             if number <= previous {
-                return Err(s3_error!(InvalidPartOrder, "parts must be listed in ascending order"));
+                return Err(s3_error!(
+                    InvalidPartOrder,
+                    "parts must be listed in ascending order"
+                ));
             }
             previous = number;
             let stored = uploaded
                 .iter()
                 .find(|stored| stored.part_number == i64::from(number))
                 .ok_or_else(|| {
-                    s3_error_of(FilesError::InvalidPart(format!("part {number} was not uploaded")))
+                    s3_error_of(FilesError::InvalidPart(format!(
+                        "part {number} was not uploaded"
+                    )))
                 })?;
             if part
                 .e_tag
@@ -846,12 +931,22 @@ mod tests {
         entries.iter().map(Entry::name).collect()
     }
 
-    const KEYS: &[&str] = &["a.txt", "data/1.csv", "data/2.csv", "data/deep/3.csv", "logs/x", "z"];
+    const KEYS: &[&str] = &[
+        "a.txt",
+        "data/1.csv",
+        "data/2.csv",
+        "data/deep/3.csv",
+        "logs/x",
+        "z",
+    ];
 
     #[test]
     fn pages_without_a_delimiter_walk_every_key() {
         let (entries, more) = page(objects(KEYS), "", None, None, 4);
-        assert_eq!(names(&entries), ["a.txt", "data/1.csv", "data/2.csv", "data/deep/3.csv"]);
+        assert_eq!(
+            names(&entries),
+            ["a.txt", "data/1.csv", "data/2.csv", "data/deep/3.csv"]
+        );
         assert!(more);
         let (entries, more) = page(objects(KEYS), "", None, Some("data/deep/3.csv"), 4);
         assert_eq!(names(&entries), ["logs/x", "z"]);
@@ -900,7 +995,9 @@ mod tests {
         assert_eq!(code(FilesError::KeyTooLong), "KeyTooLongError");
         assert_eq!(code(FilesError::InvalidKey("..".into())), "InvalidArgument");
         assert_eq!(
-            code(FilesError::Core(plinth_core::CoreError::Forbidden("x".into()))),
+            code(FilesError::Core(plinth_core::CoreError::Forbidden(
+                "x".into()
+            ))),
             "AccessDenied"
         );
     }

@@ -282,10 +282,19 @@ impl FilesService {
 
     /// Returns the bucket named `name` when the caller may read it (`write`: change it, as a
     /// Contributor with a key that may write). Buckets the caller may not see do not exist.
-    pub async fn bucket(&self, principal: &Principal, name: &str, write: bool) -> FilesResult<Bucket> {
+    pub async fn bucket(
+        &self,
+        principal: &Principal,
+        name: &str,
+        write: bool,
+    ) -> FilesResult<Bucket> {
         let no_such_bucket = || FilesError::NoSuchBucket(name.to_string());
         let (organization, project) = parse_bucket(name).ok_or_else(no_such_bucket)?;
-        let needed = if write { Role::Contributor } else { Role::Viewer };
+        let needed = if write {
+            Role::Contributor
+        } else {
+            Role::Viewer
+        };
         let pass = self
             .inner
             .identity
