@@ -139,6 +139,20 @@ fn matrix() -> Vec<Case> {
             "",
             OWN_ERROR,
         ),
+        case(
+            "POST",
+            "/profile/s3-keys",
+            "/profile/s3-keys",
+            "read_only=true",
+            SIGNED_IN,
+        ),
+        case(
+            "POST",
+            "/profile/s3-keys/{access_key_id}/revoke",
+            "/profile/s3-keys/PLKAAAAAAAAAAAAAAAAA/revoke",
+            "",
+            OWN_ERROR,
+        ),
         case("GET", "/projects", "/projects", "", SIGNED_IN),
         case(
             "POST",

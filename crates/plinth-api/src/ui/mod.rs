@@ -178,6 +178,11 @@ pub(crate) fn routes() -> UiRoutes {
         .post("/profile/mfa/disable", profile::mfa_disable)
         .post("/profile/tokens", profile::create_token)
         .post("/profile/tokens/{token_id}/revoke", profile::revoke_token)
+        .post("/profile/s3-keys", profile::create_s3_key)
+        .post(
+            "/profile/s3-keys/{access_key_id}/revoke",
+            profile::revoke_s3_key,
+        )
         .get("/projects", projects::list)
         .post("/projects", projects::create)
         .post("/orgs", projects::create_organization)
