@@ -276,6 +276,20 @@ fn matrix() -> Vec<Case> {
         ),
         case(
             "GET",
+            "/projects/{organization}/{project}/files",
+            "/projects/acme/churn/files?path=data",
+            "",
+            MEMBER_PAGE,
+        ),
+        case(
+            "GET",
+            "/projects/{organization}/{project}/files/download",
+            "/projects/acme/churn/files/download?key=missing.csv",
+            "",
+            FOREIGN_RUN,
+        ),
+        case(
+            "GET",
             "/projects/{organization}/{project}/environments",
             "/projects/acme/churn/environments",
             "",

@@ -18,6 +18,8 @@ pub mod names;
 pub mod s3;
 mod service;
 mod store;
+#[cfg(test)]
+mod tests;
 
 pub use error::{FilesError, FilesResult};
 pub use service::{part_key, Bucket, FilesService};

@@ -8,6 +8,7 @@ mod auth_pages;
 mod environments;
 mod errors;
 mod experiments;
+mod files;
 mod jobs;
 mod layout;
 mod links;
@@ -222,6 +223,11 @@ pub(crate) fn routes() -> UiRoutes {
         .get("/projects/{organization}/{project}/apps", apps::list)
         .get("/projects/{organization}/{project}/apps/{app}", apps::show)
         .get("/gateway/handshake", apps::handshake)
+        .get("/projects/{organization}/{project}/files", files::list)
+        .get(
+            "/projects/{organization}/{project}/files/download",
+            files::download,
+        )
         .get(
             "/projects/{organization}/{project}/environments",
             environments::list,
@@ -464,7 +470,7 @@ pub(crate) fn state_badge(state: WorkloadState, id: Option<&str>) -> Markup {
 }
 
 /// The tabs of a project's pages (they wrap on narrow screens); `active` is `overview`,
-/// `jobs`, `environments`, `experiments`, `models` or `usage`.
+/// `jobs`, `environments`, `experiments`, `models`, `files` or `usage`.
 pub(crate) fn project_tabs(pass: &ProjectPass, active: &str) -> Markup {
     let project = pass.project();
     let base = format!("/projects/{}/{}", project.organization, project.name);
@@ -479,6 +485,7 @@ pub(crate) fn project_tabs(pass: &ProjectPass, active: &str) -> Markup {
         ),
         ("experiments", format!("{base}/experiments"), "Experiments"),
         ("models", format!("{base}/models"), "Models"),
+        ("files", format!("{base}/files"), "Files"),
         ("usage", format!("{base}/usage"), "Quota & usage"),
     ];
     html! {

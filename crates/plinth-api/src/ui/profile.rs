@@ -445,7 +445,10 @@ pub(crate) async fn create_s3_key(
     State(state): State<AppState>,
     PageForm { user, form }: PageForm<S3KeyForm>,
 ) -> Response {
-    let project = form.project.as_deref().filter(|project| !project.is_empty());
+    let project = form
+        .project
+        .as_deref()
+        .filter(|project| !project.is_empty());
     let read_only = form.read_only.as_deref() == Some("true");
     let (key, secret) = match state
         .files()
