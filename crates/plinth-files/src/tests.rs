@@ -26,7 +26,10 @@ struct World {
 }
 
 async fn world() -> World {
-    let guard = open_sqlite_temp().await;
+    world_on(open_sqlite_temp().await).await
+}
+
+async fn world_on(guard: TestStore) -> World {
     let metadata: Arc<dyn MetadataStore> = guard.shared();
     let olga = metadata
         .create_user(
@@ -96,7 +99,20 @@ impl World {
 
 #[tokio::test]
 async fn secrets_are_sealed_checked_and_revoked_at_once() {
-    let world = world().await;
+    secrets_are_sealed_checked_and_revoked_at_once_on(world().await).await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+#[ignore = "needs PLINTH_TEST_POSTGRES_URL"]
+async fn secrets_are_sealed_checked_and_revoked_at_once_on_postgres() {
+    secrets_are_sealed_checked_and_revoked_at_once_on(
+        world_on(plinth_metastore::testsuite::open_postgres_from_env().await).await,
+    )
+    .await;
+}
+
+async fn secrets_are_sealed_checked_and_revoked_at_once_on(world: World) {
     let olga = world.olga().await;
     let (key, secret) = world.files.create_key(&olga, None, false).await.unwrap();
     let stored = world
@@ -147,7 +163,20 @@ async fn secrets_are_sealed_checked_and_revoked_at_once() {
 
 #[tokio::test]
 async fn keys_carry_their_limits_to_buckets() {
-    let world = world().await;
+    keys_carry_their_limits_to_buckets_on(world().await).await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+#[ignore = "needs PLINTH_TEST_POSTGRES_URL"]
+async fn keys_carry_their_limits_to_buckets_on_postgres() {
+    keys_carry_their_limits_to_buckets_on(
+        world_on(plinth_metastore::testsuite::open_postgres_from_env().await).await,
+    )
+    .await;
+}
+
+async fn keys_carry_their_limits_to_buckets_on(world: World) {
     let olga = world.olga().await;
     let (scoped, _) = world
         .files
@@ -217,7 +246,20 @@ async fn keys_carry_their_limits_to_buckets() {
 
 #[tokio::test]
 async fn abandoned_uploads_are_collected() {
-    let world = world().await;
+    abandoned_uploads_are_collected_on(world().await).await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+#[ignore = "needs PLINTH_TEST_POSTGRES_URL"]
+async fn abandoned_uploads_are_collected_on_postgres() {
+    abandoned_uploads_are_collected_on(
+        world_on(plinth_metastore::testsuite::open_postgres_from_env().await).await,
+    )
+    .await;
+}
+
+async fn abandoned_uploads_are_collected_on(world: World) {
     let olga = world.olga().await;
     let bucket = world.files.bucket(&olga, "acme.alpha", true).await.unwrap();
     let key = ObjectKey::parse("big/model.bin").unwrap();
