@@ -167,3 +167,92 @@ pub(crate) async fn download(
 fn encode(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::StatusCode;
+    use bytes::Bytes;
+    use serde_json::json;
+
+    use crate::tests::{app, browser_login, json_request, page_as, send, ADMIN_PASSWORD};
+
+    #[tokio::test]
+    async fn the_files_page_lists_folders_and_serves_downloads() {
+        let app = app().await;
+        let token = app.admin_token.clone();
+        for (uri, body) in [
+            ("/api/v1/orgs", json!({ "name": "acme", "owner": "admin" })),
+            ("/api/v1/orgs/acme/projects", json!({ "name": "churn" })),
+        ] {
+            let answer = send(&app.router, json_request("POST", uri, Some(&token), &body)).await;
+            assert!(answer.status.is_success(), "{uri}: {}", answer.body);
+        }
+        let project = send(
+            &app.router,
+            crate::tests::get_as("/api/v1/orgs/acme/projects/churn", &token),
+        )
+        .await
+        .json();
+        let project_id = project["project"]["id"]
+            .as_str()
+            .or_else(|| project["id"].as_str())
+            .unwrap_or_else(|| panic!("{project}"))
+            .to_string();
+        let key = plinth_artifacts::ObjectKey::parse(&format!(
+            "projects/{project_id}/files/data/a b.csv"
+        ))
+        .unwrap();
+        app.state
+            .artifacts()
+            .put(&key, Bytes::from_static(b"x,y\n1,2\n"))
+            .await
+            .unwrap();
+        let (cookie, _) = browser_login(&app.router, "admin", ADMIN_PASSWORD).await;
+
+        let root = send(&app.router, page_as("/projects/acme/churn/files", &cookie)).await;
+        assert_eq!(root.status, StatusCode::OK, "{}", root.body);
+        assert!(root.body.contains("acme.churn"), "{}", root.body);
+        assert!(root.body.contains("?path=data\""), "{}", root.body);
+        let folder = send(
+            &app.router,
+            page_as("/projects/acme/churn/files?path=data", &cookie),
+        )
+        .await;
+        assert!(folder.body.contains("a b.csv"), "{}", folder.body);
+        assert!(
+            folder.body.contains("download?key=data%2Fa%20b%2Ecsv"),
+            "{}",
+            folder.body
+        );
+        let download = send(
+            &app.router,
+            page_as(
+                "/projects/acme/churn/files/download?key=data%2Fa%20b.csv",
+                &cookie,
+            ),
+        )
+        .await;
+        assert_eq!(download.status, StatusCode::OK);
+        assert_eq!(download.body, "x,y\n1,2\n");
+        assert!(download
+            .header("content-disposition")
+            .starts_with("attachment"));
+        for refused in [
+            "/projects/acme/churn/files?path=..%2F..",
+            "/projects/acme/churn/files/download?key=..%2Fsecret",
+            "/projects/acme/churn/files/download?key=data%2F%2e%2e%2Fx",
+        ] {
+            let answer = send(&app.router, page_as(refused, &cookie)).await;
+            assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{refused}");
+        }
+        let missing = send(
+            &app.router,
+            page_as(
+                "/projects/acme/churn/files/download?key=nothing.csv",
+                &cookie,
+            ),
+        )
+        .await;
+        assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    }
+}
