@@ -67,18 +67,59 @@ fn files_under(root: &Path) -> Vec<String> {
 #[tokio::test]
 #[ignore = "needs the test venv (scripts/test)"]
 async fn boto3_and_the_aws_cli_use_project_files() {
+    let dir = workdir();
+    let server = Server::start(dir.path(), &[], &[]);
+    clients_against(&server, dir.path(), true).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the test venv (scripts/test), PLINTH_TEST_POSTGRES_URL and PLINTH_TEST_S3_ENDPOINT"]
+async fn boto3_and_the_aws_cli_on_postgres_and_s3() {
+    let dir = workdir();
+    let database_url = plinth_metastore::testsuite::postgres_fresh_database_url().await;
+    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} must be set"));
+    let objects_url = format!(
+        "s3://{}/files-{}",
+        var("PLINTH_TEST_S3_BUCKET"),
+        std::process::id()
+    );
+    let (endpoint, key, secret) = (
+        var("PLINTH_TEST_S3_ENDPOINT"),
+        var("PLINTH_TEST_S3_ACCESS_KEY_ID"),
+        var("PLINTH_TEST_S3_SECRET_ACCESS_KEY"),
+    );
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--metastore-url",
+            &database_url,
+            "--objects-url",
+            &objects_url,
+        ],
+        &[
+            ("PLINTH__OBJECTS__S3__ENDPOINT", endpoint.as_str()),
+            ("PLINTH__OBJECTS__S3__ALLOW_HTTP", "true"),
+            ("PLINTH__OBJECTS__S3__ACCESS_KEY_ID", key.as_str()),
+            ("PLINTH__OBJECTS__S3__SECRET_ACCESS_KEY", secret.as_str()),
+        ],
+    );
+    clients_against(&server, dir.path(), false).await;
+}
+
+/// Makes the keys with the CLI, runs the clients, checks where objects were stored (on a
+/// local backend) and that revocation stops a key at once.
+async fn clients_against(server: &Server, dir: &Path, local_files: bool) {
     let python = venv_python();
     let aws = python.with_file_name("aws");
     assert!(
         aws.try_exists().unwrap_or(false),
         "the test venv lacks the aws CLI (awscli in scripts/test-requirements.txt)"
     );
-    let dir = workdir();
-    let server = Server::start(dir.path(), &[], &[]);
-    let people = callers(&server).await;
+    let server = server;
+    let people = callers(server).await;
     // A second project of olga's that vera cannot see.
     call(
-        &server,
+        server,
         &people.personal,
         "POST",
         "/api/v1/orgs/acme/projects",
@@ -86,9 +127,9 @@ async fn boto3_and_the_aws_cli_use_project_files() {
     )
     .await;
 
-    let olga = Cli::new(dir.path(), "olga");
+    let olga = Cli::new(dir, "olga");
     olga.login(&server.address, "olga", PASSWORD);
-    let vera = Cli::new(dir.path(), "vera");
+    let vera = Cli::new(dir, "vera");
     vera.login(&server.address, "vera", PASSWORD);
     let (endpoint, owner_key, owner_secret) = create_key(&olga, &[]);
     let (_, scoped_key, scoped_secret) =
@@ -155,12 +196,17 @@ async fn boto3_and_the_aws_cli_use_project_files() {
     assert!(stdout.contains("all S3 client checks passed"), "{stdout}");
 
     // Every object is under a project's own prefix, and the multipart parts are gone.
-    let objects = dir.path().join("plinth-data/objects");
-    let stored = files_under(&objects);
+    let objects = dir.join("plinth-data/objects");
+    let stored = if local_files {
+        files_under(&objects)
+    } else {
+        Vec::new()
+    };
     assert!(
-        stored
-            .iter()
-            .any(|path| path.ends_with("/files/top.bin") && path.starts_with("projects/")),
+        !local_files
+            || stored
+                .iter()
+                .any(|path| path.ends_with("/files/top.bin") && path.starts_with("projects/")),
         "{stored:?}"
     );
     for path in &stored {
