@@ -115,7 +115,6 @@ async fn clients_against(server: &Server, dir: &Path, local_files: bool) {
         aws.try_exists().unwrap_or(false),
         "the test venv lacks the aws CLI (awscli in scripts/test-requirements.txt)"
     );
-    let server = server;
     let people = callers(server).await;
     // A second project of olga's that vera cannot see.
     call(
