@@ -15,11 +15,13 @@
 //! protobuf JSON (`plinth-api/src/mlflow`), not with serde types.
 
 mod environments;
+mod files;
 mod identity;
 mod operations;
 mod runtime;
 
 pub use environments::{CreateEnvironmentRequest, EnvironmentDetail, EnvironmentHistory};
+pub use files::{S3KeyCreated, S3KeyList, S3KeyRequest};
 pub use identity::{
     AuditListQuery, CodeRequest, CreateOrganizationRequest, CreateProjectRequest,
     CreateUserRequest, LoginRequest, LoginResponse, MeResponse, MfaEnrollmentResponse,

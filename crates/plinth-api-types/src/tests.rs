@@ -599,3 +599,37 @@ fn secrets_stay_out_of_debug_output() {
         );
     }
 }
+
+#[test]
+fn s3_key_bodies_keep_their_form_and_hide_the_secret() {
+    assert_eq!(body(&S3KeyRequest::default()), "{}");
+    assert_eq!(
+        body(&S3KeyRequest {
+            project: Some("acme/churn".into()),
+            read_only: true,
+        }),
+        r#"{"project":"acme/churn","read_only":true}"#
+    );
+    let defaulted: S3KeyRequest = parse(json!({})).unwrap();
+    assert_eq!(defaulted, S3KeyRequest::default());
+    let refused = parse::<S3KeyRequest>(json!({"bucket": "x"})).unwrap_err();
+    assert!(refused.contains("unknown field `bucket`"), "{refused}");
+    let created = S3KeyCreated {
+        key: plinth_types::S3AccessKey {
+            access_key_id: "PLKAAAAAAAAAAAAAAAAA".into(),
+            project_id: None,
+            project: None,
+            read_only: false,
+            created_at_ms: 1,
+            last_used_at_ms: None,
+            revoked_at_ms: None,
+        },
+        secret_access_key: "s3cr3t-hunter2".into(),
+        endpoint_url: "http://127.0.0.1:8081".into(),
+    };
+    assert_eq!(
+        body(&created),
+        r#"{"key":{"access_key_id":"PLKAAAAAAAAAAAAAAAAA","read_only":false,"created_at_ms":1},"secret_access_key":"s3cr3t-hunter2","endpoint_url":"http://127.0.0.1:8081"}"#
+    );
+    assert!(!format!("{created:?}").contains("hunter2"));
+}

@@ -8,6 +8,7 @@
 mod apps;
 mod environments;
 mod error;
+mod files;
 mod health;
 pub mod identity;
 mod json;
@@ -48,6 +49,7 @@ struct AppStateInner {
     identity: IdentityService,
     runtime: RuntimeService,
     environments: plinth_envs::EnvironmentService,
+    files: plinth_files::FilesService,
     gateway: plinth_gateway::Gateway,
     pipelines: plinth_pipelines::PipelineService,
     tracking: TrackingService,
@@ -85,6 +87,8 @@ pub struct Services {
     pub runtime: RuntimeService,
     /// Environments.
     pub environments: plinth_envs::EnvironmentService,
+    /// Project files and S3 access keys.
+    pub files: plinth_files::FilesService,
     /// The gateway to Apps (and later Model APIs).
     pub gateway: plinth_gateway::Gateway,
     /// Pipelines (KFP's API).
@@ -106,6 +110,7 @@ impl AppState {
             identity,
             runtime,
             environments,
+            files,
             gateway,
             pipelines,
         } = services;
@@ -123,6 +128,7 @@ impl AppState {
                 identity,
                 runtime,
                 environments,
+                files,
                 gateway,
                 pipelines,
                 tracking,
@@ -162,6 +168,11 @@ impl AppState {
     /// Returns environments (definitions, versions, locks, builds).
     pub fn environments(&self) -> &plinth_envs::EnvironmentService {
         &self.inner.environments
+    }
+
+    /// Returns project files and S3 access keys.
+    pub fn files(&self) -> &plinth_files::FilesService {
+        &self.inner.files
     }
 
     /// Returns the gateway (Apps on their own origins).

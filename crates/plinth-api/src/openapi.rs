@@ -8,6 +8,7 @@ use utoipa_axum::routes;
 
 use crate::apps;
 use crate::environments as env;
+use crate::files;
 use crate::identity as id;
 use crate::runtime as rt;
 use crate::{health, metrics, AppState};
@@ -40,7 +41,7 @@ impl utoipa::Modify for BearerSecurity {
     tags(
         (name = "operations", description = "Health, readiness, metrics and server status"),
         (name = "auth", description = "Logging in and out, sign-up"),
-        (name = "me", description = "The caller's profile, password, MFA and API tokens"),
+        (name = "me", description = "The caller's profile, password, MFA, API tokens and S3 access keys"),
         (name = "users", description = "User administration and auth settings (admins)"),
         (name = "organizations", description = "Organizations and their members"),
         (name = "projects", description = "Projects, members and roles"),
@@ -115,6 +116,8 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(id::disable_mfa))
         .routes(routes!(id::list_tokens, id::create_token))
         .routes(routes!(id::revoke_token))
+        .routes(routes!(files::list_s3_keys, files::create_s3_key))
+        .routes(routes!(files::revoke_s3_key))
         .routes(routes!(id::list_users, id::create_user))
         .routes(routes!(id::get_user, id::update_user))
         .routes(routes!(id::reset_password))

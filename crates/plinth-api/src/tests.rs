@@ -89,6 +89,14 @@ pub(crate) async fn app_on_with(
         std::sync::Arc::new(plinth_core::SystemClock),
     );
     let backend = format!("{}://test", metastore.backend());
+    let files = plinth_files::FilesService::new(
+        std::sync::Arc::new(plinth_files::SqlFileStore::new(metastore.shared_pool())),
+        identity.clone(),
+        artifacts.clone(),
+        plinth_auth::SecretBox::random(),
+        std::sync::Arc::new(plinth_core::SystemClock),
+        "http://127.0.0.1:9".to_string(),
+    );
     let state = AppState::new(
         metastore,
         backend,
@@ -100,6 +108,7 @@ pub(crate) async fn app_on_with(
                 plinth_gateway::GatewaySettings::new("http://127.0.0.1:9"),
             ),
             pipelines,
+            files,
             identity,
             runtime,
             environments,

@@ -139,6 +139,20 @@ fn matrix() -> Vec<Case> {
             "",
             OWN_ERROR,
         ),
+        case(
+            "POST",
+            "/profile/s3-keys",
+            "/profile/s3-keys",
+            "read_only=true",
+            SIGNED_IN,
+        ),
+        case(
+            "POST",
+            "/profile/s3-keys/{access_key_id}/revoke",
+            "/profile/s3-keys/PLKAAAAAAAAAAAAAAAAA/revoke",
+            "",
+            OWN_ERROR,
+        ),
         case("GET", "/projects", "/projects", "", SIGNED_IN),
         case(
             "POST",
@@ -274,6 +288,20 @@ fn matrix() -> Vec<Case> {
             "/gateway/handshake?app=board--churn--acme&next=%2Fdash",
             "",
             ["L", "O", "O", "O", "O", "403"],
+        ),
+        case(
+            "GET",
+            "/projects/{organization}/{project}/files",
+            "/projects/acme/churn/files?path=data",
+            "",
+            MEMBER_PAGE,
+        ),
+        case(
+            "GET",
+            "/projects/{organization}/{project}/files/download",
+            "/projects/acme/churn/files/download?key=missing.csv",
+            "",
+            FOREIGN_RUN,
         ),
         case(
             "GET",

@@ -195,6 +195,27 @@ impl Client {
             .await
     }
 
+    /// Lists the caller's S3 access keys and the S3 endpoint's URL.
+    pub async fn list_s3_keys(&self) -> ClientResult<plinth_api_types::S3KeyList> {
+        self.json(self.request(Method::GET, &["me", "s3-keys"]))
+            .await
+    }
+
+    /// Creates an S3 access key; its secret is in the answer only.
+    pub async fn create_s3_key(
+        &self,
+        request: &plinth_api_types::S3KeyRequest,
+    ) -> ClientResult<plinth_api_types::S3KeyCreated> {
+        self.json(self.request(Method::POST, &["me", "s3-keys"]).json(request))
+            .await
+    }
+
+    /// Revokes one of the caller's S3 access keys.
+    pub async fn revoke_s3_key(&self, access_key_id: &str) -> ClientResult<()> {
+        self.empty(self.request(Method::DELETE, &["me", "s3-keys", access_key_id]))
+            .await
+    }
+
     // ---------- users (admins) ----------
 
     /// Lists one page of users, ordered by username.

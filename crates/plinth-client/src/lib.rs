@@ -36,6 +36,8 @@ pub use plinth_api_types::{
     ProjectListQuery, ProjectView, QuotaView, RuntimeInfo, TokenRequest, TokenResponse,
     UpdateUserRequest, UsageQuery, UserListQuery,
 };
+pub use plinth_api_types::{S3KeyCreated, S3KeyList, S3KeyRequest};
+pub use plinth_types::S3AccessKey;
 
 /// The shared wire types this client sends and answers with, re-exported for convenience.
 pub use plinth_types::{

@@ -42,6 +42,8 @@ pub struct Config {
     pub environments: EnvironmentsConfig,
     /// Pipelines (Kubeflow Pipelines v2): how their tasks run.
     pub pipelines: PipelinesConfig,
+    /// The file manager: project files through the S3 endpoint.
+    pub files: FilesConfig,
 }
 
 /// Pipelines: how the engine runs their tasks.
@@ -63,6 +65,32 @@ impl Default for PipelinesConfig {
             max_parallel_tasks: 8,
             environment: String::new(),
             class: "small".to_string(),
+        }
+    }
+}
+
+/// The file manager: each project's files, served to S3 clients by an endpoint on a
+/// listener of its own (SigV4 signs the whole path, so it cannot share the main one's).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FilesConfig {
+    /// Where the S3 endpoint listens; unset: the main listener's address with the next
+    /// port (`8081` beside `8080`; a random port when the main one is `0`).
+    pub s3_listen: Option<SocketAddr>,
+    /// The endpoint's URL as S3 clients must use it (behind a proxy); unset:
+    /// `http://{s3_listen}` (`localhost` for an unspecified address).
+    pub s3_public_url: Option<String>,
+    /// Multipart uploads neither completed nor aborted for this long are removed.
+    #[serde(with = "humantime_serde")]
+    pub abandoned_upload_after: Duration,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        FilesConfig {
+            s3_listen: None,
+            s3_public_url: None,
+            abandoned_upload_after: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -682,6 +710,16 @@ impl Config {
             problems.push("`environments.python_search_path` must not be empty".to_string());
         }
         check_images(&self.environments.images, &mut problems);
+        if self.files.abandoned_upload_after.is_zero() {
+            problems.push("`files.abandoned_upload_after` must be greater than 0".to_string());
+        }
+        if let Some(url) = &self.files.s3_public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                problems.push(format!(
+                    "`files.s3_public_url`: `{url}` must start with `http://` or `https://`"
+                ));
+            }
+        }
         if self.server.data_dir.as_os_str().is_empty() {
             problems.push("`server.data_dir` must not be empty".to_string());
         }

@@ -3,6 +3,7 @@
 
 mod environments;
 mod error;
+mod files;
 mod identity;
 mod installation;
 mod python;
@@ -15,6 +16,7 @@ pub use environments::{
     EnvironmentVersion, LockedPackage, ResolutionState,
 };
 pub use error::{ErrorBody, ErrorKind, HasErrorKind};
+pub use files::S3AccessKey;
 pub use identity::{
     new_id, parse_email, ApiTokenInfo, AuditEvent, AuthSettingsView, InvalidValue, Member,
     OrgMember, OrgRole, Organization, Project, ResourceName, Role, User, UserId, Username,

@@ -72,6 +72,11 @@ enum Command {
     ///
     /// For scripts and CI: `export PLINTH_URL=… PLINTH_TOKEN=$(plinth tokens create --name ci | tail -n1)`.
     Tokens(commands::tokens::TokensArgs),
+    /// Project files through the S3 endpoint: your S3 access keys.
+    ///
+    /// `plinth files keys create --project acme/vision | tail -n1` prints
+    /// `ENDPOINT_URL ACCESS_KEY_ID SECRET_ACCESS_KEY`; the bucket is `acme.vision`.
+    Files(commands::files::FilesArgs),
     /// Run commands as jobs with your working files, and follow, list, stop and re-run them.
     ///
     /// `plinth jobs run -- python train.py` packs the current folder (minus what
@@ -287,6 +292,7 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Orgs(args) => commands::orgs::run(args),
         Command::Projects(args) => commands::projects::run(args),
         Command::Tokens(args) => commands::tokens::run(args),
+        Command::Files(args) => commands::files::run(args),
         Command::Jobs(args) => commands::jobs::run(args),
         Command::Apps(args) => commands::apps::run(args),
         Command::Pipelines(args) => commands::pipelines::run(args),

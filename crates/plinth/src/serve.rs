@@ -210,7 +210,9 @@ async fn serve(
             ))
         })?;
 
-    let identity = identity_service(&config, metastore.clone())?;
+    let secret_box =
+        SecretBox::load_or_create(&config.secret_key_file()).map_err(Failure::runtime)?;
+    let identity = identity_service(&config, metastore.clone(), secret_box.clone())?;
     if let Some(password) = identity
         .bootstrap_admin(admin_password)
         .await
@@ -262,6 +264,29 @@ async fn serve(
             Arc::new(plinth_core::SystemClock),
         )
     };
+    // The S3 endpoint has a listener of its own: SigV4 signs the whole path, so it cannot
+    // sit under a prefix of the main listener.
+    let s3_listen = s3_listen_addr(&config, local_addr);
+    let s3_listener = tokio::net::TcpListener::bind(s3_listen)
+        .await
+        .map_err(|error| {
+            Failure::runtime(format!(
+                "cannot listen on {s3_listen} for the S3 endpoint: {error} (choose another with `files.s3_listen`)"
+            ))
+        })?;
+    let s3_local = s3_listener.local_addr().map_err(|error| {
+        Failure::runtime(format!(
+            "cannot read the S3 endpoint's bound address: {error}"
+        ))
+    })?;
+    let files = plinth_files::FilesService::new(
+        Arc::new(plinth_files::SqlFileStore::new(metastore.shared_pool())),
+        identity.clone(),
+        artifacts.clone(),
+        secret_box,
+        Arc::new(SystemClock),
+        s3_public_url(&config, s3_local),
+    );
     let settings = ServerSettings {
         max_body_bytes: config.server.max_body_bytes,
         secure_cookies: config.auth.secure_cookies,
@@ -280,6 +305,7 @@ async fn serve(
             runtime: runtime.clone(),
             environments: environments.clone(),
             pipelines: pipelines.clone(),
+            files: files.clone(),
         },
         installation.clone(),
         settings,
@@ -297,6 +323,33 @@ async fn serve(
             }
         })
     };
+    // Abandoned multipart uploads are removed once an hour (and once at start).
+    let upload_collector = {
+        let files = files.clone();
+        let older_than = config.files.abandoned_upload_after;
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                every.tick().await;
+                if let Err(error) = files.collect_abandoned_uploads(older_than).await {
+                    warn!(error = %plinth_api::error_chain(&error), "collecting abandoned uploads failed");
+                }
+            }
+        })
+    };
+    let (s3_stop_tx, s3_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let s3_server = {
+        let files = files.clone();
+        tokio::spawn(async move {
+            let stop = async move {
+                let _ = s3_stop_rx.await;
+            };
+            if let Err(error) = plinth_files::s3::serve(s3_listener, files, stop).await {
+                warn!(%error, "the S3 endpoint stopped");
+            }
+        })
+    };
+    info!(address = %files.endpoint_url(), listen = %s3_local, "S3 endpoint ready");
     // The reconciler adopts what ran before this start, then keeps the backend in step.
     let (reconciler_stop_tx, reconciler_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let reconciler = {
@@ -352,6 +405,14 @@ async fn serve(
     let _ = reconciler_stop_tx.send(());
     let _ = reconciler.await;
     collector.abort();
+    upload_collector.abort();
+    let _ = s3_stop_tx.send(());
+    if tokio::time::timeout(std::time::Duration::from_secs(5), s3_server)
+        .await
+        .is_err()
+    {
+        warn!("the S3 endpoint did not stop within 5 s");
+    }
     metastore.close().await;
     info!("stopped");
     Ok(())
@@ -501,6 +562,31 @@ fn main_url(config: &Config, local_addr: std::net::SocketAddr) -> String {
     }
 }
 
+/// Where the S3 endpoint listens: `files.s3_listen`, else the main listener's address with
+/// the next port (port 0, any free port, when the main listener's is 0).
+fn s3_listen_addr(config: &Config, local_addr: std::net::SocketAddr) -> std::net::SocketAddr {
+    match config.files.s3_listen {
+        Some(address) => address,
+        None => {
+            let port = match config.server.listen_addr.port() {
+                0 => 0,
+                port => port.checked_add(1).unwrap_or(0),
+            };
+            std::net::SocketAddr::new(local_addr.ip(), port)
+        }
+    }
+}
+
+/// The S3 endpoint's URL for clients: `files.s3_public_url`, else its listener
+/// (`localhost` for an unspecified address).
+fn s3_public_url(config: &Config, s3_local: std::net::SocketAddr) -> String {
+    match &config.files.s3_public_url {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None if s3_local.ip().is_unspecified() => format!("http://localhost:{}", s3_local.port()),
+        None => format!("http://{s3_local}"),
+    }
+}
+
 /// Where Apps are served: `runtime.apps_url`, else `*.localhost` on this listener's port.
 fn apps_origin(
     config: &Config,
@@ -627,9 +713,8 @@ async fn runtime_service(
 fn identity_service(
     config: &Config,
     metastore: Arc<dyn plinth_metastore::MetadataStore>,
+    secret_box: SecretBox,
 ) -> Result<IdentityService, Failure> {
-    let secret_box =
-        SecretBox::load_or_create(&config.secret_key_file()).map_err(Failure::runtime)?;
     let auth = &config.auth;
     let hasher = PasswordHasher::new(HashingParams {
         memory_kib: auth.argon2_memory_kib,

@@ -8,6 +8,7 @@ mod auth_pages;
 mod environments;
 mod errors;
 mod experiments;
+mod files;
 mod jobs;
 mod layout;
 mod links;
@@ -179,6 +180,11 @@ pub(crate) fn routes() -> UiRoutes {
         .post("/profile/mfa/disable", profile::mfa_disable)
         .post("/profile/tokens", profile::create_token)
         .post("/profile/tokens/{token_id}/revoke", profile::revoke_token)
+        .post("/profile/s3-keys", profile::create_s3_key)
+        .post(
+            "/profile/s3-keys/{access_key_id}/revoke",
+            profile::revoke_s3_key,
+        )
         .get("/projects", projects::list)
         .post("/projects", projects::create)
         .post("/orgs", projects::create_organization)
@@ -226,6 +232,11 @@ pub(crate) fn routes() -> UiRoutes {
             pipelines::show,
         )
         .get("/gateway/handshake", apps::handshake)
+        .get("/projects/{organization}/{project}/files", files::list)
+        .get(
+            "/projects/{organization}/{project}/files/download",
+            files::download,
+        )
         .get(
             "/projects/{organization}/{project}/environments",
             environments::list,
@@ -468,7 +479,7 @@ pub(crate) fn state_badge(state: WorkloadState, id: Option<&str>) -> Markup {
 }
 
 /// The tabs of a project's pages (they wrap on narrow screens); `active` is `overview`,
-/// `jobs`, `environments`, `experiments`, `models` or `usage`.
+/// `jobs`, `environments`, `experiments`, `models`, `files` or `usage`.
 pub(crate) fn project_tabs(pass: &ProjectPass, active: &str) -> Markup {
     let project = pass.project();
     let base = format!("/projects/{}/{}", project.organization, project.name);
@@ -484,6 +495,7 @@ pub(crate) fn project_tabs(pass: &ProjectPass, active: &str) -> Markup {
         ),
         ("experiments", format!("{base}/experiments"), "Experiments"),
         ("models", format!("{base}/models"), "Models"),
+        ("files", format!("{base}/files"), "Files"),
         ("usage", format!("{base}/usage"), "Quota & usage"),
     ];
     html! {

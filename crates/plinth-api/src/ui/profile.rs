@@ -1,5 +1,5 @@
 //! The profile page: display name and email, password, two-factor authentication
-//! (enroll with a QR code, recovery codes, disable) and personal API tokens.
+//! (enroll with a QR code, recovery codes, disable), personal API tokens and S3 access keys.
 
 use std::time::Duration;
 
@@ -26,6 +26,8 @@ async fn render(
     let identity = state.identity();
     let principal = &user.principal;
     let tokens = identity.list_tokens(principal).await.unwrap_or_default();
+    let s3_keys = state.files().list_keys(principal).await.unwrap_or_default();
+    let s3_endpoint = state.files().endpoint_url();
     let recovery_left = identity
         .recovery_codes_left(principal)
         .await
@@ -121,6 +123,60 @@ async fn render(
                                             span.badge.bad { "revoked" }
                                         } @else {
                                             form.inline method="post" action=(format!("/profile/tokens/{}/revoke", token.id)) {
+                                                (csrf_field(viewer))
+                                                button.link.danger type="submit" { "Revoke" }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            section.card-section id="s3-keys" {
+                h2 { "S3 access keys" }
+                p.muted {
+                    "For any S3 client (boto3, the aws CLI, rclone, pandas " code { "s3://" } "): endpoint "
+                    code #s3-endpoint { (s3_endpoint) } ", bucket " code { "ORGANIZATION.PROJECT" }
+                    ". A Viewer reads, a Contributor writes."
+                }
+                form.grid-form method="post" action="/profile/s3-keys" {
+                    (csrf_field(viewer))
+                    label { "Project"
+                        select name="project" {
+                            option value="" { "all my projects" }
+                            @for (project, _) in &projects {
+                                @let full = format!("{}/{}", project.organization, project.name);
+                                option value=(full) { (full) }
+                            }
+                        }
+                    }
+                    label.check { input type="checkbox" name="read_only" value="true"; " read-only" }
+                    button type="submit" { "Create access key" }
+                }
+                @if s3_keys.is_empty() {
+                    p.muted { "No access keys yet." }
+                } @else {
+                    table {
+                        thead { tr { th { "Access key id" } th { "Scope" } th { "Created" } th { "Last used" } th { "" } } }
+                        tbody {
+                            @for key in &s3_keys {
+                                tr {
+                                    td { code { (key.access_key_id) } }
+                                    td {
+                                        @if let Some(project) = &key.project { (project) }
+                                        @else if key.project_id.is_some() { "one project" }
+                                        @else { "all projects" }
+                                        @if key.read_only { " · read-only" }
+                                    }
+                                    td { (format_ms(key.created_at_ms)) }
+                                    td { (or_dash(key.last_used_at_ms.map(format_ms))) }
+                                    td {
+                                        @if key.revoked_at_ms.is_some() {
+                                            span.badge.bad { "revoked" }
+                                        } @else {
+                                            form.inline method="post" action=(format!("/profile/s3-keys/{}/revoke", key.access_key_id)) {
                                                 (csrf_field(viewer))
                                                 button.link.danger type="submit" { "Revoke" }
                                             }
@@ -374,5 +430,60 @@ pub(crate) async fn revoke_token(
     {
         Ok(()) => back("/profile", "ok", "Token revoked."),
         Err(error) => fail("/profile", error),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct S3KeyForm {
+    #[serde(default)]
+    project: Option<String>,
+    #[serde(default)]
+    read_only: Option<String>,
+}
+
+pub(crate) async fn create_s3_key(
+    State(state): State<AppState>,
+    PageForm { user, form }: PageForm<S3KeyForm>,
+) -> Response {
+    let project = form
+        .project
+        .as_deref()
+        .filter(|project| !project.is_empty());
+    let read_only = form.read_only.as_deref() == Some("true");
+    let (key, secret) = match state
+        .files()
+        .create_key(&user.principal, project, read_only)
+        .await
+    {
+        Ok(created) => created,
+        Err(error) => return back("/profile", "error", crate::ApiError::from(error).message()),
+    };
+    let endpoint = state.files().endpoint_url();
+    let extra = html! {
+        section.card-section.highlight id="new-s3-key" {
+            h2 { "Access key " (key.access_key_id) " created" }
+            p { "Copy the secret now: it is shown only once." }
+            pre.secret { code #new-s3-key-value {
+                "AWS_ENDPOINT_URL=" (endpoint) "\n"
+                "AWS_ACCESS_KEY_ID=" (key.access_key_id) "\n"
+                "AWS_SECRET_ACCESS_KEY=" (secret)
+            } }
+        }
+    };
+    render(&state, &user, Some(extra), None, None).await
+}
+
+pub(crate) async fn revoke_s3_key(
+    State(state): State<AppState>,
+    Path(access_key_id): Path<String>,
+    PageForm { user, .. }: PageForm<CsrfOnly>,
+) -> Response {
+    match state
+        .files()
+        .revoke_key(&user.principal, &access_key_id)
+        .await
+    {
+        Ok(()) => back("/profile", "ok", "Access key revoked."),
+        Err(error) => back("/profile", "error", crate::ApiError::from(error).message()),
     }
 }

@@ -214,3 +214,40 @@ impl IdentityService {
             .await;
     }
 }
+
+impl IdentityService {
+    /// Returns the principal of a request signed with an S3 access key (`plinth-files`
+    /// checked the signature and that the key is not revoked): the key's owner, limited as
+    /// the key is (one project, read-only), acting like a token of the same reach.
+    /// A deactivated or deleted owner is refused.
+    pub async fn access_key_principal(
+        &self,
+        user_id: &plinth_types::UserId,
+        access_key_id: &str,
+        project_id: Option<String>,
+        read_only: bool,
+    ) -> CoreResult<Principal> {
+        let user = match self.store.get_user_record(user_id).await {
+            Ok(record) => record.user,
+            Err(plinth_metastore::StoreError::NotFound { .. }) => {
+                return Err(CoreError::Unauthenticated(
+                    "the access key's account no longer exists".to_string(),
+                ))
+            }
+            Err(error) => return Err(error.into()),
+        };
+        if !user.is_active {
+            return Err(CoreError::Unauthenticated(
+                "the access key's account is deactivated".to_string(),
+            ));
+        }
+        Ok(Principal {
+            user,
+            credential: super::Credential::Token {
+                token_id: access_key_id.to_string(),
+                project_id,
+                read_only,
+            },
+        })
+    }
+}

@@ -14,6 +14,7 @@ pub mod classes;
 pub mod credentials;
 pub mod envs;
 pub mod experiments;
+pub mod files;
 pub mod jobs;
 pub mod models;
 pub mod orgs;

@@ -34,6 +34,10 @@ const NOT_PAGES: &[(&str, &str)] = &[
         "chart data (JSON)",
     ),
     (
+        "/projects/{organization}/{project}/files/download",
+        "a download",
+    ),
+    (
         "/projects/{organization}/{project}/compare/charts.json",
         "the compare page's chart data (JSON)",
     ),
