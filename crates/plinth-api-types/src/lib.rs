@@ -18,6 +18,7 @@ mod environments;
 mod identity;
 mod operations;
 mod runtime;
+mod serving;
 
 pub use environments::{CreateEnvironmentRequest, EnvironmentDetail, EnvironmentHistory};
 pub use identity::{
@@ -32,6 +33,7 @@ pub use runtime::{
     ClassRequest, GpuInfo, IsolationInfo, JobListQuery, JobPage, LogQuery, MechanismInfo,
     PoolRequest, QuotaView, RuntimeInfo, UsageQuery,
 };
+pub use serving::{CreateDeploymentRequest, DeploymentState, DeploymentView};
 
 #[cfg(test)]
 mod tests;
