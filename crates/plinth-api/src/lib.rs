@@ -6,6 +6,7 @@
 //! the binary and by tests alike.
 
 mod apps;
+mod deployments;
 mod environments;
 mod error;
 mod health;
@@ -16,6 +17,7 @@ mod metrics;
 mod mlflow;
 mod openapi;
 mod runtime;
+mod serving;
 mod ui;
 
 use std::future::Future;
@@ -48,6 +50,7 @@ struct AppStateInner {
     runtime: RuntimeService,
     environments: plinth_envs::EnvironmentService,
     gateway: plinth_gateway::Gateway,
+    serving: plinth_serving::ServingService,
     tracking: TrackingService,
     installation: Installation,
     settings: ServerSettings,
@@ -62,6 +65,8 @@ pub struct ServerSettings {
     pub max_body_bytes: u64,
     /// Mark session cookies `Secure`; `None`: only for requests that came over TLS.
     pub secure_cookies: Option<bool>,
+    /// Largest Model API scoring request body, in bytes (`serving.max_request_bytes`).
+    pub max_model_request_bytes: u64,
 }
 
 impl Default for ServerSettings {
@@ -69,6 +74,7 @@ impl Default for ServerSettings {
         ServerSettings {
             max_body_bytes: 64 * 1024 * 1024,
             secure_cookies: None,
+            max_model_request_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -83,8 +89,10 @@ pub struct Services {
     pub runtime: RuntimeService,
     /// Environments.
     pub environments: plinth_envs::EnvironmentService,
-    /// The gateway to Apps (and later Model APIs).
+    /// The gateway to Apps.
     pub gateway: plinth_gateway::Gateway,
+    /// Model APIs: deployments and their models.
+    pub serving: plinth_serving::ServingService,
 }
 
 impl AppState {
@@ -103,6 +111,7 @@ impl AppState {
             runtime,
             environments,
             gateway,
+            serving,
         } = services;
         let tracking = TrackingService::new(
             metastore.clone(),
@@ -119,6 +128,7 @@ impl AppState {
                 runtime,
                 environments,
                 gateway,
+                serving,
                 tracking,
                 installation,
                 settings,
@@ -161,6 +171,11 @@ impl AppState {
     /// Returns the gateway (Apps on their own origins).
     pub fn gateway(&self) -> &plinth_gateway::Gateway {
         &self.inner.gateway
+    }
+
+    /// Returns Model APIs (deployments, their models and predictions).
+    pub fn serving(&self) -> &plinth_serving::ServingService {
+        &self.inner.serving
     }
 
     /// Returns experiment tracking and the model registry (the MLflow API).
@@ -213,6 +228,7 @@ pub fn router(state: AppState) -> Router {
     let (api, _) = openapi::api_router().split_for_parts();
     let app = api
         .merge(mlflow::router())
+        .merge(serving::router())
         .merge(ui::router())
         .fallback(layers::not_found);
     let main = layers::apply(app, state.clone()).with_state(state.clone());
