@@ -283,6 +283,8 @@ mod mlflow_exact_tests;
 #[cfg(test)]
 mod mlflow_tests;
 #[cfg(test)]
+mod serving_authz_tests;
+#[cfg(test)]
 mod statement_tests;
 #[cfg(test)]
 mod tests;

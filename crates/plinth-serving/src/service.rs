@@ -254,6 +254,11 @@ impl ServingService {
                     Err(CoreError::Missing(_) | CoreError::NotFound { .. }) => Err(ServingError::BadModel(format!(
                         "version {model_version} of model `{model_name}` has no `{path}` in its artifacts (log it with `mlflow.<flavor>.log_model`)"
                     ))),
+                    // A source outside the artifacts this server keeps (`Invalid path`).
+                    Err(CoreError::InvalidArgument(reason)) => Err(ServingError::BadModel(format!(
+                        "version {model_version} of model `{model_name}` has no `{path}` this server can read \
+                         (its source is not in the project's artifacts: {reason})"
+                    ))),
                     Err(error) => Err(error.into()),
                 }
             }
