@@ -84,6 +84,12 @@ enum Command {
     /// `plinth apps create dash -- sh -c 'streamlit run app.py --server.port $PLINTH_PORT_HTTP'`
     /// prints the App's URL as its last line.
     Apps(commands::apps::AppsArgs),
+    /// Deploy registered models as HTTP APIs (MLflow scoring and the Open Inference
+    /// Protocol), served by the server itself; list, show and delete them.
+    ///
+    /// `plinth deployments create iris --model iris@champion --wait` prints the endpoint's
+    /// URL as its last line.
+    Deployments(commands::deployments::DeploymentsArgs),
     /// Manage environments: named, versioned sets of Python packages jobs run in (`plinth
     /// jobs run --env NAME[:VERSION]`), resolved into a lock and built once per lock.
     Envs(commands::envs::EnvsArgs),
@@ -284,6 +290,7 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Tokens(args) => commands::tokens::run(args),
         Command::Jobs(args) => commands::jobs::run(args),
         Command::Apps(args) => commands::apps::run(args),
+        Command::Deployments(args) => commands::deployments::run(args),
         Command::Envs(args) => commands::envs::run(args),
         Command::Pools(args) => commands::pools::run(args),
         Command::Classes(args) => commands::classes::run(args),

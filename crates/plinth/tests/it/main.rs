@@ -14,6 +14,7 @@ mod mlflow;
 mod sandbox;
 mod serve;
 mod services;
+mod serving;
 mod startup;
 mod support;
 mod tls;
