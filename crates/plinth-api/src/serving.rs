@@ -406,11 +406,12 @@ async fn server_ready(
     }
 }
 
-/// Checks that the `{model}` (and `{version}`) of a v2 path name this deployment.
-fn check_model(endpoint: &Endpoint, model: &str, version: Option<&str>) -> Result<(), Response> {
+/// Returns the 404 for a `{model}` (or `{version}`) of a v2 path that is not this
+/// deployment's; `None` when it is.
+fn model_mismatch(endpoint: &Endpoint, model: &str, version: Option<&str>) -> Option<Response> {
     let deployment = &endpoint.deployment;
     if model != deployment.name {
-        return Err(error_response(
+        return Some(error_response(
             Protocol::V2,
             StatusCode::NOT_FOUND,
             format!(
@@ -421,7 +422,7 @@ fn check_model(endpoint: &Endpoint, model: &str, version: Option<&str>) -> Resul
     }
     if let Some(version) = version {
         if version != deployment.model_version.to_string() {
-            return Err(error_response(
+            return Some(error_response(
                 Protocol::V2,
                 StatusCode::NOT_FOUND,
                 format!(
@@ -431,7 +432,7 @@ fn check_model(endpoint: &Endpoint, model: &str, version: Option<&str>) -> Resul
             ));
         }
     }
-    Ok(())
+    None
 }
 
 async fn metadata_of(
@@ -454,7 +455,7 @@ async fn metadata_of(
         Ok((_, endpoint)) => endpoint,
         Err(response) => return response,
     };
-    if let Err(response) = check_model(&endpoint, model, version) {
+    if let Some(response) = model_mismatch(&endpoint, model, version) {
         return response;
     }
     json_response(
@@ -487,7 +488,7 @@ async fn ready_of(
         Ok((_, endpoint)) => endpoint,
         Err(response) => return response,
     };
-    if let Err(response) = check_model(&endpoint, model, version) {
+    if let Some(response) = model_mismatch(&endpoint, model, version) {
         return response;
     }
     json_response(
@@ -594,7 +595,7 @@ async fn infer_of(
         Ok((_, endpoint)) => endpoint,
         Err(response) => return response,
     };
-    if let Err(response) = check_model(&endpoint, model, version) {
+    if let Some(response) = model_mismatch(&endpoint, model, version) {
         return response;
     }
     let declared = header_text(&parts, "content-length").and_then(|value| value.parse().ok());

@@ -100,9 +100,8 @@ fn dataframe_split(data: Value) -> ServingResult<Payload> {
             "`dataframe_split` must be an object with `columns` and `data`",
         ));
     };
-    let rows = match split.remove("data") {
-        Some(Value::Array(rows)) => rows,
-        _ => return Err(bad_input("`dataframe_split.data` must be a list of rows")),
+    let Some(Value::Array(rows)) = split.remove("data") else {
+        return Err(bad_input("`dataframe_split.data` must be a list of rows"));
     };
     let columns: Vec<String> = match split.remove("columns") {
         Some(Value::Array(columns)) => columns
