@@ -257,3 +257,63 @@ async fn a_model_without_files_or_flavor_is_refused_naming_why() {
         assert!(message.contains(expected), "{body}: {message}");
     }
 }
+
+#[tokio::test]
+async fn the_deployments_page_lists_endpoints_and_the_version_page_offers_deploy() {
+    use crate::tests::{browser_login, page_as};
+    let world = world().await;
+    let (cookie, csrf) =
+        browser_login(&world.app.router, "carl", crate::authz_tests::PASSWORD).await;
+    let page = send(
+        &world.app.router,
+        page_as("/projects/acme/churn/deployments?model=fraud%2F1", &cookie),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("/acme/churn/models/scorer"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("$PLINTH_URL/acme/churn/models/scorer/invocations"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains(r#"value="fraud/1""#),
+        "the form is prefilled: {}",
+        page.body
+    );
+    let version = send(
+        &world.app.router,
+        page_as("/projects/acme/churn/models/fraud/versions/1", &cookie),
+    )
+    .await;
+    assert!(
+        version
+            .body
+            .contains(r#"href="/projects/acme/churn/deployments?model=fraud/1""#),
+        "{}",
+        version.body
+    );
+    // The form deploys through the service: this version has no files, and says so.
+    let answer = send(
+        &world.app.router,
+        crate::ui::tests::form(
+            "/projects/acme/churn/deployments",
+            &cookie,
+            &csrf,
+            &[("name", "fraud-api"), ("model", "fraud/1")],
+        ),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    assert!(
+        answer.header("location").contains("error=")
+            && answer.header("location").contains("MLmodel"),
+        "{}",
+        answer.header("location")
+    );
+}

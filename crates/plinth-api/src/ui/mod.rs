@@ -5,6 +5,7 @@ mod admin;
 mod apps;
 mod assets;
 mod auth_pages;
+mod deployments;
 mod environments;
 mod errors;
 mod experiments;
@@ -21,7 +22,7 @@ mod runs;
 mod runtime_admin;
 mod session;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 mod tracking_forms;
 #[cfg(test)]
 pub(crate) mod tracking_tests;
@@ -216,6 +217,14 @@ pub(crate) fn routes() -> UiRoutes {
         .get("/projects/{organization}/{project}/jobs/{id}", jobs::show)
         .get("/projects/{organization}/{project}/apps", apps::list)
         .get("/projects/{organization}/{project}/apps/{app}", apps::show)
+        .get(
+            "/projects/{organization}/{project}/deployments",
+            deployments::list,
+        )
+        .post(
+            "/projects/{organization}/{project}/deployments",
+            deployments::create,
+        )
         .get("/gateway/handshake", apps::handshake)
         .get(
             "/projects/{organization}/{project}/environments",
@@ -467,6 +476,7 @@ pub(crate) fn project_tabs(pass: &ProjectPass, active: &str) -> Markup {
         ("overview", base.clone(), "Overview"),
         ("jobs", format!("{base}/jobs"), "Jobs"),
         ("apps", format!("{base}/apps"), "Apps"),
+        ("deployments", format!("{base}/deployments"), "Deployments"),
         (
             "environments",
             format!("{base}/environments"),
