@@ -323,3 +323,121 @@ impl DeploymentStore for SqlDeploymentStore {
         Ok(found)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use plinth_metastore::testsuite::TestStore;
+    use plinth_metastore::NewUser;
+    use plinth_types::Username;
+
+    use super::*;
+
+    async fn project_of(guard: &TestStore) -> String {
+        let metadata = guard.shared();
+        let owner = metadata
+            .create_user(
+                &NewUser {
+                    username: Username::parse("owner").unwrap(),
+                    email: "owner@example.com".to_string(),
+                    display_name: "Owner".to_string(),
+                    password_hash: None,
+                    is_admin: true,
+                },
+                1,
+            )
+            .await
+            .unwrap();
+        let org = metadata
+            .create_organization("acme", "Acme", 1)
+            .await
+            .unwrap();
+        metadata
+            .create_project(&org.id, "churn", "Churn", "", &owner.id, 1)
+            .await
+            .unwrap()
+            .id
+    }
+
+    fn deployment(project_id: &str, name: &str) -> Deployment {
+        Deployment {
+            id: uuid::Uuid::now_v7().to_string(),
+            project_id: project_id.to_string(),
+            name: name.to_string(),
+            model_name: "iris".to_string(),
+            model_version: 3,
+            model_ref: "iris@champion".to_string(),
+            flavor: "onnx".to_string(),
+            signature: Some(r#"[{"type": "double", "name": "x"}]"#.to_string()),
+            state: DeploymentState::Loading,
+            message: None,
+            created_by: "owner".to_string(),
+            created_at_ms: 10,
+            updated_at_ms: 10,
+        }
+    }
+
+    /// Every operation, as both backends must do it.
+    async fn conformance(guard: TestStore) {
+        let project = project_of(&guard).await;
+        let store = SqlDeploymentStore::new(guard.shared().shared_pool());
+        let iris = deployment(&project, "iris");
+        store.create(&iris).await.unwrap();
+        store.create(&deployment(&project, "alpha")).await.unwrap();
+        assert_eq!(store.get(&project, "iris").await.unwrap(), iris);
+        let again = store
+            .create(&deployment(&project, "iris"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(again, ServingError::AlreadyExists(ref name) if name == "iris"),
+            "{again}"
+        );
+        let names: Vec<String> = store
+            .list(&project)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| d.name)
+            .collect();
+        assert_eq!(names, ["alpha", "iris"]);
+        assert!(store
+            .set_state(&iris.id, DeploymentState::Failed, Some("broken graph"), 20)
+            .await
+            .unwrap());
+        let failed = store.get(&project, "iris").await.unwrap();
+        assert_eq!(
+            (
+                failed.state,
+                failed.message.as_deref(),
+                failed.updated_at_ms
+            ),
+            (DeploymentState::Failed, Some("broken graph"), 20)
+        );
+        assert_eq!(store.delete(&project, "iris").await.unwrap().id, iris.id);
+        assert!(matches!(
+            store.get(&project, "iris").await,
+            Err(ServingError::NotFound { .. })
+        ));
+        assert!(matches!(
+            store.delete(&project, "iris").await,
+            Err(ServingError::NotFound { .. })
+        ));
+        assert!(!store
+            .set_state(&iris.id, DeploymentState::Ready, None, 30)
+            .await
+            .unwrap());
+        assert!(store.list("no-such-project").await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn sqlite_store_conforms() {
+        conformance(plinth_metastore::testsuite::open_sqlite_temp().await).await;
+    }
+
+    #[cfg(feature = "postgres")]
+    #[tokio::test]
+    #[ignore = "needs PLINTH_TEST_POSTGRES_URL"]
+    async fn postgres_store_conforms() {
+        conformance(plinth_metastore::testsuite::open_postgres_from_env().await).await;
+    }
+}
