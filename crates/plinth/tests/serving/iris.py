@@ -186,6 +186,19 @@ def score(base, token, viewer_token, answers_file):
     answer = requests.post(f"{base}/v2/models/other/infer", headers=triton_auth(), timeout=30,
                            json={"inputs": [{"name": "X", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]})
     check(answer.status_code == 404 and "`other`" in answer.json()["error"], f"v2 other model: {answer.text}")
+    # Sequential one-row predictions over one connection, for the record (not a benchmark:
+    # the test builds are unoptimised; `bench/` is where targets are measured).
+    import time
+    session = requests.Session()
+    one = {"dataframe_split": {"columns": columns, "data": rows[:1]}}
+    times = []
+    for _ in range(200):
+        started = time.perf_counter()
+        answer = session.post(invocations, json=one, headers=auth, timeout=30)
+        times.append(time.perf_counter() - started)
+        check(answer.status_code == 200, f"timing: {answer.status_code}")
+    times.sort()
+    print(f"200 sequential one-row predictions: median {times[100] * 1000:.2f} ms, p99 {times[197] * 1000:.2f} ms")
     print("scored: mlflow protocol (7 JSON forms, CSV), bad inputs, v2 with tritonclient")
 
 
