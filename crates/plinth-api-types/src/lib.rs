@@ -19,6 +19,7 @@ mod files;
 mod identity;
 mod operations;
 mod runtime;
+mod serving;
 
 pub use environments::{CreateEnvironmentRequest, EnvironmentDetail, EnvironmentHistory};
 pub use files::{S3KeyCreated, S3KeyList, S3KeyRequest};
@@ -34,6 +35,7 @@ pub use runtime::{
     ClassRequest, GpuInfo, IsolationInfo, JobListQuery, JobPage, LogQuery, MechanismInfo,
     PoolRequest, QuotaView, RuntimeInfo, UsageQuery,
 };
+pub use serving::{CreateDeploymentRequest, DeploymentState, DeploymentView};
 
 #[cfg(test)]
 mod tests;

@@ -519,6 +519,35 @@ fn matrix() -> Vec<Case> {
         ),
         case(
             "GET",
+            "/api/v1/orgs/{organization}/projects/{project}/deployments",
+            "/api/v1/orgs/acme/projects/churn/deployments",
+            None,
+            [401, 200, 200, 200, 200, 404],
+        ),
+        // Version 1 of `fraud` has no `MLmodel`: refused after the authorization.
+        case(
+            "POST",
+            "/api/v1/orgs/{organization}/projects/{project}/deployments",
+            "/api/v1/orgs/acme/projects/churn/deployments",
+            Some(json!({ "name": "fraud-api", "model": "fraud/1" })),
+            [401, 403, 400, 400, 400, 404],
+        ),
+        case(
+            "GET",
+            "/api/v1/orgs/{organization}/projects/{project}/deployments/{deployment}",
+            "/api/v1/orgs/acme/projects/churn/deployments/scorer",
+            None,
+            [401, 200, 200, 200, 200, 404],
+        ),
+        case(
+            "DELETE",
+            "/api/v1/orgs/{organization}/projects/{project}/deployments/{deployment}",
+            "/api/v1/orgs/acme/projects/churn/deployments/scorer",
+            None,
+            [401, 403, 204, 204, 204, 404],
+        ),
+        case(
+            "GET",
             "/api/v1/orgs/{organization}/projects/{project}/environments",
             "/api/v1/orgs/acme/projects/churn/environments",
             None,
@@ -858,6 +887,35 @@ pub(crate) async fn world() -> World {
         json!({ "name": "fraud", "alias": "champion", "version": "1" }),
     )
     .await;
+    // A deployment, `scorer`, of `fraud` version 1 (recorded directly: the version has no
+    // model files, and these tests have no ONNX Runtime).
+    let project = send(
+        &app.router,
+        crate::tests::get_as("/api/v1/orgs/acme/projects/churn", &carl),
+    )
+    .await
+    .json();
+    let now = chrono::Utc::now().timestamp_millis();
+    plinth_serving::DeploymentStore::create(
+        &plinth_serving::SqlDeploymentStore::new(app.state.metastore().shared_pool()),
+        &plinth_serving::Deployment {
+            id: uuid::Uuid::now_v7().to_string(),
+            project_id: project["id"].as_str().unwrap().to_string(),
+            name: "scorer".to_string(),
+            model_name: "fraud".to_string(),
+            model_version: 1,
+            model_ref: "fraud@champion".to_string(),
+            flavor: "onnx".to_string(),
+            signature: None,
+            state: plinth_api_types::DeploymentState::Loading,
+            message: None,
+            created_by: "carl".to_string(),
+            created_at_ms: now,
+            updated_at_ms: now,
+        },
+    )
+    .await
+    .unwrap();
     let tina = login_token(&app.router, "tina", PASSWORD).await;
     let me = send(
         &app.router,

@@ -159,6 +159,7 @@ pub(crate) fn is_api_path(path: &str) -> bool {
     ["/api/", "/ajax-api/", "/apis/"]
         .iter()
         .any(|prefix| path.starts_with(prefix))
+        || crate::serving::is_model_path(path)
         || ["/api", "/healthz", "/readyz", "/metrics"].contains(&path)
 }
 

@@ -6,6 +6,7 @@
 //! the binary and by tests alike.
 
 mod apps;
+mod deployments;
 mod environments;
 mod error;
 mod files;
@@ -18,6 +19,7 @@ mod metrics;
 mod mlflow;
 mod openapi;
 mod runtime;
+mod serving;
 mod ui;
 
 use std::future::Future;
@@ -52,6 +54,7 @@ struct AppStateInner {
     files: plinth_files::FilesService,
     gateway: plinth_gateway::Gateway,
     pipelines: plinth_pipelines::PipelineService,
+    serving: plinth_serving::ServingService,
     tracking: TrackingService,
     installation: Installation,
     settings: ServerSettings,
@@ -66,6 +69,8 @@ pub struct ServerSettings {
     pub max_body_bytes: u64,
     /// Mark session cookies `Secure`; `None`: only for requests that came over TLS.
     pub secure_cookies: Option<bool>,
+    /// Largest Model API scoring request body, in bytes (`serving.max_request_bytes`).
+    pub max_model_request_bytes: u64,
 }
 
 impl Default for ServerSettings {
@@ -73,6 +78,7 @@ impl Default for ServerSettings {
         ServerSettings {
             max_body_bytes: 64 * 1024 * 1024,
             secure_cookies: None,
+            max_model_request_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -93,6 +99,8 @@ pub struct Services {
     pub gateway: plinth_gateway::Gateway,
     /// Pipelines (KFP's API).
     pub pipelines: plinth_pipelines::PipelineService,
+    /// Model APIs: deployments and their models.
+    pub serving: plinth_serving::ServingService,
 }
 
 impl AppState {
@@ -113,6 +121,7 @@ impl AppState {
             files,
             gateway,
             pipelines,
+            serving,
         } = services;
         let tracking = TrackingService::new(
             metastore.clone(),
@@ -131,6 +140,7 @@ impl AppState {
                 files,
                 gateway,
                 pipelines,
+                serving,
                 tracking,
                 installation,
                 settings,
@@ -185,6 +195,11 @@ impl AppState {
         &self.inner.pipelines
     }
 
+    /// Returns Model APIs (deployments, their models and predictions).
+    pub fn serving(&self) -> &plinth_serving::ServingService {
+        &self.inner.serving
+    }
+
     /// Returns experiment tracking and the model registry (the MLflow API).
     pub fn tracking(&self) -> &TrackingService {
         &self.inner.tracking
@@ -236,6 +251,7 @@ pub fn router(state: AppState) -> Router {
     let app = api
         .merge(mlflow::router())
         .merge(kfp::router())
+        .merge(serving::router())
         .merge(ui::router())
         .fallback(layers::not_found);
     let main = layers::apply(app, state.clone()).with_state(state.clone());
@@ -291,6 +307,8 @@ mod mlflow_authz_tests;
 mod mlflow_exact_tests;
 #[cfg(test)]
 mod mlflow_tests;
+#[cfg(test)]
+mod serving_authz_tests;
 #[cfg(test)]
 mod statement_tests;
 #[cfg(test)]

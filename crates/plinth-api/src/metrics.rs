@@ -17,8 +17,17 @@ use metrics_exporter_prometheus::{
 use crate::AppState;
 
 const REQUESTS_TOTAL: &str = "plinth_http_requests_total";
+const MODEL_REQUESTS_TOTAL: &str = "plinth_model_requests_total";
+const MODEL_ERRORS_TOTAL: &str = "plinth_model_request_errors_total";
+const MODEL_DURATION: &str = "plinth_model_request_duration_seconds";
 const REQUEST_DURATION: &str = "plinth_http_request_duration_seconds";
 const METADATA: Metadata<'static> = Metadata::new("plinth_api", metrics::Level::INFO, None);
+
+/// Model API latency buckets, in seconds: 50 µs to 5 s (in-process predictions are fast).
+const MODEL_DURATION_BUCKETS: &[f64] = &[
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    5.0,
+];
 
 /// Latency buckets, in seconds: 0.5 ms to 30 s.
 const DURATION_BUCKETS: &[f64] = &[
@@ -42,6 +51,11 @@ impl HttpMetrics {
                 DURATION_BUCKETS,
             )
             .expect("bucket list is not empty")
+            .set_buckets_for_metric(
+                Matcher::Full(MODEL_DURATION.to_string()),
+                MODEL_DURATION_BUCKETS,
+            )
+            .expect("bucket list is not empty")
             .build_recorder();
         let handle = recorder.handle();
         recorder.describe_counter(
@@ -53,6 +67,21 @@ impl HttpMetrics {
             REQUEST_DURATION.into(),
             Some(metrics::Unit::Seconds),
             "Time from request to response head, by method, route template and status.".into(),
+        );
+        recorder.describe_counter(
+            MODEL_REQUESTS_TOTAL.into(),
+            None,
+            "Model API predictions answered, by project, deployment, model version, protocol and status.".into(),
+        );
+        recorder.describe_counter(
+            MODEL_ERRORS_TOTAL.into(),
+            None,
+            "Model API predictions answered with an error (status 400 or more), by project, deployment, model version, protocol and status.".into(),
+        );
+        recorder.describe_histogram(
+            MODEL_DURATION.into(),
+            Some(metrics::Unit::Seconds),
+            "Time to answer a Model API prediction, by project, deployment, model version and protocol.".into(),
         );
         recorder.describe_gauge(
             "plinth_build_info".into(),
@@ -84,6 +113,41 @@ impl HttpMetrics {
         let histogram = Key::from_parts(REQUEST_DURATION, labels);
         self.recorder
             .register_histogram(&histogram, &METADATA)
+            .record(seconds);
+    }
+
+    /// Records one prediction of a deployment (only deployments that exist and the caller
+    /// may use are recorded, so the label sets stay bounded by the deployments).
+    pub fn record_model_request(
+        &self,
+        project: &str,
+        deployment: &str,
+        version: &str,
+        protocol: &str,
+        status: u16,
+        seconds: f64,
+    ) {
+        let labels = vec![
+            Label::new("project", project.to_string()),
+            Label::new("deployment", deployment.to_string()),
+            Label::new("version", version.to_string()),
+            Label::new("protocol", protocol.to_string()),
+        ];
+        let mut with_status = labels.clone();
+        with_status.push(Label::new("status", status.to_string()));
+        self.recorder
+            .register_counter(
+                &Key::from_parts(MODEL_REQUESTS_TOTAL, with_status.clone()),
+                &METADATA,
+            )
+            .increment(1);
+        if status >= 400 {
+            self.recorder
+                .register_counter(&Key::from_parts(MODEL_ERRORS_TOTAL, with_status), &METADATA)
+                .increment(1);
+        }
+        self.recorder
+            .register_histogram(&Key::from_parts(MODEL_DURATION, labels), &METADATA)
             .record(seconds);
     }
 

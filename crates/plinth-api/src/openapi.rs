@@ -7,6 +7,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::apps;
+use crate::deployments as dep;
 use crate::environments as env;
 use crate::files;
 use crate::identity as id;
@@ -50,6 +51,7 @@ impl utoipa::Modify for BearerSecurity {
         (name = "jobs", description = "Jobs: submit, list, stop, re-run, logs"),
         (name = "environments", description = "Environments: versions, locks, builds and their logs"),
         (name = "apps", description = "Apps: web apps served by the gateway on origins of their own"),
+        (name = "deployments", description = "Model APIs: registered model versions served at `/{organization}/{project}/models/{deployment}` (MLflow scoring and the Open Inference Protocol)"),
     ),
     modifiers(&BearerSecurity),
     components(schemas(plinth_types::ErrorBody, plinth_types::ErrorKind))
@@ -77,6 +79,8 @@ pub(crate) fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(apps::get_app))
         .routes(routes!(apps::stop_app))
         .routes(routes!(apps::app_logs))
+        .routes(routes!(dep::list_deployments, dep::create_deployment))
+        .routes(routes!(dep::get_deployment, dep::delete_deployment))
         .routes(routes!(
             env::list_project_environments,
             env::create_project_environment

@@ -88,6 +88,27 @@ pub(crate) async fn app_on_with(
         plinth_pipelines::PipelineSettings::new(runtime_root.path().join("pipelines")),
         std::sync::Arc::new(plinth_core::SystemClock),
     );
+    let serving = plinth_serving::ServingService::new(
+        std::sync::Arc::new(plinth_serving::SqlDeploymentStore::new(
+            metastore.shared_pool(),
+        )),
+        identity.clone(),
+        plinth_core::TrackingService::new(
+            metastore.clone(),
+            identity.clone(),
+            artifacts.clone(),
+            std::sync::Arc::new(plinth_core::SystemClock),
+        ),
+        artifacts.clone(),
+        std::sync::Arc::new(plinth_serving::OnnxRuntime::new(
+            plinth_serving::RuntimeSettings {
+                // No ONNX Runtime in these tests: a deployment is refused before it loads.
+                library_path: Some(runtime_root.path().join("no-libonnxruntime.so")),
+                ..plinth_serving::RuntimeSettings::default()
+            },
+        )),
+        std::sync::Arc::new(plinth_core::SystemClock),
+    );
     let backend = format!("{}://test", metastore.backend());
     let files = plinth_files::FilesService::new(
         std::sync::Arc::new(plinth_files::SqlFileStore::new(metastore.shared_pool())),
@@ -112,6 +133,7 @@ pub(crate) async fn app_on_with(
             identity,
             runtime,
             environments,
+            serving,
         },
         installation,
         settings,

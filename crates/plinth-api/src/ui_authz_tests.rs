@@ -280,6 +280,21 @@ fn matrix() -> Vec<Case> {
             "",
             ["L", "404", "404", "404", "404", "404"],
         ),
+        case(
+            "GET",
+            "/projects/{organization}/{project}/deployments",
+            "/projects/acme/churn/deployments",
+            "",
+            MEMBER_PAGE,
+        ),
+        // Version 1 of `fraud` has no `MLmodel`: everyone allowed is sent back with why.
+        case(
+            "POST",
+            "/projects/{organization}/{project}/deployments",
+            "/projects/acme/churn/deployments",
+            "name=fraud-api&model=fraud%2F1",
+            ["L", "E", "E", "E", "E", "404"],
+        ),
         // The App handshake: members go on to the App's origin with a code; the outsider
         // may not open it.
         case(

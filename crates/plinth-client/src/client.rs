@@ -22,7 +22,8 @@ use crate::{
     SnapshotInfo, TokenRequest, TokenResponse, UpdateUserRequest, UsageQuery, UserListQuery,
 };
 use plinth_api_types::{
-    CreateEnvironmentRequest, EnvironmentDetail, EnvironmentHistory, PasswordReset, RoleRequest,
+    CreateDeploymentRequest, CreateEnvironmentRequest, DeploymentView, EnvironmentDetail,
+    EnvironmentHistory, PasswordReset, RoleRequest,
 };
 use plinth_types::{AppRequest, AppView, Environment, EnvironmentSpec, EnvironmentVersion};
 
@@ -775,6 +776,60 @@ impl Client {
             .send(self.streaming_request(Method::GET, &path).query(query))
             .await?;
         Ok(self.byte_stream(response))
+    }
+
+    // ---------- deployments (Model APIs) ----------
+
+    /// Deploys a registered model version (`MODEL/VERSION` or `MODEL@ALIAS`); the answer
+    /// comes before the model is loaded (state `loading`).
+    pub async fn create_deployment(
+        &self,
+        organization: &str,
+        project: &str,
+        request: &CreateDeploymentRequest,
+    ) -> ClientResult<DeploymentView> {
+        self.json(
+            self.project_request(Method::POST, organization, project, &["deployments"])
+                .json(request),
+        )
+        .await
+    }
+
+    /// Lists a project's deployments, by name.
+    pub async fn list_deployments(
+        &self,
+        organization: &str,
+        project: &str,
+    ) -> ClientResult<Vec<DeploymentView>> {
+        self.json(self.project_request(Method::GET, organization, project, &["deployments"]))
+            .await
+    }
+
+    /// Returns a deployment.
+    pub async fn get_deployment(
+        &self,
+        organization: &str,
+        project: &str,
+        name: &str,
+    ) -> ClientResult<DeploymentView> {
+        self.json(self.project_request(Method::GET, organization, project, &["deployments", name]))
+            .await
+    }
+
+    /// Deletes a deployment.
+    pub async fn delete_deployment(
+        &self,
+        organization: &str,
+        project: &str,
+        name: &str,
+    ) -> ClientResult<()> {
+        self.empty(self.project_request(
+            Method::DELETE,
+            organization,
+            project,
+            &["deployments", name],
+        ))
+        .await
     }
 
     // ---------- environments ----------

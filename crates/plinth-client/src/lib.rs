@@ -30,11 +30,12 @@ pub use client::{parse_server_url, ByteStream, Client};
 pub use error::{ClientError, ClientResult};
 /// The API's request, response and query types (the server's, from `plinth-api-types`).
 pub use plinth_api_types::{
-    ClassRequest, CreateEnvironmentRequest, CreateOrganizationRequest, CreateProjectRequest,
-    CreateUserRequest, EnvironmentDetail, EnvironmentHistory, GpuInfo, IsolationInfo, JobListQuery,
-    JobPage, LogQuery, LoginRequest, LoginResponse, MeResponse, MechanismInfo, PoolRequest,
-    ProjectListQuery, ProjectView, QuotaView, RuntimeInfo, TokenRequest, TokenResponse,
-    UpdateUserRequest, UsageQuery, UserListQuery,
+    ClassRequest, CreateDeploymentRequest, CreateEnvironmentRequest, CreateOrganizationRequest,
+    CreateProjectRequest, CreateUserRequest, DeploymentState, DeploymentView, EnvironmentDetail,
+    EnvironmentHistory, GpuInfo, IsolationInfo, JobListQuery, JobPage, LogQuery, LoginRequest,
+    LoginResponse, MeResponse, MechanismInfo, PoolRequest, ProjectListQuery, ProjectView,
+    QuotaView, RuntimeInfo, TokenRequest, TokenResponse, UpdateUserRequest, UsageQuery,
+    UserListQuery,
 };
 pub use plinth_api_types::{S3KeyCreated, S3KeyList, S3KeyRequest};
 pub use plinth_types::S3AccessKey;

@@ -44,6 +44,8 @@ pub struct Config {
     pub pipelines: PipelinesConfig,
     /// The file manager: project files through the S3 endpoint.
     pub files: FilesConfig,
+    /// Model APIs: the ONNX runtime and the endpoints' limits.
+    pub serving: ServingConfig,
 }
 
 /// Pipelines: how the engine runs their tasks.
@@ -91,6 +93,34 @@ impl Default for FilesConfig {
             s3_listen: None,
             s3_public_url: None,
             abandoned_upload_after: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// Model APIs (`docs/design/serving.md`): ONNX models run inside the server process by
+/// ONNX Runtime, loaded at run time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServingConfig {
+    /// The ONNX Runtime library (`libonnxruntime.so…`). Unset: the one the `onnxruntime`
+    /// wheel installed in `python`'s environment ships (`…/onnxruntime/capi/`).
+    pub onnxruntime_path: Option<PathBuf>,
+    /// The Python whose installed `onnxruntime` package provides the library when
+    /// `onnxruntime_path` is unset.
+    pub python: PathBuf,
+    /// Threads each deployed model uses within one operator.
+    pub intra_op_threads: usize,
+    /// The largest scoring request body, in bytes (at most `server.max_body_bytes`).
+    pub max_request_bytes: u64,
+}
+
+impl Default for ServingConfig {
+    fn default() -> Self {
+        ServingConfig {
+            onnxruntime_path: None,
+            python: PathBuf::from("python3"),
+            intra_op_threads: 1,
+            max_request_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -700,6 +730,20 @@ impl Config {
     /// Checks every setting and returns all problems at once, each naming its key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut problems = Vec::new();
+        if self.serving.max_request_bytes == 0 {
+            problems.push("`serving.max_request_bytes` must be greater than 0".to_string());
+        }
+        if self.server.max_body_bytes > 0
+            && self.serving.max_request_bytes > self.server.max_body_bytes
+        {
+            problems.push(format!(
+                "`serving.max_request_bytes` ({}) must not exceed `server.max_body_bytes` ({})",
+                self.serving.max_request_bytes, self.server.max_body_bytes
+            ));
+        }
+        if self.serving.intra_op_threads == 0 {
+            problems.push("`serving.intra_op_threads` must be greater than 0".to_string());
+        }
         if self.server.max_body_bytes == 0 {
             problems.push("`server.max_body_bytes` must be greater than 0".to_string());
         }

@@ -94,6 +94,12 @@ enum Command {
     /// `plinth pipelines run chain.yaml --param n=4 --wait` runs a pipeline compiled by the
     /// kfp SDK; `kfp.Client(host=URL/projects/ORG/NAME, existing_token=TOKEN)` works too.
     Pipelines(commands::pipelines::PipelinesArgs),
+    /// Deploy registered models as HTTP APIs (MLflow scoring and the Open Inference
+    /// Protocol), served by the server itself; list, show and delete them.
+    ///
+    /// `plinth deployments create iris --model iris@champion --wait` prints the endpoint's
+    /// URL as its last line.
+    Deployments(commands::deployments::DeploymentsArgs),
     /// Manage environments: named, versioned sets of Python packages jobs run in (`plinth
     /// jobs run --env NAME[:VERSION]`), resolved into a lock and built once per lock.
     Envs(commands::envs::EnvsArgs),
@@ -296,6 +302,7 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Jobs(args) => commands::jobs::run(args),
         Command::Apps(args) => commands::apps::run(args),
         Command::Pipelines(args) => commands::pipelines::run(args),
+        Command::Deployments(args) => commands::deployments::run(args),
         Command::Envs(args) => commands::envs::run(args),
         Command::Pools(args) => commands::pools::run(args),
         Command::Classes(args) => commands::classes::run(args),

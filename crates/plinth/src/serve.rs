@@ -290,7 +290,14 @@ async fn serve(
     let settings = ServerSettings {
         max_body_bytes: config.server.max_body_bytes,
         secure_cookies: config.auth.secure_cookies,
+        max_model_request_bytes: config.serving.max_request_bytes,
     };
+    let serving = serving_service(
+        &config,
+        metastore.clone(),
+        identity.clone(),
+        artifacts.clone(),
+    );
     let state = AppState::new(
         metastore.clone(),
         metastore_location,
@@ -306,6 +313,7 @@ async fn serve(
             environments: environments.clone(),
             pipelines: pipelines.clone(),
             files: files.clone(),
+            serving,
         },
         installation.clone(),
         settings,
@@ -416,6 +424,33 @@ async fn serve(
     metastore.close().await;
     info!("stopped");
     Ok(())
+}
+
+/// Model APIs over the metadata store's database, the registry and the object store, with
+/// ONNX Runtime found as `[serving]` says (loaded at the first deployment, not at start).
+fn serving_service(
+    config: &Config,
+    metastore: Arc<dyn plinth_metastore::MetadataStore>,
+    identity: plinth_core::IdentityService,
+    artifacts: plinth_artifacts::ArtifactStore,
+) -> plinth_serving::ServingService {
+    let clock: Arc<dyn plinth_core::Clock> = Arc::new(plinth_core::SystemClock);
+    plinth_serving::ServingService::new(
+        Arc::new(plinth_serving::SqlDeploymentStore::new(
+            metastore.shared_pool(),
+        )),
+        identity.clone(),
+        plinth_core::TrackingService::new(metastore, identity, artifacts.clone(), clock.clone()),
+        artifacts,
+        Arc::new(plinth_serving::OnnxRuntime::new(
+            plinth_serving::RuntimeSettings {
+                library_path: config.serving.onnxruntime_path.clone(),
+                python: config.serving.python.clone(),
+                intra_op_threads: config.serving.intra_op_threads,
+            },
+        )),
+        clock,
+    )
 }
 
 /// The environments service over the metadata store's database and the runtime's executor;

@@ -5,6 +5,7 @@ mod admin;
 mod apps;
 mod assets;
 mod auth_pages;
+mod deployments;
 mod environments;
 mod errors;
 mod experiments;
@@ -23,7 +24,7 @@ mod runs;
 mod runtime_admin;
 mod session;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 mod tracking_forms;
 #[cfg(test)]
 pub(crate) mod tracking_tests;
@@ -230,6 +231,14 @@ pub(crate) fn routes() -> UiRoutes {
         .get(
             "/projects/{organization}/{project}/pipelines/runs/{pipeline_run}",
             pipelines::show,
+        )
+        .get(
+            "/projects/{organization}/{project}/deployments",
+            deployments::list,
+        )
+        .post(
+            "/projects/{organization}/{project}/deployments",
+            deployments::create,
         )
         .get("/gateway/handshake", apps::handshake)
         .get("/projects/{organization}/{project}/files", files::list)
@@ -488,6 +497,7 @@ pub(crate) fn project_tabs(pass: &ProjectPass, active: &str) -> Markup {
         ("jobs", format!("{base}/jobs"), "Jobs"),
         ("apps", format!("{base}/apps"), "Apps"),
         ("pipelines", format!("{base}/pipelines"), "Pipelines"),
+        ("deployments", format!("{base}/deployments"), "Deployments"),
         (
             "environments",
             format!("{base}/environments"),

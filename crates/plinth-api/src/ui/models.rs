@@ -817,6 +817,11 @@ pub(crate) async fn version(
                 @if let Some(uri) = download_uri.as_ref().filter(|uri| *uri != source) { dt { "Artifacts" } dd { code { (uri) } } }
                 dt { "Load it with" } dd { code { "mlflow.pyfunc.load_model(\"models:/" (name) "/" (number) "\")" } }
             }
+            @if writable {
+                div.actions {
+                    a.button #deploy-version href=(format!("/projects/{}/{}/deployments?model={}", pass.project().organization, pass.project().name, super::session::urlencode(&format!("{name}/{number}")))) { "Deploy" }
+                }
+            }
             section.card-section #lineage {
                 h2 { "Lineage" }
                 @match (&model_version.run_id, &run) {

@@ -202,7 +202,7 @@ impl IdentityService {
     }
 
     /// Appends an audit event for an action of `user`.
-    pub(crate) async fn audit_user_action(
+    pub async fn audit_user_action(
         &self,
         user: &plinth_types::User,
         action: &str,

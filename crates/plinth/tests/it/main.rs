@@ -16,6 +16,7 @@ mod pipelines;
 mod sandbox;
 mod serve;
 mod services;
+mod serving;
 mod startup;
 mod support;
 mod tls;
