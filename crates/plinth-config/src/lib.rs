@@ -321,7 +321,7 @@ pub struct RoleMappingConfig {
     /// A project of `organization` the members join.
     #[serde(default)]
     pub project: Option<String>,
-    /// Their role there: `viewer`, `editor` or `owner` (default `viewer`).
+    /// Their role there: `viewer`, `contributor` or `owner` (default `viewer`).
     #[serde(default)]
     pub project_role: Option<String>,
 }
@@ -1069,9 +1069,9 @@ fn check_role_mappings(key: &str, mappings: &[RoleMappingConfig], problems: &mut
             }
         }
         if let Some(role) = &mapping.project_role {
-            if !matches!(role.as_str(), "viewer" | "editor" | "owner") {
+            if !matches!(role.as_str(), "viewer" | "contributor" | "owner") {
                 problems.push(format!(
-                    "{at}: `project_role` `{role}` must be `viewer`, `editor` or `owner`"
+                    "{at}: `project_role` `{role}` must be `viewer`, `contributor` or `owner`"
                 ));
             }
         }
