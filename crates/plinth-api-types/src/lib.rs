@@ -15,11 +15,16 @@
 //! protobuf JSON (`plinth-api/src/mlflow`), not with serde types.
 
 mod environments;
+mod federation;
 mod identity;
 mod operations;
 mod runtime;
 
 pub use environments::{CreateEnvironmentRequest, EnvironmentDetail, EnvironmentHistory};
+pub use federation::{
+    DirectoryAccountView, DirectoryLoginTest, DirectorySyncView, DirectoryTestResult,
+    DirectoryView, OidcProviderView,
+};
 pub use identity::{
     AuditListQuery, CodeRequest, CreateOrganizationRequest, CreateProjectRequest,
     CreateUserRequest, LoginRequest, LoginResponse, MeResponse, MfaEnrollmentResponse,

@@ -49,6 +49,7 @@ struct AppStateInner {
     environments: plinth_envs::EnvironmentService,
     gateway: plinth_gateway::Gateway,
     tracking: TrackingService,
+    oidc: plinth_federation::OidcBroker,
     installation: Installation,
     settings: ServerSettings,
     metrics: HttpMetrics,
@@ -120,12 +121,26 @@ impl AppState {
                 environments,
                 gateway,
                 tracking,
+                oidc: plinth_federation::OidcBroker::default(),
                 installation,
                 settings,
                 metrics: HttpMetrics::new(plinth_types::VERSION),
                 started_at: Instant::now(),
             }),
         }
+    }
+
+    /// Returns the state with `broker`'s OpenID Connect providers (before it is shared).
+    pub fn with_oidc(mut self, broker: plinth_federation::OidcBroker) -> Self {
+        Arc::get_mut(&mut self.inner)
+            .expect("with_oidc is called before the state is cloned")
+            .oidc = broker;
+        self
+    }
+
+    /// Returns the OpenID Connect providers and the logins under way.
+    pub fn oidc(&self) -> &plinth_federation::OidcBroker {
+        &self.inner.oidc
     }
 
     /// Returns the metadata store.

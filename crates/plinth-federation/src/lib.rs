@@ -8,6 +8,7 @@
 
 pub mod ldap;
 pub mod mapping;
+pub mod oidc;
 
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use plinth_config::AuthConfig;
 use plinth_core::Directory;
 
 pub use ldap::{escape_filter_value, user_filter, LdapDirectory};
+pub use oidc::{LoginStart, OidcBroker, OidcLogin, ProviderInfo};
 
 /// Why a directory or provider cannot be set up.
 #[derive(Debug, thiserror::Error)]

@@ -316,6 +316,27 @@ impl IdentityService {
         self.finish_login(record, client, &account.provider).await
     }
 
+    /// Audits a refused single sign-on callback (bad state, token, nonce …).
+    pub async fn audit_external_refusal(&self, provider: &str, reason: &str, client: &ClientInfo) {
+        self.audit(
+            Actor::Anonymous(&format!("{provider}:?")),
+            "login.failure",
+            &format!("provider:{provider}"),
+            client,
+            false,
+            json!({ "provider": provider, "reason": reason }),
+        )
+        .await;
+    }
+
+    /// Returns the directories and providers the caller's account is linked to.
+    pub async fn federated_providers(&self, principal: &Principal) -> CoreResult<Vec<String>> {
+        Ok(self
+            .store
+            .federated_providers_of(&principal.user().id)
+            .await?)
+    }
+
     /// Finds, links or creates the account of `account`, then brings its email, name,
     /// admin flag and memberships up to date.
     async fn provision_external(

@@ -9,6 +9,7 @@ mod cli_jobs;
 mod cli_tracking;
 mod durability;
 mod envs;
+mod federation;
 mod jobs;
 mod mlflow;
 mod sandbox;
