@@ -63,6 +63,7 @@ const loopback = (uri) => /^http:\/\/127\.0\.0\.1:\d+\//.test(uri);
 // Every test server has its own port: any loopback callback is this client's.
 provider.Client.prototype.redirectUriAllowed = function redirectUriAllowed(uri) { return loopback(uri); };
 provider.Client.prototype.postLogoutRedirectUriAllowed = function allowed(uri) { return loopback(uri); };
+provider.on('server_error', (ctx, error) => { console.error('server_error', ctx.path, error); });
 provider.listen(port, '127.0.0.1', () => {
   console.log(`oidc-provider listening on ${issuer}`);
 });

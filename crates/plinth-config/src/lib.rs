@@ -353,7 +353,7 @@ pub struct OidcProviderConfig {
     #[serde(default = "default_oidc_username_claim")]
     pub username_claim: String,
     /// The claim holding the email address.
-    #[serde(default = "default_email_attribute")]
+    #[serde(default = "default_oidc_email_claim")]
     pub email_claim: String,
     /// The claim holding the display name.
     #[serde(default = "default_oidc_name_claim")]
@@ -396,6 +396,9 @@ fn default_oidc_scopes() -> Vec<String> {
 }
 fn default_oidc_username_claim() -> String {
     "preferred_username".to_string()
+}
+fn default_oidc_email_claim() -> String {
+    "email".to_string()
 }
 fn default_oidc_name_claim() -> String {
     "name".to_string()

@@ -568,6 +568,10 @@ project_role = "owner"
         assert!(account.email_verified);
         assert_eq!(account.display_name, "Jane Doe");
         assert_eq!(
+            account.email, "jane@example.com",
+            "`email_claim` defaults to `email`"
+        );
+        assert_eq!(
             account
                 .grants
                 .projects

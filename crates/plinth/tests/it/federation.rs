@@ -439,6 +439,28 @@ fn form_action(page_url: &str, html: &str) -> String {
     absolute(page_url, &action.replace("&amp;", "&"))
 }
 
+/// Returns the hidden fields of the first form in `html`.
+fn hidden_fields(html: &str) -> Vec<(String, String)> {
+    let form = html.split("<form").nth(1).unwrap_or_default();
+    let form = form.split("</form>").next().unwrap_or_default();
+    let attribute = |tag: &str, name: &str| {
+        tag.split(&format!("{name}=\""))
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .map(str::to_string)
+    };
+    form.split("<input")
+        .skip(1)
+        .filter(|tag| tag.contains("type=\"hidden\""))
+        .filter_map(|tag| {
+            Some((
+                attribute(tag, "name")?,
+                attribute(tag, "value").unwrap_or_default(),
+            ))
+        })
+        .collect()
+}
+
 /// Logs `username` in at the provider through its login and consent forms, starting at
 /// Plinth's login route; returns the callback URL the provider sends the browser to.
 async fn provider_login(browser: &mut Browser, server: &Server, username: &str) -> String {
@@ -461,13 +483,17 @@ async fn provider_login(browser: &mut Browser, server: &Server, username: &str) 
         }
         assert_eq!(status, 200, "{url}: {html}");
         let action = form_action(&url, &html);
-        let form = if html.contains("name=\"login\"") {
+        let mut form = hidden_fields(&html);
+        if html.contains("name=\"login\"") {
             saw_login_form = true;
-            vec![("login", username), ("password", "any-password")]
-        } else {
-            // The consent page.
-            vec![]
-        };
+            form.push(("login".to_string(), username.to_string()));
+            form.push(("password".to_string(), "any-password".to_string()));
+        }
+        // Otherwise the consent page: its hidden fields are the whole answer.
+        let form: Vec<(&str, &str)> = form
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
         (status, url, html) = browser.follow(action, Some(form), CALLBACK).await;
     }
     panic!("the provider never sent the browser back: {url}: {html}");
@@ -610,12 +636,27 @@ project_role = "contributor"
         None,
     )
     .await;
-    let audit = audit.to_string();
-    assert!(audit.contains("\"provider\":\"sso\""), "{audit}");
+    let events = audit.as_array().unwrap();
+    let details = |action: &str, actor: &str| -> Vec<Value> {
+        events
+            .iter()
+            .filter(|event| event["action"] == action && event["actor_name"] == actor)
+            .map(|event| serde_json::from_str(event["details"].as_str().unwrap()).unwrap())
+            .collect()
+    };
+    assert_eq!(
+        details("login.success", "jane")[0]["provider"],
+        "sso",
+        "{audit}"
+    );
+    let refusals = details("login.failure", "sso:?");
     assert!(
-        audit.contains("login.failure"),
+        refusals.len() >= 3,
         "the refused callbacks are audited: {audit}"
     );
+    assert!(refusals
+        .iter()
+        .any(|d| d["reason"].as_str().unwrap().contains("another browser")));
 
     // Logging out ends the provider's session too (RP-initiated logout).
     let (status, _, page) = browser
