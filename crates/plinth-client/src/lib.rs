@@ -30,10 +30,11 @@ pub use error::{ClientError, ClientResult};
 /// The API's request, response and query types (the server's, from `plinth-api-types`).
 pub use plinth_api_types::{
     ClassRequest, CreateEnvironmentRequest, CreateOrganizationRequest, CreateProjectRequest,
-    CreateUserRequest, EnvironmentDetail, EnvironmentHistory, GpuInfo, IsolationInfo, JobListQuery,
-    JobPage, LogQuery, LoginRequest, LoginResponse, MeResponse, MechanismInfo, PoolRequest,
-    ProjectListQuery, ProjectView, QuotaView, RuntimeInfo, TokenRequest, TokenResponse,
-    UpdateUserRequest, UsageQuery, UserListQuery,
+    CreateUserRequest, DirectoryAccountView, DirectoryLoginTest, DirectorySyncView,
+    DirectoryTestResult, DirectoryView, EnvironmentDetail, EnvironmentHistory, GpuInfo,
+    IsolationInfo, JobListQuery, JobPage, LogQuery, LoginRequest, LoginResponse, MeResponse,
+    MechanismInfo, PoolRequest, ProjectListQuery, ProjectView, QuotaView, RuntimeInfo,
+    TokenRequest, TokenResponse, UpdateUserRequest, UsageQuery, UserListQuery,
 };
 
 /// The shared wire types this client sends and answers with, re-exported for convenience.

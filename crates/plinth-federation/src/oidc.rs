@@ -613,4 +613,158 @@ project_role = "owner"
         let error = broker.finish("nope", "s", "c", None).await.unwrap_err();
         assert!(matches!(error, CoreError::NotFound { .. }));
     }
+
+    /// Drives the provider's development login and consent forms with `username` from
+    /// `url` until it redirects to the callback; returns the callback URL.
+    async fn provider_code(url: &str, username: &str) -> String {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let mut cookies: Vec<String> = Vec::new();
+        let mut url = url.to_string();
+        let mut form: Option<Vec<(String, String)>> = None;
+        for _ in 0..20 {
+            if url.contains("/callback") {
+                return url;
+            }
+            let request = match form.take() {
+                Some(fields) => http.post(&url).form(&fields),
+                None => http.get(&url),
+            };
+            let answer = request
+                .header("cookie", cookies.join("; "))
+                .send()
+                .await
+                .unwrap();
+            for value in answer.headers().get_all("set-cookie") {
+                let pair = value
+                    .to_str()
+                    .unwrap()
+                    .split(';')
+                    .next()
+                    .unwrap()
+                    .to_string();
+                cookies.push(pair);
+            }
+            let base = url::Url::parse(&url).unwrap();
+            if let Some(location) = answer.headers().get("location") {
+                url = base.join(location.to_str().unwrap()).unwrap().to_string();
+                continue;
+            }
+            let html = answer.text().await.unwrap();
+            let tail = html.split("<form").nth(1).expect("a form");
+            let action = tail
+                .split("action=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
+            let mut fields: Vec<(String, String)> = tail
+                .split("</form>")
+                .next()
+                .unwrap()
+                .split("<input")
+                .skip(1)
+                .filter(|tag| tag.contains("type=\"hidden\""))
+                .map(|tag| {
+                    let get = |name: &str| {
+                        tag.split(&format!("{name}=\""))
+                            .nth(1)
+                            .and_then(|v| v.split('"').next())
+                            .unwrap_or_default()
+                            .to_string()
+                    };
+                    (get("name"), get("value"))
+                })
+                .collect();
+            if html.contains("name=\"login\"") {
+                fields.push(("login".to_string(), username.to_string()));
+                fields.push(("password".to_string(), "any".to_string()));
+            }
+            url = base.join(action).unwrap().to_string();
+            form = Some(fields);
+        }
+        panic!("the provider never redirected to the callback");
+    }
+
+    fn live_config(issuer: &str) -> OidcProviderConfig {
+        OidcProviderConfig {
+            issuer: issuer.to_string(),
+            client_secret: Some(Secret::new("plinth-secret")),
+            scopes: vec![
+                "email".to_string(),
+                "profile".to_string(),
+                "groups".to_string(),
+            ],
+            ..config()
+        }
+    }
+
+    fn query(url: &str, key: &str) -> String {
+        url::Url::parse(url)
+            .unwrap()
+            .query_pairs()
+            .find(|(name, _)| name == key)
+            .map(|(_, value)| value.into_owned())
+            .unwrap()
+    }
+
+    /// Against the real provider (`start_oidc_provider`): an ID token whose nonce is not
+    /// the one this login sent is refused, and the same flow with the right nonce passes.
+    #[tokio::test]
+    #[ignore = "needs PLINTH_TEST_OIDC_ISSUER (start_oidc_provider)"]
+    async fn a_wrong_nonce_is_refused_by_the_real_provider_flow() {
+        let issuer = std::env::var("PLINTH_TEST_OIDC_ISSUER").expect("PLINTH_TEST_OIDC_ISSUER");
+        let broker = OidcBroker::new(&[live_config(&issuer)])
+            .unwrap()
+            .with_base_url("http://127.0.0.1:9");
+
+        let start = broker.begin("sso", "/").await.unwrap();
+        let callback = provider_code(&start.authorize_url, "jane").await;
+        let state = query(&callback, "state");
+        // The ID token will carry the nonce sent at `begin`; the server now expects another.
+        broker
+            .pending
+            .lock()
+            .unwrap()
+            .get_mut(&state)
+            .expect("the pending login")
+            .nonce = "not-the-nonce-that-was-sent".to_string();
+        let error = broker
+            .finish(
+                "sso",
+                &state,
+                &query(&callback, "code"),
+                Some(&start.browser_binding),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(error, CoreError::Unauthenticated(_)), "{error}");
+        assert!(
+            error.to_string().to_lowercase().contains("nonce"),
+            "{error}"
+        );
+
+        let start = broker.begin("sso", "/projects").await.unwrap();
+        let callback = provider_code(&start.authorize_url, "jane").await;
+        let login = broker
+            .finish(
+                "sso",
+                &query(&callback, "state"),
+                &query(&callback, "code"),
+                Some(&start.browser_binding),
+            )
+            .await
+            .unwrap();
+        assert_eq!(login.account.username, "jane");
+        assert_eq!(login.account.groups, vec!["ml-engineers".to_string()]);
+        assert_eq!(login.next, "/projects");
+        assert!(broker
+            .logout_url("sso", "http://127.0.0.1:9/login")
+            .await
+            .unwrap()
+            .starts_with(&format!("{issuer}/session/end")));
+    }
 }

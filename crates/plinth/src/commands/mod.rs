@@ -12,6 +12,7 @@ pub mod artifacts;
 pub mod auth;
 pub mod classes;
 pub mod credentials;
+pub mod directories;
 pub mod envs;
 pub mod experiments;
 pub mod jobs;
