@@ -522,9 +522,8 @@ fn directory_tests_travel_as_documented() {
     let request: DirectoryLoginTest =
         parse(json!({"username": "alice", "password": "pw"})).unwrap();
     assert_eq!(body(&request), r#"{"username":"alice","password":"pw"}"#);
-    let refused =
-        parse::<DirectoryLoginTest>(json!({"username": "a", "password": "b", "dn": "x"}))
-            .unwrap_err();
+    let refused = parse::<DirectoryLoginTest>(json!({"username": "a", "password": "b", "dn": "x"}))
+        .unwrap_err();
     assert!(refused.contains("unknown field `dn`"), "{refused}");
     assert!(!format!("{request:?}").contains("pw"));
     let failed = DirectoryTestResult {

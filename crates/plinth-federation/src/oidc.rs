@@ -621,7 +621,7 @@ project_role = "owner"
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
-        let mut cookies: Vec<String> = Vec::new();
+        let mut cookies: std::collections::BTreeMap<String, String> = Default::default();
         let mut url = url.to_string();
         let mut form: Option<Vec<(String, String)>> = None;
         for _ in 0..20 {
@@ -653,7 +653,10 @@ project_role = "owner"
                 continue;
             }
             let html = answer.text().await.unwrap();
-            let tail = html.split("<form").nth(1).expect("a form");
+            let tail = html
+                .split("<form")
+                .nth(1)
+                .unwrap_or_else(|| panic!("no form at {url}: {html}"));
             let action = tail
                 .split("action=\"")
                 .nth(1)

@@ -245,10 +245,24 @@ impl IdentityService {
             let name = directory.info().name;
             match directory.authenticate(login, password).await {
                 Ok(DirectoryLogin::Accepted(account)) => {
-                    let record = self
+                    return match self
                         .provision_external(&account, LinkPolicy::Never, client)
-                        .await?;
-                    return Ok(Some(record));
+                        .await
+                    {
+                        Ok(record) => Ok(Some(record)),
+                        Err(error) => {
+                            self.audit(
+                                Actor::Anonymous(login),
+                                "login.failure",
+                                &format!("user:{login}"),
+                                client,
+                                false,
+                                json!({ "reason": error.to_string(), "directory": name }),
+                            )
+                            .await;
+                            Err(error)
+                        }
+                    };
                 }
                 Ok(DirectoryLogin::Refused) => {}
                 Ok(DirectoryLogin::Disabled) => {
