@@ -632,20 +632,24 @@ project_role = "owner"
                 Some(fields) => http.post(&url).form(&fields),
                 None => http.get(&url),
             };
+            let header: Vec<String> = cookies
+                .iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect();
             let answer = request
-                .header("cookie", cookies.join("; "))
+                .header("cookie", header.join("; "))
                 .send()
                 .await
                 .unwrap();
             for value in answer.headers().get_all("set-cookie") {
-                let pair = value
-                    .to_str()
-                    .unwrap()
-                    .split(';')
-                    .next()
-                    .unwrap()
-                    .to_string();
-                cookies.push(pair);
+                let pair = value.to_str().unwrap().split(';').next().unwrap();
+                if let Some((name, value)) = pair.split_once('=') {
+                    if value.is_empty() {
+                        cookies.remove(name);
+                    } else {
+                        cookies.insert(name.to_string(), value.to_string());
+                    }
+                }
             }
             let base = url::Url::parse(&url).unwrap();
             if let Some(location) = answer.headers().get("location") {
