@@ -368,7 +368,7 @@ impl Directory for LdapDirectory {
         self.service_bind(&mut ldap).await?;
         let account = self.account(&mut ldap, &entry, login).await;
         let _ = ldap.unbind().await;
-        Ok(DirectoryLogin::Accepted(account?))
+        Ok(DirectoryLogin::Accepted(Box::new(account?)))
     }
 
     async fn lookup(&self, subject: &str) -> CoreResult<DirectoryLookup> {
@@ -389,7 +389,7 @@ impl Directory for LdapDirectory {
         }
         let account = self.account(&mut ldap, &entry, subject).await;
         let _ = ldap.unbind().await;
-        Ok(DirectoryLookup::Found(account?))
+        Ok(DirectoryLookup::Found(Box::new(account?)))
     }
 
     async fn test_connection(&self) -> CoreResult<String> {

@@ -62,7 +62,7 @@ pub struct ExternalAccount {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DirectoryLogin {
     /// The password is right.
-    Accepted(ExternalAccount),
+    Accepted(Box<ExternalAccount>),
     /// Unknown user or wrong password (not told apart).
     Refused,
     /// The directory has the user but marks them disabled.
@@ -73,7 +73,7 @@ pub enum DirectoryLogin {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DirectoryLookup {
     /// Yes, as this.
-    Found(ExternalAccount),
+    Found(Box<ExternalAccount>),
     /// No such entry any more.
     Gone,
     /// The entry is disabled.
@@ -221,7 +221,7 @@ impl IdentityService {
         match answer? {
             DirectoryLogin::Accepted(account) => {
                 Username::parse(&account.username)?;
-                Ok(account)
+                Ok(*account)
             }
             DirectoryLogin::Refused => Err(CoreError::Unauthenticated(format!(
                 "directory `{name}` refused the login: unknown user or wrong password"

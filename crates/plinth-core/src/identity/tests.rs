@@ -1147,7 +1147,7 @@ impl super::federation::Directory for TestDirectory {
         let users = self.users.lock().unwrap();
         Ok(match users.get(login) {
             Some((known, role)) if known == password => {
-                DirectoryLogin::Accepted(self.account(login, *role))
+                DirectoryLogin::Accepted(Box::new(self.account(login, *role)))
             }
             _ => DirectoryLogin::Refused,
         })
@@ -1157,7 +1157,7 @@ impl super::federation::Directory for TestDirectory {
         self.unavailable()?;
         let users = self.users.lock().unwrap();
         Ok(match users.get(subject) {
-            Some((_, role)) => DirectoryLookup::Found(self.account(subject, *role)),
+            Some((_, role)) => DirectoryLookup::Found(Box::new(self.account(subject, *role))),
             None => DirectoryLookup::Gone,
         })
     }
