@@ -13,6 +13,12 @@
 #                               in front of a server (the test starts its own)
 #   PLINTH_TEST_SANDBOX_VENV    a Python environment sandboxed jobs may use (the system's
 #                               Python and the mlflow client, readable by every user)
+#   PLINTH_TEST_LDAP_URL        a throwaway OpenLDAP slapd (ldap://), with users and nested
+#   PLINTH_TEST_LDAPS_URL       groups (start_slapd below); the same server over LDAPS,
+#   PLINTH_TEST_LDAP_CA         whose certificate this CA file (PEM) signed;
+#   PLINTH_TEST_LDAP_ROOT_DN    the directory's root DN and password, for tests that change
+#   PLINTH_TEST_LDAP_ROOT_PASSWORD  entries (ldapdelete)
+#   PLINTH_TEST_OIDC_ISSUER     an OpenID Connect provider (npm oidc-provider, start_oidc_provider)
 
 SERVICES_DIR="${SERVICES_DIR:-$(mktemp -d /tmp/plinth-services.XXXXXX)}"
 SERVICE_PIDS=()
@@ -187,6 +193,167 @@ start_webdriver() {
         || { cat "$SERVICES_DIR/chromedriver.log" >&2; die "chromedriver did not start"; }
     export PLINTH_TEST_WEBDRIVER_URL="http://127.0.0.1:$port"
     export PLINTH_TEST_CHROMIUM="$chromium"
+}
+
+# A throwaway OpenLDAP server on 127.0.0.1, plain and LDAPS (a CA and a leaf certificate
+# made here with openssl), mdb with the memberof overlay, loaded with the fixture users
+# and nested groups that the federation tests (crates/plinth/tests/it/federation.rs) expect.
+start_slapd() {
+    if ! command -v slapd >/dev/null 2>&1 && [ ! -x /usr/sbin/slapd ]; then
+        apt_install slapd ldap-utils
+    fi
+    command -v ldapadd >/dev/null 2>&1 || apt_install ldap-utils
+    command -v openssl >/dev/null 2>&1 || apt_install openssl
+    local slapd dir port tls_port modules
+    slapd="$(command -v slapd || echo /usr/sbin/slapd)"
+    modules=/usr/lib/ldap
+    [ -e "$modules/back_mdb.so" ] || modules="$(dirname "$(find /usr/lib -name 'back_mdb*.so*' 2>/dev/null | head -n1)")"
+    dir="$SERVICES_DIR/slapd"
+    mkdir -p "$dir/db"
+    say "making the LDAP server's CA and certificate"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=Plinth test LDAP CA" \
+        -keyout "$dir/ca.key" -out "$dir/ca.pem" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+        >"$dir/openssl.log" 2>&1 || { cat "$dir/openssl.log" >&2; die "cannot make the LDAP CA"; }
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$dir/server.key" \
+        -out "$dir/server.csr" >>"$dir/openssl.log" 2>&1 || die "cannot make the LDAP server key"
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$dir/server.ext"
+    openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
+        -days 2 -extfile "$dir/server.ext" -out "$dir/server.pem" >>"$dir/openssl.log" 2>&1 \
+        || { cat "$dir/openssl.log" >&2; die "cannot sign the LDAP server certificate"; }
+    cat >"$dir/slapd.conf" <<CONF
+include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
+include /etc/ldap/schema/nis.schema
+pidfile $dir/slapd.pid
+modulepath $modules
+moduleload back_mdb
+moduleload memberof
+TLSCACertificateFile $dir/ca.pem
+TLSCertificateFile $dir/server.pem
+TLSCertificateKeyFile $dir/server.key
+database mdb
+maxsize 104857600
+suffix "dc=plinth,dc=test"
+rootdn "cn=admin,dc=plinth,dc=test"
+rootpw admin-secret
+directory $dir/db
+overlay memberof
+memberof-group-oc groupOfNames
+memberof-member-ad member
+memberof-memberof-ad memberOf
+memberof-refint TRUE
+access to attrs=userPassword
+    by anonymous auth
+    by self write
+    by * none
+access to *
+    by dn.exact="cn=reader,dc=plinth,dc=test" read
+    by self read
+    by * none
+CONF
+    port="$(free_port)"
+    tls_port="$(free_port)"
+    say "starting slapd on 127.0.0.1:$port (ldap) and :$tls_port (ldaps)"
+    "$slapd" -f "$dir/slapd.conf" -h "ldap://127.0.0.1:$port/ ldaps://127.0.0.1:$tls_port/" -d 0 \
+        >"$dir/slapd.log" 2>&1 &
+    SERVICE_PIDS+=($!)
+    export PLINTH_TEST_LDAP_URL="ldap://127.0.0.1:$port"
+    export PLINTH_TEST_LDAPS_URL="ldaps://127.0.0.1:$tls_port"
+    export PLINTH_TEST_LDAP_CA="$dir/ca.pem"
+    export PLINTH_TEST_LDAP_ROOT_DN="cn=admin,dc=plinth,dc=test"
+    export PLINTH_TEST_LDAP_ROOT_PASSWORD="admin-secret"
+    wait_for "ldapsearch -x -H $PLINTH_TEST_LDAP_URL -D cn=admin,dc=plinth,dc=test -w admin-secret -b '' -s base" 30 \
+        || { cat "$dir/slapd.log" >&2; die "slapd did not start"; }
+    # Users first, then groups (the memberof overlay writes memberOf as groups are added);
+    # data-science holds ml-team, so alice is in data-science only through nesting.
+    ldapadd -x -H "$PLINTH_TEST_LDAP_URL" -D cn=admin,dc=plinth,dc=test -w admin-secret \
+        >"$dir/ldapadd.log" 2>&1 <<'LDIF' || { cat "$dir/ldapadd.log" >&2; die "cannot load the LDAP fixture"; }
+dn: dc=plinth,dc=test
+objectClass: dcObject
+objectClass: organization
+o: Plinth test
+dc: plinth
+
+dn: cn=reader,dc=plinth,dc=test
+objectClass: organizationalRole
+objectClass: simpleSecurityObject
+cn: reader
+userPassword: reader-secret
+
+dn: ou=people,dc=plinth,dc=test
+objectClass: organizationalUnit
+ou: people
+
+dn: ou=groups,dc=plinth,dc=test
+objectClass: organizationalUnit
+ou: groups
+
+dn: uid=alice,ou=people,dc=plinth,dc=test
+objectClass: inetOrgPerson
+uid: alice
+cn: Alice Liddell
+sn: Liddell
+mail: alice@plinth.test
+userPassword: alice-directory-pw
+
+dn: uid=bob,ou=people,dc=plinth,dc=test
+objectClass: inetOrgPerson
+uid: bob
+cn: Bob Builder
+sn: Builder
+mail: bob@plinth.test
+userPassword: bob-directory-pw
+
+dn: uid=ada,ou=people,dc=plinth,dc=test
+objectClass: inetOrgPerson
+uid: ada
+cn: Ada Lovelace
+sn: Lovelace
+mail: ada@plinth.test
+userPassword: ada-directory-pw
+
+dn: cn=ml-team,ou=groups,dc=plinth,dc=test
+objectClass: groupOfNames
+cn: ml-team
+member: uid=alice,ou=people,dc=plinth,dc=test
+
+dn: cn=data-science,ou=groups,dc=plinth,dc=test
+objectClass: groupOfNames
+cn: data-science
+member: cn=ml-team,ou=groups,dc=plinth,dc=test
+member: uid=bob,ou=people,dc=plinth,dc=test
+
+dn: cn=plinth-admins,ou=groups,dc=plinth,dc=test
+objectClass: groupOfNames
+cn: plinth-admins
+member: uid=ada,ou=people,dc=plinth,dc=test
+LDIF
+}
+
+# A throwaway OpenID Connect provider (npm oidc-provider 9, installed into a cache folder)
+# on 127.0.0.1, running scripts/lib/oidc-provider.mjs: client `plinth`/`plinth-secret`,
+# users jane (group ml-engineers) and olaf.
+start_oidc_provider() {
+    command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+    local cache="${PLINTH_TEST_CACHE:-$HOME/.cache/plinth}/oidc-provider" port here
+    here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+    mkdir -p "$cache"
+    if [ ! -d "$cache/node_modules/oidc-provider" ]; then
+        say "installing oidc-provider@9 (npm) into $cache"
+        (cd "$cache" && [ -f package.json ] || echo '{"name":"plinth-test-oidc","private":true,"type":"module"}' >"$cache/package.json"
+         cd "$cache" && npm install --silent --no-audit --no-fund oidc-provider@9 >"$SERVICES_DIR/npm.log" 2>&1) \
+            || { tail -n 30 "$SERVICES_DIR/npm.log" >&2; die "npm install oidc-provider@9 failed"; }
+    fi
+    cp "$here/oidc-provider.mjs" "$cache/provider.mjs"
+    port="$(free_port)"
+    say "starting an OpenID Connect provider on 127.0.0.1:$port"
+    (cd "$cache" && PORT="$port" exec node provider.mjs) >"$SERVICES_DIR/oidc-provider.log" 2>&1 &
+    SERVICE_PIDS+=($!)
+    export PLINTH_TEST_OIDC_ISSUER="http://127.0.0.1:$port"
+    wait_for "python3 -c 'import urllib.request; urllib.request.urlopen(\"$PLINTH_TEST_OIDC_ISSUER/.well-known/openid-configuration\")'" 30 \
+        || { cat "$SERVICES_DIR/oidc-provider.log" >&2; die "the OpenID Connect provider did not start"; }
 }
 
 stop_services() {

@@ -15,6 +15,7 @@
 //! protobuf JSON (`plinth-api/src/mlflow`), not with serde types.
 
 mod environments;
+mod federation;
 mod files;
 mod identity;
 mod operations;
@@ -22,6 +23,10 @@ mod runtime;
 mod serving;
 
 pub use environments::{CreateEnvironmentRequest, EnvironmentDetail, EnvironmentHistory};
+pub use federation::{
+    DirectoryAccountView, DirectoryLoginTest, DirectorySyncView, DirectoryTestResult,
+    DirectoryView, OidcProviderView,
+};
 pub use files::{S3KeyCreated, S3KeyList, S3KeyRequest};
 pub use identity::{
     AuditListQuery, CodeRequest, CreateOrganizationRequest, CreateProjectRequest,

@@ -518,6 +518,23 @@ fn the_server_defaults_what_a_client_leaves_out_and_refuses_what_it_does_not_kno
 }
 
 #[test]
+fn directory_tests_travel_as_documented() {
+    let request: DirectoryLoginTest =
+        parse(json!({"username": "alice", "password": "pw"})).unwrap();
+    assert_eq!(body(&request), r#"{"username":"alice","password":"pw"}"#);
+    let refused = parse::<DirectoryLoginTest>(json!({"username": "a", "password": "b", "dn": "x"}))
+        .unwrap_err();
+    assert!(refused.contains("unknown field `dn`"), "{refused}");
+    assert!(!format!("{request:?}").contains("pw"));
+    let failed = DirectoryTestResult {
+        ok: false,
+        message: "refused".into(),
+        account: None,
+    };
+    assert_eq!(body(&failed), r#"{"ok":false,"message":"refused"}"#);
+}
+
+#[test]
 fn secrets_stay_out_of_debug_output() {
     let printed = [
         format!(

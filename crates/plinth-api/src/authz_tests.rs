@@ -245,6 +245,35 @@ fn matrix() -> Vec<Case> {
         ),
         case(
             "GET",
+            "/api/v1/admin/directories",
+            "/api/v1/admin/directories",
+            None,
+            [401, 403, 403, 403, 200, 403],
+        ),
+        // No directory is configured in the fixture: the admin learns it does not exist.
+        case(
+            "POST",
+            "/api/v1/admin/directories/{name}/test-connection",
+            "/api/v1/admin/directories/corp/test-connection",
+            None,
+            [401, 403, 403, 403, 404, 403],
+        ),
+        case(
+            "POST",
+            "/api/v1/admin/directories/{name}/test-login",
+            "/api/v1/admin/directories/corp/test-login",
+            Some(json!({ "username": "alice", "password": PASSWORD })),
+            [401, 403, 403, 403, 404, 403],
+        ),
+        case(
+            "POST",
+            "/api/v1/admin/directories/sync",
+            "/api/v1/admin/directories/sync",
+            None,
+            [401, 403, 403, 403, 200, 403],
+        ),
+        case(
+            "GET",
             "/api/v1/orgs",
             "/api/v1/orgs",
             None,

@@ -56,6 +56,7 @@ struct AppStateInner {
     pipelines: plinth_pipelines::PipelineService,
     serving: plinth_serving::ServingService,
     tracking: TrackingService,
+    oidc: plinth_federation::OidcBroker,
     installation: Installation,
     settings: ServerSettings,
     metrics: HttpMetrics,
@@ -142,12 +143,26 @@ impl AppState {
                 pipelines,
                 serving,
                 tracking,
+                oidc: plinth_federation::OidcBroker::default(),
                 installation,
                 settings,
                 metrics: HttpMetrics::new(plinth_types::VERSION),
                 started_at: Instant::now(),
             }),
         }
+    }
+
+    /// Returns the state with `broker`'s OpenID Connect providers (before it is shared).
+    pub fn with_oidc(mut self, broker: plinth_federation::OidcBroker) -> Self {
+        Arc::get_mut(&mut self.inner)
+            .expect("with_oidc is called before the state is cloned")
+            .oidc = broker;
+        self
+    }
+
+    /// Returns the OpenID Connect providers and the logins under way.
+    pub fn oidc(&self) -> &plinth_federation::OidcBroker {
+        &self.inner.oidc
     }
 
     /// Returns the metadata store.

@@ -411,6 +411,37 @@ fn matrix() -> Vec<Case> {
             "signup_enabled=true&signup_domains=",
             ADMIN_FORM,
         ),
+        case("GET", "/admin/directories", "/admin/directories", "", ADMIN_PAGE),
+        // No provider is configured in the fixture.
+        case(
+            "GET",
+            "/auth/oidc/{provider}/login",
+            "/auth/oidc/sso/login",
+            "",
+            ["404"; 6],
+        ),
+        case(
+            "GET",
+            "/auth/oidc/{provider}/callback",
+            "/auth/oidc/sso/callback?state=x&code=y",
+            "",
+            ["404"; 6],
+        ),
+        // The fixture has no directory: the admin's test names the missing one.
+        case(
+            "POST",
+            "/admin/directories/{name}/test-connection",
+            "/admin/directories/corp/test-connection",
+            "",
+            ["L", "E", "E", "E", "E", "E"],
+        ),
+        case(
+            "POST",
+            "/admin/directories/{name}/test-login",
+            "/admin/directories/corp/test-login",
+            "username=alice&password=x",
+            ["L", "E", "E", "E", "E", "E"],
+        ),
         case("GET", "/admin/audit", "/admin/audit", "", ADMIN_PAGE),
         case("GET", "/admin/pools", "/admin/pools", "", ADMIN_PAGE),
         case(

@@ -22,8 +22,9 @@ use crate::{
     SnapshotInfo, TokenRequest, TokenResponse, UpdateUserRequest, UsageQuery, UserListQuery,
 };
 use plinth_api_types::{
-    CreateDeploymentRequest, CreateEnvironmentRequest, DeploymentView, EnvironmentDetail,
-    EnvironmentHistory, PasswordReset, RoleRequest,
+    CreateDeploymentRequest, CreateEnvironmentRequest, DeploymentView, DirectoryLoginTest,
+    DirectorySyncView, DirectoryTestResult, DirectoryView, EnvironmentDetail, EnvironmentHistory,
+    PasswordReset, RoleRequest,
 };
 use plinth_types::{AppRequest, AppView, Environment, EnvironmentSpec, EnvironmentVersion};
 
@@ -268,6 +269,40 @@ impl Client {
     }
 
     // ---------- organizations ----------
+
+    /// Lists the configured LDAP / AD directories (admins).
+    pub async fn list_directories(&self) -> ClientResult<Vec<DirectoryView>> {
+        self.json(self.request(Method::GET, &["admin", "directories"]))
+            .await
+    }
+
+    /// Connects to directory `name` with its service account (admins).
+    pub async fn test_directory_connection(&self, name: &str) -> ClientResult<DirectoryTestResult> {
+        self.json(self.request(
+            Method::POST,
+            &["admin", "directories", name, "test-connection"],
+        ))
+        .await
+    }
+
+    /// Checks a directory user's password without logging in (admins).
+    pub async fn test_directory_login(
+        &self,
+        name: &str,
+        request: &DirectoryLoginTest,
+    ) -> ClientResult<DirectoryTestResult> {
+        self.json(
+            self.request(Method::POST, &["admin", "directories", name, "test-login"])
+                .json(request),
+        )
+        .await
+    }
+
+    /// Looks every directory account up again now (admins).
+    pub async fn sync_directories(&self) -> ClientResult<Vec<DirectorySyncView>> {
+        self.json(self.request(Method::POST, &["admin", "directories", "sync"]))
+            .await
+    }
 
     /// Lists the organizations the caller may see.
     pub async fn list_organizations(&self) -> ClientResult<Vec<Organization>> {

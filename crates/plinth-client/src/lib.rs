@@ -31,7 +31,8 @@ pub use error::{ClientError, ClientResult};
 /// The API's request, response and query types (the server's, from `plinth-api-types`).
 pub use plinth_api_types::{
     ClassRequest, CreateDeploymentRequest, CreateEnvironmentRequest, CreateOrganizationRequest,
-    CreateProjectRequest, CreateUserRequest, DeploymentState, DeploymentView, EnvironmentDetail,
+    CreateProjectRequest, CreateUserRequest, DeploymentState, DeploymentView, DirectoryAccountView,
+    DirectoryLoginTest, DirectorySyncView, DirectoryTestResult, DirectoryView, EnvironmentDetail,
     EnvironmentHistory, GpuInfo, IsolationInfo, JobListQuery, JobPage, LogQuery, LoginRequest,
     LoginResponse, MeResponse, MechanismInfo, PoolRequest, ProjectListQuery, ProjectView,
     QuotaView, RuntimeInfo, TokenRequest, TokenResponse, UpdateUserRequest, UsageQuery,

@@ -300,6 +300,222 @@ pub struct AuthConfig {
     /// how long another replica's (or the CLI's) changes take. At most 60 s.
     #[serde(with = "humantime_serde")]
     pub auth_cache_ttl: Duration,
+    /// How often every account that came from a directory is looked up again: deleted or
+    /// disabled ones are deactivated (their sessions and tokens end), the others updated.
+    #[serde(with = "humantime_serde")]
+    pub directory_sync_interval: Duration,
+    /// LDAP / Active Directory directories users log in with (`[[auth.ldap]]`). While one
+    /// is configured, local sign-up is off; local accounts (the `admin`) still log in.
+    pub ldap: Vec<LdapDirectoryConfig>,
+    /// OpenID Connect providers users log in with (`[[auth.oidc]]`).
+    pub oidc: Vec<OidcProviderConfig>,
+}
+
+/// One LDAP or Active Directory directory.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LdapDirectoryConfig {
+    /// Its name: in the audit log, the admin page and the accounts it creates.
+    pub name: String,
+    /// `ldap://HOST:PORT` or `ldaps://HOST:PORT`.
+    pub url: String,
+    /// Upgrade an `ldap://` connection with StartTLS.
+    #[serde(default)]
+    pub start_tls: bool,
+    /// PEM file of the CA that signed the server's certificate (LDAPS or StartTLS); unset
+    /// means the system's roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// The service account that searches for users; unset means an anonymous search.
+    #[serde(default)]
+    pub bind_dn: Option<String>,
+    /// Its password.
+    #[serde(default)]
+    pub bind_password: Option<Secret>,
+    /// Its password, read from a file.
+    #[serde(default)]
+    pub bind_password_file: Option<PathBuf>,
+    /// Where users are searched (subtree).
+    pub user_base: String,
+    /// The search filter; `{username}` is replaced by the typed name, escaped (RFC 4515).
+    /// E.g. `(uid={username})`, `(sAMAccountName={username})`, `(mail={username})`.
+    #[serde(default = "default_user_filter")]
+    pub user_filter: String,
+    /// The attribute holding the Plinth username.
+    #[serde(default = "default_username_attribute")]
+    pub username_attribute: String,
+    /// The attribute holding the email address.
+    #[serde(default = "default_email_attribute")]
+    pub email_attribute: String,
+    /// The attribute holding the display name.
+    #[serde(default = "default_display_name_attribute")]
+    pub display_name_attribute: String,
+    /// The attribute listing the user's groups (DNs).
+    #[serde(default = "default_member_of_attribute")]
+    pub member_of_attribute: String,
+    /// How nested groups are found: `none` (direct groups only), `in_chain` (Active
+    /// Directory's LDAP_MATCHING_RULE_IN_CHAIN, 1.2.840.113556.1.4.1941) or `recursive`
+    /// (look up each group's own `memberOf` until no new group appears).
+    #[serde(default)]
+    pub nested_groups: NestedGroups,
+    /// Where groups are searched for the `in_chain` rule; unset means `user_base`'s parent.
+    #[serde(default)]
+    pub group_base: Option<String>,
+    /// A filter that matches disabled accounts (e.g. Active Directory's
+    /// `(userAccountControl:1.2.840.113556.1.4.803:=2)`); such users cannot log in.
+    #[serde(default)]
+    pub disabled_filter: Option<String>,
+    /// Seconds to wait for the directory.
+    #[serde(default = "default_ldap_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Which groups grant which roles.
+    #[serde(default)]
+    pub role_mappings: Vec<RoleMappingConfig>,
+}
+
+/// How a directory's nested groups are resolved.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NestedGroups {
+    /// Only the groups the user is a direct member of.
+    #[default]
+    None,
+    /// The in-chain matching rule (Active Directory).
+    InChain,
+    /// Follow each group's `memberOf` (any server with the memberof overlay).
+    Recursive,
+}
+
+/// One group (LDAP DN, or a value of the OIDC groups claim) and the roles it grants.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleMappingConfig {
+    /// The group: a DN (compared case-insensitively) or an OIDC group name.
+    pub group: String,
+    /// Members are platform admins.
+    #[serde(default)]
+    pub platform_admin: bool,
+    /// The organization the members join.
+    #[serde(default)]
+    pub organization: Option<String>,
+    /// Their role there: `owner` or `member` (default `member`).
+    #[serde(default)]
+    pub organization_role: Option<String>,
+    /// A project of `organization` the members join.
+    #[serde(default)]
+    pub project: Option<String>,
+    /// Their role there: `viewer`, `contributor` or `owner` (default `viewer`).
+    #[serde(default)]
+    pub project_role: Option<String>,
+}
+
+/// One OpenID Connect provider.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcProviderConfig {
+    /// Its name, in the login and callback URLs (`/auth/oidc/{name}/login`).
+    pub name: String,
+    /// What the login button says after "Log in with".
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// The issuer URL; its discovery document is read from
+    /// `{issuer}/.well-known/openid-configuration`.
+    pub issuer: String,
+    /// The client id registered with the provider.
+    pub client_id: String,
+    /// The client secret.
+    #[serde(default)]
+    pub client_secret: Option<Secret>,
+    /// The client secret, read from a file.
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
+    /// Scopes asked for besides `openid`.
+    #[serde(default = "default_oidc_scopes")]
+    pub scopes: Vec<String>,
+    /// The claim holding the Plinth username.
+    #[serde(default = "default_oidc_username_claim")]
+    pub username_claim: String,
+    /// The claim holding the email address.
+    #[serde(default = "default_oidc_email_claim")]
+    pub email_claim: String,
+    /// The claim holding the display name.
+    #[serde(default = "default_oidc_name_claim")]
+    pub display_name_claim: String,
+    /// The claim holding the user's groups (a list of strings).
+    #[serde(default = "default_oidc_groups_claim")]
+    pub groups_claim: String,
+    /// Link a first login to an existing account with the same email when the provider
+    /// says the email is verified. Off: such a login is refused.
+    #[serde(default)]
+    pub link_by_verified_email: bool,
+    /// Seconds to wait for the provider.
+    #[serde(default = "default_ldap_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Which groups grant which roles.
+    #[serde(default)]
+    pub role_mappings: Vec<RoleMappingConfig>,
+}
+
+fn default_user_filter() -> String {
+    "(uid={username})".to_string()
+}
+fn default_username_attribute() -> String {
+    "uid".to_string()
+}
+fn default_email_attribute() -> String {
+    "mail".to_string()
+}
+fn default_display_name_attribute() -> String {
+    "cn".to_string()
+}
+fn default_member_of_attribute() -> String {
+    "memberOf".to_string()
+}
+fn default_ldap_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_oidc_scopes() -> Vec<String> {
+    vec!["email".to_string(), "profile".to_string()]
+}
+fn default_oidc_username_claim() -> String {
+    "preferred_username".to_string()
+}
+fn default_oidc_email_claim() -> String {
+    "email".to_string()
+}
+fn default_oidc_name_claim() -> String {
+    "name".to_string()
+}
+fn default_oidc_groups_claim() -> String {
+    "groups".to_string()
+}
+
+impl LdapDirectoryConfig {
+    /// Returns the service account's password: `bind_password` or the file's content.
+    pub fn bind_password(&self) -> Result<Option<Secret>, ConfigError> {
+        match (&self.bind_password, &self.bind_password_file) {
+            (Some(password), _) => Ok(Some(password.clone())),
+            (None, Some(path)) => Ok(Some(Secret::new(read_secret_file(
+                &format!("auth.ldap.{}.bind_password_file", self.name),
+                path,
+            )?))),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+impl OidcProviderConfig {
+    /// Returns the client secret: `client_secret` or the file's content.
+    pub fn client_secret(&self) -> Result<Option<Secret>, ConfigError> {
+        match (&self.client_secret, &self.client_secret_file) {
+            (Some(secret), _) => Ok(Some(secret.clone())),
+            (None, Some(path)) => Ok(Some(Secret::new(read_secret_file(
+                &format!("auth.oidc.{}.client_secret_file", self.name),
+                path,
+            )?))),
+            (None, None) => Ok(None),
+        }
+    }
 }
 
 impl Default for AuthConfig {
@@ -318,6 +534,9 @@ impl Default for AuthConfig {
             argon2_memory_kib: 19 * 1024,
             argon2_iterations: 3,
             auth_cache_ttl: Duration::from_secs(5),
+            directory_sync_interval: Duration::from_secs(15 * 60),
+            ldap: Vec::new(),
+            oidc: Vec::new(),
         }
     }
 }
@@ -764,6 +983,7 @@ impl Config {
                 ));
             }
         }
+        check_federation(&self.auth, &mut problems);
         if self.server.data_dir.as_os_str().is_empty() {
             problems.push("`server.data_dir` must not be empty".to_string());
         }
@@ -942,6 +1162,133 @@ fn check_metastore_url(url: &str) -> Result<(), String> {
             "`{}` is not a URL; write `sqlite://PATH` or `postgres://USER@HOST/DB`",
             redact_url(url)
         )),
+    }
+}
+
+fn check_role_mappings(key: &str, mappings: &[RoleMappingConfig], problems: &mut Vec<String>) {
+    for (index, mapping) in mappings.iter().enumerate() {
+        let at = format!("`{key}.role_mappings[{index}]`");
+        if mapping.group.trim().is_empty() {
+            problems.push(format!("{at}: `group` must not be empty"));
+        }
+        if let Some(role) = &mapping.organization_role {
+            if !matches!(role.as_str(), "owner" | "member") {
+                problems.push(format!(
+                    "{at}: `organization_role` `{role}` must be `owner` or `member`"
+                ));
+            }
+        }
+        if let Some(role) = &mapping.project_role {
+            if !matches!(role.as_str(), "viewer" | "contributor" | "owner") {
+                problems.push(format!(
+                    "{at}: `project_role` `{role}` must be `viewer`, `contributor` or `owner`"
+                ));
+            }
+        }
+        if mapping.organization.is_none()
+            && (mapping.project.is_some()
+                || mapping.organization_role.is_some()
+                || mapping.project_role.is_some())
+        {
+            problems.push(format!("{at}: `project` and the roles need `organization`"));
+        }
+        if mapping.project.is_none() && mapping.project_role.is_some() {
+            problems.push(format!("{at}: `project_role` needs `project`"));
+        }
+    }
+}
+
+fn check_federation(auth: &AuthConfig, problems: &mut Vec<String>) {
+    let mut names = std::collections::HashSet::new();
+    let valid_name = |name: &str| {
+        !name.is_empty()
+            && name.len() <= 40
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    };
+    for (index, ldap) in auth.ldap.iter().enumerate() {
+        let key = format!("auth.ldap[{index}]");
+        if !valid_name(&ldap.name) {
+            problems.push(format!(
+                "`{key}.name`: `{}` must be 1-40 lowercase letters, digits, `-` or `_`",
+                ldap.name
+            ));
+        }
+        if !names.insert(ldap.name.clone()) {
+            problems.push(format!("`{key}.name`: `{}` is used twice", ldap.name));
+        }
+        match url::Url::parse(&ldap.url) {
+            Ok(url) if matches!(url.scheme(), "ldap" | "ldaps") && url.host_str().is_some() => {
+                if url.scheme() == "ldaps" && ldap.start_tls {
+                    problems.push(format!(
+                        "`{key}.start_tls`: an `ldaps://` URL is already TLS; use `ldap://` with StartTLS"
+                    ));
+                }
+            }
+            _ => problems.push(format!(
+                "`{key}.url`: `{}` must be an ldap:// or ldaps:// URL with a host",
+                ldap.url
+            )),
+        }
+        if ldap.bind_password.is_some() && ldap.bind_password_file.is_some() {
+            problems.push(format!(
+                "`{key}.bind_password` and `{key}.bind_password_file` are both set; keep one"
+            ));
+        }
+        if ldap.user_base.trim().is_empty() {
+            problems.push(format!("`{key}.user_base` must not be empty"));
+        }
+        if !ldap.user_filter.contains("{username}") {
+            problems.push(format!(
+                "`{key}.user_filter`: `{}` must contain `{{username}}`",
+                ldap.user_filter
+            ));
+        }
+        if !(ldap.user_filter.starts_with('(') && ldap.user_filter.ends_with(')')) {
+            problems.push(format!(
+                "`{key}.user_filter`: `{}` must be a parenthesized LDAP filter",
+                ldap.user_filter
+            ));
+        }
+        if ldap.timeout.is_zero() {
+            problems.push(format!("`{key}.timeout` must be greater than 0"));
+        }
+        check_role_mappings(&key, &ldap.role_mappings, problems);
+    }
+    for (index, oidc) in auth.oidc.iter().enumerate() {
+        let key = format!("auth.oidc[{index}]");
+        if !valid_name(&oidc.name) {
+            problems.push(format!(
+                "`{key}.name`: `{}` must be 1-40 lowercase letters, digits, `-` or `_`",
+                oidc.name
+            ));
+        }
+        if !names.insert(oidc.name.clone()) {
+            problems.push(format!("`{key}.name`: `{}` is used twice", oidc.name));
+        }
+        match url::Url::parse(&oidc.issuer) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => {}
+            _ => problems.push(format!(
+                "`{key}.issuer`: `{}` must be an http:// or https:// URL",
+                oidc.issuer
+            )),
+        }
+        if oidc.client_id.trim().is_empty() {
+            problems.push(format!("`{key}.client_id` must not be empty"));
+        }
+        if oidc.client_secret.is_some() && oidc.client_secret_file.is_some() {
+            problems.push(format!(
+                "`{key}.client_secret` and `{key}.client_secret_file` are both set; keep one"
+            ));
+        }
+        if oidc.timeout.is_zero() {
+            problems.push(format!("`{key}.timeout` must be greater than 0"));
+        }
+        check_role_mappings(&key, &oidc.role_mappings, problems);
+    }
+    if auth.directory_sync_interval < Duration::from_secs(1) {
+        problems.push("`auth.directory_sync_interval` must be at least 1s".to_string());
     }
 }
 

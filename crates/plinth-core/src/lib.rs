@@ -14,9 +14,11 @@ pub mod tracking;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{CoreError, CoreResult};
 pub use identity::{
-    AuditQuery, AuthSettingsView, ClientInfo, Credential, IdentityService, IdentitySettings,
+    AuditQuery, AuthSettingsView, ClientInfo, Credential, Directory, DirectoryInfo, DirectoryLogin,
+    DirectoryLookup, DirectorySync, ExternalAccount, IdentityService, IdentitySettings, LinkPolicy,
     LocalAuthenticator, LoginOutcome, MfaEnrollment, NewAccount, NewTokenRequest, OrgPass,
-    PasswordAuthenticator, Principal, ProjectPass, SessionCookie, UserUpdate, AUTH_CACHE_TTL,
+    PasswordAuthenticator, Principal, ProjectPass, RoleGrants, SessionCookie, UserUpdate,
+    AUTH_CACHE_TTL,
 };
 pub use runtime::{
     AppRoute, AppsOrigin, EnvironmentProvider, RuntimeService, RuntimeSettings, WhenUnsandboxed,

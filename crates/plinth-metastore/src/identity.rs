@@ -380,4 +380,26 @@ pub trait IdentityStore: Send + Sync {
     async fn get_throttle(&self, key: &str) -> StoreResult<Option<ThrottleState>>;
     /// Forgets the failures of `key` (after a successful login).
     async fn clear_throttle(&self, key: &str) -> StoreResult<()>;
+
+    // --- federation ---
+    /// Links the external identity `subject` of `provider` to `user` (or notes that it was
+    /// seen again, at `now_ms`).
+    async fn link_federated_identity(
+        &self,
+        provider: &str,
+        subject: &str,
+        user: &UserId,
+        now_ms: i64,
+    ) -> StoreResult<()>;
+    /// Returns the account `subject` of `provider` logs in as.
+    async fn find_federated_identity(
+        &self,
+        provider: &str,
+        subject: &str,
+    ) -> StoreResult<Option<UserId>>;
+    /// Lists the `(subject, user)` links of `provider`, by subject.
+    async fn list_federated_identities(&self, provider: &str)
+        -> StoreResult<Vec<(String, UserId)>>;
+    /// Returns the providers `user` is linked to.
+    async fn federated_providers_of(&self, user: &UserId) -> StoreResult<Vec<String>>;
 }

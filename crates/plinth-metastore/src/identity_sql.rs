@@ -1059,6 +1059,72 @@ macro_rules! impl_identity_queries {
                 Ok(row.map(|(failures, locked_until_ms)| $crate::ThrottleState { failures, locked_until_ms }))
             }
 
+            async fn link_federated_identity(
+                &self,
+                provider: &str,
+                subject: &str,
+                user: &plinth_types::UserId,
+                now_ms: i64,
+            ) -> $crate::StoreResult<()> {
+                let _changed = self.identity_epoch.change();
+                sqlx::query(
+                    "INSERT INTO federated_identities (provider, subject, user_id, created_at_ms, last_seen_at_ms) \
+                     VALUES ($1, $2, $3, $4, $4) \
+                     ON CONFLICT (provider, subject) DO UPDATE SET user_id = excluded.user_id, \
+                     last_seen_at_ms = excluded.last_seen_at_ms",
+                )
+                .bind(provider)
+                .bind(subject)
+                .bind(user.as_str())
+                .bind(now_ms)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn find_federated_identity(
+                &self,
+                provider: &str,
+                subject: &str,
+            ) -> $crate::StoreResult<Option<plinth_types::UserId>> {
+                let id: Option<String> = sqlx::query_scalar(
+                    "SELECT user_id FROM federated_identities WHERE provider = $1 AND subject = $2",
+                )
+                .bind(provider)
+                .bind(subject)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(id.map(plinth_types::UserId::from_stored))
+            }
+
+            async fn list_federated_identities(
+                &self,
+                provider: &str,
+            ) -> $crate::StoreResult<Vec<(String, plinth_types::UserId)>> {
+                let rows: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT subject, user_id FROM federated_identities WHERE provider = $1 ORDER BY subject",
+                )
+                .bind(provider)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(subject, user)| (subject, plinth_types::UserId::from_stored(user)))
+                    .collect())
+            }
+
+            async fn federated_providers_of(
+                &self,
+                user: &plinth_types::UserId,
+            ) -> $crate::StoreResult<Vec<String>> {
+                Ok(sqlx::query_scalar(
+                    "SELECT provider FROM federated_identities WHERE user_id = $1 ORDER BY provider",
+                )
+                .bind(user.as_str())
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
             async fn clear_throttle(&self, key: &str) -> $crate::StoreResult<()> {
                 sqlx::query("DELETE FROM login_throttle WHERE key = $1").bind(key).execute(&self.pool).await?;
                 Ok(())

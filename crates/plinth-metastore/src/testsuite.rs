@@ -139,6 +139,7 @@ macro_rules! metadata_store_suite {
             organizations_are_visible_through_membership
             audit_log_filters_and_pages_newest_first
             login_failures_lock_then_expire
+            federated_identities_link_accounts
             pools_and_classes_are_seeded_and_edited
             quotas_and_usage_now
             workloads_move_through_their_states
@@ -1033,6 +1034,65 @@ pub async fn login_failures_lock_then_expire(store: &dyn MetadataStore) {
     store.clear_throttle("user:alice").await.unwrap();
     assert!(store.get_throttle("user:alice").await.unwrap().is_none());
     assert!(store.get_throttle("ip:10.0.0.1").await.unwrap().is_none());
+}
+
+/// An external identity links to one account; a second provider may link to the same one;
+/// deleting the user removes the links.
+pub async fn federated_identities_link_accounts(store: &dyn MetadataStore) {
+    let alice = user(store, "alice").await;
+    let bob = user(store, "bob").await;
+    assert!(store
+        .find_federated_identity("corp", "alice")
+        .await
+        .unwrap()
+        .is_none());
+    let epoch = store.identity_epoch();
+    store
+        .link_federated_identity("corp", "alice", &alice.id, 1_000)
+        .await
+        .unwrap();
+    assert!(store.identity_epoch() > epoch, "a link changes the epoch");
+    store
+        .link_federated_identity("corp", "bob", &bob.id, 1_000)
+        .await
+        .unwrap();
+    store
+        .link_federated_identity("sso", "sub-1", &alice.id, 2_000)
+        .await
+        .unwrap();
+    // Seen again: same link, no duplicate.
+    store
+        .link_federated_identity("corp", "alice", &alice.id, 3_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .find_federated_identity("corp", "alice")
+            .await
+            .unwrap(),
+        Some(alice.id.clone())
+    );
+    assert!(store
+        .find_federated_identity("sso", "alice")
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        store.list_federated_identities("corp").await.unwrap(),
+        vec![
+            ("alice".to_string(), alice.id.clone()),
+            ("bob".to_string(), bob.id.clone())
+        ]
+    );
+    assert_eq!(
+        store.federated_providers_of(&alice.id).await.unwrap(),
+        vec!["corp".to_string(), "sso".to_string()]
+    );
+    assert!(store
+        .federated_providers_of(&bob.id)
+        .await
+        .unwrap()
+        .contains(&"corp".to_string()));
 }
 
 // ---------------------------------------------------------------------------------------

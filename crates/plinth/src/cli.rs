@@ -64,6 +64,8 @@ enum Command {
     Whoami(commands::RemoteArgs),
     /// Manage user accounts (admins).
     Users(commands::users::UsersArgs),
+    /// LDAP / Active Directory directories: list, test, sync (admins).
+    Directories(commands::directories::DirectoriesArgs),
     /// Manage organizations and their members.
     Orgs(commands::orgs::OrgsArgs),
     /// Manage projects and their members.
@@ -295,6 +297,7 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Logout(remote) => commands::auth::logout(&remote),
         Command::Whoami(remote) => commands::auth::whoami(&remote),
         Command::Users(args) => commands::users::run(args),
+        Command::Directories(args) => commands::directories::run(args),
         Command::Orgs(args) => commands::orgs::run(args),
         Command::Projects(args) => commands::projects::run(args),
         Command::Tokens(args) => commands::tokens::run(args),

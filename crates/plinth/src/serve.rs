@@ -298,6 +298,13 @@ async fn serve(
         identity.clone(),
         artifacts.clone(),
     );
+    let identity_for_sync = identity.clone();
+    let oidc = plinth_federation::OidcBroker::new(&config.auth.oidc)
+        .map_err(Failure::runtime)?
+        .with_base_url(&main_url(&config, local_addr));
+    for provider in oidc.providers() {
+        info!(provider = %provider.name, issuer = %provider.issuer, "OpenID Connect provider configured");
+    }
     let state = AppState::new(
         metastore.clone(),
         metastore_location,
@@ -317,7 +324,8 @@ async fn serve(
         },
         installation.clone(),
         settings,
-    );
+    )
+    .with_oidc(oidc);
     // Unused built environments are collected once an hour (and once at start).
     let collector = {
         let environments = environments.clone();
@@ -358,6 +366,21 @@ async fn serve(
         })
     };
     info!(address = %files.endpoint_url(), listen = %s3_local, "S3 endpoint ready");
+    // Directory accounts are looked up again periodically: deleted or disabled ones lose
+    // access (their sessions and tokens end through the identity epoch).
+    let directory_sync = identity_for_sync.federation_enabled().then(|| {
+        let identity = identity_for_sync.clone();
+        let interval = config.auth.directory_sync_interval;
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(interval);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                identity.sync_directories().await;
+            }
+        })
+    });
     // The reconciler adopts what ran before this start, then keeps the backend in step.
     let (reconciler_stop_tx, reconciler_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let reconciler = {
@@ -420,6 +443,9 @@ async fn serve(
         .is_err()
     {
         warn!("the S3 endpoint did not stop within 5 s");
+    }
+    if let Some(sync) = directory_sync {
+        sync.abort();
     }
     metastore.close().await;
     info!("stopped");
@@ -771,13 +797,19 @@ fn identity_service(
         totp_issuer: "Plinth".to_string(),
         auth_cache_ttl: auth.auth_cache_ttl,
     };
+    let directories = plinth_federation::directories(auth).map_err(Failure::runtime)?;
+    for directory in &directories {
+        let info = directory.info();
+        info!(directory = %info.name, url = %info.url, security = %info.security, "LDAP directory configured; local sign-up is off");
+    }
     Ok(IdentityService::new(
         metastore,
         hasher,
         secret_box,
         settings,
         Arc::new(SystemClock),
-    ))
+    )
+    .with_directories(directories))
 }
 
 /// The variable a re-executed server finds the first admin's password under: the number

@@ -17,9 +17,10 @@ use crate::AppState;
 
 /// The administration tabs, `active` highlighted.
 pub(crate) fn admin_tabs(active: &str) -> Markup {
-    const TABS: [(&str, &str); 6] = [
+    const TABS: [(&str, &str); 7] = [
         ("/admin", "Users"),
         ("/admin/settings", "Sign-up & MFA"),
+        ("/admin/directories", "Directories"),
         ("/admin/audit", "Audit log"),
         ("/admin/pools", "Node pools"),
         ("/admin/classes", "Resource classes"),
@@ -35,7 +36,7 @@ pub(crate) fn admin_tabs(active: &str) -> Markup {
     }
 }
 
-fn admin_rejection(user: &PageUser) -> Option<Response> {
+pub(crate) fn admin_rejection(user: &PageUser) -> Option<Response> {
     if user.viewer.is_admin() {
         None
     } else {
@@ -49,8 +50,8 @@ fn admin_rejection(user: &PageUser) -> Option<Response> {
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct UsersQuery {
     search: Option<String>,
-    ok: Option<String>,
-    error: Option<String>,
+    pub(crate) ok: Option<String>,
+    pub(crate) error: Option<String>,
 }
 
 pub(crate) async fn users(

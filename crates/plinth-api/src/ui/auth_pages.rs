@@ -37,6 +37,7 @@ fn login_page(
     ok: Option<&str>,
     error: Option<&str>,
     signup_enabled: bool,
+    providers: &[plinth_federation::ProviderInfo],
 ) -> Markup {
     page(
         &Viewer::default(),
@@ -51,6 +52,15 @@ fn login_page(
                     label { "Username or email" input type="text" name="username" value=(username) autocomplete="username" required autofocus; }
                     label { "Password" input type="password" name="password" autocomplete="current-password" required; }
                     button.primary type="submit" { "Log in" }
+                }
+                @if !providers.is_empty() {
+                    div.stack #sso-buttons {
+                        @for provider in providers {
+                            a.button href={"/auth/oidc/" (urlencode(&provider.name)) "/login?next=" (urlencode(next))} {
+                                "Log in with " (provider.display_name)
+                            }
+                        }
+                    }
                 }
                 @if signup_enabled {
                     p.muted { "No account yet? " a href="/signup" { "Sign up" } }
@@ -76,6 +86,7 @@ pub(crate) async fn login_form(
         query.ok.as_deref(),
         query.error.as_deref(),
         signup,
+        &state.oidc().providers(),
     )
 }
 
@@ -97,7 +108,14 @@ pub(crate) async fn login(
         Ok(outcome) => outcome,
         Err(error) => {
             let status = crate::ApiError::from(error);
-            let markup = login_page(&next, &form.username, None, Some(status.message()), false);
+            let markup = login_page(
+                &next,
+                &form.username,
+                None,
+                Some(status.message()),
+                false,
+                &state.oidc().providers(),
+            );
             return (status.status(), markup).into_response();
         }
     };
@@ -224,11 +242,29 @@ pub(crate) async fn logout(
     ClientInfoExtractor(client): ClientInfoExtractor,
     PageForm { user, .. }: PageForm<CsrfOnly>,
 ) -> Response {
+    // An account from a provider that offers RP-initiated logout ends that session too.
+    let mut provider_logout = None;
+    for provider in state
+        .identity()
+        .federated_providers(&user.principal)
+        .await
+        .unwrap_or_default()
+    {
+        if state.oidc().has_provider(&provider) {
+            let back_to = format!("{}/login", state.oidc().base_url());
+            provider_logout = state.oidc().logout_url(&provider, &back_to).await;
+            if provider_logout.is_some() {
+                break;
+            }
+        }
+    }
     if let Err(error) = state.identity().logout(&user.principal, &client).await {
         return crate::ApiError::from(error).into_response();
     }
     redirect_with_cookie(
-        "/login?ok=You%20are%20logged%20out.",
+        provider_logout
+            .as_deref()
+            .unwrap_or("/login?ok=You%20are%20logged%20out."),
         clear_session_cookie(),
     )
 }

@@ -6,6 +6,7 @@ mod apps;
 mod assets;
 mod auth_pages;
 mod deployments;
+mod directories;
 mod environments;
 mod errors;
 mod experiments;
@@ -16,6 +17,7 @@ mod links;
 mod models;
 #[cfg(test)]
 mod models_tests;
+mod oidc;
 mod pages;
 mod pipelines;
 mod profile;
@@ -168,6 +170,8 @@ pub(crate) fn routes() -> UiRoutes {
         .get("/favicon.ico", assets::favicon)
         .get("/login", auth_pages::login_form)
         .post("/login", auth_pages::login)
+        .get("/auth/oidc/{provider}/login", oidc::login)
+        .get("/auth/oidc/{provider}/callback", oidc::callback)
         .get("/login/mfa", auth_pages::mfa_form)
         .post("/login/mfa", auth_pages::mfa)
         .post("/logout", auth_pages::logout)
@@ -401,6 +405,15 @@ pub(crate) fn routes() -> UiRoutes {
         .post("/admin/users/{username}/reset-mfa", admin::reset_mfa)
         .get("/admin/settings", admin::settings)
         .post("/admin/settings", admin::save_settings)
+        .get("/admin/directories", directories::list)
+        .post(
+            "/admin/directories/{name}/test-connection",
+            directories::test_connection,
+        )
+        .post(
+            "/admin/directories/{name}/test-login",
+            directories::test_login,
+        )
         .get("/admin/audit", admin::audit)
         .get("/admin/pools", runtime_admin::pools)
         .post("/admin/pools", runtime_admin::create_pool)

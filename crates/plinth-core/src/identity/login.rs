@@ -164,7 +164,19 @@ impl IdentityService {
                 }
             }
         }
-        let Some(record) = self.authenticator.verify(&login, password).await? else {
+        let record = if self.directories.is_empty() {
+            self.authenticator.verify(&login, password).await?
+        } else {
+            // Local accounts with a password (the `admin`) log in locally first: they are
+            // the break-glass way in while the directory is down.
+            let local = self.store.find_user_by_login(&login).await?;
+            if local.is_some_and(|record| record.password_hash.is_some()) {
+                self.authenticator.verify(&login, password).await?
+            } else {
+                self.directory_login(&login, password, client).await?
+            }
+        };
+        let Some(record) = record else {
             self.login_failed(
                 &login,
                 &account_key,
@@ -175,6 +187,28 @@ impl IdentityService {
             .await?;
             return Err(CoreError::Unauthenticated(BAD_CREDENTIALS.to_string()));
         };
+        self.store.clear_throttle(&account_key).await?;
+        let provider = self
+            .store
+            .federated_providers_of(&record.user.id)
+            .await?
+            .into_iter()
+            .next()
+            .filter(|_| record.password_hash.is_none())
+            .unwrap_or_else(|| "local".to_string());
+        self.finish_login(record, client, &provider).await
+    }
+
+    /// The end of every successful first step (password, directory or provider): refuses
+    /// deactivated accounts, records the login, audits it.
+    pub(super) async fn finish_login(
+        &self,
+        record: UserRecord,
+        client: &ClientInfo,
+        provider: &str,
+    ) -> CoreResult<LoginOutcome> {
+        let now = self.now();
+        let login = record.user.username.to_string();
         if !record.user.is_active {
             self.audit(
                 Actor::User(&record.user),
@@ -182,14 +216,13 @@ impl IdentityService {
                 &format!("user:{login}"),
                 client,
                 false,
-                json!({ "reason": "deactivated" }),
+                json!({ "reason": "deactivated", "provider": provider }),
             )
             .await;
             return Err(CoreError::Unauthenticated(
                 "this account is deactivated; ask an administrator".to_string(),
             ));
         }
-        self.store.clear_throttle(&account_key).await?;
         let mfa_required = record.user.mfa_enabled;
         if !mfa_required {
             self.store.record_login(&record.user.id, now).await?;
@@ -205,7 +238,7 @@ impl IdentityService {
             &format!("user:{}", record.user.username),
             client,
             true,
-            json!({}),
+            json!({ "provider": provider }),
         )
         .await;
         Ok(LoginOutcome {

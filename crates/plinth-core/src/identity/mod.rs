@@ -4,6 +4,7 @@
 mod audit;
 mod authenticator;
 mod cache;
+mod federation;
 mod login;
 mod orgs;
 mod tokens;
@@ -19,6 +20,10 @@ use plinth_types::{Organization, Project, Role, User};
 pub use audit::AuditQuery;
 pub use authenticator::{LocalAuthenticator, PasswordAuthenticator};
 pub use cache::AUTH_CACHE_TTL;
+pub use federation::{
+    Directory, DirectoryInfo, DirectoryLogin, DirectoryLookup, DirectorySync, ExternalAccount,
+    LinkPolicy, RoleGrants,
+};
 pub use login::{LoginOutcome, MfaEnrollment, SessionCookie};
 pub use tokens::NewTokenRequest;
 pub use users::{AuthSettingsView, NewAccount, UserUpdate};
@@ -238,6 +243,7 @@ pub struct IdentityService {
     settings: IdentitySettings,
     clock: Arc<dyn Clock>,
     cache: Arc<cache::AuthCache>,
+    directories: Arc<Vec<Arc<dyn federation::Directory>>>,
 }
 
 impl IdentityService {
@@ -259,6 +265,7 @@ impl IdentityService {
             settings,
             clock,
             cache,
+            directories: Arc::new(Vec::new()),
         }
     }
 

@@ -1087,3 +1087,185 @@ async fn the_auth_cache_bounds_changes_it_cannot_see_by_its_lifetime() {
         .unwrap();
     assert!(uncached.service.authenticate_token(&secret).await.is_err());
 }
+
+/// A directory whose entries the test changes (the seam's rules; the real LDAP client is
+/// tested against slapd in `crates/plinth/tests/it/federation.rs`).
+#[derive(Default)]
+struct TestDirectory {
+    /// username → (password, project role granted in acme/churn)
+    users: std::sync::Mutex<std::collections::BTreeMap<String, (String, Option<Role>)>>,
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl TestDirectory {
+    fn account(&self, username: &str, role: Option<Role>) -> ExternalAccount {
+        let mut grants = RoleGrants {
+            managed_projects: vec![("acme".to_string(), "churn".to_string())],
+            ..RoleGrants::default()
+        };
+        if let Some(role) = role {
+            grants
+                .projects
+                .insert(("acme".to_string(), "churn".to_string()), role);
+        }
+        ExternalAccount {
+            provider: "corp".to_string(),
+            subject: username.to_string(),
+            username: username.to_string(),
+            email: format!("{username}@corp.example"),
+            email_verified: false,
+            display_name: format!("{username} from corp"),
+            groups: Vec::new(),
+            grants,
+        }
+    }
+
+    fn unavailable(&self) -> CoreResult<()> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(crate::CoreError::Unavailable(
+                "directory `corp` is unavailable".to_string(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl super::federation::Directory for TestDirectory {
+    fn info(&self) -> DirectoryInfo {
+        DirectoryInfo {
+            name: "corp".to_string(),
+            url: "ldap://test".to_string(),
+            security: "plain".to_string(),
+            user_base: "ou=people".to_string(),
+            user_filter: "(uid={username})".to_string(),
+        }
+    }
+
+    async fn authenticate(&self, login: &str, password: &str) -> CoreResult<DirectoryLogin> {
+        self.unavailable()?;
+        let users = self.users.lock().unwrap();
+        Ok(match users.get(login) {
+            Some((known, role)) if known == password => {
+                DirectoryLogin::Accepted(Box::new(self.account(login, *role)))
+            }
+            _ => DirectoryLogin::Refused,
+        })
+    }
+
+    async fn lookup(&self, subject: &str) -> CoreResult<DirectoryLookup> {
+        self.unavailable()?;
+        let users = self.users.lock().unwrap();
+        Ok(match users.get(subject) {
+            Some((_, role)) => DirectoryLookup::Found(Box::new(self.account(subject, *role))),
+            None => DirectoryLookup::Gone,
+        })
+    }
+
+    async fn test_connection(&self) -> CoreResult<String> {
+        self.unavailable()?;
+        Ok("connected".to_string())
+    }
+}
+
+#[tokio::test]
+async fn directory_accounts_are_created_updated_and_deactivated() {
+    let f = fixture().await;
+    let directory = Arc::new(TestDirectory::default());
+    directory.users.lock().unwrap().insert(
+        "dora".to_string(),
+        ("dora-pw".to_string(), Some(Role::Contributor)),
+    );
+    let service = f.service.clone().with_directories(vec![
+        directory.clone() as Arc<dyn super::federation::Directory>
+    ]);
+    service
+        .create_organization(&f.admin, "acme", "Acme", None, &client())
+        .await
+        .unwrap();
+    service
+        .create_project(&f.admin, "acme", "churn", "", "", &client())
+        .await
+        .unwrap();
+
+    // Sign-up is off while a directory is configured.
+    let refused = service
+        .sign_up(
+            "eve",
+            "eve@example.com",
+            "",
+            "violet-harbour-thimble-42",
+            &client(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, crate::CoreError::Forbidden(_)),
+        "{refused}"
+    );
+    assert!(!service.auth_settings().await.unwrap().signup_enabled);
+
+    // The first login creates the account with the directory's attributes and roles.
+    assert!(service.login("dora", "wrong", &client()).await.is_err());
+    let outcome = service.login("dora", "dora-pw", &client()).await.unwrap();
+    assert_eq!(outcome.user().email, "dora@corp.example");
+    assert_eq!(outcome.user().display_name, "dora from corp");
+    let cookie = service.start_session(&outcome, &client()).await.unwrap();
+    let (dora, _) = service.authenticate_session(&cookie.id).await.unwrap();
+    let pass = service
+        .authorize_project(&dora, "acme", "churn", Role::Contributor)
+        .await
+        .unwrap();
+    assert_eq!(pass.role(), Some(Role::Contributor));
+
+    // The group is taken away: the next sync lowers the role to none.
+    directory.users.lock().unwrap().get_mut("dora").unwrap().1 = None;
+    let reports = service.sync_directories().await;
+    assert_eq!((reports[0].checked, reports[0].updated), (1, 1));
+    assert!(service
+        .authorize_project(&dora, "acme", "churn", Role::Viewer)
+        .await
+        .is_err());
+
+    // While the directory is down: directory users get Unavailable, the sync changes
+    // nothing, the local admin still logs in.
+    directory
+        .down
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let error = service
+        .login("dora", "dora-pw", &client())
+        .await
+        .unwrap_err();
+    assert!(matches!(error, crate::CoreError::Unavailable(_)), "{error}");
+    let reports = service.sync_directories().await;
+    assert!(reports[0].error.is_some() && reports[0].deactivated == 0);
+    service
+        .login("admin", "keeper-of-the-platform-77", &client())
+        .await
+        .unwrap();
+    directory
+        .down
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+
+    // Deleted from the directory: the sync deactivates her and her session ends.
+    directory.users.lock().unwrap().remove("dora");
+    let reports = service.sync_directories().await;
+    assert_eq!(reports[0].deactivated, 1);
+    assert!(service.authenticate_session(&cookie.id).await.is_err());
+
+    // A local account of the same name is never taken over by a directory user.
+    f.user("lena").await;
+    directory
+        .users
+        .lock()
+        .unwrap()
+        .insert("lena".to_string(), ("lena-pw".to_string(), None));
+    let error = service
+        .login("lena", "lena-pw", &client())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, crate::CoreError::Unauthenticated(_)),
+        "{error}"
+    );
+}

@@ -46,7 +46,9 @@ impl IdentityService {
     pub async fn auth_settings(&self) -> CoreResult<AuthSettingsView> {
         let flag = |value: Option<String>| value.as_deref() == Some("true");
         Ok(AuthSettingsView {
-            signup_enabled: flag(self.store.get_server_metadata(SIGNUP_ENABLED).await?),
+            // A directory turns local sign-up off, whatever the stored setting says.
+            signup_enabled: flag(self.store.get_server_metadata(SIGNUP_ENABLED).await?)
+                && !self.federation_enabled(),
             signup_domains: self
                 .store
                 .get_server_metadata(SIGNUP_DOMAINS)
@@ -186,6 +188,12 @@ impl IdentityService {
         password: &str,
         client: &ClientInfo,
     ) -> CoreResult<User> {
+        if self.federation_enabled() {
+            return Err(CoreError::Forbidden(
+                "sign-up is off while a directory is configured; log in with your directory account"
+                    .to_string(),
+            ));
+        }
         let settings = self.auth_settings().await?;
         if !settings.signup_enabled {
             return Err(CoreError::Forbidden(

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod classes;
 pub mod credentials;
 pub mod deployments;
+pub mod directories;
 pub mod envs;
 pub mod experiments;
 pub mod files;

@@ -9,6 +9,7 @@ mod cli_jobs;
 mod cli_tracking;
 mod durability;
 mod envs;
+mod federation;
 mod files;
 mod jobs;
 mod mlflow;

@@ -42,6 +42,14 @@ const NOT_PAGES: &[(&str, &str)] = &[
         "the compare page's chart data (JSON)",
     ),
     ("/gateway/handshake", "a redirect to an App's own origin"),
+    (
+        "/auth/oidc/{provider}/login",
+        "a redirect to a sign-on provider",
+    ),
+    (
+        "/auth/oidc/{provider}/callback",
+        "a sign-on provider's redirect back",
+    ),
 ];
 
 /// Pages shown to visitors who are not signed in (checked before logging in).
