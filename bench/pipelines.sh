@@ -37,13 +37,13 @@ port=$(free_port)
 url="http://127.0.0.1:$port"
 export XDG_CONFIG_HOME="$work/config"
 mkdir -p "$work/plinth"
-(cd "$work/plinth" && PLINTH_ADMIN_PASSWORD=bench-admin-password-42 \
+(cd "$work/plinth" && PLINTH_ADMIN_PASSWORD=bench-keeper-passphrase-42 \
     PLINTH__ENVIRONMENTS__DEFAULT_ENVIRONMENT="" PLINTH__RUNTIME__LOCAL__WHEN_UNSANDBOXED=warn \
     PLINTH__PIPELINES__ENVIRONMENT=kfp \
     exec "$binary" serve --listen "127.0.0.1:$port" >"$work/plinth.log" 2>&1) &
 pids+=($!)
 until curl -sf -o /dev/null "$url/healthz"; do sleep 0.1; done
-echo bench-admin-password-42 | "$binary" login --url "$url" --username admin --password-stdin >/dev/null
+echo bench-keeper-passphrase-42 | "$binary" login --url "$url" --username admin --password-stdin >/dev/null
 "$binary" orgs create bench >/dev/null
 "$binary" projects create bench/pipes >/dev/null
 # Tasks run in the environment `kfp` (pipelines.environment): built once, before timing.

@@ -113,14 +113,14 @@ echo "==> Plinth" >&2
 port=$(free_port)
 export XDG_CONFIG_HOME="$work/config"
 mkdir -p "$work/plinth"
-(cd "$work/plinth" && PLINTH_ADMIN_PASSWORD=bench-admin-password-42 \
+(cd "$work/plinth" && PLINTH_ADMIN_PASSWORD=bench-keeper-passphrase-42 \
     PLINTH__ENVIRONMENTS__DEFAULT_ENVIRONMENT="" PLINTH__RUNTIME__LOCAL__WHEN_UNSANDBOXED=warn \
     PLINTH__SERVING__ONNXRUNTIME_PATH="$("$venv/bin/python" -c 'import onnxruntime, glob, os; print(sorted(glob.glob(os.path.join(os.path.dirname(onnxruntime.__file__), "capi", "libonnxruntime.so*")))[0])')" \
     exec "$binary" serve --listen "127.0.0.1:$port" >"$work/plinth.log" 2>&1) &
 ppid=$!; pids+=("$ppid")
 url="http://127.0.0.1:$port"
 wait_ok "$url/healthz"
-echo bench-admin-password-42 | "$binary" login --url "$url" --username admin --password-stdin >/dev/null
+echo bench-keeper-passphrase-42 | "$binary" login --url "$url" --username admin --password-stdin >/dev/null
 "$binary" orgs create bench >/dev/null
 "$binary" projects create bench/serving >/dev/null
 "$binary" projects use bench/serving >/dev/null

@@ -26,7 +26,15 @@ for name, pipeline in PIPELINES.items():
     times, error = [], None
     for _ in range(repeat):
         start = time.perf_counter()
-        run = client.create_run_from_pipeline_package(package, arguments={}, run_name=name)
+        try:
+            run = client.create_run_from_pipeline_package(package, arguments={}, run_name=name)
+        except Exception as e:  # a refusal at submit is a result, not a crash
+            body = getattr(e, "body", None) or str(e)
+            try:
+                error = "refused: " + json.loads(body)["message"]
+            except (ValueError, KeyError, TypeError):
+                error = f"refused: {str(body)[:160]}"
+            break
         while True:
             state = client.get_run(run.run_id).state
             if state in finished:
